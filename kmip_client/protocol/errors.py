@@ -1,0 +1,109 @@
+"""One exception hierarchy for KMIP failures, keyed by Result Reason.
+
+Every failure that can be reported to a KMIP peer is a :class:`KmipError` carrying the
+Result Reason the peer will see and a human-readable message. Server handlers raise them;
+the dispatcher alone turns them into batch-item results. Client code receives the same
+classes when a server answers with Operation Failed.
+
+Decoding errors are the peer's fault and are raised as :class:`ProtocolError`, which maps to
+Invalid Message and records where in the input the problem was found.
+"""
+
+from __future__ import annotations
+
+from .spec.enums import ResultReason
+
+__all__ = [
+    "KmipError",
+    "ProtocolError",
+    "InvalidMessage",
+    "InvalidField",
+    "ItemNotFound",
+    "PermissionDenied",
+    "OperationNotSupported",
+    "WrongKeyLifecycleState",
+    "GeneralFailure",
+    "error_for_reason",
+]
+
+
+class KmipError(Exception):
+    """A KMIP failure with the Result Reason a peer sees and a message for people."""
+
+    reason: ResultReason = ResultReason.GENERAL_FAILURE
+
+    def __init__(self, message: str, reason: ResultReason | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        if reason is not None:
+            self.reason = reason
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.reason.name}: {self.message!r})"
+
+
+class InvalidMessage(KmipError):
+    reason = ResultReason.INVALID_MESSAGE
+
+
+class ProtocolError(InvalidMessage):
+    """Input bytes or text that are not a valid KMIP encoding.
+
+    ``offset`` is the byte offset (binary input) where decoding failed, or None when the
+    position is given in the message instead (XML element paths, JSON paths).
+    """
+
+    def __init__(self, message: str, offset: int | None = None) -> None:
+        if offset is not None:
+            message = f"{message} (at byte offset {offset})"
+        super().__init__(message)
+        self.offset = offset
+
+
+class InvalidField(KmipError):
+    reason = ResultReason.INVALID_FIELD
+
+
+class ItemNotFound(KmipError):
+    reason = ResultReason.ITEM_NOT_FOUND
+
+
+class PermissionDenied(KmipError):
+    reason = ResultReason.PERMISSION_DENIED
+
+
+class OperationNotSupported(KmipError):
+    reason = ResultReason.OPERATION_NOT_SUPPORTED
+
+
+class WrongKeyLifecycleState(KmipError):
+    reason = ResultReason.WRONG_KEY_LIFECYCLE_STATE
+
+
+class GeneralFailure(KmipError):
+    reason = ResultReason.GENERAL_FAILURE
+
+
+_BY_REASON: dict[ResultReason, type[KmipError]] = {
+    cls.reason: cls
+    for cls in (
+        InvalidMessage,
+        InvalidField,
+        ItemNotFound,
+        PermissionDenied,
+        OperationNotSupported,
+        WrongKeyLifecycleState,
+        GeneralFailure,
+    )
+}
+
+
+def error_for_reason(reason: ResultReason | int, message: str) -> KmipError:
+    """Build the most specific exception for a Result Reason received from a peer."""
+    try:
+        reason = ResultReason(reason)
+    except ValueError:
+        # A vendor-specific reason: keep the general class but say which number it was.
+        return GeneralFailure(f"{message} (result reason 0x{int(reason):08X})")
+    cls = _BY_REASON.get(reason, KmipError)
+    return cls(message, reason)

@@ -1,0 +1,276 @@
+"""Binary TTLV encoding of a generic KMIP item tree (sans-I/O).
+
+An :class:`Item` is ``(tag, type, value)``; a Structure's value is a tuple of Items. Values
+are plain Python: ``int`` for Integer, Long Integer, Big Integer, Enumeration and Interval,
+``int`` seconds since the epoch for Date-Time, ``int`` microseconds since the epoch for
+Date-Time Extended, ``bool``, ``str`` and ``bytes``.
+
+Decoding treats its input as hostile: it is iterative (no recursion, bounded depth), checks
+every length against the enclosing structure, requires zero padding, fixed lengths for the
+fixed-size types and valid UTF-8, and reports every problem as one :class:`ProtocolError`
+with the byte offset where it was found.
+"""
+
+from __future__ import annotations
+
+import struct
+from enum import IntEnum
+from typing import Any, NamedTuple
+
+from .errors import ProtocolError
+
+__all__ = [
+    "ItemType",
+    "Item",
+    "encode",
+    "decode",
+    "decode_item",
+    "DEFAULT_MAX_DEPTH",
+]
+
+#: Deepest structure nesting accepted when decoding. Real KMIP messages stay below 12.
+DEFAULT_MAX_DEPTH = 64
+
+
+class ItemType(IntEnum):
+    """The TTLV item type codes of KMIP 1.0–2.1."""
+
+    STRUCTURE = 0x01
+    INTEGER = 0x02
+    LONG_INTEGER = 0x03
+    BIG_INTEGER = 0x04
+    ENUMERATION = 0x05
+    BOOLEAN = 0x06
+    TEXT_STRING = 0x07
+    BYTE_STRING = 0x08
+    DATE_TIME = 0x09
+    INTERVAL = 0x0A
+    DATE_TIME_EXTENDED = 0x0B
+
+
+class Item(NamedTuple):
+    """One TTLV item. A NamedTuple so that building and comparing trees stays cheap."""
+
+    tag: int
+    type: ItemType
+    value: Any
+
+    def find(self, tag: int) -> Item | None:
+        """The first direct child with ``tag``, or None."""
+        for child in self.value:
+            if child.tag == tag:
+                return child
+        return None
+
+    def find_all(self, tag: int) -> list[Item]:
+        """All direct children with ``tag``, in order."""
+        return [child for child in self.value if child.tag == tag]
+
+
+_STRUCTURE = ItemType.STRUCTURE
+_INTEGER = ItemType.INTEGER
+_LONG = ItemType.LONG_INTEGER
+_BIG = ItemType.BIG_INTEGER
+_ENUM = ItemType.ENUMERATION
+_BOOL = ItemType.BOOLEAN
+_TEXT = ItemType.TEXT_STRING
+_BYTES = ItemType.BYTE_STRING
+_DATETIME = ItemType.DATE_TIME
+_INTERVAL = ItemType.INTERVAL
+_DTE = ItemType.DATE_TIME_EXTENDED
+_TYPES = {t.value: t for t in ItemType}
+
+_HEADER = struct.Struct(">II")
+# Whole-item layouts for the fixed-size types: header, value, padding in one pack call.
+_FIXED_LAYOUTS: dict[int, struct.Struct] = {
+    _INTEGER: struct.Struct(">IIi4x"),
+    _LONG: struct.Struct(">IIq"),
+    _ENUM: struct.Struct(">III4x"),
+    _BOOL: struct.Struct(">IIQ"),
+    _DATETIME: struct.Struct(">IIq"),
+    _INTERVAL: struct.Struct(">III4x"),
+    _DTE: struct.Struct(">IIq"),
+}
+_FIXED_LENGTHS = {_INTEGER: 4, _LONG: 8, _ENUM: 4, _BOOL: 8, _DATETIME: 8, _INTERVAL: 4, _DTE: 8}
+_I32 = struct.Struct(">i")
+_U32 = struct.Struct(">I")
+_I64 = struct.Struct(">q")
+_U64 = struct.Struct(">Q")
+_ZEROS = bytes(8)
+
+
+def _valid_tag(tag: int) -> bool:
+    # KMIP reserves 0x42xxxx for the standard and 0x54xxxx for extensions.
+    prefix = tag >> 16
+    return prefix == 0x42 or prefix == 0x54
+
+
+# --------------------------------------------------------------------------- encoding
+
+
+def encode(item: Item) -> bytes:
+    """Encode one item (normally a Request or Response Message) to TTLV bytes."""
+    out = bytearray()
+    _encode_into(item, out, 0)
+    return bytes(out)
+
+
+def _encode_into(item: Item, out: bytearray, depth: int) -> None:
+    tag, typ, value = item
+    if not _valid_tag(tag):
+        raise ProtocolError(f"cannot encode tag 0x{tag:06X}: not a KMIP tag")
+    tt = (tag << 8) | typ
+    if typ == _STRUCTURE:
+        if depth >= DEFAULT_MAX_DEPTH:
+            raise ProtocolError(f"structure nesting deeper than {DEFAULT_MAX_DEPTH}")
+        start = len(out)
+        out += _ZEROS
+        for child in value:
+            _encode_into(child, out, depth + 1)
+        _HEADER.pack_into(out, start, tt, len(out) - start - 8)
+        return
+    layout = _FIXED_LAYOUTS.get(typ)
+    try:
+        if layout is not None:
+            if typ == _BOOL:
+                value = 1 if value is True else 0 if value is False else _bad_value(item)
+            elif type(value) is not int and not isinstance(value, int):
+                _bad_value(item)
+            out += layout.pack(tt, _FIXED_LENGTHS[typ], value)
+            return
+        if typ == _TEXT:
+            if not isinstance(value, str):
+                _bad_value(item)
+            raw = value.encode("utf-8")
+        elif typ == _BYTES:
+            if not isinstance(value, (bytes, bytearray, memoryview)):
+                _bad_value(item)
+            raw = bytes(value)
+        elif typ == _BIG:
+            if not isinstance(value, int) or isinstance(value, bool):
+                _bad_value(item)
+            # Two's complement needs the magnitude's bits plus a sign bit; ~value is the
+            # magnitude of a negative number minus one (-2**63 fits in 64 bits).
+            bits = (value if value >= 0 else ~value).bit_length() + 1
+            size = max(8, (bits + 63) // 64 * 8)
+            raw = value.to_bytes(size, "big", signed=True)
+        else:
+            raise ProtocolError(f"cannot encode tag 0x{tag:06X}: unknown item type {typ!r}")
+    except (struct.error, UnicodeEncodeError, OverflowError) as exc:
+        raise ProtocolError(f"cannot encode tag 0x{tag:06X} as {ItemType(typ).name}: {exc}") from None
+    length = len(raw)
+    out += _HEADER.pack(tt, length)
+    out += raw
+    pad = -length % 8
+    if pad:
+        out += _ZEROS[:pad]
+
+
+def _bad_value(item: Item) -> Any:
+    raise ProtocolError(
+        f"cannot encode tag 0x{item.tag:06X} as {ItemType(item.type).name}: "
+        f"value {type(item.value).__name__} is not of that type"
+    )
+
+
+# --------------------------------------------------------------------------- decoding
+
+
+def decode(data: bytes, *, max_depth: int = DEFAULT_MAX_DEPTH) -> Item:
+    """Decode exactly one item that fills ``data``; trailing bytes are an error."""
+    item, end = decode_item(data, 0, max_depth=max_depth)
+    if end != len(data):
+        raise ProtocolError(f"{len(data) - end} unexpected bytes after the message", end)
+    return item
+
+
+def decode_item(
+    data: bytes, offset: int = 0, end: int | None = None, *, max_depth: int = DEFAULT_MAX_DEPTH
+) -> tuple[Item, int]:
+    """Decode one item starting at ``offset``; return it and the offset just past it."""
+    if not isinstance(data, bytes):
+        data = bytes(data)
+    if end is None:
+        end = len(data)
+    pos = offset
+    # Open structures: (tag, children so far, offset where the structure ends).
+    stack: list[tuple[int, list[Item], int]] = []
+    limit = end
+    while True:
+        if stack:
+            top_tag, top_children, top_end = stack[-1]
+            if pos == top_end:
+                stack.pop()
+                done = Item(top_tag, _STRUCTURE, tuple(top_children))
+                if not stack:
+                    return done, pos
+                stack[-1][1].append(done)
+                continue
+            limit = top_end
+        if pos + 8 > limit:
+            raise ProtocolError("truncated item: an item header needs 8 bytes", pos)
+        tt, length = _HEADER.unpack_from(data, pos)
+        tag = tt >> 8
+        if not _valid_tag(tag):
+            raise ProtocolError(f"invalid tag 0x{tag:06X}", pos)
+        typ = _TYPES.get(tt & 0xFF)
+        if typ is None:
+            raise ProtocolError(f"invalid item type 0x{tt & 0xFF:02X} for tag 0x{tag:06X}", pos + 3)
+        vpos = pos + 8
+        if typ is _STRUCTURE:
+            struct_end = vpos + length
+            if struct_end > limit:
+                raise ProtocolError(
+                    f"structure 0x{tag:06X} declares {length} bytes but only {limit - vpos} remain",
+                    pos + 4,
+                )
+            if length % 8:
+                raise ProtocolError(f"structure 0x{tag:06X} length {length} is not a multiple of 8", pos + 4)
+            if len(stack) >= max_depth:
+                raise ProtocolError(f"structures nested deeper than {max_depth}", pos)
+            stack.append((tag, [], struct_end))
+            pos = vpos
+            continue
+        padded = length + (-length % 8)
+        next_pos = vpos + padded
+        if next_pos > limit:
+            raise ProtocolError(
+                f"item 0x{tag:06X} declares {length} bytes but only {max(limit - vpos, 0)} remain",
+                pos + 4,
+            )
+        value = _decode_value(data, typ, tag, vpos, length, pos)
+        if padded != length and data[vpos + length : next_pos] != _ZEROS[: padded - length]:
+            raise ProtocolError(f"non-zero padding after item 0x{tag:06X}", vpos + length)
+        item = Item(tag, typ, value)
+        if not stack:
+            return item, next_pos
+        stack[-1][1].append(item)
+        pos = next_pos
+
+
+def _decode_value(data: bytes, typ: ItemType, tag: int, vpos: int, length: int, pos: int) -> Any:
+    fixed = _FIXED_LENGTHS.get(typ)
+    if fixed is not None and length != fixed:
+        raise ProtocolError(f"{typ.name} item 0x{tag:06X} must be {fixed} bytes long, not {length}", pos + 4)
+    if typ is _TEXT:
+        try:
+            return data[vpos : vpos + length].decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise ProtocolError(f"text string 0x{tag:06X} is not valid UTF-8", vpos + exc.start) from None
+    if typ is _ENUM or typ is _INTERVAL:
+        return _U32.unpack_from(data, vpos)[0]
+    if typ is _INTEGER:
+        return _I32.unpack_from(data, vpos)[0]
+    if typ is _BYTES:
+        return data[vpos : vpos + length]
+    if typ is _DATETIME or typ is _LONG or typ is _DTE:
+        return _I64.unpack_from(data, vpos)[0]
+    if typ is _BOOL:
+        raw = _U64.unpack_from(data, vpos)[0]
+        if raw > 1:
+            raise ProtocolError(f"boolean 0x{tag:06X} must be 0 or 1, not {raw}", vpos)
+        return raw == 1
+    # Big Integer: two's complement, big-endian, padded to a multiple of 8 bytes.
+    if length == 0 or length % 8:
+        raise ProtocolError(f"big integer 0x{tag:06X} length {length} is not a positive multiple of 8", pos + 4)
+    return int.from_bytes(data[vpos : vpos + length], "big", signed=True)

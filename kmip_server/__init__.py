@@ -1,0 +1,1 @@
+"""Strongroom: the KMIP key server."""
