@@ -99,71 +99,67 @@ _U64 = struct.Struct(">Q")
 _ZEROS = bytes(8)
 
 
-def _valid_tag(tag: int) -> bool:
-    # KMIP reserves 0x42xxxx for the standard and 0x54xxxx for extensions.
-    prefix = tag >> 16
-    return prefix == 0x42 or prefix == 0x54
-
-
 # --------------------------------------------------------------------------- encoding
 
 
 def encode(item: Item) -> bytes:
     """Encode one item (normally a Request or Response Message) to TTLV bytes."""
     out = bytearray()
-    _encode_into(item, out, 0)
+    _encode_items((item,), out, 0)
     return bytes(out)
 
 
-def _encode_into(item: Item, out: bytearray, depth: int) -> None:
-    tag, typ, value = item
-    if not _valid_tag(tag):
-        raise ProtocolError(f"cannot encode tag 0x{tag:06X}: not a KMIP tag")
-    tt = (tag << 8) | typ
-    if typ == _STRUCTURE:
-        if depth >= DEFAULT_MAX_DEPTH:
-            raise ProtocolError(f"structure nesting deeper than {DEFAULT_MAX_DEPTH}")
-        start = len(out)
-        out += _ZEROS
-        for child in value:
-            _encode_into(child, out, depth + 1)
-        _HEADER.pack_into(out, start, tt, len(out) - start - 8)
-        return
-    layout = _FIXED_LAYOUTS.get(typ)
-    try:
-        if layout is not None:
-            if typ == _BOOL:
-                value = 1 if value is True else 0 if value is False else _bad_value(item)
-            elif type(value) is not int and not isinstance(value, int):
-                _bad_value(item)
-            out += layout.pack(tt, _FIXED_LENGTHS[typ], value)
-            return
-        if typ == _TEXT:
-            if not isinstance(value, str):
-                _bad_value(item)
-            raw = value.encode("utf-8")
-        elif typ == _BYTES:
-            if not isinstance(value, (bytes, bytearray, memoryview)):
-                _bad_value(item)
-            raw = bytes(value)
-        elif typ == _BIG:
-            if not isinstance(value, int) or isinstance(value, bool):
-                _bad_value(item)
-            # Two's complement needs the magnitude's bits plus a sign bit; ~value is the
-            # magnitude of a negative number minus one (-2**63 fits in 64 bits).
-            bits = (value if value >= 0 else ~value).bit_length() + 1
-            size = max(8, (bits + 63) // 64 * 8)
-            raw = value.to_bytes(size, "big", signed=True)
-        else:
-            raise ProtocolError(f"cannot encode tag 0x{tag:06X}: unknown item type {typ!r}")
-    except (struct.error, UnicodeEncodeError, OverflowError) as exc:
-        raise ProtocolError(f"cannot encode tag 0x{tag:06X} as {ItemType(typ).name}: {exc}") from None
-    length = len(raw)
-    out += _HEADER.pack(tt, length)
-    out += raw
-    pad = -length % 8
-    if pad:
-        out += _ZEROS[:pad]
+def _encode_items(items: Any, out: bytearray, depth: int) -> None:
+    # Leaves are encoded inline in this loop and only structures recurse: most items of a
+    # message are leaves, and a Python call per leaf would dominate the cost.
+    for item in items:
+        tag, typ, value = item
+        prefix = tag >> 16
+        if prefix != 0x42 and prefix != 0x54:
+            raise ProtocolError(f"cannot encode tag 0x{tag:06X}: not a KMIP tag")
+        tt = (tag << 8) | typ
+        if typ == _STRUCTURE:
+            if depth >= DEFAULT_MAX_DEPTH:
+                raise ProtocolError(f"structure nesting deeper than {DEFAULT_MAX_DEPTH}")
+            start = len(out)
+            out += _ZEROS
+            _encode_items(value, out, depth + 1)
+            _HEADER.pack_into(out, start, tt, len(out) - start - 8)
+            continue
+        try:
+            if typ == _TEXT:
+                if type(value) is not str:
+                    _bad_value(item)
+                raw = value.encode("utf-8")
+            elif typ == _BYTES:
+                if not isinstance(value, (bytes, bytearray, memoryview)):
+                    _bad_value(item)
+                raw = value
+            elif typ == _BIG:
+                if not isinstance(value, int) or isinstance(value, bool):
+                    _bad_value(item)
+                # Two's complement needs the magnitude's bits plus a sign bit; ~value is the
+                # magnitude of a negative number minus one (-2**63 fits in 64 bits).
+                bits = (value if value >= 0 else ~value).bit_length() + 1
+                raw = value.to_bytes(max(8, (bits + 63) // 64 * 8), "big", signed=True)
+            else:
+                layout = _FIXED_LAYOUTS.get(typ)
+                if layout is None:
+                    raise ProtocolError(f"cannot encode tag 0x{tag:06X}: unknown item type {typ!r}")
+                if typ == _BOOL:
+                    if value is not True and value is not False:
+                        _bad_value(item)
+                elif not isinstance(value, int):
+                    _bad_value(item)
+                out += layout.pack(tt, _FIXED_LENGTHS[typ], value)
+                continue
+        except (struct.error, UnicodeEncodeError, OverflowError) as exc:
+            raise ProtocolError(f"cannot encode tag 0x{tag:06X} as {ItemType(typ).name}: {exc}") from None
+        length = len(raw)
+        out += _HEADER.pack(tt, length)
+        out += raw
+        if length & 7:
+            out += _ZEROS[: 8 - (length & 7)]
 
 
 def _bad_value(item: Item) -> Any:
@@ -193,25 +189,27 @@ def decode_item(
     if end is None:
         end = len(data)
     pos = offset
+    unpack_header = _HEADER.unpack_from
+    new_item = tuple.__new__  # Item(...) without the NamedTuple's Python-level __new__
     # Open structures: (tag, children so far, offset where the structure ends).
     stack: list[tuple[int, list[Item], int]] = []
+    children: list[Item] | None = None
     limit = end
     while True:
-        if stack:
-            top_tag, top_children, top_end = stack[-1]
-            if pos == top_end:
-                stack.pop()
-                done = Item(top_tag, _STRUCTURE, tuple(top_children))
-                if not stack:
-                    return done, pos
-                stack[-1][1].append(done)
-                continue
-            limit = top_end
+        if pos == limit and stack:
+            top_tag, top_children, _ = stack.pop()
+            done = new_item(Item, (top_tag, _STRUCTURE, tuple(top_children)))
+            if not stack:
+                return done, pos
+            children, limit = stack[-1][1], stack[-1][2]
+            children.append(done)
+            continue
         if pos + 8 > limit:
             raise ProtocolError("truncated item: an item header needs 8 bytes", pos)
-        tt, length = _HEADER.unpack_from(data, pos)
+        tt, length = unpack_header(data, pos)
         tag = tt >> 8
-        if not _valid_tag(tag):
+        prefix = tag >> 16
+        if prefix != 0x42 and prefix != 0x54:
             raise ProtocolError(f"invalid tag 0x{tag:06X}", pos)
         typ = _TYPES.get(tt & 0xFF)
         if typ is None:
@@ -224,45 +222,49 @@ def decode_item(
                     f"structure 0x{tag:06X} declares {length} bytes but only {limit - vpos} remain",
                     pos + 4,
                 )
-            if length % 8:
+            if length & 7:
                 raise ProtocolError(f"structure 0x{tag:06X} length {length} is not a multiple of 8", pos + 4)
             if len(stack) >= max_depth:
                 raise ProtocolError(f"structures nested deeper than {max_depth}", pos)
-            stack.append((tag, [], struct_end))
+            children = []
+            stack.append((tag, children, struct_end))
+            limit = struct_end
             pos = vpos
             continue
-        padded = length + (-length % 8)
+        padded = (length + 7) & ~7
         next_pos = vpos + padded
         if next_pos > limit:
             raise ProtocolError(
                 f"item 0x{tag:06X} declares {length} bytes but only {max(limit - vpos, 0)} remain",
                 pos + 4,
             )
-        value = _decode_value(data, typ, tag, vpos, length, pos)
+        if typ is _TEXT:
+            try:
+                value: Any = data[vpos : vpos + length].decode("utf-8")
+            except UnicodeDecodeError as exc:
+                raise ProtocolError(f"text string 0x{tag:06X} is not valid UTF-8", vpos + exc.start) from None
+        elif typ is _BYTES:
+            value = data[vpos : vpos + length]
+        else:
+            value = _decode_fixed(data, typ, tag, vpos, length, pos)
         if padded != length and data[vpos + length : next_pos] != _ZEROS[: padded - length]:
             raise ProtocolError(f"non-zero padding after item 0x{tag:06X}", vpos + length)
-        item = Item(tag, typ, value)
-        if not stack:
+        item = new_item(Item, (tag, typ, value))
+        if children is None:
             return item, next_pos
-        stack[-1][1].append(item)
+        children.append(item)
         pos = next_pos
 
 
-def _decode_value(data: bytes, typ: ItemType, tag: int, vpos: int, length: int, pos: int) -> Any:
+def _decode_fixed(data: bytes, typ: ItemType, tag: int, vpos: int, length: int, pos: int) -> Any:
+    """Values of the numeric types: their lengths are fixed (or multiples of 8 for Big Integer)."""
     fixed = _FIXED_LENGTHS.get(typ)
     if fixed is not None and length != fixed:
         raise ProtocolError(f"{typ.name} item 0x{tag:06X} must be {fixed} bytes long, not {length}", pos + 4)
-    if typ is _TEXT:
-        try:
-            return data[vpos : vpos + length].decode("utf-8")
-        except UnicodeDecodeError as exc:
-            raise ProtocolError(f"text string 0x{tag:06X} is not valid UTF-8", vpos + exc.start) from None
     if typ is _ENUM or typ is _INTERVAL:
         return _U32.unpack_from(data, vpos)[0]
     if typ is _INTEGER:
         return _I32.unpack_from(data, vpos)[0]
-    if typ is _BYTES:
-        return data[vpos : vpos + length]
     if typ is _DATETIME or typ is _LONG or typ is _DTE:
         return _I64.unpack_from(data, vpos)[0]
     if typ is _BOOL:
@@ -271,6 +273,6 @@ def _decode_value(data: bytes, typ: ItemType, tag: int, vpos: int, length: int, 
             raise ProtocolError(f"boolean 0x{tag:06X} must be 0 or 1, not {raw}", vpos)
         return raw == 1
     # Big Integer: two's complement, big-endian, padded to a multiple of 8 bytes.
-    if length == 0 or length % 8:
+    if length == 0 or length & 7:
         raise ProtocolError(f"big integer 0x{tag:06X} length {length} is not a positive multiple of 8", pos + 4)
     return int.from_bytes(data[vpos : vpos + length], "big", signed=True)

@@ -191,6 +191,10 @@ def _kind_for_value(field: _Field, value: Any) -> ItemType:
 
     if isinstance(value, IntEnum) and ItemType.ENUMERATION in field.kinds:
         return ItemType.ENUMERATION
+    if isinstance(value, datetime) and ItemType.DATE_TIME in field.kinds:
+        return ItemType.DATE_TIME
+    if isinstance(value, bool) and ItemType.BOOLEAN in field.kinds:
+        return ItemType.BOOLEAN
     if isinstance(value, str) and ItemType.TEXT_STRING in field.kinds:
         return ItemType.TEXT_STRING
     if isinstance(value, (bytes, bytearray)) and ItemType.BYTE_STRING in field.kinds:
