@@ -49,15 +49,30 @@ class InvalidMessage(KmipError):
 class ProtocolError(InvalidMessage):
     """Input bytes or text that are not a valid KMIP encoding.
 
-    ``offset`` is the byte offset (binary input) where decoding failed, or None when the
-    position is given in the message instead (XML element paths, JSON paths).
+    ``offset`` is the byte offset (binary input) where decoding failed. ``path`` names the
+    element ("RequestMessage/BatchItem/RequestPayload/ObjectType") when the error was found
+    while mapping items to typed structures; decoders add the segments as the error travels
+    up, so the happy path never builds path strings.
     """
 
-    def __init__(self, message: str, offset: int | None = None) -> None:
-        if offset is not None:
-            message = f"{message} (at byte offset {offset})"
-        super().__init__(message)
+    def __init__(self, message: str, offset: int | None = None, path: tuple[str, ...] = ()) -> None:
+        self.detail = message
         self.offset = offset
+        self.path = path
+        super().__init__(self._render())
+
+    def _render(self) -> str:
+        text = f"{'/'.join(self.path)}: {self.detail}" if self.path else self.detail
+        if self.offset is not None:
+            text = f"{text} (at byte offset {self.offset})"
+        return text
+
+    def within(self, element: str) -> ProtocolError:
+        """Record that the error happened inside ``element``; returns self for ``raise``."""
+        self.path = (element, *self.path)
+        self.message = self._render()
+        self.args = (self.message,)
+        return self
 
 
 class InvalidField(KmipError):

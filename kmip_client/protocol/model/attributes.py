@@ -18,7 +18,7 @@ from ..errors import ProtocolError
 from ..spec import Tag, tag_name
 from ..spec.attributes import ATTRIBUTE_NAMES, ATTRIBUTE_TAGS
 from ..ttlv import Item, ItemType
-from .base import Struct, decode_primitive, encode_primitive, from_item, kfield, structure, to_item
+from .base import Struct, decode_primitive, decode_struct, encode_primitive, kfield, structure, to_item
 
 _S = ItemType.STRUCTURE
 _TEXT = ItemType.TEXT_STRING
@@ -209,11 +209,11 @@ def attribute_tag(name: str) -> int | None:
     return tag
 
 
-def _value_from_item(attr_tag: int | None, item: Item, path: str) -> Any:
+def _value_from_item(attr_tag: int | None, item: Item) -> Any:
     if item.type == _S:
         cls = ATTRIBUTE_STRUCTS.get(attr_tag) if attr_tag is not None else None
         # A structure we cannot type (a vendor's) stays an Item and is re-emitted as is.
-        return from_item(cls, item) if cls is not None else item
+        return decode_struct(cls, item) if cls is not None else item
     return decode_primitive(attr_tag or 0, item)
 
 
@@ -265,9 +265,8 @@ class Attribute(Struct):
     @classmethod
     def decode_item(cls, item: Item, path: str = "") -> Attribute:
         """Decode the name/index/value form (1.x, and 2.x vendor attributes)."""
-        path = path or "Attribute"
         if item.type != _S:
-            raise ProtocolError(f"{path}: expected a Structure")
+            raise ProtocolError("expected a Structure")
         name = index = vendor = None
         value_item: Item | None = None
         extras: list[tuple[int, Item]] = []
@@ -283,8 +282,11 @@ class Attribute(Struct):
             else:
                 extras.append((position, child))
         if name is None:
-            raise ProtocolError(f"{path}: missing AttributeName")
-        value = None if value_item is None else _value_from_item(ATTRIBUTE_TAGS.get(name), value_item, path)
+            raise ProtocolError("missing AttributeName")
+        try:
+            value = None if value_item is None else _value_from_item(ATTRIBUTE_TAGS.get(name), value_item)
+        except ProtocolError as exc:
+            raise exc.within("AttributeValue") from None
         return cls(
             name=name,
             value=value,
@@ -318,16 +320,22 @@ class Attributes(Struct):
 
     @classmethod
     def decode_item(cls, item: Item, path: str = "") -> Attributes:
-        path = path or tag_name(item.tag)
         if item.type != _S:
-            raise ProtocolError(f"{path}: expected a Structure")
+            raise ProtocolError("expected a Structure")
         found = []
         for child in item.value:
             if child.tag == Tag.ATTRIBUTE:
-                found.append(Attribute.decode_item(child, f"{path}/Attribute"))
+                try:
+                    found.append(Attribute.decode_item(child))
+                except ProtocolError as exc:
+                    raise exc.within("Attribute") from None
                 continue
             name = ATTRIBUTE_NAMES.get(child.tag) or tag_name(child.tag)
-            found.append(Attribute(name=name, value=_value_from_item(child.tag, child, path), type=child.type))
+            try:
+                value = _value_from_item(child.tag, child)
+            except ProtocolError as exc:
+                raise exc.within(tag_name(child.tag)) from None
+            found.append(Attribute(name=name, value=value, type=child.type))
         return cls(attributes=tuple(found))
 
     def encode_item(self, tag: int) -> Item:

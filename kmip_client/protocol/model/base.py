@@ -15,6 +15,7 @@ as vendor extensions 0x8xxxxxxx, stay plain ints), masks to IntFlag, Date-Time t
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any, ClassVar, TypeVar
@@ -117,21 +118,29 @@ def structure(tag: int) -> Callable[[type[S]], type[S]]:
 
 # --------------------------------------------------------------------------- primitives
 
+_new_item = tuple.__new__  # Item(...) without the NamedTuple's Python-level __new__
+
+
+@functools.lru_cache(maxsize=4096)
+def _primitive_decoder(tag: int, typ: ItemType) -> Callable[[Item], Any] | None:
+    """How a field turns a primitive item into its Python value; None means "as it is"."""
+    enum = enum_for_tag(tag)
+    if typ == ItemType.ENUMERATION and enum is not None:
+        known = enum._value2member_map_  # type: ignore[attr-defined]
+        # Placeholders are hashable and absent from the map, so they come back unchanged.
+        return lambda item: known.get(item.value, item.value)
+    if typ == ItemType.INTEGER and enum is not None:
+        return lambda item: item.value if isinstance(item.value, Placeholder) else enum(item.value)
+    if typ == ItemType.DATE_TIME:
+        from_timestamp = datetime.fromtimestamp
+        return lambda item: item.value if isinstance(item.value, Placeholder) else from_timestamp(item.value, _UTC)
+    return None
+
 
 def decode_primitive(tag: int, item: Item) -> Any:
     """The Python value of a primitive item (enumerations and masks made typed)."""
-    value = item.value
-    if isinstance(value, Placeholder):
-        return value
-    typ = item.type
-    if typ == ItemType.ENUMERATION or typ == ItemType.INTEGER:
-        enum = enum_for_tag(tag)
-        if enum is not None:
-            return enum._value2member_map_.get(value, value) if typ == ItemType.ENUMERATION else enum(value)
-        return value
-    if typ == ItemType.DATE_TIME:
-        return datetime.fromtimestamp(value, _UTC)
-    return value
+    decoder = _primitive_decoder(tag, item.type)
+    return item.value if decoder is None else decoder(item)
 
 
 def encode_primitive(tag: int, typ: ItemType, value: Any) -> Item:
@@ -143,66 +152,83 @@ def encode_primitive(tag: int, typ: ItemType, value: Any) -> Item:
 
 # --------------------------------------------------------------------------- the walker
 
+#: Decoder marker: keep the child as the raw Item.
+_KEEP_ITEM: Callable[[Item], Any] = lambda item: item  # noqa: E731
+
+
+def _struct_decoder(cls: type[Struct]) -> Callable[[Item], Any]:
+    return lambda item: _from_item(cls, item)
+
 
 class _Field:
     """One compiled field: how to turn its items into values and back."""
 
-    __slots__ = ("name", "tag", "kinds", "repeated", "min_version", "max_version", "single_kind", "secret")
+    __slots__ = ("name", "tag", "kinds", "decoders", "repeated", "min_version", "max_version", "encode", "secret")
 
     def __init__(self, name: str, meta: tuple[Any, ...], secret: bool = False) -> None:
         tag, kind, repeated, min_version, max_version = meta
         self.name = name
         self.secret = secret
         self.tag = tag
-        kinds = kind if isinstance(kind, tuple) else (kind,)
-        self.kinds: dict[ItemType, Any] = {}
-        for k in kinds:
-            self.kinds[_STRUCTURE if isinstance(k, type) and issubclass(k, Struct) or k is Item else k] = k
-        self.single_kind = kinds[0] if len(kinds) == 1 else None
         self.repeated = repeated
         self.min_version = min_version
         self.max_version = max_version
+        kinds = kind if isinstance(kind, tuple) else (kind,)
+        self.kinds: dict[ItemType, Any] = {}
+        # Item type → decoder (None: the item's value as it is).
+        self.decoders: dict[int, Callable[[Item], Any] | None] = {}
+        for k in kinds:
+            if k is Item:
+                self.kinds[_STRUCTURE] = k
+                self.decoders[_STRUCTURE] = _KEEP_ITEM
+            elif isinstance(k, ItemType):
+                self.kinds[k] = k
+                self.decoders[k] = _primitive_decoder(tag, k)
+            else:  # a Struct class
+                self.kinds[_STRUCTURE] = k
+                self.decoders[_STRUCTURE] = _struct_decoder(k)
+        self.encode = self._compile_encoder(kinds)
 
-    def decode(self, item: Item, path: str) -> Any:
-        kind = self.kinds.get(item.type)
-        if kind is None:
-            expected = " or ".join(t.name for t in self.kinds)
-            raise ProtocolError(f"{path}/{tag_name(item.tag)}: expected {expected}, got {ItemType(item.type).name}")
-        if kind is Item:
-            return item
-        if not isinstance(kind, ItemType):  # a Struct class
-            return _from_item(kind, item, f"{path}/{tag_name(item.tag)}")
-        return decode_primitive(self.tag, item)
+    def _compile_encoder(self, kinds: tuple[Any, ...]) -> Callable[[Any], Item]:
+        tag = self.tag
+        if len(kinds) == 1 and isinstance(kinds[0], ItemType) and kinds[0] != ItemType.DATE_TIME:
+            kind = kinds[0]
+            return lambda value: _new_item(Item, (tag, kind, value))
+        return self._encode_any
 
-    def encode(self, value: Any) -> Item:
+    def _encode_any(self, value: Any) -> Item:
         if isinstance(value, Struct):
             return to_item(value, self.tag)
         if isinstance(value, Item):
             return value
-        kind = self.single_kind
-        if kind is None:
-            kind = _kind_for_value(self, value)
-        return encode_primitive(self.tag, kind, value)
+        return encode_primitive(self.tag, _kind_for_value(self, value), value)
+
+    def wrong_type(self, item: Item) -> ProtocolError:
+        expected = " or ".join(t.name for t in self.kinds)
+        return ProtocolError(f"expected {expected}, got {ItemType(item.type).name}")
 
 
 def _kind_for_value(field: _Field, value: Any) -> ItemType:
-    """Pick the item type of a multi-kind field from the Python value."""
+    """Pick the item type of a field from the Python value (for multi-kind fields)."""
     from enum import IntEnum
 
-    if isinstance(value, IntEnum) and ItemType.ENUMERATION in field.kinds:
+    kinds = field.kinds
+    if len(kinds) == 1:
+        return next(iter(kinds))
+    if isinstance(value, IntEnum) and ItemType.ENUMERATION in kinds:
         return ItemType.ENUMERATION
-    if isinstance(value, datetime) and ItemType.DATE_TIME in field.kinds:
+    if isinstance(value, datetime) and ItemType.DATE_TIME in kinds:
         return ItemType.DATE_TIME
-    if isinstance(value, bool) and ItemType.BOOLEAN in field.kinds:
+    if isinstance(value, bool) and ItemType.BOOLEAN in kinds:
         return ItemType.BOOLEAN
-    if isinstance(value, str) and ItemType.TEXT_STRING in field.kinds:
+    if isinstance(value, str) and ItemType.TEXT_STRING in kinds:
         return ItemType.TEXT_STRING
-    if isinstance(value, (bytes, bytearray)) and ItemType.BYTE_STRING in field.kinds:
+    if isinstance(value, (bytes, bytearray)) and ItemType.BYTE_STRING in kinds:
         return ItemType.BYTE_STRING
-    if isinstance(value, int) and ItemType.INTEGER in field.kinds:
+    if isinstance(value, int) and ItemType.INTEGER in kinds:
         return ItemType.INTEGER
-    for kind in field.kinds:
-        if isinstance(kind, ItemType) and kind != _STRUCTURE:
+    for kind in kinds:
+        if kind != _STRUCTURE:
             return kind
     raise TypeError(f"field {field.name}: cannot encode {type(value).__name__}")
 
@@ -223,9 +249,6 @@ class _ChoiceField:
         self.min_version = min_version
         self.max_version = max_version
 
-    def decode(self, item: Item, path: str) -> Any:
-        return self.choices[item.tag].decode(item, path)
-
     def encode(self, value: Any) -> Item:
         if isinstance(value, Item):
             return value
@@ -235,20 +258,29 @@ class _ChoiceField:
 
 
 class _Plan:
-    __slots__ = ("fields", "by_tag")
+    __slots__ = ("fields", "by_tag", "custom_decode", "custom_encode", "repeated_names")
 
     def __init__(self, cls: type[Struct]) -> None:
         self.fields: list[Any] = []
-        self.by_tag: dict[int, Any] = {}
+        # Child tag → (field name, item type → decoder, repeated, the field).
+        self.by_tag: dict[int, tuple[str, dict[int, Any], bool, _Field]] = {}
         for f in dataclasses.fields(cls):
             meta = f.metadata.get("kmip")
             if meta is None:
                 continue
             secret = bool(f.metadata.get("secret"))
-            field = _ChoiceField(f.name, meta, secret) if meta[0] is None else _Field(f.name, meta, secret)
-            self.fields.append(field)
-            for tag in field.choices if isinstance(field, _ChoiceField) else (field.tag,):
-                self.by_tag.setdefault(tag, field)
+            if meta[0] is None:
+                choice = _ChoiceField(f.name, meta, secret)
+                self.fields.append(choice)
+                for tag, sub in choice.choices.items():
+                    self.by_tag.setdefault(tag, (f.name, sub.decoders, sub.repeated, sub))
+            else:
+                field = _Field(f.name, meta, secret)
+                self.fields.append(field)
+                self.by_tag.setdefault(field.tag, (f.name, field.decoders, field.repeated, field))
+        self.repeated_names = [f.name for f in self.fields if f.repeated]
+        self.custom_decode = getattr(cls, "decode_item", None)
+        self.custom_encode = getattr(cls, "encode_item", None) is not None
 
 
 _PLANS: dict[type, _Plan] = {}
@@ -262,46 +294,68 @@ def _plan(cls: type[Struct]) -> _Plan:
 
 
 def from_item(cls: type[S], item: Item) -> S:
-    """Decode ``item`` (a Structure) into an instance of ``cls``."""
-    return _from_item(cls, item, "")
+    """Decode ``item`` (a Structure) into an instance of ``cls``.
+
+    A :class:`ProtocolError` names the path of the offending element from ``item`` down.
+    """
+    try:
+        return _from_item(cls, item)
+    except ProtocolError as exc:
+        raise exc.within(tag_name(item.tag)) from None
 
 
-def _from_item(cls: type[S], item: Item, path: str) -> S:
-    custom = getattr(cls, "decode_item", None)
-    if custom is not None:
-        return custom(item, path)  # type: ignore[no-any-return]
-    return cls(**decode_fields(cls, item, path))
+def _from_item(cls: type[S], item: Item) -> S:
+    plan = _PLANS.get(cls) or _plan(cls)
+    if plan.custom_decode is not None:
+        return plan.custom_decode(item)  # type: ignore[no-any-return]
+    return cls(**_decode_fields(plan, item))
 
 
-def decode_struct(cls: type[S], item: Item, path: str) -> S:
-    """Like :func:`from_item`, with the path of ``item`` for error messages."""
-    return _from_item(cls, item, path)
+def decode_struct(cls: type[S], item: Item, path: str = "") -> S:
+    """Decode a child structure from inside a custom decoder (errors gain their path)."""
+    return _from_item(cls, item)
 
 
 def decode_fields(cls: type[Struct], item: Item, path: str = "") -> dict[str, Any]:
     """The constructor arguments of ``cls`` for ``item``; custom decoders build on this."""
-    path = path or tag_name(item.tag)
+    return _decode_fields(_PLANS.get(cls) or _plan(cls), item)
+
+
+def _decode_fields(plan: _Plan, item: Item) -> dict[str, Any]:
     if item.type != _STRUCTURE:
-        raise ProtocolError(f"{path}: expected a Structure, got {ItemType(item.type).name}")
-    plan = _plan(cls)
+        raise ProtocolError(f"expected a Structure, got {ItemType(item.type).name}")
     by_tag = plan.by_tag
     values: dict[str, Any] = {}
-    extras: list[tuple[int, Item]] = []
+    extras: list[tuple[int, Item]] | None = None
     for index, child in enumerate(item.value):
-        field = by_tag.get(child.tag)
-        if field is None:
+        entry = by_tag.get(child.tag)
+        if entry is None:
+            if extras is None:
+                extras = []
             extras.append((index, child))
             continue
-        value = field.decode(child, path)
-        if field.repeated:
-            values.setdefault(field.name, []).append(value)
-        elif field.name in values:
+        name, decoders, repeated, field = entry
+        decoder = decoders.get(child.type, _KEEP_ITEM)
+        if decoder is _KEEP_ITEM and child.type not in decoders:
+            raise field.wrong_type(child).within(tag_name(child.tag))
+        try:
+            value = child.value if decoder is None else decoder(child)
+        except ProtocolError as exc:
+            raise exc.within(tag_name(child.tag)) from None
+        if repeated:
+            if name in values:
+                values[name].append(value)
+            else:
+                values[name] = [value]
+        elif name in values:
+            if extras is None:
+                extras = []
             extras.append((index, child))  # a duplicate of a single field: keep it, don't guess
         else:
-            values[field.name] = value
-    for field in plan.fields:
-        if field.repeated and field.name in values:
-            values[field.name] = tuple(values[field.name])
+            values[name] = value
+    for name in plan.repeated_names:
+        if name in values:
+            values[name] = tuple(values[name])
     if extras:
         values["extras"] = tuple(extras)
     return values
@@ -309,21 +363,23 @@ def decode_fields(cls: type[Struct], item: Item, path: str = "") -> dict[str, An
 
 def to_item(obj: Struct, tag: int | None = None) -> Item:
     """Encode a structure instance; ``tag`` overrides the class's own tag."""
-    custom = getattr(obj, "encode_item", None)
-    if custom is not None:
-        return custom(tag if tag is not None else obj.TAG)  # type: ignore[no-any-return]
+    plan = _PLANS.get(type(obj)) or _plan(type(obj))
+    if plan.custom_encode:
+        return obj.encode_item(obj.TAG if tag is None else tag)  # type: ignore[attr-defined,no-any-return]
     children: list[Item] = []
-    for field in _plan(type(obj)).fields:
+    for field in plan.fields:
         value = getattr(obj, field.name)
-        if value is None or (field.repeated and not value):
+        if value is None:
             continue
         if field.repeated:
-            children.extend(field.encode(v) for v in value)
+            encode = field.encode
+            children.extend([encode(v) for v in value])
         else:
             children.append(field.encode(value))
-    for index, extra in obj.extras:
-        children.insert(index, extra)
-    return Item(obj.TAG if tag is None else tag, _STRUCTURE, tuple(children))
+    if obj.extras:
+        for index, extra in obj.extras:
+            children.insert(index, extra)
+    return _new_item(Item, (obj.TAG if tag is None else tag, _STRUCTURE, tuple(children)))
 
 
 def version_conflicts(obj: Struct, version: Version, path: str = "") -> list[str]:

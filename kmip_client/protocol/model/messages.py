@@ -7,6 +7,7 @@ from datetime import datetime
 from enum import IntEnum
 from typing import Any, ClassVar
 
+from ..errors import ProtocolError
 from ..spec import Tag
 from ..spec.enums import Operation
 from ..ttlv import Item, ItemType, decode, encode
@@ -144,12 +145,14 @@ class _BatchItem(Struct):
 
     @classmethod
     def decode_item(cls, item: Item, path: str = "") -> Any:
-        path = path or "BatchItem"
-        values = decode_fields(cls, item, path)
+        values = decode_fields(cls, item)
         raw = values.get("payload")
         if raw is not None:
             payload_cls = cls.PAYLOADS.get(values.get("operation"), RawPayload)  # type: ignore[arg-type]
-            values["payload"] = decode_struct(payload_cls, raw, f"{path}/{cls.PAYLOAD_NAME}")
+            try:
+                values["payload"] = decode_struct(payload_cls, raw)
+            except ProtocolError as exc:
+                raise exc.within(cls.PAYLOAD_NAME) from None
         return cls(**values)
 
 
@@ -202,8 +205,6 @@ Message = RequestMessage | ResponseMessage
 
 def message_from_item(item: Item) -> Message:
     """Decode a Request Message or Response Message item into its typed form."""
-    from ..errors import ProtocolError
-
     if item.tag == Tag.REQUEST_MESSAGE:
         return from_item(RequestMessage, item)
     if item.tag == Tag.RESPONSE_MESSAGE:
