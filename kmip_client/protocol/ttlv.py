@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import struct
 from enum import IntEnum
+from collections.abc import Callable
 from typing import Any, NamedTuple
 
 from .errors import ProtocolError
@@ -25,6 +26,11 @@ __all__ = [
     "encode",
     "decode",
     "decode_item",
+    "write_items",
+    "write_leaf",
+    "leaf_writer",
+    "open_structure",
+    "close_structure",
     "DEFAULT_MAX_DEPTH",
 ]
 
@@ -81,6 +87,7 @@ _DTE = ItemType.DATE_TIME_EXTENDED
 _TYPES = {t.value: t for t in ItemType}
 
 _HEADER = struct.Struct(">II")
+_LENGTH = struct.Struct(">I")
 # Whole-item layouts for the fixed-size types: header, value, padding in one pack call.
 _FIXED_LAYOUTS: dict[int, struct.Struct] = {
     _INTEGER: struct.Struct(">IIi4x"),
@@ -105,67 +112,122 @@ _ZEROS = bytes(8)
 def encode(item: Item) -> bytes:
     """Encode one item (normally a Request or Response Message) to TTLV bytes."""
     out = bytearray()
-    _encode_items((item,), out, 0)
+    write_items((item,), out, 0)
     return bytes(out)
 
 
-def _encode_items(items: Any, out: bytearray, depth: int) -> None:
-    # Leaves are encoded inline in this loop and only structures recurse: most items of a
-    # message are leaves, and a Python call per leaf would dominate the cost.
+def write_items(items: Any, out: bytearray, depth: int = 0) -> None:
+    """Append the TTLV of ``items`` to ``out``; ``depth`` is their nesting level."""
     for item in items:
         tag, typ, value = item
-        prefix = tag >> 16
-        if prefix != 0x42 and prefix != 0x54:
-            raise ProtocolError(f"cannot encode tag 0x{tag:06X}: not a KMIP tag")
-        tt = (tag << 8) | typ
         if typ == _STRUCTURE:
-            if depth >= DEFAULT_MAX_DEPTH:
-                raise ProtocolError(f"structure nesting deeper than {DEFAULT_MAX_DEPTH}")
-            start = len(out)
-            out += _ZEROS
-            _encode_items(value, out, depth + 1)
-            _HEADER.pack_into(out, start, tt, len(out) - start - 8)
-            continue
-        try:
-            if typ == _TEXT:
-                if type(value) is not str:
-                    _bad_value(item)
-                raw = value.encode("utf-8")
-            elif typ == _BYTES:
-                if not isinstance(value, (bytes, bytearray, memoryview)):
-                    _bad_value(item)
-                raw = value
-            elif typ == _BIG:
-                if not isinstance(value, int) or isinstance(value, bool):
-                    _bad_value(item)
-                # Two's complement needs the magnitude's bits plus a sign bit; ~value is the
-                # magnitude of a negative number minus one (-2**63 fits in 64 bits).
-                bits = (value if value >= 0 else ~value).bit_length() + 1
-                raw = value.to_bytes(max(8, (bits + 63) // 64 * 8), "big", signed=True)
-            else:
-                layout = _FIXED_LAYOUTS.get(typ)
-                if layout is None:
-                    raise ProtocolError(f"cannot encode tag 0x{tag:06X}: unknown item type {typ!r}")
-                if typ == _BOOL:
-                    if value is not True and value is not False:
-                        _bad_value(item)
-                elif not isinstance(value, int):
-                    _bad_value(item)
-                out += layout.pack(tt, _FIXED_LENGTHS[typ], value)
-                continue
-        except (struct.error, UnicodeEncodeError, OverflowError) as exc:
-            raise ProtocolError(f"cannot encode tag 0x{tag:06X} as {ItemType(typ).name}: {exc}") from None
-        length = len(raw)
-        out += _HEADER.pack(tt, length)
-        out += raw
-        if length & 7:
-            out += _ZEROS[: 8 - (length & 7)]
+            start = open_structure(out, tag, depth)
+            write_items(value, out, depth + 1)
+            close_structure(out, start)
+        else:
+            write_leaf(out, tag, typ, value)
 
 
-def _bad_value(item: Item) -> Any:
+def open_structure(out: bytearray, tag: int, depth: int) -> int:
+    """Start a Structure at ``depth``; returns the offset :func:`close_structure` needs."""
+    prefix = tag >> 16
+    if prefix != 0x42 and prefix != 0x54:
+        raise ProtocolError(f"cannot encode tag 0x{tag:06X}: not a KMIP tag")
+    if depth >= DEFAULT_MAX_DEPTH:
+        raise ProtocolError(f"structure nesting deeper than {DEFAULT_MAX_DEPTH}")
+    start = len(out)
+    out += _HEADER.pack((tag << 8) | 1, 0)
+    return start
+
+
+def close_structure(out: bytearray, start: int) -> None:
+    """Fill in the length of the Structure opened at ``start`` now that its body is written."""
+    _LENGTH.pack_into(out, start + 4, len(out) - start - 8)
+
+
+def write_leaf(out: bytearray, tag: int, typ: int, value: Any) -> None:
+    """Append one primitive item, validating that ``value`` suits ``typ``."""
+    prefix = tag >> 16
+    if prefix != 0x42 and prefix != 0x54:
+        raise ProtocolError(f"cannot encode tag 0x{tag:06X}: not a KMIP tag")
+    tt = (tag << 8) | typ
+    try:
+        if typ == _TEXT:
+            if type(value) is not str:
+                _bad_value(tag, typ, value)
+            raw = value.encode("utf-8")
+        elif typ == _BYTES:
+            if not isinstance(value, (bytes, bytearray, memoryview)):
+                _bad_value(tag, typ, value)
+            raw = value
+        elif typ == _BIG:
+            if not isinstance(value, int) or isinstance(value, bool):
+                _bad_value(tag, typ, value)
+            # Two's complement needs the magnitude's bits plus a sign bit; ~value is the
+            # magnitude of a negative number minus one (-2**63 fits in 64 bits).
+            bits = (value if value >= 0 else ~value).bit_length() + 1
+            raw = value.to_bytes(max(8, (bits + 63) // 64 * 8), "big", signed=True)
+        else:
+            layout = _FIXED_LAYOUTS.get(typ)
+            if layout is None:
+                raise ProtocolError(f"cannot encode tag 0x{tag:06X}: unknown item type {typ!r}")
+            if typ == _BOOL:
+                if value is not True and value is not False:
+                    _bad_value(tag, typ, value)
+            elif not isinstance(value, int):
+                _bad_value(tag, typ, value)
+            out += layout.pack(tt, _FIXED_LENGTHS[typ], value)
+            return
+    except (struct.error, UnicodeEncodeError, OverflowError) as exc:
+        raise ProtocolError(f"cannot encode tag 0x{tag:06X} as {ItemType(typ).name}: {exc}") from None
+    length = len(raw)
+    out += _HEADER.pack(tt, length)
+    out += raw
+    if length & 7:
+        out += _ZEROS[: 8 - (length & 7)]
+
+
+def leaf_writer(tag: int, typ: int) -> Callable[[bytearray, Any], None]:
+    """A specialised appender for items of one tag and type, for the typed model's encoder.
+
+    It trusts its values: one of the wrong type raises TypeError, AttributeError, ValueError,
+    OverflowError or struct.error instead of a ProtocolError, and the caller redoes the
+    encoding through :func:`write_leaf` to report it properly. Values it would misencode
+    (a non-bool Boolean, a Big Integer) are delegated to :func:`write_leaf` up front.
+    """
+    prefix = tag >> 16
+    if prefix != 0x42 and prefix != 0x54:
+        raise ProtocolError(f"cannot encode tag 0x{tag:06X}: not a KMIP tag")
+    tt = (tag << 8) | typ
+    layout = _FIXED_LAYOUTS.get(typ)
+    if layout is not None and typ != _BOOL:
+        pack = layout.pack
+        size = _FIXED_LENGTHS[typ]
+
+        def write_fixed(out: bytearray, value: Any) -> None:
+            out += pack(tt, size, value)
+
+        return write_fixed
+    if typ == _TEXT or typ == _BYTES:
+        header = _HEADER.pack
+        text = typ == _TEXT
+
+        def write_string(out: bytearray, value: Any) -> None:
+            raw = value.encode("utf-8") if text else value
+            length = len(raw)
+            out += header(tt, length)
+            out += raw
+            if length & 7:
+                out += _ZEROS[: 8 - (length & 7)]
+
+        return write_string
+    return lambda out, value: write_leaf(out, tag, typ, value)
+
+
+def _bad_value(tag: int, typ: int, value: Any) -> Any:
     raise ProtocolError(
-        f"cannot encode tag 0x{item.tag:06X} as {ItemType(item.type).name}: "
-        f"value {type(item.value).__name__} is not of that type"
+        f"cannot encode tag 0x{tag:06X} as {ItemType(typ).name}: "
+        f"value {type(value).__name__} is not of that type"
     )
 
 

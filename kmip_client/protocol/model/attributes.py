@@ -10,6 +10,7 @@ form a client used; the container decides the form on the way out.
 from __future__ import annotations
 
 import dataclasses
+import functools
 from datetime import datetime
 from enum import IntEnum, IntFlag
 from typing import Any
@@ -17,8 +18,17 @@ from typing import Any
 from ..errors import ProtocolError
 from ..spec import Tag, tag_name
 from ..spec.attributes import ATTRIBUTE_NAMES, ATTRIBUTE_TAGS
-from ..ttlv import Item, ItemType
-from .base import Struct, decode_primitive, decode_struct, encode_primitive, kfield, structure, to_item
+from ..ttlv import Item, ItemType, close_structure, leaf_writer, open_structure, write_items
+from .base import (
+    Struct,
+    decode_primitive,
+    decode_struct,
+    encode_primitive,
+    kfield,
+    structure,
+    to_item,
+    write_struct,
+)
 
 _S = ItemType.STRUCTURE
 _TEXT = ItemType.TEXT_STRING
@@ -29,6 +39,16 @@ _ENUM = ItemType.ENUMERATION
 _BOOL = ItemType.BOOLEAN
 _DT = ItemType.DATE_TIME
 _INTERVAL = ItemType.INTERVAL
+# Plain-int tags for the hot encode path (an IntEnum member lookup costs more than a global).
+_ATTRIBUTE = int(Tag.ATTRIBUTE)
+_ATTRIBUTE_NAME = int(Tag.ATTRIBUTE_NAME)
+_ATTRIBUTE_INDEX = int(Tag.ATTRIBUTE_INDEX)
+_ATTRIBUTE_VALUE = int(Tag.ATTRIBUTE_VALUE)
+_VENDOR_IDENTIFICATION = int(Tag.VENDOR_IDENTIFICATION)
+_new_item = tuple.__new__
+_write_name = leaf_writer(_ATTRIBUTE_NAME, ItemType.TEXT_STRING)
+_write_index = leaf_writer(_ATTRIBUTE_INDEX, ItemType.INTEGER)
+_value_writer = functools.lru_cache(maxsize=None)(lambda typ: leaf_writer(_ATTRIBUTE_VALUE, typ))
 #: A 2.x identifier: a Text String, an ID-placeholder Enumeration, or an Integer index.
 IDENTIFIER = (_TEXT, _ENUM, _INT)
 
@@ -219,12 +239,17 @@ def _value_from_item(attr_tag: int | None, item: Item) -> Any:
 
 def _value_to_item(tag: int, attr_tag: int | None, attr: Attribute) -> Item:
     value = attr.value
+    typ = attr.type
+    if typ is not None and typ != _S and typ != _DT:
+        return _new_item(Item, (tag, typ, value))
     if isinstance(value, Struct):
         return to_item(value, tag)
     if isinstance(value, Item):
-        return Item(tag, value.type, value.value)
-    typ = attr.type or _infer_type(attr_tag, value)
-    return encode_primitive(tag, typ, value)
+        return _new_item(Item, (tag, value.type, value.value))
+    typ = typ or _infer_type(attr_tag, value)
+    if typ == _DT:
+        return encode_primitive(tag, typ, value)
+    return _new_item(Item, (tag, typ, value))
 
 
 def _infer_type(attr_tag: int | None, value: Any) -> ItemType:
@@ -262,6 +287,11 @@ class Attribute(Struct):
 
     TAG = Tag.ATTRIBUTE
 
+    def __post_init__(self) -> None:
+        # Settle the item type of a primitive value once, not on every encode.
+        if self.type is None and self.value is not None and not isinstance(self.value, (Struct, Item)):
+            object.__setattr__(self, "type", _infer_type(ATTRIBUTE_TAGS.get(self.name), self.value))
+
     @classmethod
     def decode_item(cls, item: Item, path: str = "") -> Attribute:
         """Decode the name/index/value form (1.x, and 2.x vendor attributes)."""
@@ -271,14 +301,15 @@ class Attribute(Struct):
         value_item: Item | None = None
         extras: list[tuple[int, Item]] = []
         for position, child in enumerate(item.value):
-            if child.tag == Tag.ATTRIBUTE_NAME and child.type == _TEXT and name is None:
+            tag = child.tag
+            if tag == _ATTRIBUTE_NAME and child.type == _TEXT and name is None:
                 name = child.value
-            elif child.tag == Tag.ATTRIBUTE_INDEX and child.type == _INT and index is None:
-                index = child.value
-            elif child.tag == Tag.VENDOR_IDENTIFICATION and child.type == _TEXT and vendor is None:
-                vendor = child.value
-            elif child.tag == Tag.ATTRIBUTE_VALUE and value_item is None:
+            elif tag == _ATTRIBUTE_VALUE and value_item is None:
                 value_item = child
+            elif tag == _ATTRIBUTE_INDEX and child.type == _INT and index is None:
+                index = child.value
+            elif tag == _VENDOR_IDENTIFICATION and child.type == _TEXT and vendor is None:
+                vendor = child.value
             else:
                 extras.append((position, child))
         if name is None:
@@ -296,18 +327,36 @@ class Attribute(Struct):
             extras=tuple(extras),
         )
 
-    def encode_item(self, tag: int) -> Item:
-        children = []
-        if self.vendor is not None:
-            children.append(Item(Tag.VENDOR_IDENTIFICATION, _TEXT, self.vendor))
-        children.append(Item(Tag.ATTRIBUTE_NAME, _TEXT, self.name))
+    def write_into(self, out: bytearray, tag: int, depth: int) -> None:
+        """Append this attribute's TTLV (the name/index/value form) to ``out``."""
+        value = self.value
+        if self.extras or self.vendor is not None or isinstance(value, Item):
+            write_items((self.encode_item(tag),), out, depth)
+            return
+        start = open_structure(out, tag, depth)
+        _write_name(out, self.name)
         if self.index is not None:
-            children.append(Item(Tag.ATTRIBUTE_INDEX, _INT, self.index))
+            _write_index(out, self.index)
+        if isinstance(value, Struct):
+            write_struct(value, _ATTRIBUTE_VALUE, out, depth + 1)
+        elif value is not None:
+            typ = self.type or _infer_type(ATTRIBUTE_TAGS.get(self.name), value)
+            if typ == _DT and isinstance(value, datetime):
+                value = int(value.timestamp())
+            _value_writer(typ)(out, value)
+        close_structure(out, start)
+
+    def encode_item(self, tag: int) -> Item:
+        children = [_new_item(Item, (_ATTRIBUTE_NAME, _TEXT, self.name))]
+        if self.vendor is not None:
+            children.insert(0, _new_item(Item, (_VENDOR_IDENTIFICATION, _TEXT, self.vendor)))
+        if self.index is not None:
+            children.append(_new_item(Item, (_ATTRIBUTE_INDEX, _INT, self.index)))
         if self.value is not None:
-            children.append(_value_to_item(Tag.ATTRIBUTE_VALUE, ATTRIBUTE_TAGS.get(self.name), self))
+            children.append(_value_to_item(_ATTRIBUTE_VALUE, ATTRIBUTE_TAGS.get(self.name), self))
         for position, extra in self.extras:
             children.insert(position, extra)
-        return Item(tag, _S, tuple(children))
+        return _new_item(Item, (tag, _S, tuple(children)))
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -343,10 +392,10 @@ class Attributes(Struct):
         for attr in self.attributes:
             attr_tag = attribute_tag(attr.name)
             if attr_tag is None or attr.vendor is not None:
-                children.append(attr.encode_item(Tag.ATTRIBUTE))
+                children.append(attr.encode_item(_ATTRIBUTE))
             else:
                 children.append(_value_to_item(attr_tag, attr_tag, attr))
-        return Item(tag, _S, tuple(children))
+        return _new_item(Item, (tag, _S, tuple(children)))
 
 
 @structure(Tag.TEMPLATE_ATTRIBUTE)

@@ -16,14 +16,17 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import operator
+import struct
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
+from enum import IntEnum
 from typing import Any, ClassVar, TypeVar
 
 from ..errors import ProtocolError
 from ..placeholders import Placeholder
 from ..spec import enum_for_tag, tag_name
-from ..ttlv import Item, ItemType
+from ..ttlv import Item, ItemType, close_structure, encode, leaf_writer, open_structure, write_items
 
 __all__ = [
     "Struct",
@@ -39,6 +42,8 @@ __all__ = [
     "decode_primitive",
     "encode_primitive",
     "version_conflicts",
+    "to_bytes",
+    "write_struct",
 ]
 
 Version = tuple[int, int]
@@ -191,9 +196,14 @@ class _Field:
 
     def _compile_encoder(self, kinds: tuple[Any, ...]) -> Callable[[Any], Item]:
         tag = self.tag
-        if len(kinds) == 1 and isinstance(kinds[0], ItemType) and kinds[0] != ItemType.DATE_TIME:
+        if len(kinds) == 1:
             kind = kinds[0]
-            return lambda value: _new_item(Item, (tag, kind, value))
+            if isinstance(kind, ItemType):
+                if kind == ItemType.DATE_TIME:
+                    return lambda value: encode_primitive(tag, kind, value)
+                return lambda value: _new_item(Item, (tag, kind, value))
+            if kind is not Item:
+                return lambda value: to_item(value, tag)
         return self._encode_any
 
     def _encode_any(self, value: Any) -> Item:
@@ -203,6 +213,9 @@ class _Field:
             return value
         return encode_primitive(self.tag, _kind_for_value(self, value), value)
 
+    def tag_for(self, value: Struct) -> int:
+        return self.tag  # type: ignore[no-any-return]
+
     def wrong_type(self, item: Item) -> ProtocolError:
         expected = " or ".join(t.name for t in self.kinds)
         return ProtocolError(f"expected {expected}, got {ItemType(item.type).name}")
@@ -210,8 +223,6 @@ class _Field:
 
 def _kind_for_value(field: _Field, value: Any) -> ItemType:
     """Pick the item type of a field from the Python value (for multi-kind fields)."""
-    from enum import IntEnum
-
     kinds = field.kinds
     if len(kinds) == 1:
         return next(iter(kinds))
@@ -249,16 +260,37 @@ class _ChoiceField:
         self.min_version = min_version
         self.max_version = max_version
 
+    def tag_for(self, value: Struct) -> int:
+        return self.tag_of.get(type(value), value.TAG)
+
     def encode(self, value: Any) -> Item:
         if isinstance(value, Item):
             return value
         if isinstance(value, Struct):
-            return to_item(value, self.tag_of.get(type(value), value.TAG))
+            return to_item(value, self.tag_for(value))
         raise TypeError(f"field {self.name}: cannot encode {type(value).__name__} without its tag")
 
 
+def _simple_kind(field: Any) -> tuple[int, ItemType] | None:
+    if isinstance(field, _Field) and len(field.kinds) == 1:
+        kind = next(iter(field.kinds.values()))
+        if isinstance(kind, ItemType) and kind != ItemType.DATE_TIME:
+            return (field.tag, kind)
+    return None
+
+
 class _Plan:
-    __slots__ = ("fields", "by_tag", "custom_decode", "custom_encode", "repeated_names")
+    __slots__ = (
+        "fields",
+        "by_tag",
+        "custom_decode",
+        "custom_encode",
+        "custom_write",
+        "repeated_names",
+        "encoders",
+        "getter",
+        "writers",
+    )
 
     def __init__(self, cls: type[Struct]) -> None:
         self.fields: list[Any] = []
@@ -279,8 +311,17 @@ class _Plan:
                 self.fields.append(field)
                 self.by_tag.setdefault(field.tag, (f.name, field.decoders, field.repeated, field))
         self.repeated_names = [f.name for f in self.fields if f.repeated]
+        # (name, (tag, item type) when the field is one primitive kind other than Date-Time, field)
+        self.encoders = [(_simple_kind(f), f) for f in self.fields]
+        self.writers = [(leaf_writer(*simple) if simple else None, f) for simple, f in self.encoders]
+        # One C call fetches every field value (a tuple, even for a single field).
+        names = [f.name for f in self.fields]
+        self.getter = operator.attrgetter(*names) if len(names) > 1 else (
+            (lambda obj, n=names[0]: (getattr(obj, n),)) if names else (lambda obj: ())
+        )
         self.custom_decode = getattr(cls, "decode_item", None)
         self.custom_encode = getattr(cls, "encode_item", None) is not None
+        self.custom_write = getattr(cls, "write_into", None)
 
 
 _PLANS: dict[type, _Plan] = {}
@@ -363,23 +404,74 @@ def _decode_fields(plan: _Plan, item: Item) -> dict[str, Any]:
 
 def to_item(obj: Struct, tag: int | None = None) -> Item:
     """Encode a structure instance; ``tag`` overrides the class's own tag."""
-    plan = _PLANS.get(type(obj)) or _plan(type(obj))
+    cls = type(obj)
+    plan = _PLANS.get(cls) or _plan(cls)
     if plan.custom_encode:
         return obj.encode_item(obj.TAG if tag is None else tag)  # type: ignore[attr-defined,no-any-return]
     children: list[Item] = []
-    for field in plan.fields:
-        value = getattr(obj, field.name)
+    append = children.append
+    for value, (simple, field) in zip(plan.getter(obj), plan.encoders):
         if value is None:
             continue
-        if field.repeated:
+        if simple is not None:  # a single primitive kind: build the item inline (hot path)
+            if field.repeated:
+                for v in value:
+                    append(_new_item(Item, (simple[0], simple[1], v)))
+            else:
+                append(_new_item(Item, (simple[0], simple[1], value)))
+        elif field.repeated:
             encode = field.encode
             children.extend([encode(v) for v in value])
         else:
-            children.append(field.encode(value))
+            append(field.encode(value))
     if obj.extras:
         for index, extra in obj.extras:
             children.insert(index, extra)
     return _new_item(Item, (obj.TAG if tag is None else tag, _STRUCTURE, tuple(children)))
+
+
+def to_bytes(obj: Struct, tag: int | None = None) -> bytes:
+    """TTLV bytes of a structure instance: the same as ``encode(to_item(obj))``, but written
+    straight from the dataclasses, without building the intermediate item tree."""
+    out = bytearray()
+    try:
+        write_struct(obj, obj.TAG if tag is None else tag, out, 0)
+    except (TypeError, ValueError, AttributeError, OverflowError, struct.error):
+        # The fast writers trust value types; the item path checks each one and raises a
+        # ProtocolError that says which item was wrong.
+        return encode(to_item(obj, tag))
+    return bytes(out)
+
+
+def write_struct(obj: Struct, tag: int, out: bytearray, depth: int) -> None:
+    """Append the TTLV of ``obj`` under ``tag`` at nesting ``depth`` (see :func:`to_bytes`)."""
+    cls = type(obj)
+    plan = _PLANS.get(cls) or _plan(cls)
+    if plan.custom_write is not None:
+        plan.custom_write(obj, out, tag, depth)
+        return
+    if plan.custom_encode or obj.extras:
+        # Custom encoders and kept-aside children need the item form; they are rare.
+        write_items((to_item(obj, tag),), out, depth)
+        return
+    start = open_structure(out, tag, depth)
+    depth += 1
+    for value, (writer, field) in zip(plan.getter(obj), plan.writers):
+        if value is None:
+            continue
+        if writer is not None:
+            if field.repeated:
+                for v in value:
+                    writer(out, v)
+            else:
+                writer(out, value)
+            continue
+        for v in value if field.repeated else (value,):
+            if isinstance(v, Struct):
+                write_struct(v, field.tag_for(v), out, depth)
+            else:
+                write_items((field.encode(v),), out, depth)
+    close_structure(out, start)
 
 
 def version_conflicts(obj: Struct, version: Version, path: str = "") -> list[str]:

@@ -10,8 +10,8 @@ from typing import Any, ClassVar
 from ..errors import ProtocolError
 from ..spec import Tag
 from ..spec.enums import Operation
-from ..ttlv import Item, ItemType, decode, encode
-from .base import Struct, decode_fields, decode_struct, from_item, kfield, structure, to_item
+from ..ttlv import Item, ItemType, decode
+from .base import Struct, decode_fields, decode_struct, from_item, kfield, structure, to_bytes
 
 _TEXT = ItemType.TEXT_STRING
 _BYTES = ItemType.BYTE_STRING
@@ -219,7 +219,7 @@ def decode_message(data: bytes) -> Message:
 
 def encode_message(message: Struct) -> bytes:
     """Encode a message (or any structure) to TTLV bytes."""
-    return encode(to_item(message))
+    return to_bytes(message)
 
 
 __all__ = [
