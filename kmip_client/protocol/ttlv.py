@@ -100,6 +100,8 @@ _FIXED_LAYOUTS: dict[int, struct.Struct] = {
 }
 _FIXED_LENGTHS = {_INTEGER: 4, _LONG: 8, _ENUM: 4, _BOOL: 8, _DATETIME: 8, _INTERVAL: 4, _DTE: 8}
 _I32 = struct.Struct(">i")
+_I32_PAD = struct.Struct(">iI")
+_U32_PAD = struct.Struct(">II")
 _U32 = struct.Struct(">I")
 _I64 = struct.Struct(">q")
 _U64 = struct.Struct(">Q")
@@ -305,12 +307,20 @@ def decode_item(
                 value: Any = data[vpos : vpos + length].decode("utf-8")
             except UnicodeDecodeError as exc:
                 raise ProtocolError(f"text string 0x{tag:06X} is not valid UTF-8", vpos + exc.start) from None
+        elif typ is _ENUM or typ is _INTEGER or typ is _INTERVAL:
+            # The commonest items: value and padding in one unpack, padding checked as a number.
+            if length != 4:
+                raise ProtocolError(f"{typ.name} item 0x{tag:06X} must be 4 bytes long, not {length}", pos + 4)
+            value, pad = (_I32_PAD if typ is _INTEGER else _U32_PAD).unpack_from(data, vpos)
+            if pad:
+                raise ProtocolError(f"non-zero padding after item 0x{tag:06X}", vpos + 4)
         elif typ is _BYTES:
             value = data[vpos : vpos + length]
         else:
             value = _decode_fixed(data, typ, tag, vpos, length, pos)
-        if padded != length and data[vpos + length : next_pos] != _ZEROS[: padded - length]:
-            raise ProtocolError(f"non-zero padding after item 0x{tag:06X}", vpos + length)
+        if padded != length and typ is not _ENUM and typ is not _INTEGER and typ is not _INTERVAL:
+            if data[vpos + length : next_pos] != _ZEROS[: padded - length]:
+                raise ProtocolError(f"non-zero padding after item 0x{tag:06X}", vpos + length)
         item = new_item(Item, (tag, typ, value))
         if children is None:
             return item, next_pos

@@ -157,6 +157,8 @@ def encode_primitive(tag: int, typ: ItemType, value: Any) -> Item:
 
 # --------------------------------------------------------------------------- the walker
 
+_MISSING: Any = object()
+
 #: Decoder marker: keep the child as the raw Item.
 _KEEP_ITEM: Callable[[Item], Any] = lambda item: item  # noqa: E731
 
@@ -369,20 +371,24 @@ def _decode_fields(plan: _Plan, item: Item) -> dict[str, Any]:
     values: dict[str, Any] = {}
     extras: list[tuple[int, Item]] | None = None
     for index, child in enumerate(item.value):
-        entry = by_tag.get(child.tag)
+        tag, typ, raw = child
+        entry = by_tag.get(tag)
         if entry is None:
             if extras is None:
                 extras = []
             extras.append((index, child))
             continue
         name, decoders, repeated, field = entry
-        decoder = decoders.get(child.type, _KEEP_ITEM)
-        if decoder is _KEEP_ITEM and child.type not in decoders:
-            raise field.wrong_type(child).within(tag_name(child.tag))
-        try:
-            value = child.value if decoder is None else decoder(child)
-        except ProtocolError as exc:
-            raise exc.within(tag_name(child.tag)) from None
+        decoder = decoders.get(typ, _MISSING)
+        if decoder is None:
+            value = raw
+        elif decoder is _MISSING:
+            raise field.wrong_type(child).within(tag_name(tag))
+        else:
+            try:
+                value = decoder(child)
+            except ProtocolError as exc:
+                raise exc.within(tag_name(tag)) from None
         if repeated:
             if name in values:
                 values[name].append(value)
