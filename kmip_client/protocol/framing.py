@@ -73,5 +73,5 @@ class Framer:
         """How many more bytes complete the next message (8 when not even a header is here)."""
         if len(self._buffer) < HEADER_SIZE:
             return HEADER_SIZE - len(self._buffer)
-        _, length = _HEADER.unpack_from(self._buffer, 0)
+        length: int = _HEADER.unpack_from(self._buffer, 0)[1]
         return max(HEADER_SIZE + length - len(self._buffer), 0)

@@ -14,8 +14,8 @@ with the byte offset where it was found.
 from __future__ import annotations
 
 import struct
-from enum import IntEnum
 from collections.abc import Callable
+from enum import IntEnum
 from typing import Any, NamedTuple
 
 from .errors import ProtocolError
@@ -63,6 +63,7 @@ class Item(NamedTuple):
 
     def find(self, tag: int) -> Item | None:
         """The first direct child with ``tag``, or None."""
+        child: Item
         for child in self.value:
             if child.tag == tag:
                 return child
@@ -98,7 +99,7 @@ _FIXED_LAYOUTS: dict[int, struct.Struct] = {
     _INTERVAL: struct.Struct(">III4x"),
     _DTE: struct.Struct(">IIq"),
 }
-_FIXED_LENGTHS = {_INTEGER: 4, _LONG: 8, _ENUM: 4, _BOOL: 8, _DATETIME: 8, _INTERVAL: 4, _DTE: 8}
+_FIXED_LENGTHS: dict[int, int] = {_INTEGER: 4, _LONG: 8, _ENUM: 4, _BOOL: 8, _DATETIME: 8, _INTERVAL: 4, _DTE: 8}
 _I32 = struct.Struct(">i")
 _I32_PAD = struct.Struct(">iI")
 _U32_PAD = struct.Struct(">II")

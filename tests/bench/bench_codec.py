@@ -13,7 +13,7 @@ import argparse
 import platform
 import time
 from collections.abc import Callable
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from kmip_client.protocol.model import (
     Attribute,
@@ -43,7 +43,7 @@ from kmip_client.protocol.spec.enums import (
 )
 from kmip_client.protocol.ttlv import Item, ItemType, decode, encode
 
-NOW = datetime(2026, 11, 28, 12, 0, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 28, 12, 0, 0, tzinfo=UTC)
 
 
 def response(operation: Operation, payload: object) -> ResponseMessage:

@@ -263,7 +263,8 @@ class _ChoiceField:
         self.max_version = max_version
 
     def tag_for(self, value: Struct) -> int:
-        return self.tag_of.get(type(value), value.TAG)
+        tag: int = self.tag_of.get(type(value), value.TAG)
+        return tag
 
     def encode(self, value: Any) -> Item:
         if isinstance(value, Item):
@@ -416,7 +417,7 @@ def to_item(obj: Struct, tag: int | None = None) -> Item:
         return obj.encode_item(obj.TAG if tag is None else tag)  # type: ignore[attr-defined,no-any-return]
     children: list[Item] = []
     append = children.append
-    for value, (simple, field) in zip(plan.getter(obj), plan.encoders):
+    for value, (simple, field) in zip(plan.getter(obj), plan.encoders, strict=True):
         if value is None:
             continue
         if simple is not None:  # a single primitive kind: build the item inline (hot path)
@@ -462,7 +463,7 @@ def write_struct(obj: Struct, tag: int, out: bytearray, depth: int) -> None:
         return
     start = open_structure(out, tag, depth)
     depth += 1
-    for value, (writer, field) in zip(plan.getter(obj), plan.writers):
+    for value, (writer, field) in zip(plan.getter(obj), plan.writers, strict=True):
         if value is None:
             continue
         if writer is not None:

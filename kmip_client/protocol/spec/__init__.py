@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 from enum import IntFlag
+from typing import Any
 
 from .attributes import ATTRIBUTE_NAMES, ATTRIBUTE_TAGS
 from .enums import ENUM_BY_NAME, ENUM_XML_NAMES, TAG_ENUMERATION
@@ -53,7 +54,7 @@ def _index(by_name: dict[str, int]) -> dict[str, int]:
 
 
 _TAG_INDEX: dict[str, int] = _index(TAG_BY_NAME)
-_ENUM_INDEX: dict[type, dict[str, int]] = {cls: _index(d) for cls, d in ENUM_BY_NAME.items()}
+_ENUM_INDEX: dict[Any, dict[str, int]] = {cls: _index(d) for cls, d in ENUM_BY_NAME.items()}
 for _cls, _d in _ENUM_INDEX.items():  # Python member names ("SHA_256", "PRE_ACTIVE") too
     for _m_name, _member in _cls.__members__.items():
         _d.setdefault(_m_name, int(_member))
