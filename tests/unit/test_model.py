@@ -1,0 +1,95 @@
+"""The typed model's own guarantees: secrets out of repr, versions, the direct writer."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from kmip_client.protocol.errors import ProtocolError
+from kmip_client.protocol.model import (
+    Attribute,
+    CredentialValue,
+    KeyBlock,
+    KeyValue,
+    Name,
+    ProtocolVersion,
+    RequestBatchItem,
+    RequestHeader,
+    RequestMessage,
+    SymmetricKey,
+    TemplateAttribute,
+    decode_message,
+    encode_message,
+    to_item,
+    version_conflicts,
+)
+from kmip_client.protocol.model.payloads.lifecycle import CreateRequest, RegisterRequest
+from kmip_client.protocol.spec.enums import CryptographicAlgorithm, KeyFormatType, ObjectType, Operation
+from kmip_client.protocol.ttlv import Item, ItemType, encode
+
+KEY = bytes.fromhex("00112233445566778899aabbccddeeff")
+
+
+def register(version: tuple[int, int] = (1, 4), **payload: object) -> RequestMessage:
+    key = SymmetricKey(
+        KeyBlock(
+            key_format_type=KeyFormatType.RAW,
+            key_value=KeyValue(key_material=KEY),
+            cryptographic_algorithm=CryptographicAlgorithm.AES,
+            cryptographic_length=128,
+        )
+    )
+    body = RegisterRequest(object_type=ObjectType.SYMMETRIC_KEY, managed_object=key, **payload)  # type: ignore[arg-type]
+    return RequestMessage(
+        header=RequestHeader(protocol_version=ProtocolVersion(*version), batch_count=1),
+        batch_items=(RequestBatchItem(operation=Operation.REGISTER, payload=body),),
+    )
+
+
+def test_key_material_and_passwords_never_appear_in_repr() -> None:
+    message = register()
+    assert KEY.hex() not in repr(message) and repr(KEY) not in repr(message)
+    assert "hunter2" not in repr(CredentialValue(username="admin", password="hunter2"))
+
+
+def test_direct_writer_matches_the_item_tree_path_and_decodes_back() -> None:
+    message = register(template_attribute=TemplateAttribute(attributes=(Attribute("Name", Name("k1")),)))
+    wire = encode_message(message)
+    assert wire == encode(to_item(message))
+    assert decode_message(wire) == message
+
+
+def test_wrong_value_types_are_reported_with_the_item_that_was_wrong() -> None:
+    bad = RequestMessage(header=RequestHeader(protocol_version=ProtocolVersion(major="1", minor=4)))  # type: ignore[arg-type]
+    with pytest.raises(ProtocolError, match="0x42006A as INTEGER"):
+        encode_message(bad)
+
+
+def test_version_conflicts_name_fields_the_version_lacks() -> None:
+    from kmip_client.protocol.model import Attributes
+
+    v2_only = CreateRequest(object_type=ObjectType.SYMMETRIC_KEY, attributes=Attributes(()))
+    assert version_conflicts(v2_only, (1, 4)) == ["CreateRequest.attributes"]
+    assert version_conflicts(v2_only, (2, 1)) == []
+    v1_only = CreateRequest(object_type=ObjectType.SYMMETRIC_KEY, template_attribute=TemplateAttribute())
+    assert version_conflicts(v1_only, (2, 0)) == ["CreateRequest.template_attribute"]
+
+
+def test_datetimes_are_aware_utc_and_encode_as_seconds() -> None:
+    when = datetime(2008, 3, 14, 11, 56, 40, tzinfo=UTC)
+    header = RequestHeader(time_stamp=when, batch_count=0)
+    item = to_item(header)
+    assert Item(0x420092, ItemType.DATE_TIME, 1205495800) in item.value
+    assert RequestHeader.from_item(item).time_stamp == when
+
+
+def test_unknown_enumeration_values_survive_as_plain_ints() -> None:
+    header_item = Item(
+        0x420077,
+        ItemType.STRUCTURE,
+        (Item(0x42000E, ItemType.ENUMERATION, 0x8000_0001), Item(0x42000D, ItemType.INTEGER, 1)),
+    )
+    header = RequestHeader.from_item(header_item)
+    assert header.batch_error_continuation_option == 0x8000_0001
+    assert to_item(header) == header_item
