@@ -17,7 +17,15 @@ from typing import Any
 from .errors import ProtocolError
 from .placeholders import Placeholder
 from .spec import tag_from_name, tag_name
-from .textual import TYPE_NAMES, TYPES_BY_NAME, int_from_text, meaning_tag, value_from_text, value_to_text
+from .textual import (
+    TYPE_NAMES,
+    TYPES_BY_NAME,
+    int_from_text,
+    meaning_tag,
+    settle_children,
+    value_from_text,
+    value_to_text,
+)
 from .ttlv import DEFAULT_MAX_DEPTH, Item, ItemType
 
 __all__ = ["item_from_json", "item_to_json", "items_from_json_document", "items_to_json_document"]
@@ -111,7 +119,7 @@ def _to_item(node: Any, path: str) -> Item:
                 done.append((child_tag, child_type, child["value"], child_path))
             continue
         frames.pop()
-        item = Item(frame_tag, ItemType.STRUCTURE, _finish(done))
+        item = Item(frame_tag, ItemType.STRUCTURE, settle_children(done, _leaf_value))
         if not frames:
             return item
         parent_done = frames[-1][3]
@@ -123,18 +131,6 @@ def _children(node: dict[str, Any], path: str) -> list[Any]:
     if not isinstance(value, list):
         raise ProtocolError(f"{path}: a Structure's value must be a list")
     return value
-
-
-def _finish(done: list[Any]) -> tuple[Item, ...]:
-    known = [c for c in done if isinstance(c, Item)]
-    known += [
-        Item(t, typ, _leaf_value(t, typ, raw, p, known))
-        for c in done
-        if not isinstance(c, Item)
-        for t, typ, raw, p in (c,)
-        if typ == ItemType.TEXT_STRING
-    ]
-    return tuple(c if isinstance(c, Item) else Item(c[0], c[1], _leaf_value(*c, known)) for c in done)
 
 
 def item_to_json(item: Item, indent: int | None = 2) -> str:

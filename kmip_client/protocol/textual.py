@@ -9,13 +9,22 @@ tag of the attribute named beside it (:func:`meaning_tag`).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from enum import IntFlag
 from typing import Any
 
 from .errors import ProtocolError
 from .placeholders import Placeholder, parse_placeholder
-from .spec import Tag, attribute_tag, enum_for_tag, enum_value_from_name, enum_value_name, mask_from_names, mask_to_names
+from .spec import (
+    Tag,
+    attribute_tag,
+    enum_for_tag,
+    enum_value_from_name,
+    enum_value_name,
+    mask_from_names,
+    mask_to_names,
+)
 from .ttlv import Item, ItemType
 
 __all__ = [
@@ -25,6 +34,8 @@ __all__ = [
     "value_to_text",
     "value_from_text",
     "int_from_text",
+    "settle_children",
+    "PendingLeaf",
 ]
 
 TYPE_NAMES: dict[ItemType, str] = {
@@ -64,6 +75,24 @@ def meaning_tag(tag: int, siblings: list[Item] | tuple[Item, ...]) -> int:
         if sibling.tag == Tag.ATTRIBUTE_NAME and isinstance(sibling.value, str):
             return attribute_tag(sibling.value) or tag
     return tag
+
+
+#: A leaf read from text whose value is not parsed yet: (tag, type, raw value, path).
+PendingLeaf = tuple[int, ItemType, Any, str]
+LeafParser = Callable[[int, ItemType, Any, str, list[Item]], Any]
+
+
+def settle_children(children: list[Item | PendingLeaf], parse: LeafParser) -> tuple[Item, ...]:
+    """Parse a structure's pending leaves once all its children are known.
+
+    Text strings go first: an AttributeValue's names depend on the AttributeName beside it
+    (``parse`` receives the items settled so far as siblings).
+    """
+    known = [c for c in children if isinstance(c, Item)]
+    for c in children:
+        if not isinstance(c, Item) and c[1] == ItemType.TEXT_STRING:
+            known.append(Item(c[0], c[1], parse(*c, known)))
+    return tuple(c if isinstance(c, Item) else Item(c[0], c[1], parse(*c, known)) for c in children)
 
 
 def _check_range(typ: ItemType, value: int) -> int:
@@ -131,7 +160,8 @@ def value_to_text(meaning: int, typ: ItemType, value: Any) -> str:
         return bytes(value).hex()
     if typ == ItemType.BIG_INTEGER:
         bits = (value if value >= 0 else ~value).bit_length() + 1
-        return value.to_bytes(max(8, (bits + 63) // 64 * 8), "big", signed=True).hex()
+        raw: bytes = value.to_bytes(max(8, (bits + 63) // 64 * 8), "big", signed=True)
+        return raw.hex()
     if typ in (ItemType.DATE_TIME, ItemType.DATE_TIME_EXTENDED):
         return _datetime_to_text(value, typ)
     raise ProtocolError(f"no text form for item type {typ!r}")

@@ -10,11 +10,20 @@ test-case files do. Every error is a ProtocolError naming the element path.
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
+from typing import Any
 from xml.sax.saxutils import quoteattr
 
 from .errors import ProtocolError
 from .spec import TAG_XML_NAMES, tag_from_name
-from .textual import TYPE_NAMES, TYPES_BY_NAME, meaning_tag, value_from_text, value_to_text
+from .textual import (
+    TYPE_NAMES,
+    TYPES_BY_NAME,
+    PendingLeaf,
+    meaning_tag,
+    settle_children,
+    value_from_text,
+    value_to_text,
+)
 from .ttlv import DEFAULT_MAX_DEPTH, Item, ItemType
 
 __all__ = ["item_from_xml", "item_to_xml", "items_from_xml_document", "items_to_xml_document"]
@@ -71,7 +80,7 @@ class _Frame:
         self.next = 0
         # Items, or (tag, type, text, path) leaves whose text is parsed when all siblings
         # are known: an AttributeValue's names depend on the AttributeName beside it.
-        self.children: list[Item | tuple[int, ItemType, str, str]] = []
+        self.children: list[Item | PendingLeaf] = []
 
 
 def _header(element: ET.Element, path: str) -> tuple[int, ItemType]:
@@ -90,26 +99,18 @@ def _header(element: ET.Element, path: str) -> tuple[int, ItemType]:
     return tag, typ
 
 
-def _leaf(tag: int, typ: ItemType, text: str, path: str, siblings: list[Item]) -> Item:
+def _leaf(tag: int, typ: ItemType, text: str, path: str, siblings: list[Item]) -> Any:
     try:
-        return Item(tag, typ, value_from_text(meaning_tag(tag, siblings), typ, text))
+        return value_from_text(meaning_tag(tag, siblings), typ, text)
     except ProtocolError as exc:
         raise ProtocolError(f"{path}: {exc.detail}") from None
-
-
-def _finish(frame: _Frame) -> Item:
-    # Text strings first: they carry the AttributeName that gives AttributeValue its meaning.
-    known = [c for c in frame.children if isinstance(c, Item)]
-    known += [_leaf(*c, known) for c in frame.children if not isinstance(c, Item) and c[1] == ItemType.TEXT_STRING]
-    children = [c if isinstance(c, Item) else _leaf(*c, known) for c in frame.children]
-    return Item(frame.tag, ItemType.STRUCTURE, tuple(children))
 
 
 def _element_to_item(element: ET.Element, path: str) -> Item:
     # Iterative: a hostile document may nest deeper than Python's recursion limit.
     tag, typ = _header(element, path)
     if typ != ItemType.STRUCTURE:
-        return _leaf(tag, typ, element.get("value", ""), path, [])
+        return Item(tag, typ, _leaf(tag, typ, element.get("value", ""), path, []))
     frames = [_Frame(element, path, tag)]
     while True:
         frame = frames[-1]
@@ -125,7 +126,8 @@ def _element_to_item(element: ET.Element, path: str) -> Item:
             else:
                 frame.children.append((child_tag, child_type, child.get("value", ""), child_path))
             continue
-        item = _finish(frames.pop())
+        done = frames.pop()
+        item = Item(done.tag, ItemType.STRUCTURE, settle_children(done.children, _leaf))
         if not frames:
             return item
         frames[-1].children.append(item)
