@@ -11,9 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import re
 from collections.abc import Iterator, Mapping
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -36,11 +34,7 @@ from kmip_client.protocol.placeholders import Placeholder, resolve
 from kmip_client.protocol.spec import Tag
 from kmip_client.protocol.spec.enums import CryptographicAlgorithm, Operation
 from kmip_client.protocol.ttlv import Item, ItemType, decode, encode
-
-try:  # the project's XML codec; a small private reader stands in until it lands
-    from kmip_client.protocol.xml_codec import items_from_xml_document
-except ImportError:  # pragma: no cover - development fallback only
-    items_from_xml_document = None
+from kmip_client.protocol.xml_codec import item_from_xml, item_to_xml, items_from_xml_document
 
 VECTORS = Path(__file__).resolve().parents[1] / "vectors" / "oasis"
 FILES = sorted(VECTORS.rglob("*.xml"))
@@ -85,68 +79,8 @@ class _FixedBindings(Mapping[str, Any]):
 BINDINGS = _FixedBindings()
 
 
-# --------------------------------------------------------------------------- XML (fallback)
-
-
-def _private_items_from_xml(text: str) -> list[Item]:
-    """A minimal KMIP XML reader, used only while ``xml_codec`` does not exist."""
-    import xml.etree.ElementTree as ET
-
-    from kmip_client.protocol.placeholders import parse_placeholder
-    from kmip_client.protocol.spec import (
-        attribute_tag,
-        enum_value_from_name,
-        mask_from_names,
-        tag_from_name,
-    )
-
-    def value_of(tag: int, typ: ItemType, raw: str, attr_tag: int | None) -> Any:
-        if raw.startswith("$"):
-            placeholder = parse_placeholder(raw)
-            if placeholder is not None:
-                return placeholder
-        vtag = attr_tag if (tag == Tag.ATTRIBUTE_VALUE and attr_tag) else tag
-        if typ == ItemType.INTEGER:
-            return int(raw) if re.fullmatch(r"-?\d+", raw) else mask_from_names(vtag, raw)
-        if typ in (ItemType.LONG_INTEGER, ItemType.INTERVAL, ItemType.DATE_TIME_EXTENDED):
-            return int(raw, 0)
-        if typ == ItemType.BIG_INTEGER:
-            data = bytes.fromhex(raw[2:] if raw.startswith("0x") else raw)
-            return int.from_bytes(data, "big", signed=True)
-        if typ == ItemType.ENUMERATION:
-            if tag == Tag.ATTRIBUTE_REFERENCE and not raw.startswith("0x"):
-                return tag_from_name(raw)
-            return enum_value_from_name(vtag, raw)
-        if typ == ItemType.BOOLEAN:
-            return raw.strip().lower() in ("true", "1")
-        if typ == ItemType.BYTE_STRING:
-            return bytes.fromhex(raw)
-        if typ == ItemType.DATE_TIME:
-            if re.fullmatch(r"-?\d+|0x[0-9a-fA-F]+", raw):
-                return int(raw, 0)
-            return int(datetime.fromisoformat(raw.replace("Z", "+00:00")).timestamp())
-        return raw
-
-    def convert(elem: Any, attr_tag: int | None = None) -> Item:
-        tag = tag_from_name(elem.tag)
-        typ_name = elem.get("type", "Structure")
-        typ = ItemType[re.sub(r"(?<!^)(?=[A-Z])", "_", typ_name).upper()]
-        if typ == _S:
-            name = elem.find("AttributeName")
-            inner = attribute_tag(name.get("value")) if name is not None else None
-            return Item(tag, _S, tuple(convert(child, inner) for child in elem))
-        return Item(tag, typ, value_of(tag, typ, elem.get("value", ""), attr_tag))
-
-    root = ET.fromstring(text)
-    return [convert(elem) for elem in root if elem.tag in ("RequestMessage", "ResponseMessage")]
-
-
 def _items(path: Path) -> list[Item]:
-    text = path.read_text(encoding="utf-8")
-    if items_from_xml_document is not None:
-        items = items_from_xml_document(text)
-    else:
-        items = _private_items_from_xml(text)
+    items = items_from_xml_document(path.read_text(encoding="utf-8"))
     return [item for item in items if item.tag in _MESSAGE_TAGS]
 
 
@@ -177,6 +111,7 @@ def _check_message(original: Item, where: str) -> None:
     second = message_from_item(decode(wire))
     final = second.to_item()
     assert final == resolved, f"{where}: item tree changed in the round trip"
+    assert item_from_xml(item_to_xml(final)) == resolved, f"{where}: XML output does not read back"
     assert first == second, f"{where}: model changed in the round trip"
     problems = list(_uncovered(second, type(second).__name__))
     assert not problems, f"{where}: model does not declare: " + "; ".join(problems[:10])
