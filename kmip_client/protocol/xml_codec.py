@@ -9,6 +9,7 @@ test-case files do. Every error is a ProtocolError naming the element path.
 
 from __future__ import annotations
 
+import re
 import xml.etree.ElementTree as ET
 from typing import Any
 from xml.sax.saxutils import quoteattr
@@ -26,9 +27,11 @@ from .textual import (
 )
 from .ttlv import DEFAULT_MAX_DEPTH, Item, ItemType
 
-__all__ = ["item_from_xml", "item_to_xml", "items_from_xml_document", "items_to_xml_document"]
+__all__ = ["XML_ILLEGAL", "item_from_xml", "item_to_xml", "items_from_xml_document", "items_to_xml_document"]
 
 _DOCUMENT_ROOT = "KMIP"
+#: Characters XML 1.0 cannot carry at all, escaped or not.
+XML_ILLEGAL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 _UNKNOWN_TAG_ELEMENT = "TTLV"
 
 
@@ -163,4 +166,7 @@ def _write(item: Item, siblings: tuple[Item, ...], depth: int, lines: list[str],
         lines.append(f"{pad}</{closing}>")
         return
     text = value_to_text(meaning_tag(item.tag, siblings), item.type, item.value)
+    bad = XML_ILLEGAL.search(text)
+    if bad:
+        raise ProtocolError(f"{name or hex(item.tag)}: character {bad.group()!r} cannot be written in XML")
     lines.append(f'{pad}<{opening} type="{TYPE_NAMES[item.type]}" value={quoteattr(text)}/>')

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
 
 from kmip_client.protocol.errors import ProtocolError
 from kmip_client.protocol.json_codec import (
@@ -15,8 +16,15 @@ from kmip_client.protocol.json_codec import (
 )
 from kmip_client.protocol.placeholders import Placeholder
 from kmip_client.protocol.ttlv import Item, ItemType, encode
-from kmip_client.protocol.xml_codec import item_from_xml, item_to_xml, items_from_xml_document, items_to_xml_document
+from kmip_client.protocol.xml_codec import (
+    XML_ILLEGAL,
+    item_from_xml,
+    item_to_xml,
+    items_from_xml_document,
+    items_to_xml_document,
+)
 from tests.unit.test_ttlv import EXPECTED_ITEMS, golden_examples
+from tests.unit.test_ttlv_hostile import TREES
 
 VECTORS = Path(__file__).resolve().parents[1] / "vectors" / "oasis"
 
@@ -155,3 +163,25 @@ def test_whole_corpus_survives_xml_and_json_unchanged() -> None:
         messages += len(items)
     print(f"\n{messages} messages from {len(files)} files through XML and JSON")
     assert (len(files), messages) == (309, 3676)
+
+
+def _xml_safe(item: Item) -> bool:
+    if item.type == ItemType.STRUCTURE:
+        return all(_xml_safe(child) for child in item.value)
+    return item.type != ItemType.TEXT_STRING or XML_ILLEGAL.search(item.value) is None
+
+
+@settings(max_examples=300, deadline=None)
+@given(TREES)
+def test_any_item_tree_survives_json(item: Item) -> None:
+    assert item_from_json(item_to_json(item)) == item
+
+
+@settings(max_examples=300, deadline=None)
+@given(TREES)
+def test_any_item_tree_survives_xml_or_is_refused_clearly(item: Item) -> None:
+    if _xml_safe(item):
+        assert item_from_xml(item_to_xml(item)) == item
+    else:
+        with pytest.raises(ProtocolError, match="cannot be written in XML"):
+            item_to_xml(item)
