@@ -11,6 +11,7 @@ from typing import Any
 
 from .attributes import ATTRIBUTE_NAMES, ATTRIBUTE_TAGS
 from .enums import ENUM_BY_NAME, ENUM_XML_NAMES, TAG_ENUMERATION
+from .naming import normalize_name
 from .tags import TAG_BY_NAME, TAG_SPEC_NAMES, TAG_XML_NAMES, TAGS_1X, TAGS_2X, Tag
 
 __all__ = [
@@ -21,26 +22,6 @@ __all__ = [
 ]
 
 _HEX = re.compile(r"0[xX][0-9A-Fa-f]+")
-
-
-def normalize_name(spec_name: str) -> str:
-    """Normalize a spec name the way the KMIP XML/JSON profile encodings do.
-
-    1. round brackets become spaces; 2. a non-word character followed by a letter is a
-    word boundary (becomes a space); 3. remaining non-word characters become '_';
-    4. leading digits of the first word move to its end ("3DES" -> "DES3");
-    5. each word gets an upper-case first letter; 6. the words are concatenated.
-    """
-    s = re.sub(r"[()]", " ", spec_name)
-    s = re.sub(r"[^\w\s](?=[A-Za-z])", " ", s)
-    s = re.sub(r"[^\w\s]", "_", s)
-    words = s.split()
-    if not words:
-        return ""
-    m = re.match(r"(\d+)(.*)", words[0])
-    if m and m.group(2):
-        words[0] = m.group(2) + m.group(1)
-    return "".join(w[:1].upper() + w[1:] for w in words)
 
 
 def _index(by_name: dict[str, int]) -> dict[str, int]:

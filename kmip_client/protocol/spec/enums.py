@@ -6,6 +6,7 @@ from __future__ import annotations
 # 'MFG1' in Mask Generator). No enumeration gives one name two different values in
 # 1.4 and 2.1; should a future spec do so, the generator suffixes the 1.4 member _V14.
 # PKCS#11 Function / Return Code values come from PKCS#11 (the KMIP spec has no table).
+
 from enum import IntEnum, IntFlag
 
 from .tags import TAG_BY_NAME, TAG_XML_NAMES, Tag

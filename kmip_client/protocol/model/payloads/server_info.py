@@ -11,7 +11,7 @@ from enum import IntEnum
 from ...spec import Tag
 from ...spec.enums import Operation
 from ...ttlv import ItemType
-from ..attributes import ProtectionStorageMasks
+from ..attributes import ProtectionStorageMasks, RandomNumberGenerator
 from ..base import Struct, kfield
 from ..messages import ProtocolVersion, request_payload, response_payload
 from .structures import (
@@ -21,7 +21,6 @@ from .structures import (
     ExtensionInformation,
     ObjectGroups,
     ProfileInformation,
-    RNGParameters,
     ServerInformation,
     ValidationInformation,
 )
@@ -58,8 +57,9 @@ class QueryResponse(Struct):
         Tag.EXTENSION_INFORMATION, ExtensionInformation, repeated=True, min_version=(1, 1)
     )
     attestation_types: tuple[IntEnum, ...] = kfield(Tag.ATTESTATION_TYPE, _ENUM, repeated=True, min_version=(1, 2))
-    rng_parameters: tuple[RNGParameters, ...] = kfield(
-        Tag.RNG_PARAMETERS, RNGParameters, repeated=True, min_version=_V13
+    # RNG Parameters has the fields of the Random Number Generator attribute.
+    rng_parameters: tuple[RandomNumberGenerator, ...] = kfield(
+        Tag.RNG_PARAMETERS, RandomNumberGenerator, repeated=True, min_version=_V13
     )
     profile_information: tuple[ProfileInformation, ...] = kfield(
         Tag.PROFILE_INFORMATION, ProfileInformation, repeated=True, min_version=_V13

@@ -174,18 +174,6 @@ class ExtensionInformation(Struct):
     extension_description: str | None = kfield(Tag.EXTENSION_DESCRIPTION, _TEXT, min_version=V2)
 
 
-@structure(Tag.RNG_PARAMETERS)
-class RNGParameters(Struct):
-    rng_algorithm: IntEnum | None = kfield(Tag.RNG_ALGORITHM, _ENUM)
-    cryptographic_algorithm: IntEnum | None = kfield(Tag.CRYPTOGRAPHIC_ALGORITHM, _ENUM)
-    cryptographic_length: int | None = kfield(Tag.CRYPTOGRAPHIC_LENGTH, _INT)
-    hashing_algorithm: IntEnum | None = kfield(Tag.HASHING_ALGORITHM, _ENUM)
-    drbg_algorithm: IntEnum | None = kfield(Tag.DRBG_ALGORITHM, _ENUM)
-    recommended_curve: IntEnum | None = kfield(Tag.RECOMMENDED_CURVE, _ENUM)
-    fips186_variation: IntEnum | None = kfield(Tag.FIPS186_VARIATION, _ENUM)
-    prediction_resistance: bool | None = kfield(Tag.PREDICTION_RESISTANCE, _BOOL)
-
-
 @structure(Tag.PROFILE_VERSION)
 class ProfileVersion(Struct):
     major: int | None = kfield(Tag.PROFILE_VERSION_MAJOR, _INT)
@@ -271,7 +259,6 @@ __all__ = [
     "ObjectDefaults",
     "DefaultsInformation",
     "ExtensionInformation",
-    "RNGParameters",
     "ProfileVersion",
     "ProfileInformation",
     "ValidationInformation",
