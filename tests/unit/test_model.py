@@ -93,3 +93,46 @@ def test_unknown_enumeration_values_survive_as_plain_ints() -> None:
     header = RequestHeader.from_item(header_item)
     assert header.batch_error_continuation_option == 0x8000_0001
     assert to_item(header) == header_item
+
+
+def test_custom_and_vendor_attributes_of_any_type_survive_unchanged() -> None:
+    from kmip_client.protocol.model import Attributes, from_item
+
+    def text(tag: int, value: str) -> Item:
+        return Item(tag, ItemType.TEXT_STRING, value)
+
+    vendor_struct = Item(0x42000B, ItemType.STRUCTURE, (Item(0x540010, ItemType.BYTE_STRING, b"\x01\x02"),))
+    v1 = Item(
+        0x420091,  # Template-Attribute
+        ItemType.STRUCTURE,
+        (
+            Item(0x420008, ItemType.STRUCTURE, (text(0x42000A, "x-vmware-key-id"), Item(0x42000B, ItemType.LONG_INTEGER, 2**40))),
+            Item(0x420008, ItemType.STRUCTURE, (text(0x42000A, "y-netapp-blob"), Item(0x420009, ItemType.INTEGER, 2), vendor_struct)),
+        ),
+    )
+    template = from_item(TemplateAttribute, v1)
+    first, second = template.attributes
+    assert (first.name, first.value, first.type) == ("x-vmware-key-id", 2**40, ItemType.LONG_INTEGER)
+    assert (second.name, second.index, second.value) == ("y-netapp-blob", 2, vendor_struct)
+    assert to_item(template) == v1
+
+    v2 = Item(
+        0x420125,  # Attributes
+        ItemType.STRUCTURE,
+        (
+            Item(0x420028, ItemType.ENUMERATION, 3),
+            Item(
+                0x420008,
+                ItemType.STRUCTURE,
+                (text(0x42009D, "VMware"), text(0x42000A, "x-kms-cluster"), text(0x42000B, "prod")),
+            ),
+            Item(0x540099, ItemType.INTERVAL, 60),
+        ),
+    )
+    attributes = from_item(Attributes, v2)
+    assert [(a.name, a.vendor, a.value) for a in attributes.attributes] == [
+        ("Cryptographic Algorithm", None, CryptographicAlgorithm.AES),
+        ("x-kms-cluster", "VMware", "prod"),
+        ("0x540099", None, 60),
+    ]
+    assert to_item(attributes) == v2
