@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from kmip_client.protocol.errors import ProtocolError
 from kmip_client.protocol.model import (
@@ -27,6 +29,7 @@ from kmip_client.protocol.model import (
 from kmip_client.protocol.model.payloads.lifecycle import CreateRequest, RegisterRequest
 from kmip_client.protocol.spec.enums import CryptographicAlgorithm, KeyFormatType, ObjectType, Operation
 from kmip_client.protocol.ttlv import Item, ItemType, encode
+from tests.unit.test_ttlv_hostile import TREES
 
 KEY = bytes.fromhex("00112233445566778899aabbccddeeff")
 
@@ -136,3 +139,64 @@ def test_custom_and_vendor_attributes_of_any_type_survive_unchanged() -> None:
         ("0x540099", None, 60),
     ]
     assert to_item(attributes) == v2
+
+
+def _corpus_wires() -> list[bytes]:
+    from pathlib import Path
+
+    from kmip_client.protocol.placeholders import resolve
+    from kmip_client.protocol.xml_codec import items_from_xml_document
+
+    folder = Path(__file__).resolve().parents[1] / "vectors" / "oasis" / "v2.1" / "mandatory"
+    bind = {"NOW": 1_600_000_000}
+    wires = []
+    for path in sorted(folder.glob("*-M-1-21.xml")):
+        for item in items_from_xml_document(path.read_bytes()):
+            try:
+                wires.append(encode(resolve(item, bind)))
+            except KeyError:
+                continue  # holds a placeholder other than $NOW; plenty of others remain
+    return wires
+
+
+WIRES = _corpus_wires()
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.sampled_from(WIRES), st.lists(st.tuples(st.integers(0, 10_000), st.integers(1, 255)), min_size=1, max_size=4))
+def test_mutated_real_messages_decode_to_models_or_raise_protocol_error(wire: bytes, flips: list[tuple[int, int]]) -> None:
+    data = bytearray(wire)
+    for position, mask in flips:
+        data[position % len(data)] ^= mask
+    try:
+        message = decode_message(bytes(data))
+    except ProtocolError:
+        return
+    assert decode_message(encode_message(message)) == message
+
+
+@settings(max_examples=300, deadline=None)
+@given(TREES)
+def test_arbitrary_trees_under_a_message_tag_decode_or_raise_protocol_error(tree: Item) -> None:
+    from kmip_client.protocol.model import message_from_item
+
+    item = Item(0x420078, ItemType.STRUCTURE, tree.value if tree.type == ItemType.STRUCTURE else (tree,))
+    try:
+        message = message_from_item(item)
+    except ProtocolError:
+        return
+    assert to_item(message) == item
+
+
+def test_hostile_values_become_protocol_errors_not_crashes() -> None:
+    from kmip_client.protocol.model import message_from_item
+
+    far_future = Item(0x420077, ItemType.STRUCTURE, (Item(0x420092, ItemType.DATE_TIME, 2**62),))
+    with pytest.raises(ProtocolError, match="RequestMessage/RequestHeader/TimeStamp: date-time"):
+        message_from_item(Item(0x420078, ItemType.STRUCTURE, (far_future,)))
+    mask = Item(0x42002C, ItemType.INTEGER, -1)
+    attrs = Item(0x420125, ItemType.STRUCTURE, (mask,))
+    from kmip_client.protocol.model import Attributes, from_item
+
+    decoded = from_item(Attributes, attrs)
+    assert decoded.attributes[0].value == -1 and to_item(decoded) == attrs

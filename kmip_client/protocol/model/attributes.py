@@ -379,7 +379,8 @@ class Attributes(Struct):
                 except ProtocolError as exc:
                     raise exc.within("Attribute") from None
                 continue
-            name = ATTRIBUTE_NAMES.get(child.tag) or tag_name(child.tag)
+            # A tag that is not an attribute keeps its number as its name, so it re-encodes as it came.
+            name = ATTRIBUTE_NAMES.get(child.tag) or f"0x{child.tag:06X}"
             try:
                 value = _value_from_item(child.tag, child)
             except ProtocolError as exc:

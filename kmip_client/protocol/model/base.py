@@ -20,7 +20,7 @@ import operator
 import struct
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
-from enum import IntEnum
+from enum import IntEnum, IntFlag
 from typing import Any, ClassVar, TypeVar
 
 from ..errors import ProtocolError
@@ -43,6 +43,7 @@ __all__ = [
     "encode_primitive",
     "version_conflicts",
     "to_bytes",
+    "EnumValue",
     "write_struct",
 ]
 
@@ -86,9 +87,9 @@ def kfield(
 ) -> Any:
     """Declare a dataclass field mapped to the child item ``tag``.
 
-    Repeated fields default to an empty tuple, others to None (absent). Versions document in
-    which KMIP versions the field exists; :func:`to_item` checks them when given a version.
-    ``secret`` marks key material, passwords and plaintext: kept out of ``repr``.
+    Repeated fields default to an empty tuple, others to None (absent). Versions say in which
+    KMIP versions the field exists (checked by :func:`version_conflicts`). ``secret`` marks
+    key material, passwords and plaintext: kept out of ``repr``.
     """
     meta = {"kmip": (tag, kind, repeated, min_version, max_version), "secret": secret}
     return dataclasses.field(default=() if repeated else default, metadata=meta, repr=not secret)
@@ -126,20 +127,51 @@ def structure(tag: int) -> Callable[[type[S]], type[S]]:
 _new_item = tuple.__new__  # Item(...) without the NamedTuple's Python-level __new__
 
 
+class EnumValue(int):
+    """An Enumeration value without a name here (vendor extensions, newer versions).
+
+    Still an ``int``, but it remembers that it came as an Enumeration, so a field that also
+    accepts Integers (a 2.x Unique Identifier, say) encodes it back as what it was.
+    """
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return f"EnumValue(0x{int(self):08X})"
+
+
+def _decode_enum_value(value: Any) -> Any:
+    return EnumValue(value) if type(value) is int else value
+
+
 @functools.lru_cache(maxsize=4096)
 def _primitive_decoder(tag: int, typ: ItemType) -> Callable[[Item], Any] | None:
     """How a field turns a primitive item into its Python value; None means "as it is"."""
     enum = enum_for_tag(tag)
-    if typ == ItemType.ENUMERATION and enum is not None:
-        known = enum._value2member_map_  # type: ignore[attr-defined]
-        # Placeholders are hashable and absent from the map, so they come back unchanged.
-        return lambda item: known.get(item.value, item.value)
-    if typ == ItemType.INTEGER and enum is not None:
-        return lambda item: item.value if isinstance(item.value, Placeholder) else enum(item.value)
+    if typ == ItemType.ENUMERATION:
+        known = enum._value2member_map_ if enum is not None else {}  # type: ignore[attr-defined]
+
+        def decode_enum(item: Item) -> Any:
+            member = known.get(item.value, _MISSING)
+            return _decode_enum_value(item.value) if member is _MISSING else member
+
+        return decode_enum
+    if typ == ItemType.INTEGER and enum is not None and issubclass(enum, IntFlag):
+        # A negative mask (top bit set) stays a plain int: as a flag it would change value.
+        return lambda item: enum(item.value) if isinstance(item.value, int) and item.value >= 0 else item.value
     if typ == ItemType.DATE_TIME:
-        from_timestamp = datetime.fromtimestamp
-        return lambda item: item.value if isinstance(item.value, Placeholder) else from_timestamp(item.value, _UTC)
+        return _decode_datetime
     return None
+
+
+def _decode_datetime(item: Item) -> Any:
+    value = item.value
+    if isinstance(value, Placeholder):
+        return value
+    try:
+        return datetime.fromtimestamp(value, _UTC)
+    except (OverflowError, OSError, ValueError):
+        raise ProtocolError(f"date-time {value} is outside the years 1 to 9999") from None
 
 
 def decode_primitive(tag: int, item: Item) -> Any:
@@ -228,7 +260,7 @@ def _kind_for_value(field: _Field, value: Any) -> ItemType:
     kinds = field.kinds
     if len(kinds) == 1:
         return next(iter(kinds))
-    if isinstance(value, IntEnum) and ItemType.ENUMERATION in kinds:
+    if isinstance(value, (IntEnum, EnumValue)) and ItemType.ENUMERATION in kinds:
         return ItemType.ENUMERATION
     if isinstance(value, datetime) and ItemType.DATE_TIME in kinds:
         return ItemType.DATE_TIME
@@ -314,7 +346,7 @@ class _Plan:
                 self.fields.append(field)
                 self.by_tag.setdefault(field.tag, (f.name, field.decoders, field.repeated, field))
         self.repeated_names = [f.name for f in self.fields if f.repeated]
-        # (name, (tag, item type) when the field is one primitive kind other than Date-Time, field)
+        # ((tag, item type) when the field is one primitive kind other than Date-Time, field)
         self.encoders = [(_simple_kind(f), f) for f in self.fields]
         self.writers = [(leaf_writer(*simple) if simple else None, f) for simple, f in self.encoders]
         # One C call fetches every field value (a tuple, even for a single field).
