@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from kmip_client.protocol.errors import ProtocolError
@@ -162,7 +162,6 @@ def _corpus_wires() -> list[bytes]:
 WIRES = _corpus_wires()
 
 
-@settings(max_examples=400, deadline=None)
 @given(st.sampled_from(WIRES), st.lists(st.tuples(st.integers(0, 10_000), st.integers(1, 255)), min_size=1, max_size=4))
 def test_mutated_real_messages_decode_to_models_or_raise_protocol_error(wire: bytes, flips: list[tuple[int, int]]) -> None:
     data = bytearray(wire)
@@ -175,7 +174,6 @@ def test_mutated_real_messages_decode_to_models_or_raise_protocol_error(wire: by
     assert decode_message(encode_message(message)) == message
 
 
-@settings(max_examples=300, deadline=None)
 @given(TREES)
 def test_arbitrary_trees_under_a_message_tag_decode_or_raise_protocol_error(tree: Item) -> None:
     from kmip_client.protocol.model import message_from_item

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import given
 
 from kmip_client.protocol.errors import ProtocolError
 from kmip_client.protocol.json_codec import (
@@ -171,13 +171,11 @@ def _xml_safe(item: Item) -> bool:
     return item.type != ItemType.TEXT_STRING or XML_ILLEGAL.search(item.value) is None
 
 
-@settings(max_examples=300, deadline=None)
 @given(TREES)
 def test_any_item_tree_survives_json(item: Item) -> None:
     assert item_from_json(item_to_json(item)) == item
 
 
-@settings(max_examples=300, deadline=None)
 @given(TREES)
 def test_any_item_tree_survives_xml_or_is_refused_clearly(item: Item) -> None:
     if _xml_safe(item):

@@ -96,7 +96,7 @@ def test_the_error_names_the_offending_offset() -> None:
     assert "offset 11" in str(info.value)
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(suppress_health_check=[HealthCheck.too_slow])
 @given(st.binary(max_size=512))
 def test_random_bytes_either_decode_or_raise_protocol_error(data: bytes) -> None:
     try:
@@ -106,7 +106,6 @@ def test_random_bytes_either_decode_or_raise_protocol_error(data: bytes) -> None
     assert decode(encode(item)) == item  # anything accepted re-encodes to the same tree
 
 
-@settings(max_examples=200, deadline=None)
 @given(st.binary(min_size=1, max_size=len(GOOD) - 1).filter(lambda b: b != GOOD))
 def test_mutated_valid_messages_never_crash(mutation: bytes) -> None:
     data = bytearray(GOOD)
@@ -140,7 +139,6 @@ TREES = st.recursive(
 )
 
 
-@settings(max_examples=400, deadline=None)
 @given(TREES)
 def test_any_item_tree_round_trips(item: Item) -> None:
     wire = encode(item)
