@@ -53,7 +53,15 @@ def write_messages(items: list[Item], fmt: str, bindings: Bindings | None = None
         return items_to_json_document(items).encode("utf-8")
     if fmt == "xml":
         return items_to_xml_document(items).encode("utf-8")
-    bound = [_bind(item, bindings or Bindings(), tag_name(item.tag), ()) for item in items]
+    bindings = bindings or Bindings()
+    # In a document of several messages, say which message an error is in.
+    names = [tag_name(item.tag) + (f"[{n}]" if len(items) > 1 else "") for n, item in enumerate(items)]
+    missing: dict[str, str] = {}  # placeholder → where it first appears
+    bound = [_bind(item, bindings, name, (), missing) for item, name in zip(items, names, strict=True)]
+    if missing:
+        first = next(iter(missing.values()))
+        needed = " ".join(f"--bind {name}=..." for name in missing)
+        raise ProtocolError(f"{first}: placeholders need values for a binary encoding: {needed}")
     if fmt == "ttlv":
         return b"".join(encode(item) for item in bound)
     if fmt == "hex":
@@ -89,11 +97,11 @@ def _read_ttlv(data: bytes) -> list[Item]:
     return items
 
 
-def _bind(item: Item, bindings: Bindings, path: str, siblings: tuple[Item, ...]) -> Item:
+def _bind(item: Item, bindings: Bindings, path: str, siblings: tuple[Item, ...], missing: dict[str, str]) -> Item:
     """Replace placeholders that a binary encoding cannot carry as text."""
     if item.type == ItemType.STRUCTURE:
         children = tuple(
-            _bind(child, bindings, f"{path}/{tag_name(child.tag)}", item.value) for child in item.value
+            _bind(child, bindings, f"{path}/{tag_name(child.tag)}", item.value, missing) for child in item.value
         )
         return Item(item.tag, item.type, children)
     placeholder = item.value
@@ -113,4 +121,5 @@ def _bind(item: Item, bindings: Bindings, path: str, siblings: tuple[Item, ...])
     if placeholder.name == "NOW" and item.type == ItemType.DATE_TIME_EXTENDED:
         micros = int(bindings.now.timestamp() * 1_000_000)
         return Item(item.tag, item.type, micros + placeholder.offset * 1_000_000)
-    raise ProtocolError(f"{path}: placeholder {placeholder} needs a value (--bind {placeholder.name}=...)")
+    missing.setdefault(placeholder.name, path)
+    return item

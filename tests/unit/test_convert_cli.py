@@ -70,7 +70,7 @@ def test_hex_input_tolerates_spacing_and_pipes(capsysbinary: pytest.CaptureFixtu
         (
             ("--from", "xml", "--to", "ttlv"),
             b'<RequestMessage><KeyMaterial type="ByteString" value="$KEY_MATERIAL_0"/></RequestMessage>',
-            "RequestMessage/KeyMaterial: placeholder $KEY_MATERIAL_0 needs a value",
+            "RequestMessage/KeyMaterial: placeholders need values for a binary encoding: --bind KEY_MATERIAL_0=...",
         ),
     ],
 )
