@@ -11,6 +11,7 @@ root of the test-case files; a bare JSON array is accepted too.
 
 from __future__ import annotations
 
+import functools
 import json
 from typing import Any
 
@@ -44,21 +45,24 @@ def _load(text: str | bytes) -> Any:
         raise ProtocolError(f"not valid JSON: {exc}") from None
 
 
-def items_from_json_document(text: str | bytes) -> list[Item]:
-    """The messages of a document: one message object, a ``KMIP`` wrapper, or an array."""
+def items_from_json_document(text: str | bytes, *, placeholders: bool = False) -> list[Item]:
+    """The messages of a document: one message object, a ``KMIP`` wrapper, or an array.
+
+    ``placeholders=True`` reads ``$NAME`` values as :class:`Placeholder` (test-case files).
+    """
     data = _load(text)
     if isinstance(data, dict) and data.get("tag") == _DOCUMENT_TAG:
         data = data.get("value")
         if not isinstance(data, list):
             raise ProtocolError(f"{_DOCUMENT_TAG}: value must be a list of messages")
     if isinstance(data, list):
-        return [_to_item(node, f"[{n}]") for n, node in enumerate(data)]
-    return [_to_item(data, "")]
+        return [_to_item(node, f"[{n}]", placeholders) for n, node in enumerate(data)]
+    return [_to_item(data, "", placeholders)]
 
 
-def item_from_json(text: str | bytes) -> Item:
+def item_from_json(text: str | bytes, *, placeholders: bool = False) -> Item:
     """One item (normally a message) from its JSON object."""
-    return _to_item(_load(text), "")
+    return _to_item(_load(text), "", placeholders)
 
 
 def _header(node: Any, path: str) -> tuple[int, ItemType, str]:
@@ -81,7 +85,9 @@ def _header(node: Any, path: str) -> tuple[int, ItemType, str]:
     return tag, typ, path
 
 
-def _leaf_value(tag: int, typ: ItemType, raw: Any, path: str, siblings: list[Any]) -> Any:
+def _leaf_value(
+    tag: int, typ: ItemType, raw: Any, path: str, siblings: list[Any], placeholders: bool = False
+) -> Any:
     meaning = meaning_tag(tag, siblings)
     try:
         if isinstance(raw, bool):
@@ -93,17 +99,18 @@ def _leaf_value(tag: int, typ: ItemType, raw: Any, path: str, siblings: list[Any
                 raise ProtocolError(f"a JSON number is not a {TYPE_NAMES[typ]}")
             return int_from_text(str(raw), typ)
         if isinstance(raw, str):
-            return value_from_text(meaning, typ, raw)
+            return value_from_text(meaning, typ, raw, placeholders)
         raise ProtocolError(f"a JSON {type(raw).__name__} is not a {TYPE_NAMES[typ]}")
     except ProtocolError as exc:
         raise ProtocolError(f"{path}: {exc.detail}") from None
 
 
-def _to_item(node: Any, path: str) -> Item:
+def _to_item(node: Any, path: str, placeholders: bool) -> Item:
     # Iterative, bottom-up per structure so that an AttributeValue sees its AttributeName.
     tag, typ, path = _header(node, path)
     if typ != ItemType.STRUCTURE:
-        return Item(tag, typ, _leaf_value(tag, typ, node["value"], path, []))
+        return Item(tag, typ, _leaf_value(tag, typ, node["value"], path, [], placeholders))
+    parse = functools.partial(_leaf_value, placeholders=placeholders)
     frames: list[tuple[int, str, list[Any], list[Any]]] = [(tag, path, list(_children(node, path)), [])]
     while True:
         frame_tag, frame_path, pending, done = frames[-1]
@@ -119,7 +126,7 @@ def _to_item(node: Any, path: str) -> Item:
                 done.append((child_tag, child_type, child["value"], child_path))
             continue
         frames.pop()
-        item = Item(frame_tag, ItemType.STRUCTURE, settle_children(done, _leaf_value))
+        item = Item(frame_tag, ItemType.STRUCTURE, settle_children(done, parse))
         if not frames:
             return item
         parent_done = frames[-1][3]

@@ -167,9 +167,14 @@ def value_to_text(meaning: int, typ: ItemType, value: Any) -> str:
     raise ProtocolError(f"no text form for item type {typ!r}")
 
 
-def value_from_text(meaning: int, typ: ItemType, text: str) -> Any:
-    """Parse the profile text of a primitive value; ``$NAME`` texts become placeholders."""
-    if text.startswith("$"):
+def value_from_text(meaning: int, typ: ItemType, text: str, placeholders: bool = False) -> Any:
+    """Parse the profile text of a primitive value.
+
+    With ``placeholders`` (test-case files), ``$NAME`` texts become :class:`Placeholder`
+    values. Without it (messages from real peers) a text string "$NOW" is just that text: the
+    encodings have no escape, so only the caller knows which kind of document it reads.
+    """
+    if placeholders and text.startswith("$"):
         placeholder = parse_placeholder(text)
         if placeholder is not None:
             return placeholder

@@ -9,6 +9,7 @@ test-case files do. Every error is a ProtocolError naming the element path.
 
 from __future__ import annotations
 
+import functools
 import re
 import xml.etree.ElementTree as ET
 from typing import Any
@@ -46,18 +47,24 @@ def _parse(text: str | bytes) -> ET.Element:
         raise ProtocolError(f"not well-formed XML: {exc}") from None
 
 
-def items_from_xml_document(text: str | bytes) -> list[Item]:
-    """The messages of a document: one message element, or several inside ``<KMIP>``."""
+def items_from_xml_document(text: str | bytes, *, placeholders: bool = False) -> list[Item]:
+    """The messages of a document: one message element, or several inside ``<KMIP>``.
+
+    ``placeholders=True`` reads ``$NAME`` values as :class:`Placeholder` (test-case files).
+    """
     root = _parse(text)
     if root.tag == _DOCUMENT_ROOT:
-        return [_element_to_item(child, f"{_DOCUMENT_ROOT}/{child.tag}[{n}]") for n, child in enumerate(root)]
-    return [_element_to_item(root, root.tag)]
+        return [
+            _element_to_item(child, f"{_DOCUMENT_ROOT}/{child.tag}[{n}]", placeholders)
+            for n, child in enumerate(root)
+        ]
+    return [_element_to_item(root, root.tag, placeholders)]
 
 
-def item_from_xml(text: str | bytes) -> Item:
+def item_from_xml(text: str | bytes, *, placeholders: bool = False) -> Item:
     """One item (normally a message) from its XML element."""
     root = _parse(text)
-    return _element_to_item(root, root.tag)
+    return _element_to_item(root, root.tag, placeholders)
 
 
 def _element_tag(element: ET.Element, path: str) -> int:
@@ -102,18 +109,19 @@ def _header(element: ET.Element, path: str) -> tuple[int, ItemType]:
     return tag, typ
 
 
-def _leaf(tag: int, typ: ItemType, text: str, path: str, siblings: list[Item]) -> Any:
+def _leaf(tag: int, typ: ItemType, text: str, path: str, siblings: list[Item], placeholders: bool = False) -> Any:
     try:
-        return value_from_text(meaning_tag(tag, siblings), typ, text)
+        return value_from_text(meaning_tag(tag, siblings), typ, text, placeholders)
     except ProtocolError as exc:
         raise ProtocolError(f"{path}: {exc.detail}") from None
 
 
-def _element_to_item(element: ET.Element, path: str) -> Item:
+def _element_to_item(element: ET.Element, path: str, placeholders: bool) -> Item:
     # Iterative: a hostile document may nest deeper than Python's recursion limit.
     tag, typ = _header(element, path)
     if typ != ItemType.STRUCTURE:
-        return Item(tag, typ, _leaf(tag, typ, element.get("value", ""), path, []))
+        return Item(tag, typ, _leaf(tag, typ, element.get("value", ""), path, [], placeholders))
+    parse = functools.partial(_leaf, placeholders=placeholders)
     frames = [_Frame(element, path, tag)]
     while True:
         frame = frames[-1]
@@ -130,7 +138,7 @@ def _element_to_item(element: ET.Element, path: str) -> Item:
                 frame.children.append((child_tag, child_type, child.get("value", ""), child_path))
             continue
         done = frames.pop()
-        item = Item(done.tag, ItemType.STRUCTURE, settle_children(done.children, _leaf))
+        item = Item(done.tag, ItemType.STRUCTURE, settle_children(done.children, parse))
         if not frames:
             return item
         frames[-1].children.append(item)

@@ -63,8 +63,8 @@ def test_golden_examples_survive_xml_and_json_byte_exact(index: int) -> None:
     ],
 )
 def test_xml_value_forms(xml: str, item: Item) -> None:
-    assert item_from_xml(xml) == item
-    assert item_from_xml(item_to_xml(item)) == item  # our own output reads back the same
+    assert item_from_xml(xml, placeholders=True) == item
+    assert item_from_xml(item_to_xml(item), placeholders=True) == item  # our own output reads back the same
 
 
 def test_unknown_tags_are_written_as_ttlv_elements() -> None:
@@ -127,12 +127,13 @@ def test_json_value_forms() -> None:
         '{"tag": "Fresh", "type": "Boolean", "value": true},'
         '{"tag": "UsageLimitsTotal", "type": "LongInteger", "value": "0x7FFFFFFFFFFFFFFF"},'
         '{"tag": "0x540001", "type": "TextString", "value": "v"},'
-        '{"tag": "ActivationDate", "type": "DateTime", "value": "$NOW"}]}'
+        '{"tag": "ActivationDate", "type": "DateTime", "value": "$NOW"}]}',
+        placeholders=True,
     )
     assert [child.value for child in item.value] == [3, 12, True, 2**63 - 1, "v", Placeholder("NOW")]
     text = item_to_json(item)
+    assert item_from_json(text, placeholders=True) == item
     assert '"Encrypt|Decrypt"' in text and '"0x7FFFFFFFFFFFFFFF"' in text and '"tag": "0x540001"' in text
-    assert item_from_json(text) == item
 
 
 @pytest.mark.parametrize(
@@ -157,9 +158,9 @@ def test_whole_corpus_survives_xml_and_json_unchanged() -> None:
     files = sorted(VECTORS.rglob("*.xml"))
     messages = 0
     for path in files:
-        items = items_from_xml_document(path.read_bytes())
-        assert items_from_xml_document(items_to_xml_document(items)) == items, path.name
-        assert items_from_json_document(items_to_json_document(items)) == items, path.name
+        items = items_from_xml_document(path.read_bytes(), placeholders=True)
+        assert items_from_xml_document(items_to_xml_document(items), placeholders=True) == items, path.name
+        assert items_from_json_document(items_to_json_document(items), placeholders=True) == items, path.name
         messages += len(items)
     print(f"\n{messages} messages from {len(files)} files through XML and JSON")
     assert (len(files), messages) == (309, 3676)
@@ -183,3 +184,13 @@ def test_any_item_tree_survives_xml_or_is_refused_clearly(item: Item) -> None:
     else:
         with pytest.raises(ProtocolError, match="cannot be written in XML"):
             item_to_xml(item)
+
+
+def test_placeholders_are_read_only_when_asked_for() -> None:
+    # A peer's Name "$NOW" is text; only test-case files carry placeholders.
+    xml = '<RequestMessage><NameValue type="TextString" value="$NOW"/></RequestMessage>'
+    assert item_from_xml(xml).value[0].value == "$NOW"
+    assert item_from_xml(xml, placeholders=True).value[0].value == Placeholder("NOW")
+    with pytest.raises(ProtocolError, match="is not an ISO 8601 date-time"):
+        item_from_xml('<ActivationDate type="DateTime" value="$NOW"/>')
+    assert item_from_json('{"tag": "NameValue", "type": "TextString", "value": "$X"}').value == "$X"
