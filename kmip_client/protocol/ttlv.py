@@ -317,6 +317,8 @@ def decode_item(
                 raise ProtocolError(f"non-zero padding after item 0x{tag:06X}", vpos + 4)
         elif typ is _BYTES:
             value = data[vpos : vpos + length]
+        elif (typ is _DATETIME or typ is _LONG or typ is _DTE) and length == 8:
+            value = _I64.unpack_from(data, vpos)[0]
         else:
             value = _decode_fixed(data, typ, tag, vpos, length, pos)
         if padded != length and typ is not _ENUM and typ is not _INTEGER and typ is not _INTERVAL:
