@@ -1,1 +1,3 @@
 """Strongroom: the KMIP key server."""
+
+__version__ = "0.1.0"

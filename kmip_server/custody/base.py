@@ -1,0 +1,47 @@
+"""The key custody interface."""
+
+from __future__ import annotations
+
+import abc
+
+
+class CustodyError(Exception):
+    """The token refused or failed an operation (bad blob, token error). Never carries secrets."""
+
+
+class CustodyUnavailable(CustodyError):
+    """The token cannot be used at all: library missing, token absent, wrong PIN, no master key.
+
+    Raised at start-up so the server stops with a clear message instead of serving without keys.
+    """
+
+
+class KeyCustody(abc.ABC):
+    """Wraps and unwraps key values under a master key held by the token.
+
+    ``context`` is authenticated but not encrypted (for example the object's Unique Identifier
+    and type), so a wrapped value copied onto another object's row fails to unwrap.
+    Implementations are used by one thread at a time per instance; each worker process opens
+    its own.
+    """
+
+    @property
+    @abc.abstractmethod
+    def master_key_id(self) -> str:
+        """A stable, non-secret name of the master key that :meth:`wrap` uses now."""
+
+    @abc.abstractmethod
+    def wrap(self, plaintext: bytes, context: bytes) -> bytes:
+        """Encrypt-and-authenticate ``plaintext`` under the master key; returns an opaque blob."""
+
+    @abc.abstractmethod
+    def unwrap(self, blob: bytes, context: bytes) -> bytes:
+        """Reverse :meth:`wrap`; raises :class:`CustodyError` if the blob or context was altered."""
+
+    @abc.abstractmethod
+    def random(self, length: int) -> bytes:
+        """``length`` bytes from the token's random number generator (new key material)."""
+
+    @abc.abstractmethod
+    def close(self) -> None:
+        """Release the session; the instance is unusable afterwards."""

@@ -1,0 +1,1 @@
+"""The request engine: per-request context, the operation registry and batch dispatch."""

@@ -1,0 +1,54 @@
+"""The per-request context handed to operation handlers."""
+
+from __future__ import annotations
+
+import dataclasses
+from enum import IntEnum
+from typing import Any
+
+from kmip_client.protocol.errors import InvalidField, KmipError
+from kmip_client.protocol.spec.enums import ResultReason, UniqueIdentifier
+
+from ..custody import KeyCustody
+from ..policy import Policy
+from ..storage.repository import Session
+from .identity import ClientIdentity
+
+Version = tuple[int, int]
+V2 = (2, 0)
+
+
+@dataclasses.dataclass(slots=True)
+class RequestContext:
+    """Everything one batch item may use. ``id_placeholder`` carries the Unique Identifier
+    an earlier item of the same message produced (KMIP's ID Placeholder)."""
+
+    identity: ClientIdentity
+    version: Version
+    session: Session
+    custody: KeyCustody
+    policy: Policy
+    now: int
+    id_placeholder: str | None = None
+    settings: Any = None
+
+    @property
+    def v2(self) -> bool:
+        return self.version >= V2
+
+    def reason(self, v2: ResultReason, v1: ResultReason) -> ResultReason:
+        """Pick the Result Reason of the client's KMIP generation (2.x added finer ones)."""
+        return v2 if self.version >= V2 else v1
+
+    def uid(self, given: Any) -> str:
+        """The object an item is about: the given Unique Identifier or the ID Placeholder."""
+        if given is None or (isinstance(given, IntEnum) and given == UniqueIdentifier.ID_PLACEHOLDER):
+            if self.id_placeholder is None:
+                raise KmipError(
+                    "no Unique Identifier given and no earlier batch item set the ID Placeholder",
+                    self.reason(ResultReason.MISSING_DATA, ResultReason.ITEM_NOT_FOUND),
+                )
+            return self.id_placeholder
+        if isinstance(given, str):
+            return given
+        raise InvalidField(f"Unique Identifier {given!r} is not supported here; send a text identifier")

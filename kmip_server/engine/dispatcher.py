@@ -1,0 +1,242 @@
+"""One request message in, one response message out.
+
+The dispatcher decodes the message, runs each batch item's handler from the registry inside
+one storage transaction, applies the Batch Error Continuation Option, and encodes the
+response. It is the only place where failures become batch-item results: handlers raise
+:class:`KmipError`; anything else becomes General Failure, logged here and never sent.
+
+Durability: the transaction commits before the response is encoded, so a Unique Identifier
+a client sees is already on disk. A message whose items only read runs in a read transaction.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+from kmip_client.protocol.errors import KmipError, ProtocolError
+from kmip_client.protocol.model import (
+    RawPayload,
+    RequestBatchItem,
+    RequestMessage,
+    ResponseBatchItem,
+    ResponseMessage,
+    version_conflicts,
+)
+from kmip_client.protocol.model.base import to_bytes
+from kmip_client.protocol.model.messages import decode_message
+from kmip_client.protocol.spec.enums import BatchErrorContinuationOption, ResultReason, ResultStatus
+
+from ..custody import CustodyError, KeyCustody
+from ..policy import Policy
+from ..storage.repository import Repository
+from .context import RequestContext
+from .identity import ClientIdentity
+from .registry import HANDLERS, OperationSpec
+from .responses import failure_item, invalid_message_response, response_header
+from .versions import SUPPORTED_VERSIONS
+
+log = logging.getLogger("strongroom.engine")
+audit = logging.getLogger("strongroom.audit")
+
+Version = tuple[int, int]
+
+_CONTINUE = BatchErrorContinuationOption.CONTINUE
+_UNDO = BatchErrorContinuationOption.UNDO
+_SUCCESS = ResultStatus.SUCCESS
+_UNDONE = ResultStatus.OPERATION_UNDONE
+
+
+class _Rollback(Exception):
+    """Leaves the storage transaction without committing (a failed item under Stop/Undo)."""
+
+
+class Dispatcher:
+    """The server's message handler: ``handle(request_bytes, identity) -> response_bytes``."""
+
+    def __init__(
+        self,
+        repository: Repository,
+        custody: KeyCustody,
+        policy: Policy,
+        *,
+        clock: Callable[[], float] = time.time,
+        settings: Any = None,
+    ) -> None:
+        self.repository = repository
+        self.custody = custody
+        self.policy = policy
+        self.clock = clock
+        self.settings = settings
+
+    # ------------------------------------------------------------------ message level
+
+    def handle(self, data: bytes, identity: ClientIdentity) -> bytes:
+        try:
+            message = decode_message(data)
+        except ProtocolError as exc:
+            return invalid_message_response(f"cannot decode the request: {exc}")
+        if not isinstance(message, RequestMessage):
+            return invalid_message_response("expected a RequestMessage")
+        version = message.protocol_version
+        problem = self._header_problem(message, version)
+        if problem is not None:
+            return self._refuse(message, version, problem)
+        items = self._run_batch(message, version, identity)
+        header = response_header(version, len(items))
+        if message.header is not None and message.header.client_correlation_value is not None and version >= (1, 4):
+            header = _with_correlation(header, message.header.client_correlation_value)
+        response = to_bytes(ResponseMessage(header=header, batch_items=tuple(items)))
+        limit = message.header.maximum_response_size if message.header else None
+        if limit is not None and len(response) > limit:
+            error = KmipError(
+                f"the response is {len(response)} bytes, above the Maximum Response Size of {limit}",
+                ResultReason.RESPONSE_TOO_LARGE,
+            )
+            failed = [failure_item(error, item.operation, item.unique_batch_item_id) for item in items]
+            response = to_bytes(
+                ResponseMessage(header=response_header(version, len(failed)), batch_items=tuple(failed))
+            )
+        return response
+
+    def _header_problem(self, message: RequestMessage, version: Version) -> KmipError | None:
+        header = message.header
+        if header is None or header.protocol_version is None:
+            return KmipError("the request has no Request Header with a Protocol Version", ResultReason.INVALID_MESSAGE)
+        if version not in SUPPORTED_VERSIONS:
+            return KmipError(
+                f"protocol version {version[0]}.{version[1]} is not supported; this server speaks "
+                + ", ".join(f"{v[0]}.{v[1]}" for v in reversed(SUPPORTED_VERSIONS)),
+                ResultReason.UNSUPPORTED_PROTOCOL_VERSION if version >= (2, 0) else ResultReason.INVALID_MESSAGE,
+            )
+        if not message.batch_items:
+            return KmipError("the request has no Batch Item", ResultReason.INVALID_MESSAGE)
+        if header.batch_count is not None and header.batch_count != len(message.batch_items):
+            return KmipError(
+                f"Batch Count is {header.batch_count} but the message has {len(message.batch_items)} batch items",
+                ResultReason.INVALID_MESSAGE,
+            )
+        return None
+
+    def _refuse(self, message: RequestMessage, version: Version, error: KmipError) -> bytes:
+        if version not in SUPPORTED_VERSIONS:
+            version = (2, 1) if version >= (2, 0) else (1, 4) if version >= (1, 0) else (1, 0)
+        return to_bytes(ResponseMessage(header=response_header(version, 1), batch_items=(failure_item(error),)))
+
+    # ------------------------------------------------------------------ batch level
+
+    def _run_batch(
+        self, message: RequestMessage, version: Version, identity: ClientIdentity
+    ) -> list[ResponseBatchItem]:
+        assert message.header is not None
+        option = message.header.batch_error_continuation_option or BatchErrorContinuationOption.STOP
+        specs = [HANDLERS.get(item.operation) if item.operation is not None else None for item in message.batch_items]
+        writes = any(spec is not None and spec.writes for spec in specs)
+        results: list[ResponseBatchItem] = []
+        try:
+            with self.repository.write() if writes else self.repository.read() as session:
+                ctx = RequestContext(
+                    identity=identity,
+                    version=version,
+                    session=session,
+                    custody=self.custody,
+                    policy=self.policy,
+                    now=int(self.clock()),
+                    settings=self.settings,
+                )
+                single = len(message.batch_items) == 1
+                for item, spec in zip(message.batch_items, specs, strict=True):
+                    result = self._run_item(ctx, item, spec, savepoint=writes and not single)
+                    results.append(result)
+                    if result.result_status == _SUCCESS or option == _CONTINUE:
+                        continue
+                    if option == _UNDO:
+                        results[:-1] = [_undone(done) for done in results[:-1]]
+                        raise _Rollback
+                    break  # Stop: earlier items stand; the failed one's savepoint was rolled back
+                if writes and single and results[0].result_status != _SUCCESS:
+                    raise _Rollback
+        except _Rollback:
+            pass
+        except Exception as exc:  # the commit itself (or opening the transaction) failed
+            log.error("storage transaction failed: %s", _describe(exc), exc_info=not isinstance(exc, KmipError))
+            error = exc if isinstance(exc, KmipError) else KmipError("the server could not store the result")
+            return [failure_item(error, item.operation, item.unique_batch_item_id) for item in message.batch_items]
+        return results
+
+    def _run_item(
+        self, ctx: RequestContext, item: RequestBatchItem, spec: OperationSpec | None, *, savepoint: bool
+    ) -> ResponseBatchItem:
+        try:
+            payload = self._checked_payload(ctx, item, spec)
+            assert spec is not None
+            if savepoint:
+                with ctx.session.savepoint():
+                    response_payload = spec.handler(ctx, payload)
+            else:
+                response_payload = spec.handler(ctx, payload)
+        except KmipError as exc:
+            self._audit(ctx, item, exc.reason.name)
+            return failure_item(exc, item.operation, item.unique_batch_item_id)
+        except CustodyError as exc:
+            log.error("key custody failed during %s: %s", _op_name(item), exc)
+            error = KmipError("the key custody token failed; nothing was changed", ResultReason.GENERAL_FAILURE)
+            return failure_item(error, item.operation, item.unique_batch_item_id)
+        except Exception:
+            log.exception("internal error during %s", _op_name(item))
+            error = KmipError("internal server error", ResultReason.GENERAL_FAILURE)
+            return failure_item(error, item.operation, item.unique_batch_item_id)
+        self._audit(ctx, item, "Success")
+        return ResponseBatchItem(
+            operation=item.operation,
+            unique_batch_item_id=item.unique_batch_item_id,
+            result_status=_SUCCESS,
+            payload=response_payload,
+        )
+
+    def _checked_payload(self, ctx: RequestContext, item: RequestBatchItem, spec: OperationSpec | None) -> Any:
+        if item.operation is None:
+            raise KmipError("the batch item has no Operation", ResultReason.INVALID_MESSAGE)
+        if spec is None or ctx.version < spec.min_version:
+            raise KmipError(f"operation {_op_name(item)} is not supported", ResultReason.OPERATION_NOT_SUPPORTED)
+        payload = item.payload
+        if payload is None or isinstance(payload, RawPayload):
+            raise KmipError(f"{_op_name(item)} needs a Request Payload", ResultReason.INVALID_MESSAGE)
+        conflicts = version_conflicts(payload, ctx.version)
+        if conflicts:
+            raise KmipError(
+                f"field(s) not defined in KMIP {ctx.version[0]}.{ctx.version[1]}: {', '.join(conflicts)}",
+                ResultReason.INVALID_FIELD,
+            )
+        return payload
+
+    def _audit(self, ctx: RequestContext, item: RequestBatchItem, outcome: str) -> None:
+        if audit.isEnabledFor(logging.INFO):
+            audit.info("identity=%s operation=%s result=%s", ctx.identity.name, _op_name(item), outcome)
+
+
+def _undone(item: ResponseBatchItem) -> ResponseBatchItem:
+    if item.result_status != _SUCCESS:
+        return item
+    return ResponseBatchItem(
+        operation=item.operation, unique_batch_item_id=item.unique_batch_item_id, result_status=_UNDONE
+    )
+
+
+def _with_correlation(header: Any, value: str) -> Any:
+    return dataclasses.replace(header, client_correlation_value=value)
+
+
+def _op_name(item: RequestBatchItem) -> str:
+    op = item.operation
+    return getattr(op, "name", None) or f"0x{int(op or 0):08X}"
+
+
+def _describe(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}"[:300]
+
+
+__all__ = ["Dispatcher", "SUPPORTED_VERSIONS"]

@@ -1,0 +1,44 @@
+"""Building response messages: the one place a failure becomes a KMIP result."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime
+
+from kmip_client.protocol.errors import KmipError
+from kmip_client.protocol.model import (
+    ProtocolVersion,
+    ResponseBatchItem,
+    ResponseHeader,
+    ResponseMessage,
+)
+from kmip_client.protocol.model.base import to_bytes
+from kmip_client.protocol.spec.enums import ResultReason, ResultStatus
+
+Version = tuple[int, int]
+
+
+def response_header(version: Version, batch_count: int) -> ResponseHeader:
+    return ResponseHeader(
+        protocol_version=ProtocolVersion(major=version[0], minor=version[1]),
+        time_stamp=datetime.fromtimestamp(int(time.time()), UTC),
+        batch_count=batch_count,
+    )
+
+
+def failure_item(error: KmipError, operation: int | None = None, batch_id: bytes | None = None) -> ResponseBatchItem:
+    """The batch item reporting ``error`` (its Result Reason and message)."""
+    return ResponseBatchItem(
+        operation=operation,  # type: ignore[arg-type]
+        unique_batch_item_id=batch_id,
+        result_status=ResultStatus.OPERATION_FAILED,
+        result_reason=error.reason,
+        result_message=error.message,
+    )
+
+
+def invalid_message_response(message: str, version: Version = (1, 0)) -> bytes:
+    """A whole Response Message saying Invalid Message: for input that could not be decoded
+    far enough to know its operations (garbage, bad framing, oversized length)."""
+    item = failure_item(KmipError(message, ResultReason.INVALID_MESSAGE))
+    return to_bytes(ResponseMessage(header=response_header(version, 1), batch_items=(item,)))

@@ -1,0 +1,1 @@
+"""The managed-object model: attribute rules, the lifecycle state machine, attribute storage."""

@@ -1,0 +1,149 @@
+"""An object's attributes in memory, and their stored form.
+
+Each instance is stored as the TTLV of a 1.x ``Attribute`` structure (name, value) — the one
+encoding that carries every attribute, typed or custom, exactly — plus the search keys Locate
+filters on in SQL (``text`` for text-like values, ``number`` for enums, integers, booleans
+and dates). Custom attributes have one canonical name in both KMIP generations: the 1.x
+"x-ID" is the 2.x Vendor Identification "x" with Attribute Name "ID".
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from kmip_client.protocol.model import Attribute, Struct
+from kmip_client.protocol.model.attributes import AlternativeName, ApplicationSpecificInformation, Link, Name
+from kmip_client.protocol.model.base import to_bytes
+from kmip_client.protocol.spec.attributes import ATTRIBUTE_TAGS
+from kmip_client.protocol.ttlv import Item, ItemType, decode
+
+from ..storage.records import StoredAttribute
+
+V2 = (2, 0)
+
+
+def canonical_name(attr: Attribute) -> str:
+    """The stored name of an attribute as a client sent it (vendor attributes joined)."""
+    if attr.vendor is not None:
+        return f"{attr.vendor}-{attr.name}"
+    return attr.name
+
+
+def wire_attribute(
+    name: str, value: Any, index: int | None, typ: ItemType | None, version: tuple[int, int]
+) -> Attribute:
+    """The Attribute to send for a stored one: 2.x splits a custom name into vendor and name."""
+    if version >= V2:
+        if name not in ATTRIBUTE_TAGS and "-" in name:
+            vendor, _, short = name.partition("-")
+            return Attribute(name=short, value=value, vendor=vendor, type=typ)
+        return Attribute(name=name, value=value, type=typ)
+    return Attribute(name=name, value=value, index=index, type=typ)
+
+
+def search_keys(value: Any) -> tuple[str | None, int | None]:
+    """The (text, number) Locate keys of a value."""
+    if isinstance(value, bool):
+        return None, int(value)
+    if isinstance(value, int):
+        return None, int(value)
+    if isinstance(value, str):
+        return value, None
+    if isinstance(value, datetime):
+        return None, int(value.timestamp())
+    if isinstance(value, (Name, AlternativeName)):
+        return value.value, None
+    if isinstance(value, Link):
+        return value.linked_object_identifier, (int(value.link_type) if value.link_type is not None else None)
+    if isinstance(value, ApplicationSpecificInformation):
+        return value.application_namespace, None
+    return None, None
+
+
+def encode_value(name: str, value: Any, typ: ItemType | None = None) -> bytes:
+    """The stored bytes of one value: also the exact-match key for structured values."""
+    return to_bytes(Attribute(name=name, value=value, type=typ))
+
+
+def stored(name: str, index: int, value: Any, typ: ItemType | None = None) -> StoredAttribute:
+    text, number = search_keys(value)
+    return StoredAttribute(name=name, index=index, value=encode_value(name, value, typ), text=text, number=number)
+
+
+def _decode_stored(row: StoredAttribute) -> Attribute:
+    return Attribute.decode_item(decode(row.value))
+
+
+class AttributeSet:
+    """The attributes of one object: name → {index: Attribute}, tracking what changed."""
+
+    __slots__ = ("_values", "_dirty")
+
+    def __init__(self, rows: list[StoredAttribute] | None = None) -> None:
+        self._values: dict[str, dict[int, Attribute]] = {}
+        self._dirty: set[str] = set()
+        for row in rows or ():
+            self._values.setdefault(row.name, {})[row.index] = _decode_stored(row)
+
+    def names(self) -> list[str]:
+        return list(self._values)
+
+    def __contains__(self, name: str) -> bool:
+        return bool(self._values.get(name))
+
+    def instances(self, name: str) -> list[tuple[int, Attribute]]:
+        """(index, attribute) pairs of ``name`` in index order."""
+        return sorted(self._values.get(name, {}).items())
+
+    def first(self, name: str) -> Any:
+        """The value of the lowest-indexed instance of ``name``, or None."""
+        found = self.instances(name)
+        return found[0][1].value if found else None
+
+    def get(self, name: str, index: int) -> Attribute | None:
+        return self._values.get(name, {}).get(index)
+
+    def set(self, name: str, value: Any, typ: ItemType | None = None, index: int = 0) -> None:
+        self._values.setdefault(name, {})[index] = Attribute(name=name, value=value, type=typ)
+        self._dirty.add(name)
+
+    def add(self, name: str, value: Any, typ: ItemType | None = None) -> int:
+        """Add an instance with the next free index (indexes are never reused while in use)."""
+        instances = self._values.setdefault(name, {})
+        index = max(instances) + 1 if instances else 0
+        instances[index] = Attribute(name=name, value=value, type=typ)
+        self._dirty.add(name)
+        return index
+
+    def delete(self, name: str, index: int | None = None) -> bool:
+        instances = self._values.get(name)
+        if not instances:
+            return False
+        if index is None:
+            del self._values[name]
+        elif instances.pop(index, None) is None:
+            return False
+        elif not instances:
+            del self._values[name]
+        self._dirty.add(name)
+        return True
+
+    def has_value(self, name: str, value: Any) -> bool:
+        """Whether an instance of ``name`` already holds ``value``."""
+        return any(attr.value == value for attr in self._values.get(name, {}).values())
+
+    def rows(self, name: str) -> list[StoredAttribute]:
+        return [stored(name, index, attr.value, attr.type) for index, attr in self.instances(name)]
+
+    def all_rows(self) -> list[StoredAttribute]:
+        return [row for name in self._values for row in self.rows(name)]
+
+    def changed(self) -> list[str]:
+        names = sorted(self._dirty)
+        self._dirty.clear()
+        return names
+
+
+def is_struct_value(value: Any) -> bool:
+    return isinstance(value, (Struct, Item))

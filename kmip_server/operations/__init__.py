@@ -1,0 +1,5 @@
+"""Operation handlers, one module per group; importing this package registers them all."""
+
+from __future__ import annotations
+
+from . import attributes, creation, lifecycle, locate, retrieval, server_info  # noqa: F401

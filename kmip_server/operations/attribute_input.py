@@ -1,0 +1,93 @@
+"""Attributes as clients send them: collected from either request form and checked against the rules."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from kmip_client.protocol.errors import KmipError
+from kmip_client.protocol.model import Attribute, Attributes, TemplateAttribute
+from kmip_client.protocol.model.payloads.structures import AttributeReference
+from kmip_client.protocol.spec.attributes import ATTRIBUTE_NAMES
+from kmip_client.protocol.spec.enums import ResultReason
+
+from ..engine.context import RequestContext
+from ..objects.attribute_rules import VALUE_TYPES, AttributeRule, rule_for
+from ..objects.attribute_set import AttributeSet, canonical_name
+
+R = ResultReason
+
+
+def from_request(
+    ctx: RequestContext, template: TemplateAttribute | None, attributes: Attributes | None
+) -> list[Attribute]:
+    """The attributes of a Create/Register-style request, whichever form (1.x or 2.x) it used."""
+    if template is not None:
+        if template.names:
+            raise KmipError(
+                "Template objects are not supported; send the attributes themselves",
+                ctx.reason(R.ITEM_NOT_FOUND, R.ITEM_NOT_FOUND),
+            )
+        return list(template.attributes)
+    return list(attributes.attributes) if attributes is not None else []
+
+
+def single_attribute(ctx: RequestContext, container: Attributes | None, what: str) -> Attribute:
+    """The one attribute of a 2.x New/Current Attribute structure."""
+    if container is None or len(container.attributes) != 1:
+        raise KmipError(f"{what} must hold exactly one attribute", R.INVALID_MESSAGE)
+    return container.attributes[0]
+
+
+def reference_name(reference: Any) -> str:
+    """The attribute name a 2.x Attribute Reference (a tag enumeration, or vendor + name) means."""
+    if isinstance(reference, AttributeReference):
+        if reference.vendor_identification:
+            return f"{reference.vendor_identification}-{reference.attribute_name}"
+        return reference.attribute_name or ""
+    name = ATTRIBUTE_NAMES.get(int(reference))
+    return name if name is not None else f"0x{int(reference):06X}"
+
+
+def checked(ctx: RequestContext, attr: Attribute) -> tuple[str, AttributeRule]:
+    """The canonical name and rule of a client attribute, after checking its value's type."""
+    name = canonical_name(attr)
+    rule = rule_for(name)
+    if rule is None:
+        raise KmipError(
+            f"unknown attribute {name!r} (custom attributes need an x- or y- name, or a Vendor Identification)",
+            ctx.reason(R.UNSUPPORTED_ATTRIBUTE, R.INVALID_FIELD),
+        )
+    if attr.value is None:
+        raise KmipError(f"attribute {name!r} has no value", ctx.reason(R.INVALID_ATTRIBUTE_VALUE, R.INVALID_FIELD))
+    expected = VALUE_TYPES.get(name)
+    if expected is not None and attr.type is not None and attr.type != expected:
+        raise KmipError(
+            f"attribute {name!r} must be a {expected.name.replace('_', ' ').title()}, got {attr.type.name}",
+            ctx.reason(R.INVALID_ATTRIBUTE_VALUE, R.INVALID_FIELD),
+        )
+    return name, rule
+
+
+def read_only(ctx: RequestContext, name: str) -> KmipError:
+    return KmipError(
+        f"attribute {name!r} is set by the server and cannot be changed by a client",
+        ctx.reason(R.ATTRIBUTE_READ_ONLY, R.PERMISSION_DENIED),
+    )
+
+
+def apply_initial(ctx: RequestContext, attrs: AttributeSet, given: list[Attribute]) -> None:
+    """Put a new object's client-supplied attributes into ``attrs``, enforcing the rules."""
+    for attr in given:
+        name, rule = checked(ctx, attr)
+        if not rule.on_create:
+            raise read_only(ctx, name)
+        if rule.multi:
+            if not attrs.has_value(name, attr.value):
+                attrs.add(name, attr.value, attr.type)
+        elif name in attrs:
+            raise KmipError(
+                f"attribute {name!r} has a single value but was given more than once",
+                ctx.reason(R.ATTRIBUTE_SINGLE_VALUED, R.INVALID_FIELD),
+            )
+        else:
+            attrs.set(name, attr.value, attr.type)

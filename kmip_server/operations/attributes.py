@@ -1,0 +1,296 @@
+"""The attribute operations: Get Attributes, Get Attribute List, Add / Modify / Delete (1.x and
+2.x forms), Set and Adjust (2.x)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from enum import IntEnum
+from typing import Any
+
+from kmip_client.protocol.errors import KmipError
+from kmip_client.protocol.model import Attribute, Attributes, Struct
+from kmip_client.protocol.model.payloads.attributes_ops import (
+    AddAttributeRequest,
+    AddAttributeResponse,
+    AdjustAttributeRequest,
+    AdjustAttributeResponse,
+    DeleteAttributeRequest,
+    DeleteAttributeResponse,
+    GetAttributeListRequest,
+    GetAttributeListResponse,
+    GetAttributesRequest,
+    GetAttributesResponse,
+    ModifyAttributeRequest,
+    ModifyAttributeResponse,
+    SetAttributeRequest,
+    SetAttributeResponse,
+)
+from kmip_client.protocol.model.payloads.structures import AttributeReference
+from kmip_client.protocol.spec import Tag
+from kmip_client.protocol.spec.attributes import ATTRIBUTE_TAGS
+from kmip_client.protocol.spec.enums import AdjustmentType, ObjectType, Operation, ResultReason, State
+from kmip_client.protocol.ttlv import ItemType
+
+from ..engine.context import RequestContext
+from ..engine.registry import operation
+from ..objects import lifecycle
+from ..objects.attribute_rules import SYNTHESISED, rule_for
+from ..objects.attribute_set import wire_attribute
+from .attribute_input import checked, read_only, reference_name, single_attribute
+from .common import ManagedObject, load_object
+
+R = ResultReason
+
+
+def _synthesised(obj: ManagedObject, name: str) -> Attribute | None:
+    if name == "Unique Identifier":
+        return Attribute(name=name, value=obj.uid)
+    if name == "Object Type":
+        return Attribute(name=name, value=ObjectType(obj.record.object_type))
+    if name == "State":
+        return Attribute(name=name, value=State(obj.state))
+    return None
+
+
+def _present(obj: ManagedObject, ctx: RequestContext, name: str) -> list[Attribute]:
+    """The instances of ``name`` as the client's version sends them."""
+    fixed = _synthesised(obj, name)
+    if fixed is not None:
+        return [wire_attribute(name, fixed.value, None, fixed.type, ctx.version)]
+    return [
+        wire_attribute(name, attr.value, index or None, attr.type, ctx.version)
+        for index, attr in obj.attributes.instances(name)
+    ]
+
+
+def _all_names(obj: ManagedObject) -> list[str]:
+    return [*SYNTHESISED, *obj.attributes.names()]
+
+
+def _requested_names(ctx: RequestContext, request: GetAttributesRequest) -> list[str]:
+    if ctx.v2:
+        return [reference_name(ref) for ref in request.attribute_references]
+    return list(request.attribute_names)
+
+
+@operation(Operation.GET_ATTRIBUTES, writes=False)
+def get_attributes(ctx: RequestContext, request: GetAttributesRequest) -> Struct:
+    obj = load_object(ctx, request.unique_identifier)
+    names = _requested_names(ctx, request) or _all_names(obj)
+    found = [attr for name in dict.fromkeys(names) for attr in _present(obj, ctx, name)]
+    ctx.id_placeholder = obj.uid
+    if ctx.v2:
+        return GetAttributesResponse(unique_identifier=obj.uid, attributes=Attributes(attributes=tuple(found)))
+    return GetAttributesResponse(unique_identifier=obj.uid, attribute_list=tuple(found))
+
+
+def _reference(name: str) -> IntEnum | AttributeReference:
+    tag = ATTRIBUTE_TAGS.get(name)
+    if tag is not None:
+        return Tag(tag)
+    vendor, _, short = name.partition("-")
+    return AttributeReference(vendor_identification=vendor, attribute_name=short)
+
+
+@operation(Operation.GET_ATTRIBUTE_LIST, writes=False)
+def get_attribute_list(ctx: RequestContext, request: GetAttributeListRequest) -> Struct:
+    obj = load_object(ctx, request.unique_identifier)
+    names = _all_names(obj)
+    ctx.id_placeholder = obj.uid
+    if ctx.v2:
+        return GetAttributeListResponse(
+            unique_identifier=obj.uid, attribute_references=tuple(_reference(n) for n in names)
+        )
+    return GetAttributeListResponse(unique_identifier=obj.uid, attribute_names=tuple(names))
+
+
+# --------------------------------------------------------------------------- changes
+
+
+def _not_found(ctx: RequestContext, obj: ManagedObject, name: str, index: int | None = None) -> KmipError:
+    where = f" with index {index}" if index else ""
+    return KmipError(
+        f"object {obj.uid!r} has no attribute {name!r}{where}",
+        ctx.reason(R.ATTRIBUTE_NOT_FOUND, R.ITEM_NOT_FOUND),
+    )
+
+
+def _check_date_change(ctx: RequestContext, obj: ManagedObject, name: str) -> None:
+    """Lifecycle dates move only while they are still ahead (spec: Activation Date is
+    modifiable while Pre-Active; Deactivation Date until the object is deactivated)."""
+    if name == "Activation Date" and obj.state != lifecycle.PRE_ACTIVE and "Activation Date" in obj.attributes:
+        raise KmipError(
+            f"the Activation Date of object {obj.uid!r} cannot change: it is {lifecycle.state_name(obj.state)}",
+            ctx.reason(R.WRONG_KEY_LIFECYCLE_STATE, R.PERMISSION_DENIED),
+        )
+    if name == "Deactivation Date" and obj.state not in (lifecycle.PRE_ACTIVE, lifecycle.ACTIVE):
+        raise KmipError(
+            f"the Deactivation Date of object {obj.uid!r} cannot change: it is {lifecycle.state_name(obj.state)}",
+            ctx.reason(R.WRONG_KEY_LIFECYCLE_STATE, R.PERMISSION_DENIED),
+        )
+
+
+def _finish(ctx: RequestContext, obj: ManagedObject) -> None:
+    obj.touch(ctx)
+    obj.save(ctx)
+    ctx.id_placeholder = obj.uid
+
+
+@operation(Operation.ADD_ATTRIBUTE, writes=True)
+def add_attribute(ctx: RequestContext, request: AddAttributeRequest) -> Struct:
+    attr = request.attribute if not ctx.v2 else single_attribute(ctx, request.new_attribute, "New Attribute")
+    if attr is None:
+        raise KmipError("Add Attribute needs an Attribute", R.INVALID_MESSAGE)
+    name, rule = checked(ctx, attr)
+    if not rule.client_add:
+        raise read_only(ctx, name)
+    obj = load_object(ctx, request.unique_identifier, for_update=True)
+    _check_date_change(ctx, obj, name)
+    if name in obj.attributes and not rule.multi:
+        raise KmipError(
+            f"attribute {name!r} has a single value and object {obj.uid!r} already has it",
+            ctx.reason(R.ATTRIBUTE_SINGLE_VALUED, R.INVALID_FIELD),
+        )
+    index = obj.attributes.add(name, attr.value, attr.type)
+    _finish(ctx, obj)
+    if ctx.v2:
+        return AddAttributeResponse(unique_identifier=obj.uid)
+    return AddAttributeResponse(
+        unique_identifier=obj.uid, attribute=wire_attribute(name, attr.value, index, attr.type, ctx.version)
+    )
+
+
+def _instance_with_value(obj: ManagedObject, name: str, value: Any) -> int | None:
+    for index, existing in obj.attributes.instances(name):
+        if existing.value == value:
+            return index
+    return None
+
+
+@operation(Operation.MODIFY_ATTRIBUTE, writes=True)
+def modify_attribute(ctx: RequestContext, request: ModifyAttributeRequest) -> Struct:
+    if ctx.v2:
+        attr = single_attribute(ctx, request.new_attribute, "New Attribute")
+    elif request.attribute is None:
+        raise KmipError("Modify Attribute needs an Attribute", R.INVALID_MESSAGE)
+    else:
+        attr = request.attribute
+    name, rule = checked(ctx, attr)
+    if not rule.client_modify:
+        raise read_only(ctx, name)
+    obj = load_object(ctx, request.unique_identifier, for_update=True)
+    _check_date_change(ctx, obj, name)
+    if ctx.v2 and request.current_attribute is not None:
+        current = single_attribute(ctx, request.current_attribute, "Current Attribute")
+        index = _instance_with_value(obj, name, current.value)
+        if index is None:
+            raise KmipError(
+                f"object {obj.uid!r} has no instance of {name!r} with the Current Attribute's value",
+                R.ATTRIBUTE_INSTANCE_NOT_FOUND,
+            )
+    elif ctx.v2 and rule.multi and len(obj.attributes.instances(name)) > 1:
+        raise KmipError(f"{name!r} has several values: say which one in Current Attribute", R.INVALID_FIELD)
+    else:
+        index = attr.index or 0 if not ctx.v2 else (obj.attributes.instances(name) or [(0, None)])[0][0]
+    if obj.attributes.get(name, index) is None:
+        raise _not_found(ctx, obj, name, index)
+    obj.attributes.set(name, attr.value, attr.type, index)
+    _finish(ctx, obj)
+    if ctx.v2:
+        return ModifyAttributeResponse(unique_identifier=obj.uid)
+    return ModifyAttributeResponse(
+        unique_identifier=obj.uid, attribute=wire_attribute(name, attr.value, index, attr.type, ctx.version)
+    )
+
+
+@operation(Operation.DELETE_ATTRIBUTE, writes=True)
+def delete_attribute(ctx: RequestContext, request: DeleteAttributeRequest) -> Struct:
+    obj = load_object(ctx, request.unique_identifier, for_update=True)
+    if ctx.v2:
+        if request.current_attribute is not None:
+            current = single_attribute(ctx, request.current_attribute, "Current Attribute")
+            name, rule = checked(ctx, current)
+            index = _instance_with_value(obj, name, current.value)
+            if index is None:
+                raise KmipError(f"object {obj.uid!r} has no such instance of {name!r}", R.ATTRIBUTE_INSTANCE_NOT_FOUND)
+        elif request.attribute_reference is not None:
+            name, index = reference_name(request.attribute_reference), None
+            rule = rule_for(name)
+        else:
+            raise KmipError("Delete Attribute needs a Current Attribute or an Attribute Reference", R.INVALID_MESSAGE)
+    else:
+        if request.attribute_name is None:
+            raise KmipError("Delete Attribute needs an Attribute Name", R.INVALID_MESSAGE)
+        name, index = request.attribute_name, request.attribute_index or 0
+        rule = rule_for(name)
+    if rule is None or not rule.client_delete:
+        raise read_only(ctx, name) if rule is not None else _not_found(ctx, obj, name)
+    deleted = obj.attributes.get(name, index) if index is not None else None
+    if not obj.attributes.delete(name, index):
+        raise _not_found(ctx, obj, name, index)
+    _finish(ctx, obj)
+    if ctx.v2 or deleted is None:
+        return DeleteAttributeResponse(unique_identifier=obj.uid)
+    return DeleteAttributeResponse(
+        unique_identifier=obj.uid, attribute=wire_attribute(name, deleted.value, index, deleted.type, ctx.version)
+    )
+
+
+@operation(Operation.SET_ATTRIBUTE, writes=True, min_version=(2, 0))
+def set_attribute(ctx: RequestContext, request: SetAttributeRequest) -> Struct:
+    attr = single_attribute(ctx, request.new_attribute, "New Attribute")
+    name, rule = checked(ctx, attr)
+    if rule.multi:
+        raise KmipError(f"{name!r} may have several values: use Add or Modify Attribute", R.MULTI_VALUED_ATTRIBUTE)
+    obj = load_object(ctx, request.unique_identifier, for_update=True)
+    allowed = rule.client_modify if name in obj.attributes else rule.client_add
+    if not allowed:
+        raise read_only(ctx, name)
+    _check_date_change(ctx, obj, name)
+    obj.attributes.set(name, attr.value, attr.type)
+    _finish(ctx, obj)
+    return SetAttributeResponse(unique_identifier=obj.uid)
+
+
+def _adjusted(value: Any, how: Any, by: Any) -> Any:
+    if how == AdjustmentType.NEGATE:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise TypeError
+        return -value
+    sign = 1 if how == AdjustmentType.INCREMENT else -1 if how == AdjustmentType.DECREMENT else 0
+    if not sign or not isinstance(by, int) or isinstance(by, bool):
+        raise TypeError
+    if isinstance(value, datetime):
+        return value + timedelta(seconds=sign * by)
+    if isinstance(value, int) and not isinstance(value, (bool, IntEnum)):
+        return value + sign * by
+    raise TypeError
+
+
+@operation(Operation.ADJUST_ATTRIBUTE, writes=True, min_version=(2, 0))
+def adjust_attribute(ctx: RequestContext, request: AdjustAttributeRequest) -> Struct:
+    if request.attribute_reference is None or request.adjustment_type is None:
+        raise KmipError("Adjust Attribute needs an Attribute Reference and an Adjustment Type", R.INVALID_MESSAGE)
+    name = reference_name(request.attribute_reference)
+    rule = rule_for(name)
+    if rule is None or not rule.client_modify:
+        raise (
+            read_only(ctx, name)
+            if rule is not None
+            else KmipError(f"unknown attribute {name!r}", R.UNSUPPORTED_ATTRIBUTE)
+        )
+    obj = load_object(ctx, request.unique_identifier, for_update=True)
+    _check_date_change(ctx, obj, name)
+    current = obj.attributes.get(name, 0)
+    if current is None:
+        raise _not_found(ctx, obj, name)
+    try:
+        value = _adjusted(current.value, request.adjustment_type, request.adjustment_value)
+    except TypeError:
+        raise KmipError(f"attribute {name!r} cannot be adjusted that way", R.INVALID_FIELD) from None
+    except OverflowError:
+        raise KmipError(f"adjusting {name!r} leaves its range", R.NUMERIC_RANGE) from None
+    typ = current.type if current.type != ItemType.STRUCTURE else None
+    obj.attributes.set(name, value, typ)
+    _finish(ctx, obj)
+    return AdjustAttributeResponse(unique_identifier=obj.uid)

@@ -1,0 +1,89 @@
+"""What the operation handlers share: loading an object the caller may use, saving changes."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from kmip_client.protocol.errors import KmipError, PermissionDenied
+from kmip_client.protocol.spec.enums import ResultReason
+
+from ..engine.context import RequestContext
+from ..objects import lifecycle
+from ..objects.attribute_set import AttributeSet
+from ..storage.records import ObjectRecord
+
+
+def as_datetime(seconds: int) -> datetime:
+    return datetime.fromtimestamp(seconds, UTC)
+
+
+def as_seconds(value: Any) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, datetime):
+        return int(value.timestamp())
+    return int(value)
+
+
+class ManagedObject:
+    """A stored object loaded for one request: its row, its attributes and its state now."""
+
+    __slots__ = ("record", "attributes", "state", "_stored_state")
+
+    def __init__(self, record: ObjectRecord, attributes: AttributeSet | None, state: int) -> None:
+        self.record = record
+        self.attributes = attributes if attributes is not None else AttributeSet()
+        self.state = state
+        self._stored_state = record.state
+
+    @property
+    def uid(self) -> str:
+        return self.record.uid
+
+    @property
+    def destroyed(self) -> bool:
+        return self.state in lifecycle.DESTROYED_STATES
+
+    def touch(self, ctx: RequestContext) -> None:
+        """Record a change: Last Change Date moves to now."""
+        self.attributes.set("Last Change Date", as_datetime(ctx.now))
+
+    def save(self, ctx: RequestContext, **columns: Any) -> None:
+        """Write the changed attributes, and the state when it changed (by time or operation)."""
+        session = ctx.session
+        for name in self.attributes.changed():
+            session.set_attributes(self.uid, name, self.attributes.rows(name))
+        if self.state != self._stored_state:
+            columns["state"] = self.state
+            self._stored_state = self.state
+        if columns:
+            session.update(self.uid, **columns)
+
+
+def load_object(
+    ctx: RequestContext, given_uid: Any, *, attributes: bool = True, for_update: bool = False
+) -> ManagedObject:
+    """The object ``given_uid`` names (or the ID Placeholder), checked against the policy.
+
+    Item Not Found when there is no such object; Permission Denied when it belongs to someone
+    the caller may not act for. With ``attributes=False`` only the row is read (the Get path),
+    so time-based state changes are then not applied: callers that care about state load the
+    attributes.
+    """
+    uid = ctx.uid(given_uid)
+    record = ctx.session.get(uid, attributes=attributes, for_update=for_update)
+    if record is None:
+        raise KmipError(f"no object with Unique Identifier {uid!r}", ResultReason.ITEM_NOT_FOUND)
+    if not ctx.policy.may_use(ctx.identity.name, record.owner):
+        raise PermissionDenied(f"{ctx.identity.name!r} may not use object {uid!r}")
+    attrs = AttributeSet(record.attributes) if attributes else None
+    state = record.state
+    if attrs is not None:
+        state = lifecycle.effective_state(
+            state,
+            as_seconds(attrs.first("Activation Date")),
+            as_seconds(attrs.first("Deactivation Date")),
+            ctx.now,
+        )
+    return ManagedObject(record, attrs, state)

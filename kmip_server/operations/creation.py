@@ -1,0 +1,270 @@
+"""Create and Register: new managed objects, their value wrapped by custody before it is stored.
+
+The value stored (wrapped) is the TTLV of the whole managed object as it will be returned by
+Get (a Symmetric Key with its Key Block, a Secret Data, an Opaque Object), so whatever format
+and type a client registered comes back exactly. The wrap's authenticated context binds the
+blob to the object's Unique Identifier: a blob copied onto another row does not unwrap.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from enum import IntEnum
+
+from kmip_client.protocol.errors import KmipError
+from kmip_client.protocol.model import Struct
+from kmip_client.protocol.model.attributes import Digest
+from kmip_client.protocol.model.base import to_bytes
+from kmip_client.protocol.model.objects import KeyBlock, KeyValue, OpaqueObject, SecretData, SymmetricKey
+from kmip_client.protocol.model.payloads.lifecycle import (
+    CreateRequest,
+    CreateResponse,
+    RegisterRequest,
+    RegisterResponse,
+)
+from kmip_client.protocol.spec.enums import (
+    CryptographicAlgorithm,
+    CryptographicUsageMask,
+    HashingAlgorithm,
+    KeyFormatType,
+    ObjectType,
+    Operation,
+    ResultReason,
+)
+from kmip_client.protocol.ttlv import ItemType
+
+from ..engine.context import RequestContext
+from ..engine.registry import operation
+from ..objects import lifecycle
+from ..objects.attribute_set import AttributeSet
+from ..storage.records import ObjectRecord
+from .attribute_input import apply_initial, from_request
+from .common import as_datetime, as_seconds
+
+R = ResultReason
+A = CryptographicAlgorithm
+HMAC_ALGORITHMS = frozenset({A.HMAC_SHA1, A.HMAC_SHA224, A.HMAC_SHA256, A.HMAC_SHA384, A.HMAC_SHA512})
+AES_LENGTHS = (128, 192, 256)
+HMAC_LENGTH_RANGE = (64, 4096)  # bits; HMAC keys of any byte length, within reason
+
+_DEFAULT_MASKS = {
+    A.AES: CryptographicUsageMask.ENCRYPT | CryptographicUsageMask.DECRYPT,
+    **dict.fromkeys(HMAC_ALGORITHMS, CryptographicUsageMask.MAC_GENERATE | CryptographicUsageMask.MAC_VERIFY),
+}
+
+
+def wrap_context(uid: str, object_type: int) -> bytes:
+    """The authenticated context of an object's wrapped value."""
+    return f"strongroom/v1/{uid}/{int(object_type)}".encode()
+
+
+def _invalid(ctx: RequestContext, message: str) -> KmipError:
+    return KmipError(message, ctx.reason(R.INVALID_ATTRIBUTE_VALUE, R.INVALID_FIELD))
+
+
+def _symmetric_parameters(ctx: RequestContext, attrs: AttributeSet, key_bytes: int | None) -> tuple[int, int]:
+    algorithm = attrs.first("Cryptographic Algorithm")
+    length = attrs.first("Cryptographic Length")
+    if algorithm is None:
+        raise KmipError(
+            "a symmetric key needs a Cryptographic Algorithm (AES or HMAC-SHA*)",
+            ctx.reason(R.MISSING_DATA, R.INVALID_FIELD) if key_bytes is None else R.INVALID_FIELD,
+        )
+    if length is None:
+        if key_bytes is None:
+            raise KmipError("a symmetric key needs a Cryptographic Length", ctx.reason(R.MISSING_DATA, R.INVALID_FIELD))
+        length = key_bytes * 8
+        attrs.set("Cryptographic Length", length, ItemType.INTEGER)
+    if algorithm == A.AES:
+        if length not in AES_LENGTHS:
+            raise _invalid(ctx, f"AES keys are 128, 192 or 256 bits long, not {length}")
+    elif algorithm in HMAC_ALGORITHMS:
+        if length % 8 or not HMAC_LENGTH_RANGE[0] <= length <= HMAC_LENGTH_RANGE[1]:
+            raise _invalid(ctx, f"HMAC key length must be a multiple of 8 from 64 to 4096 bits, not {length}")
+    elif key_bytes is None:
+        raise KmipError(
+            f"Create makes AES and HMAC keys; {getattr(algorithm, 'name', algorithm)} is not supported",
+            ctx.reason(R.INVALID_ATTRIBUTE_VALUE, R.INVALID_FIELD),
+        )
+    if key_bytes is not None and key_bytes * 8 != length:
+        raise _invalid(ctx, f"the key is {key_bytes * 8} bits long but Cryptographic Length says {length}")
+    if "Cryptographic Usage Mask" not in attrs and algorithm in _DEFAULT_MASKS:
+        attrs.set("Cryptographic Usage Mask", _DEFAULT_MASKS[algorithm], ItemType.INTEGER)
+    return int(algorithm), int(length)
+
+
+def store_new_object(
+    ctx: RequestContext,
+    object_type: ObjectType,
+    attrs: AttributeSet,
+    managed_object: Struct,
+    *,
+    digest_of: bytes | None,
+    key_format: int | None,
+    algorithm: int | None = None,
+    length: int | None = None,
+) -> str:
+    """Give the object its server-set attributes, wrap its value and insert it; returns its UID."""
+    uid = str(uuid.uuid4())
+    now = as_datetime(ctx.now)
+    attrs.set("Initial Date", now)
+    attrs.set("Last Change Date", now)
+    if digest_of is not None:
+        attrs.set(
+            "Digest",
+            Digest(
+                hashing_algorithm=HashingAlgorithm.SHA_256,
+                digest_value=hashlib.sha256(digest_of).digest(),
+                key_format_type=KeyFormatType(key_format) if key_format is not None else None,
+            ),
+        )
+    state = lifecycle.effective_state(
+        lifecycle.PRE_ACTIVE,
+        as_seconds(attrs.first("Activation Date")),
+        as_seconds(attrs.first("Deactivation Date")),
+        ctx.now,
+    )
+    blob = ctx.custody.wrap(to_bytes(managed_object), wrap_context(uid, object_type))
+    ctx.session.insert(
+        ObjectRecord(
+            uid=uid,
+            object_type=int(object_type),
+            owner=ctx.policy.owner_for_new_object(ctx.identity.name),
+            state=state,
+            created=ctx.now,
+            algorithm=algorithm,
+            length=length,
+            value_format=key_format,
+            wrapped_value=blob,
+            custody_key=ctx.custody.master_key_id,
+            attributes=attrs.all_rows(),
+        )
+    )
+    ctx.id_placeholder = uid
+    return uid
+
+
+def _key_block(key: bytes, key_format: int, algorithm: int | None, length: int | None) -> KeyBlock:
+    return KeyBlock(
+        key_format_type=KeyFormatType(key_format),
+        key_value=KeyValue(key_material=key),
+        cryptographic_algorithm=_enum(CryptographicAlgorithm, algorithm),
+        cryptographic_length=length,
+    )
+
+
+def _enum(enum: type[IntEnum], value: int | None) -> IntEnum | None:
+    if value is None:
+        return None
+    try:
+        return enum(value)
+    except ValueError:
+        return None
+
+
+@operation(Operation.CREATE, writes=True)
+def create(ctx: RequestContext, request: CreateRequest) -> Struct:
+    if request.object_type != ObjectType.SYMMETRIC_KEY:
+        raise KmipError(
+            "Create makes Symmetric Key objects; other object types are not supported",
+            ctx.reason(R.INVALID_OBJECT_TYPE, R.INVALID_FIELD),
+        )
+    attrs = AttributeSet()
+    apply_initial(ctx, attrs, from_request(ctx, request.template_attribute, request.attributes))
+    algorithm, length = _symmetric_parameters(ctx, attrs, None)
+    key = ctx.custody.random(length // 8)
+    managed = SymmetricKey(key_block=_key_block(key, KeyFormatType.RAW, algorithm, length))
+    uid = store_new_object(
+        ctx,
+        ObjectType.SYMMETRIC_KEY,
+        attrs,
+        managed,
+        digest_of=key,
+        key_format=KeyFormatType.RAW,
+        algorithm=algorithm,
+        length=length,
+    )
+    return CreateResponse(object_type=ObjectType.SYMMETRIC_KEY, unique_identifier=uid)
+
+
+_REGISTRABLE = {
+    ObjectType.SYMMETRIC_KEY: SymmetricKey,
+    ObjectType.SECRET_DATA: SecretData,
+    ObjectType.OPAQUE_OBJECT: OpaqueObject,
+}
+
+
+def _key_bytes(ctx: RequestContext, block: KeyBlock | None) -> tuple[bytes, int]:
+    """The plain key bytes and format of a registered key block (wrapped blocks are refused)."""
+    if block is None or block.key_value is None:
+        raise KmipError("the object has no Key Block with a Key Value", R.INVALID_FIELD)
+    if block.key_wrapping_data is not None or isinstance(block.key_value, bytes):
+        raise KmipError("registering wrapped key blocks is not supported yet", R.FEATURE_NOT_SUPPORTED)
+    material = block.key_value.key_material
+    fmt = block.key_format_type
+    if fmt == KeyFormatType.TRANSPARENT_SYMMETRIC_KEY and material is not None and not isinstance(material, bytes):
+        material = material.key
+    if not isinstance(material, bytes) or not material:
+        raise KmipError("the Key Material must be a non-empty Byte String", R.INVALID_FIELD)
+    if fmt not in (KeyFormatType.RAW, KeyFormatType.OPAQUE, KeyFormatType.TRANSPARENT_SYMMETRIC_KEY):
+        raise KmipError(
+            f"Key Format Type {getattr(fmt, 'name', fmt)} is not supported for this object",
+            R.KEY_FORMAT_TYPE_NOT_SUPPORTED,
+        )
+    if fmt == KeyFormatType.TRANSPARENT_SYMMETRIC_KEY:
+        fmt = KeyFormatType.RAW  # the same bytes; Get can return either form
+    return material, int(fmt)  # type: ignore[arg-type]
+
+
+@operation(Operation.REGISTER, writes=True)
+def register(ctx: RequestContext, request: RegisterRequest) -> Struct:
+    object_type = request.object_type
+    cls = _REGISTRABLE.get(object_type)  # type: ignore[arg-type]
+    if cls is None:
+        raise KmipError(
+            "Register accepts Symmetric Key, Secret Data and Opaque Object objects",
+            ctx.reason(R.INVALID_OBJECT_TYPE, R.INVALID_FIELD),
+        )
+    managed = request.managed_object
+    if not isinstance(managed, cls):
+        raise KmipError(f"the Object Type says {object_type.name} but the object is another type", R.INVALID_FIELD)  # type: ignore[union-attr]
+    attrs = AttributeSet()
+    apply_initial(ctx, attrs, from_request(ctx, request.template_attribute, request.attributes))
+    algorithm = length = None
+    if isinstance(managed, OpaqueObject):
+        if not isinstance(managed.opaque_data_value, bytes):
+            raise KmipError("an Opaque Object needs an Opaque Data Value", R.INVALID_FIELD)
+        value, key_format = managed.opaque_data_value, None
+        stored_object: Struct = OpaqueObject(
+            opaque_data_type=managed.opaque_data_type, opaque_data_value=managed.opaque_data_value
+        )
+    else:
+        block = managed.key_block
+        value, key_format = _key_bytes(ctx, block)
+        assert block is not None
+        if isinstance(managed, SymmetricKey):
+            for name, given in (
+                ("Cryptographic Algorithm", block.cryptographic_algorithm),
+                ("Cryptographic Length", block.cryptographic_length),
+            ):
+                if given is not None and name not in attrs:
+                    attrs.set(name, given, ItemType.ENUMERATION if name.endswith("Algorithm") else ItemType.INTEGER)
+            algorithm, length = _symmetric_parameters(ctx, attrs, len(value))
+            stored_object = SymmetricKey(key_block=_key_block(value, key_format, algorithm, length))
+        else:
+            stored_object = SecretData(
+                secret_data_type=managed.secret_data_type,
+                key_block=_key_block(value, key_format, block.cryptographic_algorithm, block.cryptographic_length),
+            )
+    uid = store_new_object(
+        ctx,
+        object_type,  # type: ignore[arg-type]
+        attrs,
+        stored_object,
+        digest_of=value,
+        key_format=key_format,
+        algorithm=algorithm,
+        length=length,
+    )
+    return RegisterResponse(unique_identifier=uid)

@@ -1,0 +1,100 @@
+"""Locate: the client's attributes become one SQL query (see :mod:`kmip_server.storage`).
+
+Matching rules: every given attribute must match (AND). Object Type, State, Cryptographic
+Algorithm and Length match the object's columns; text values (Name, Object Group, text custom
+attributes) match exactly; numbers and enumerations match exactly; a date attribute given
+once matches that second, given twice it is a range between the two; a Cryptographic Usage
+Mask matches objects whose mask has at least those bits; anything structured matches its
+exact encoding. Objects of other owners are never returned (unless the caller is an
+administrator). KMIP 2.x hides destroyed objects unless the Storage Status Mask asks for them.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import datetime
+
+from kmip_client.protocol.errors import KmipError
+from kmip_client.protocol.model import Attribute, Struct
+from kmip_client.protocol.model.attributes import Name
+from kmip_client.protocol.model.payloads.locate import LocateRequest, LocateResponse
+from kmip_client.protocol.spec.enums import Operation, ResultReason, State, StorageStatusMask
+
+from ..engine.context import RequestContext
+from ..engine.registry import operation
+from ..objects import lifecycle
+from ..objects.attribute_set import canonical_name, encode_value, search_keys
+from ..storage.records import AttributeFilter, LocateQuery
+from .attribute_input import checked
+
+R = ResultReason
+_LIVE_STATES = tuple(int(s) for s in State if int(s) not in lifecycle.DESTROYED_STATES)
+
+
+def _filters(ctx: RequestContext, given: tuple[Attribute, ...]) -> dict[str, object]:
+    by_name: dict[str, list[Attribute]] = defaultdict(list)
+    for attr in given:
+        name, _ = checked(ctx, attr)
+        by_name[name].append(attr)
+    query: dict[str, object] = {}
+    filters: list[AttributeFilter] = []
+    for name, attrs in by_name.items():
+        values = [a.value for a in attrs]
+        if name == "Object Type":
+            query["object_types"] = tuple(int(v) for v in values)
+        elif name == "State":
+            query["states"] = tuple(int(v) for v in values)
+        elif name == "Cryptographic Algorithm" and len(values) == 1:
+            query["algorithm"] = int(values[0])
+        elif name == "Cryptographic Length" and len(values) == 1:
+            query["length"] = int(values[0])
+        elif len(values) == 2 and all(isinstance(v, datetime) for v in values):
+            low, high = sorted(int(v.timestamp()) for v in values)
+            filters.append(AttributeFilter(name=name, number_min=low, number_max=high))
+        else:
+            for attr in attrs:
+                filters.append(_filter(name, attr))
+    query["attributes"] = tuple(filters)
+    return query
+
+
+def _filter(name: str, attr: Attribute) -> AttributeFilter:
+    value = attr.value
+    if name == "Cryptographic Usage Mask":
+        return AttributeFilter(name=name, number_all_bits=int(value))
+    text, number = search_keys(value)
+    if isinstance(value, Name) or isinstance(value, str):
+        return AttributeFilter(name=name, text=text)
+    if number is not None and not isinstance(value, Struct):
+        return AttributeFilter(name=name, number=number)
+    return AttributeFilter(name=name, value=encode_value(name, value, attr.type))
+
+
+@operation(Operation.LOCATE, writes=False)
+def locate(ctx: RequestContext, request: LocateRequest) -> Struct:
+    given = tuple(request.attributes.attributes) if ctx.v2 and request.attributes else request.attribute_list
+    fields = _filters(ctx, given)
+    if request.maximum_items is not None and request.maximum_items < 0:
+        raise KmipError("Maximum Items must not be negative", R.INVALID_FIELD)
+    if request.offset_items is not None and request.offset_items < 0:
+        raise KmipError("Offset Items must not be negative", R.INVALID_FIELD)
+    if ctx.v2 and "states" not in fields:
+        mask = int(request.storage_status_mask or StorageStatusMask.ON_LINE_STORAGE)
+        if not mask & StorageStatusMask.DESTROYED_STORAGE:
+            fields["states"] = _LIVE_STATES
+    query = LocateQuery(
+        owners=ctx.policy.visible_owners(ctx.identity.name),
+        max_items=request.maximum_items,
+        offset_items=request.offset_items or 0,
+        **fields,  # type: ignore[arg-type]
+    )
+    found = ctx.session.locate(query)
+    if found:
+        ctx.id_placeholder = found[0]
+    located = None
+    if ctx.version >= (1, 3) and (request.maximum_items is not None or request.offset_items):
+        located = ctx.session.count(query)
+    return LocateResponse(located_items=located, unique_identifiers=tuple(found))
+
+
+__all__ = ["locate", "canonical_name"]

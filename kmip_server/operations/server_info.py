@@ -1,0 +1,50 @@
+"""Discover Versions and Query: what this server speaks and supports — only what is real."""
+
+from __future__ import annotations
+
+import kmip_server
+from kmip_client.protocol.model import ProtocolVersion, Struct
+from kmip_client.protocol.model.payloads.server_info import (
+    DiscoverVersionsRequest,
+    DiscoverVersionsResponse,
+    QueryRequest,
+    QueryResponse,
+)
+from kmip_client.protocol.model.payloads.structures import ServerInformation
+from kmip_client.protocol.spec.enums import ObjectType, Operation, QueryFunction
+
+from ..engine.context import RequestContext
+from ..engine.registry import operation, supported_operations
+from ..engine.versions import SUPPORTED_VERSIONS
+
+VENDOR = "Strongroom"
+#: The object types Create, Register and Get handle.
+SUPPORTED_OBJECT_TYPES = (ObjectType.SYMMETRIC_KEY, ObjectType.SECRET_DATA, ObjectType.OPAQUE_OBJECT)
+
+
+@operation(Operation.DISCOVER_VERSIONS, writes=False)
+def discover_versions(ctx: RequestContext, request: DiscoverVersionsRequest) -> Struct:
+    ours = [ProtocolVersion(major=major, minor=minor) for major, minor in SUPPORTED_VERSIONS]
+    if request.protocol_versions:
+        # The client's list filtered to what we speak, in the client's order of preference.
+        wanted = [pv.as_tuple() for pv in request.protocol_versions]
+        ours = [ProtocolVersion(major=v[0], minor=v[1]) for v in wanted if v in SUPPORTED_VERSIONS]
+    return DiscoverVersionsResponse(protocol_versions=tuple(ours))
+
+
+@operation(Operation.QUERY, writes=False)
+def query(ctx: RequestContext, request: QueryRequest) -> Struct:
+    functions = set(request.query_functions)
+    response = QueryResponse()
+    fields: dict[str, object] = {}
+    if QueryFunction.QUERY_OPERATIONS in functions:
+        fields["operations"] = tuple(supported_operations(ctx.version))
+    if QueryFunction.QUERY_OBJECTS in functions:
+        fields["object_types"] = SUPPORTED_OBJECT_TYPES
+    if QueryFunction.QUERY_SERVER_INFORMATION in functions:
+        fields["vendor_identification"] = VENDOR
+        if ctx.v2:
+            fields["server_information"] = ServerInformation(
+                server_name=VENDOR, product_name="Strongroom KMIP server", server_version=kmip_server.__version__
+            )
+    return QueryResponse(**fields) if fields else response  # type: ignore[arg-type]

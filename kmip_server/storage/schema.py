@@ -1,0 +1,142 @@
+"""The SQL schema: SQLAlchemy Core tables, shared by SQLite and PostgreSQL.
+
+Core rather than ORM because the Get path runs thousands of times a second per process and
+the ORM's identity map and unit of work would cost more than the query itself.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    Column,
+    Connection,
+    Engine,
+    ForeignKey,
+    Identity,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    PrimaryKeyConstraint,
+    Table,
+    Text,
+    insert,
+    select,
+    text,
+)
+
+#: Bumped whenever the tables change; ``create_schema`` refuses a store written by a newer version.
+SCHEMA_VERSION = 1
+
+# An arbitrary constant: the PostgreSQL advisory lock that serialises concurrent create_schema
+# calls (several workers starting at once would otherwise race on CREATE TABLE).
+_SCHEMA_LOCK_ID = 0x5354524F  # "STRO"
+
+metadata = MetaData()
+
+managed_objects = Table(
+    "managed_objects",
+    metadata,
+    Column("uid", Text, primary_key=True),
+    # PostgreSQL fills it from an identity sequence. SQLite cannot autoincrement a column that
+    # is not the INTEGER PRIMARY KEY, so there the repository takes it from ``sequence_counter``
+    # (safe: SQLite writers are serialised by BEGIN IMMEDIATE). Unique, hence indexed, so
+    # Locate's ORDER BY sequence walks an index.
+    Column("sequence", BigInteger, Identity(), nullable=False, unique=True),
+    Column("object_type", Integer, nullable=False),
+    Column("owner", Text, nullable=False),
+    Column("state", Integer, nullable=False),
+    Column("created", BigInteger, nullable=False),
+    Column("algorithm", Integer, nullable=True),
+    Column("length", Integer, nullable=True),
+    Column("value_format", Integer, nullable=True),
+    Column("wrapped_value", LargeBinary, nullable=True),
+    Column("custody_key", Text, nullable=True),
+)
+Index("ix_managed_objects_owner", managed_objects.c.owner)
+Index("ix_managed_objects_type_state", managed_objects.c.object_type, managed_objects.c.state)
+
+object_attributes = Table(
+    "object_attributes",
+    metadata,
+    Column("uid", Text, ForeignKey("managed_objects.uid", ondelete="CASCADE"), nullable=False),
+    Column("name", Text, nullable=False),
+    Column("idx", Integer, nullable=False),
+    Column("value", LargeBinary, nullable=False),
+    Column("text_value", Text, nullable=True),
+    Column("number_value", BigInteger, nullable=True),
+    PrimaryKeyConstraint("uid", "name", "idx"),
+    # Clustered on (uid, name, idx) in SQLite: an object's attributes sit together, and the
+    # table has no separate rowid b-tree to maintain.
+    sqlite_with_rowid=False,
+)
+# text_pattern_ops lets PostgreSQL use the index for LIKE 'prefix%' whatever the database
+# collation; the operator class still serves plain equality.
+Index(
+    "ix_object_attributes_name_text",
+    object_attributes.c.name,
+    object_attributes.c.text_value,
+    postgresql_ops={"text_value": "text_pattern_ops"},
+)
+Index("ix_object_attributes_name_number", object_attributes.c.name, object_attributes.c.number_value)
+
+schema_version = Table(
+    "schema_version",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("version", Integer, nullable=False),
+    CheckConstraint("id = 1", name="ck_schema_version_single_row"),
+)
+
+# SQLite only (see managed_objects.sequence): one row holding the last sequence handed out.
+# A counter rather than MAX(sequence) + 1 so that deleting the newest object never lets its
+# sequence number be handed out again.
+sequence_counter = Table(
+    "sequence_counter",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("value", BigInteger, nullable=False),
+    CheckConstraint("id = 1", name="ck_sequence_counter_single_row"),
+)
+
+
+def _tables_for(dialect_name: str) -> list[Table]:
+    tables = [managed_objects, object_attributes, schema_version]
+    if dialect_name == "sqlite":
+        tables.append(sequence_counter)
+    return tables
+
+
+def create_schema(engine: Engine) -> None:
+    """Create the tables and indexes if missing and record the schema version. Idempotent, and
+    safe when several processes call it at once on the same store.
+
+    Raises RuntimeError if the store was written by a newer schema version.
+    """
+    with engine.begin() as conn:
+        _create_schema(conn)
+
+
+def _create_schema(conn: Connection) -> None:
+    dialect = conn.dialect.name
+    if dialect == "postgresql":
+        # Held until commit; the DDL below is transactional on PostgreSQL.
+        conn.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": _SCHEMA_LOCK_ID})
+    # On SQLite the caller's connection began with BEGIN IMMEDIATE (see repository.py), which
+    # already serialises this against other processes; SQLite DDL is transactional too.
+    metadata.create_all(conn, tables=_tables_for(dialect), checkfirst=True)
+
+    stored = conn.execute(select(schema_version.c.version).where(schema_version.c.id == 1)).scalar()
+    if stored is None:
+        conn.execute(insert(schema_version).values(id=1, version=SCHEMA_VERSION))
+    elif stored > SCHEMA_VERSION:
+        raise RuntimeError(
+            f"the store has schema version {stored}, newer than this software's {SCHEMA_VERSION}; upgrade Strongroom"
+        )
+    # stored < SCHEMA_VERSION: migrations go here once there is a version 2.
+
+    if dialect == "sqlite":
+        exists = conn.execute(select(sequence_counter.c.value).where(sequence_counter.c.id == 1)).scalar()
+        if exists is None:
+            conn.execute(insert(sequence_counter).values(id=1, value=0))
