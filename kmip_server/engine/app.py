@@ -6,6 +6,7 @@ from collections.abc import Callable
 
 from ..config import ServerConfig, read_pin
 from ..custody.pkcs11 import Pkcs11Custody
+from ..custody.softhsm import use_softhsm_conf
 from ..policy import DEFAULT_POLICY, Policy, load_policy
 from ..storage.repository import Repository
 from .dispatcher import Dispatcher
@@ -24,6 +25,9 @@ def build_dispatcher(config: ServerConfig) -> Dispatcher:
     from .. import operations  # noqa: F401  (registers the handlers)
 
     policy = policy_from_config(config)
+    if config.custody.softhsm2_conf is not None:
+        # SoftHSM2 reads its configuration once per process, when the library starts.
+        use_softhsm_conf(config.custody.softhsm2_conf)
     custody = Pkcs11Custody.open(
         config.custody.module,
         config.custody.token_label,

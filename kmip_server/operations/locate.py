@@ -70,7 +70,10 @@ def _filter(name: str, attr: Attribute) -> AttributeFilter:
     return AttributeFilter(name=name, value=encode_value(name, value, attr.type))
 
 
-@operation(Operation.LOCATE, writes=False)
+# A write transaction: when the client filters on State, objects whose Activation or
+# Deactivation Date has passed are first moved to the state they are now in, so the SQL filter
+# sees the states a client would read.
+@operation(Operation.LOCATE, writes=True)
 def locate(ctx: RequestContext, request: LocateRequest) -> Struct:
     given = tuple(request.attributes.attributes) if ctx.v2 and request.attributes else request.attribute_list
     fields = _filters(ctx, given)
@@ -78,7 +81,9 @@ def locate(ctx: RequestContext, request: LocateRequest) -> Struct:
         raise KmipError("Maximum Items must not be negative", R.INVALID_FIELD)
     if request.offset_items is not None and request.offset_items < 0:
         raise KmipError("Offset Items must not be negative", R.INVALID_FIELD)
-    if ctx.v2 and "states" not in fields:
+    if "states" in fields:
+        ctx.session.apply_due_transitions(ctx.now)
+    elif ctx.v2:
         mask = int(request.storage_status_mask or StorageStatusMask.ON_LINE_STORAGE)
         if not mask & StorageStatusMask.DESTROYED_STORAGE:
             fields["states"] = _LIVE_STATES

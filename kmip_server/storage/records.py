@@ -18,7 +18,8 @@ class StoredAttribute:
     ``index`` orders the instances of one name (0, 1, ...). ``value`` is the engine's encoding,
     returned exactly as given. ``text`` / ``number`` are search keys: ``text`` for text-like
     values (a Name's value, an Object Group, a text custom attribute), ``number`` for enums,
-    integers, booleans (0/1) and dates (POSIX seconds). Either may be None.
+    integers, booleans (0/1) and dates (POSIX seconds). Either may be None. ``number`` must fit
+    a signed 64-bit integer (a BIGINT column); ``text`` is matched exactly (case-sensitive).
     """
 
     name: str
@@ -35,8 +36,10 @@ class ObjectRecord:
 
     ``algorithm``, ``length`` and ``value_format`` repeat what the object's attributes and
     key block say, so the hot Get path reads one row. ``created`` is POSIX seconds.
-    ``sequence`` is assigned by the repository on insert (monotonic per store) and orders
-    Locate results.
+    ``sequence`` is assigned by the repository on insert (monotonic per store, never reused)
+    and orders Locate results; on PostgreSQL it follows insert order, which under concurrency
+    may differ slightly from commit order. The repository returns ``attributes`` ordered by
+    name (code-point order), then index.
     """
 
     uid: str
@@ -57,7 +60,8 @@ class ObjectRecord:
 class AttributeFilter:
     """One Locate condition on an attribute: an object matches when at least one instance of
     attribute ``name`` satisfies every condition given here (None = no condition).
-    ``text_prefix`` matches text values that start with it (a trailing ``*`` wildcard)."""
+    ``text_prefix`` matches text values that start with it (a trailing ``*`` wildcard); it is
+    taken literally (``%`` and ``_`` are not wildcards) and is case-sensitive."""
 
     name: str
     text: str | None = None
@@ -71,8 +75,11 @@ class AttributeFilter:
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class LocateQuery:
-    """A Locate search: all given conditions must hold (AND). ``owners`` None means any owner
-    (an administrator); otherwise the object's owner must be one of them."""
+    """A Locate search: all given conditions must hold (AND). Empty ``object_types`` /
+    ``states`` mean any. ``owners`` None means any owner (an administrator); otherwise the
+    object's owner must be one of them, so ``()`` matches nothing. Results are ordered by
+    ``sequence`` (newest first by default), then ``offset_items`` are skipped and at most
+    ``max_items`` returned (None: no limit, 0: none)."""
 
     object_types: tuple[int, ...] = ()
     states: tuple[int, ...] = ()

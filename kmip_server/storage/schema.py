@@ -56,6 +56,8 @@ managed_objects = Table(
 )
 Index("ix_managed_objects_owner", managed_objects.c.owner)
 Index("ix_managed_objects_type_state", managed_objects.c.object_type, managed_objects.c.state)
+# State alone: the time-based transitions look for the few objects still Pre-Active or Active.
+Index("ix_managed_objects_state", managed_objects.c.state)
 
 object_attributes = Table(
     "object_attributes",
@@ -108,13 +110,18 @@ def _tables_for(dialect_name: str) -> list[Table]:
     return tables
 
 
-def create_schema(engine: Engine) -> None:
-    """Create the tables and indexes if missing and record the schema version. Idempotent, and
-    safe when several processes call it at once on the same store.
+def create_schema(bind: Engine | Connection) -> None:
+    """Create the tables and indexes if missing and record the schema version. Idempotent.
 
+    Given an engine, runs in a transaction of its own; given a connection, in the caller's.
+    Safe when several processes call it at once on the same store provided, on SQLite, the
+    transaction began with BEGIN IMMEDIATE: use ``Repository.create_schema``, which does.
     Raises RuntimeError if the store was written by a newer schema version.
     """
-    with engine.begin() as conn:
+    if isinstance(bind, Connection):
+        _create_schema(bind)
+        return
+    with bind.begin() as conn:
         _create_schema(conn)
 
 
@@ -123,8 +130,8 @@ def _create_schema(conn: Connection) -> None:
     if dialect == "postgresql":
         # Held until commit; the DDL below is transactional on PostgreSQL.
         conn.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": _SCHEMA_LOCK_ID})
-    # On SQLite the caller's connection began with BEGIN IMMEDIATE (see repository.py), which
-    # already serialises this against other processes; SQLite DDL is transactional too.
+    # SQLite DDL is transactional too, and BEGIN IMMEDIATE has already locked out the other
+    # processes.
     metadata.create_all(conn, tables=_tables_for(dialect), checkfirst=True)
 
     stored = conn.execute(select(schema_version.c.version).where(schema_version.c.id == 1)).scalar()

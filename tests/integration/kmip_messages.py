@@ -35,7 +35,8 @@ V21 = (2, 1)
 def request_bytes(version: tuple[int, int], *items: RequestBatchItem, **header: Any) -> bytes:
     message = RequestMessage(
         header=RequestHeader(
-            protocol_version=ProtocolVersion(major=version[0], minor=version[1]), batch_count=len(items), **header
+            protocol_version=ProtocolVersion(major=version[0], minor=version[1]),
+            **{"batch_count": len(items), **header},
         ),
         batch_items=items,
     )

@@ -13,6 +13,7 @@ from kmip_server.storage.repository import Repository
 
 from kmip_client.protocol.model import Attribute, Attributes, Name
 from kmip_client.protocol.model.attributes import RevocationReason
+from kmip_client.protocol.model.base import EnumValue
 from kmip_client.protocol.model.objects import KeyBlock, KeyValue, OpaqueObject, SecretData
 from kmip_client.protocol.model.payloads.structures import AttributeReference
 from kmip_client.protocol.spec import Tag
@@ -23,7 +24,6 @@ from kmip_client.protocol.spec.enums import (
     CryptographicAlgorithm,
     KeyFormatType,
     ObjectType,
-    OpaqueDataType,
     Operation,
     QueryFunction,
     ResultReason,
@@ -250,7 +250,7 @@ def test_register_secret_data_and_opaque_object_round_trip(engine, version):
     assert got.object_type == ObjectType.SECRET_DATA
     assert got.managed_object.secret_data_type == SecretDataType.PASSWORD
     assert got.managed_object.key_block.key_value.key_material == b"correct horse battery staple"
-    opaque = OpaqueObject(opaque_data_type=OpaqueDataType.NONE, opaque_data_value=b"\x00\x01opaque blob")
+    opaque = OpaqueObject(opaque_data_type=EnumValue(0x80000001), opaque_data_value=b"\x00\x01opaque blob")
     uid = ok(
         one(
             engine,
@@ -313,7 +313,7 @@ def test_no_key_material_in_the_database_file(engine, db_path):
             item(
                 Operation.REGISTER,
                 object_type=ObjectType.OPAQUE_OBJECT,
-                managed_object=OpaqueObject(opaque_data_type=OpaqueDataType.NONE, opaque_data_value=secret),
+                managed_object=OpaqueObject(opaque_data_type=EnumValue(0x80000001), opaque_data_value=secret),
             ),
         )
     )

@@ -1,0 +1,492 @@
+"""The repository: transactions over the managed-object store, SQLite or PostgreSQL.
+
+Usage::
+
+    repo = Repository("sqlite:////var/lib/strongroom/objects.db")
+    repo.create_schema()
+    with repo.write() as s:          # commits durably on normal exit, rolls back on exception
+        s.insert(record)
+    with repo.read() as s:
+        s.get(uid, attributes=False)
+
+Several processes may share one store (one SQLite file on a local file system, or one
+PostgreSQL database). Each process must create its own :class:`Repository` *after* forking:
+pooled connections must never cross a fork. As a safety net, a Repository used in a process
+other than the one that created it drops (without closing) the connections it inherited and
+opens new ones.
+
+SQLite specifics, all set on every new connection:
+
+* WAL journal, so readers never block the writer nor the writer the readers;
+* ``synchronous=FULL``: a commit is on disk before ``write()`` returns, so a Unique
+  Identifier handed to a client survives a power cut;
+* ``foreign_keys=ON`` (attribute rows go with their object) and a busy timeout;
+* ``case_sensitive_like=ON``, so a Locate prefix is case-sensitive as on PostgreSQL;
+* Python's sqlite3 transaction handling is switched off and the repository emits BEGIN itself:
+  ``BEGIN IMMEDIATE`` for ``write()``, which takes the write lock up front. A deferred BEGIN
+  would take it at the first write, and two processes that both read first and then try to
+  write would deadlock, one of them failing with "database is locked" whatever the timeout.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from collections.abc import Sequence
+from contextlib import AbstractContextManager
+from types import TracebackType
+from typing import Any
+
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Engine,
+    RootTransaction,
+    Update,
+    bindparam,
+    create_engine,
+    delete,
+    event,
+    exists,
+    insert,
+    select,
+    update,
+)
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import DBAPIError
+
+from kmip_client.protocol.spec.enums import State
+
+from . import locate as _locate
+from .records import LocateQuery, ObjectRecord, StoredAttribute
+from .schema import create_schema, managed_objects, object_attributes, sequence_counter
+
+__all__ = ["Repository", "Session", "TransactionAborted"]
+
+_o = managed_objects.c
+_a = object_attributes.c
+
+_BUSY_TIMEOUT_MS = 5000
+
+# libpq's PQTRANS_INERROR: the transaction has failed (psycopg and psycopg2 both report it).
+_PQTRANS_INERROR = 3
+
+
+class TransactionAborted(Exception):
+    """A PostgreSQL write transaction could not commit because one of its statements had
+    failed (and the error was caught without a savepoint). Everything was rolled back."""
+
+
+# Columns update() may change; the rest of a row is fixed at insert.
+UPDATABLE_COLUMNS = frozenset({"state", "wrapped_value", "custody_key", "algorithm", "length", "value_format"})
+
+# Statements are built once: SQLAlchemy then finds their compiled form in its cache by
+# identity of structure, and the hot Get path skips most of the compilation machinery.
+# Column order matches ObjectRecord's positional fields (sequence last).
+_GET = select(
+    _o.uid,
+    _o.object_type,
+    _o.owner,
+    _o.state,
+    _o.created,
+    _o.algorithm,
+    _o.length,
+    _o.value_format,
+    _o.wrapped_value,
+    _o.custody_key,
+    _o.sequence,
+).where(_o.uid == bindparam("uid"))
+_GET_FOR_UPDATE = _GET.with_for_update()
+_EXISTS = select(_o.uid).where(_o.uid == bindparam("uid"))
+
+_ATTR_COLUMNS = (_a.name, _a.idx, _a.value, _a.text_value, _a.number_value)
+_ATTRS = select(*_ATTR_COLUMNS).where(_a.uid == bindparam("uid"))
+_ATTRS_NAMED = _ATTRS.where(_a.name.in_(bindparam("names", expanding=True)))
+# PostgreSQL orders text by the database collation, which need not be code-point order;
+# "C" makes both backends agree (SQLite's BINARY is code-point order for UTF-8).
+_ORDER_SQLITE = (_a.name, _a.idx)
+_ORDER_POSTGRESQL = (_a.name.collate("C"), _a.idx)
+# Keyed by "is PostgreSQL": (all attributes, named attributes).
+_ATTRS_ORDERED = {
+    False: (_ATTRS.order_by(*_ORDER_SQLITE), _ATTRS_NAMED.order_by(*_ORDER_SQLITE)),
+    True: (_ATTRS.order_by(*_ORDER_POSTGRESQL), _ATTRS_NAMED.order_by(*_ORDER_POSTGRESQL)),
+}
+
+_NEXT_SEQUENCE = (
+    update(sequence_counter)
+    .where(sequence_counter.c.id == 1)
+    .values(value=sequence_counter.c.value + 1)
+    .returning(sequence_counter.c.value)
+)
+_INSERT_OBJECT = insert(managed_objects)
+_INSERT_OBJECT_RETURNING = insert(managed_objects).returning(_o.sequence)
+_INSERT_ATTRIBUTE = insert(object_attributes)
+_DELETE_OBJECT = delete(managed_objects).where(_o.uid == bindparam("uid"))
+_DELETE_NAME = delete(object_attributes).where(_a.uid == bindparam("uid"), _a.name == bindparam("name"))
+_DELETE_INSTANCE = _DELETE_NAME.where(_a.idx == bindparam("idx"))
+
+
+def _due(attribute: str) -> ColumnElement[bool]:
+    # EXISTS rather than IN here: the few objects still in the old state (found through the
+    # state index) are probed, instead of every object whose date has ever passed.
+    return exists().where(_a.uid == _o.uid, _a.name == attribute, _a.number_value <= bindparam("now"))
+
+
+# The KMIP lifecycle's time rules (kmip_server.objects.lifecycle.effective_state), as SQL.
+_PRE_ACTIVE, _ACTIVE, _DEACTIVATED = int(State.PRE_ACTIVE), int(State.ACTIVE), int(State.DEACTIVATED)
+_ACTIVATE_DUE = update(managed_objects).where(_o.state == _PRE_ACTIVE, _due("Activation Date")).values(state=_ACTIVE)
+_DEACTIVATE_DUE = (
+    update(managed_objects)
+    .where(_o.state.in_((_PRE_ACTIVE, _ACTIVE)), _due("Deactivation Date"))
+    .values(state=_DEACTIVATED)
+)
+
+
+@functools.lru_cache(maxsize=64)
+def _update_statement(columns: tuple[str, ...]) -> Update:
+    # Keyed by the sorted column names so each combination is built (and compiled) once.
+    return (
+        update(managed_objects).where(_o.uid == bindparam("_uid")).values({name: bindparam(name) for name in columns})
+    )
+
+
+def _attribute_rows(uid: str, values: Sequence[StoredAttribute]) -> list[dict[str, Any]]:
+    return [
+        {"uid": uid, "name": a.name, "idx": a.index, "value": a.value, "text_value": a.text, "number_value": a.number}
+        for a in values
+    ]
+
+
+class Session:
+    """One transaction on the store, opened by :meth:`Repository.read` or :meth:`Repository.write`.
+
+    Wraps one SQLAlchemy Core connection; not thread-safe. Database errors (a duplicate uid
+    on insert, attributes for an unknown uid) surface as ``sqlalchemy.exc`` exceptions.
+    """
+
+    __slots__ = ("_conn", "_writable", "_postgresql", "_attrs_all", "_attrs_named")
+
+    def __init__(self, conn: Connection, *, writable: bool, postgresql: bool) -> None:
+        self._conn = conn
+        self._writable = writable
+        self._postgresql = postgresql
+        self._attrs_all, self._attrs_named = _ATTRS_ORDERED[postgresql]
+
+    @property
+    def connection(self) -> Connection:
+        """The SQLAlchemy Core connection, inside this session's transaction."""
+        return self._conn
+
+    @property
+    def writable(self) -> bool:
+        """Whether this session came from ``write()``."""
+        return self._writable
+
+    def _require_writable(self) -> None:
+        if not self._writable:
+            raise RuntimeError("this session is read-only; open it with Repository.write()")
+
+    # -- reads ---------------------------------------------------------------------------
+
+    def get(self, uid: str, *, attributes: bool = True, for_update: bool = False) -> ObjectRecord | None:
+        """The object ``uid`` or None. ``attributes=False`` leaves ``record.attributes`` empty
+        and costs one SELECT. ``for_update`` (write sessions only) locks the row until the
+        transaction ends on PostgreSQL; SQLite write transactions are already exclusive."""
+        if for_update:
+            self._require_writable()
+            stmt = _GET_FOR_UPDATE
+        else:
+            stmt = _GET
+        row = self._conn.execute(stmt, {"uid": uid}).first()
+        if row is None:
+            return None
+        record = ObjectRecord(*row[:10], sequence=row[10])
+        if attributes:
+            record.attributes = self.get_attributes(uid)
+        return record
+
+    def get_attributes(self, uid: str, names: Sequence[str] | None = None) -> list[StoredAttribute]:
+        """The attribute instances of ``uid`` (all, or only those named), ordered by name in
+        code-point order, then index. Empty for an unknown uid."""
+        if names is None:
+            result = self._conn.execute(self._attrs_all, {"uid": uid})
+        elif not names:
+            return []
+        else:
+            result = self._conn.execute(self._attrs_named, {"uid": uid, "names": list(names)})
+        return [StoredAttribute(*row) for row in result]
+
+    def locate(self, query: LocateQuery) -> list[str]:
+        """The uids of the objects matching ``query``, in its order and page."""
+        stmt = _locate.locate_statement(query)
+        if stmt is None:
+            return []
+        return list(self._conn.execute(stmt).scalars())
+
+    def count(self, query: LocateQuery) -> int:
+        """How many objects match ``query``, ignoring ``max_items`` and ``offset_items``."""
+        stmt = _locate.count_statement(query)
+        if stmt is None:
+            return 0
+        return self._conn.execute(stmt).scalar_one()
+
+    # -- writes --------------------------------------------------------------------------
+
+    def insert(self, record: ObjectRecord) -> None:
+        """Insert the object and its attributes; sets ``record.sequence``."""
+        self._require_writable()
+        params: dict[str, Any] = {
+            "uid": record.uid,
+            "object_type": record.object_type,
+            "owner": record.owner,
+            "state": record.state,
+            "created": record.created,
+            "algorithm": record.algorithm,
+            "length": record.length,
+            "value_format": record.value_format,
+            "wrapped_value": record.wrapped_value,
+            "custody_key": record.custody_key,
+        }
+        if self._postgresql:
+            sequence = self._conn.execute(_INSERT_OBJECT_RETURNING, params).scalar_one()
+        else:
+            sequence = self._conn.execute(_NEXT_SEQUENCE).scalar_one()
+            params["sequence"] = sequence
+            self._conn.execute(_INSERT_OBJECT, params)
+        if record.attributes:
+            self._conn.execute(_INSERT_ATTRIBUTE, _attribute_rows(record.uid, record.attributes))
+        record.sequence = sequence
+
+    def update(self, uid: str, **columns: Any) -> None:
+        """Change some of ``state``, ``wrapped_value``, ``custody_key``, ``algorithm``,
+        ``length``, ``value_format``. KeyError if there is no object ``uid``; TypeError for
+        any other column name."""
+        self._require_writable()
+        unknown = columns.keys() - UPDATABLE_COLUMNS
+        if unknown:
+            raise TypeError(f"cannot update column(s) {sorted(unknown)}; allowed: {sorted(UPDATABLE_COLUMNS)}")
+        if not columns:
+            if self._conn.execute(_EXISTS, {"uid": uid}).first() is None:
+                raise KeyError(uid)
+            return
+        stmt = _update_statement(tuple(sorted(columns)))
+        if self._conn.execute(stmt, {"_uid": uid, **columns}).rowcount == 0:
+            raise KeyError(uid)
+
+    def set_attributes(self, uid: str, name: str, values: Sequence[StoredAttribute]) -> None:
+        """Replace every instance of attribute ``name`` with ``values`` (empty: remove them)."""
+        self._require_writable()
+        for value in values:
+            if value.name != name:
+                raise ValueError(f"set_attributes({name!r}) was given an instance of {value.name!r}")
+        self._conn.execute(_DELETE_NAME, {"uid": uid, "name": name})
+        if values:
+            self._conn.execute(_INSERT_ATTRIBUTE, _attribute_rows(uid, values))
+
+    def delete_attribute(self, uid: str, name: str, index: int | None = None) -> bool:
+        """Delete instance ``index`` of ``name``, or all of them if None; whether any was
+        deleted. The other instances keep their indexes (KMIP indexes are stable)."""
+        self._require_writable()
+        if index is None:
+            result = self._conn.execute(_DELETE_NAME, {"uid": uid, "name": name})
+        else:
+            result = self._conn.execute(_DELETE_INSTANCE, {"uid": uid, "name": name, "idx": index})
+        return result.rowcount > 0
+
+    def delete(self, uid: str) -> None:
+        """Delete the object and (by cascade) its attributes. KeyError if there is none."""
+        self._require_writable()
+        if self._conn.execute(_DELETE_OBJECT, {"uid": uid}).rowcount == 0:
+            raise KeyError(uid)
+
+    def apply_due_transitions(self, now: int) -> int:
+        """Store the state changes that time has brought by ``now`` (POSIX seconds): Pre-Active
+        objects whose Activation Date has passed become Active, then Pre-Active or Active ones
+        whose Deactivation Date has passed become Deactivated, so that Locate can filter on
+        the state column. Reads the dates from the attributes' ``number`` search key. Returns
+        how many object rows changed."""
+        self._require_writable()
+        params = {"now": now}
+        activated = self._conn.execute(_ACTIVATE_DUE, params).rowcount
+        return activated + self._conn.execute(_DEACTIVATE_DUE, params).rowcount
+
+    def savepoint(self) -> AbstractContextManager[None]:
+        """A nested transaction: ``with s.savepoint(): ...`` rolls back the block's changes
+        if it raises (the exception propagates) and keeps them otherwise."""
+        return _Savepoint(self._conn)
+
+
+class _Savepoint:
+    __slots__ = ("_conn", "_nested")
+
+    def __init__(self, conn: Connection) -> None:
+        self._conn = conn
+
+    def __enter__(self) -> None:
+        self._nested = self._conn.begin_nested()
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if exc_type is None:
+            self._nested.commit()
+        else:
+            self._nested.rollback()
+
+
+class _Transaction:
+    """The context manager behind read() and write(): a class rather than a generator
+    because it runs on every Get and the generator machinery costs measurably more."""
+
+    __slots__ = ("_engine", "_writable", "_postgresql", "_sqlite_begin", "_conn", "_tx")
+
+    def __init__(self, engine: Engine, writable: bool, postgresql: bool, sqlite_begin: str | None) -> None:
+        self._engine = engine
+        self._writable = writable
+        self._postgresql = postgresql
+        self._sqlite_begin = sqlite_begin
+
+    def __enter__(self) -> Session:
+        conn = self._engine.connect()
+        try:
+            self._tx: RootTransaction = conn.begin()
+            if self._sqlite_begin is not None:
+                _sqlite_begin(conn, self._sqlite_begin)
+        except BaseException:
+            conn.close()
+            raise
+        self._conn = conn
+        return Session(conn, writable=self._writable, postgresql=self._postgresql)
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        try:
+            if exc_type is None:
+                if self._postgresql and _postgresql_aborted(self._conn):
+                    self._tx.rollback()
+                    raise TransactionAborted(
+                        "a statement failed and its error was caught outside a savepoint; nothing was committed"
+                    )
+                self._tx.commit()
+            else:
+                self._tx.rollback()
+        finally:
+            self._conn.close()
+
+
+def _postgresql_aborted(conn: Connection) -> bool:
+    # After a failed statement PostgreSQL ignores everything up to the end of the transaction,
+    # and COMMIT then silently rolls back: the caller would believe its writes durable.
+    info = getattr(conn.connection.driver_connection, "info", None)
+    return getattr(info, "transaction_status", None) == _PQTRANS_INERROR
+
+
+def _validate_sqlite_url(url: URL) -> None:
+    database = url.database or ""
+    if database in ("", ":memory:") or url.query.get("mode") == "memory":
+        raise ValueError("Strongroom needs an SQLite database file (several processes share it), not an in-memory one")
+
+
+def _sqlite_on_connect(dbapi_connection: Any, connection_record: Any) -> None:
+    # Take transaction control from Python's sqlite3 module: _sqlite_begin emits BEGIN.
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    try:
+        # busy_timeout first: switching to WAL itself may have to wait for another process.
+        cursor.execute(f"PRAGMA busy_timeout = {_BUSY_TIMEOUT_MS}")
+        cursor.execute("PRAGMA journal_mode = WAL")
+        cursor.execute("PRAGMA synchronous = FULL")
+        cursor.execute("PRAGMA foreign_keys = ON")
+        cursor.execute("PRAGMA case_sensitive_like = ON")
+    finally:
+        cursor.close()
+
+
+def _sqlite_begin(conn: Connection, statement: str) -> None:
+    """Open the SQLite transaction that SQLAlchemy's begin() only records.
+
+    SQLAlchemy's documented recipe emits BEGIN from a "begin" event listener. Any connection
+    event listener, though, makes SQLAlchemy dispatch events around every statement of the
+    engine, and running BEGIN through the full execution path costs as much again: together
+    they doubled the cost of a Get. So the statement goes straight to the driver, with its
+    errors (a busy timeout, say) wrapped as SQLAlchemy's are everywhere else.
+    """
+    driver = conn.connection.driver_connection
+    assert driver is not None
+    try:
+        driver.execute(statement)
+    except conn.dialect.loaded_dbapi.Error as exc:
+        raise DBAPIError.instance(statement, None, exc, conn.dialect.loaded_dbapi.Error, dialect=conn.dialect) from exc
+
+
+class Repository:
+    """The store at ``url`` (a SQLAlchemy URL: ``sqlite:///path/to/file.db`` or
+    ``postgresql+psycopg://user@host/db``), with a pool of up to ``pool_size`` idle
+    connections per process. Safe to share between the threads of one process; create one
+    per process, after forking (see the module docstring)."""
+
+    def __init__(self, url: str, *, pool_size: int = 5) -> None:
+        parsed = make_url(url)
+        self._sqlite = parsed.get_backend_name() == "sqlite"
+        self._postgresql = parsed.get_backend_name() == "postgresql"
+        if self._sqlite:
+            _validate_sqlite_url(parsed)
+        engine = create_engine(parsed, pool_size=pool_size)
+        read_engine: Engine
+        write_engine: Engine
+        if self._sqlite:
+            event.listen(engine, "connect", _sqlite_on_connect)
+            read_engine = write_engine = engine
+        elif self._postgresql:
+            # A consistent snapshot across the statements of a read (say get() then
+            # get_attributes()), and the server refuses any write by mistake. Read-only
+            # repeatable-read transactions never fail with serialisation errors.
+            read_engine = engine.execution_options(isolation_level="REPEATABLE READ", postgresql_readonly=True)
+            write_engine = engine
+        else:
+            read_engine = write_engine = engine
+        self._engine = engine
+        self._read_engine = read_engine
+        self._write_engine = write_engine
+        self._pid = os.getpid()
+
+    @property
+    def engine(self) -> Engine:
+        """The SQLAlchemy engine, for diagnostics and tests; use read() and write() to work."""
+        return self._engine
+
+    @property
+    def dialect(self) -> str:
+        """``"sqlite"`` or ``"postgresql"``."""
+        return self._engine.dialect.name
+
+    def _check_fork(self) -> None:
+        pid = os.getpid()
+        if pid != self._pid:
+            # The parent still owns these connections; close=False leaves them alone.
+            self._engine.dispose(close=False)
+            self._pid = pid
+
+    def create_schema(self) -> None:
+        """Create the tables if missing (idempotent; safe from several processes at once)."""
+        with self.write() as session:
+            create_schema(session.connection)
+
+    def read(self) -> AbstractContextManager[Session]:
+        """``with repo.read() as s:`` a read-only transaction (SQLite: a deferred BEGIN;
+        PostgreSQL: REPEATABLE READ, READ ONLY). Write methods of ``s`` raise RuntimeError."""
+        self._check_fork()
+        return _Transaction(self._read_engine, False, self._postgresql, "BEGIN" if self._sqlite else None)
+
+    def write(self) -> AbstractContextManager[Session]:
+        """``with repo.write() as s:`` a write transaction, committed (durably) when the block
+        ends normally and rolled back if it raises. SQLite: BEGIN IMMEDIATE, so write
+        transactions of all processes run one at a time; PostgreSQL: READ COMMITTED, lock
+        rows with ``s.get(uid, for_update=True)``."""
+        self._check_fork()
+        return _Transaction(self._write_engine, True, self._postgresql, "BEGIN IMMEDIATE" if self._sqlite else None)
+
+    def dispose(self) -> None:
+        """Close all pooled connections; the repository reconnects if used again."""
+        self._engine.dispose()

@@ -1,0 +1,325 @@
+"""Server benchmark: Strongroom's server vs PyKMIP's, real processes, real mutual TLS on loopback.
+
+For each server, operation (get, create, discover) and connection count, pre-encoded KMIP 1.4
+requests are replayed over persistent connections (one request in flight per connection) and
+every response is checked for Success. Prints ops/s, p50/p99 latency, errors, and the CPU the
+client and the server used, so a run on a small noisy machine can be read for what limited it.
+
+    python tests/bench/bench_server.py [--servers strongroom,pykmip] [--ops get,create,discover]
+        [--connections 1,16,64] [--duration 5] [--warmup 1] [--processes 2] [--hold 1000]
+
+After the Create runs Strongroom is stopped (SIGTERM) and its SQLite store is counted: every
+acknowledged Create must be there. ``--hold N`` opens N concurrent connections to Strongroom,
+keeps them all open, and sends one Discover Versions on each.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import dataclasses
+import os
+import platform
+import resource
+import sqlite3
+import sys
+import tempfile
+import time
+import tomllib
+from pathlib import Path
+
+_ROOT = Path(__file__).resolve().parents[2]
+if str(_ROOT) not in sys.path:  # run as a script: make `tests.support` importable
+    sys.path.insert(0, str(_ROOT))
+
+from loadgen import (  # noqa: E402
+    CellResult,
+    Endpoint,
+    create_request,
+    discover_request,
+    get_request,
+    quick_success,
+    run_cell,
+    setup_keys,
+)
+
+from tests.support.pykmip_peer import running_pykmip_server  # noqa: E402
+from tests.support.server_process import free_port, running_server, strongroom_init  # noqa: E402
+
+ALL_OPS = ("discover", "get", "create")  # create last: the durability check follows it
+FAILURE_MARK = "FAILED: "  # notes that start with it make the exit status 1
+
+
+@dataclasses.dataclass
+class Row:
+    server: str
+    op: str
+    cell: CellResult
+
+
+# --------------------------------------------------------------------------- running the cells
+
+
+def run_server_cells(name: str, endpoint: Endpoint, server_pid: int, args: argparse.Namespace, rows: list[Row]) -> int:
+    """All (op, connections) cells against one running server; returns acknowledged Creates."""
+    acknowledged_creates = 0
+    get_requests: list[bytes] = []
+    for op in [op for op in ALL_OPS if op in args.ops]:
+        if op == "discover":
+            requests = [discover_request()]
+        elif op == "create":
+            requests = [create_request()]
+        else:
+            if not get_requests:
+                uids = setup_keys(endpoint, args.keys)
+                acknowledged_creates += len(uids)
+                get_requests = [get_request(uid) for uid in uids]
+            requests = get_requests
+        for connections in args.connections:
+            cell = run_cell(
+                endpoint,
+                requests,
+                connections,
+                args.processes,
+                args.warmup,
+                args.duration,
+                args.connect_timeout,
+                server_pid=server_pid,
+            )
+            rows.append(Row(name, op, cell))
+            if op == "create":
+                acknowledged_creates += cell.acknowledged
+            print(_progress_line(name, op, cell), flush=True)
+    return acknowledged_creates
+
+
+def _progress_line(server: str, op: str, cell: CellResult) -> str:
+    if cell.connect_seconds is None:
+        return f"  {server:10} {op:8} {cell.connections:3} conns: connect timed out/failed: {cell.connect_errors[:3]}"
+    line = (
+        f"  {server:10} {op:8} {cell.connections:3} conns: {cell.ops_per_second:9.0f} ops/s "
+        f"p50 {cell.percentile_ms(0.5):7.2f} ms p99 {cell.percentile_ms(0.99):7.2f} ms "
+        f"errors {errors(cell)} (connect {cell.connect_seconds:.2f} s)"
+    )
+    if cell.decode_problems:
+        line += f"\n    sample decode problems: {cell.decode_problems[:3]}"
+    return line
+
+
+def errors(cell: CellResult) -> int:
+    return cell.failures + cell.io_errors + len(cell.connect_errors)
+
+
+def strongroom_db(data_dir: Path) -> Path:
+    """The SQLite file named by the data dir's strongroom.toml ([storage] url = "sqlite:///...")."""
+    config = tomllib.loads((data_dir / "strongroom.toml").read_text())
+    url = config["storage"]["url"]
+    prefix = "sqlite:///"
+    if not url.startswith(prefix):
+        raise RuntimeError(f"the durability check needs a SQLite store, the config names {url!r}")
+    path = Path(url[len(prefix) :])
+    return path if path.is_absolute() else data_dir / path
+
+
+def bench_strongroom(args: argparse.Namespace, workdir: Path, rows: list[Row]) -> list[str]:
+    data_dir = workdir / "strongroom"
+    started = time.monotonic()
+    strongroom_init(data_dir)
+    notes = [f"strongroom init: {time.monotonic() - started:.1f} s"]
+    port = free_port()
+    with running_server(data_dir, port, workers=args.workers) as server:
+        notes.append(f"strongroom serve --workers {args.workers}: listening after {server.startup_seconds:.1f} s")
+        endpoint = Endpoint(server.host, port, server.tls.ca, server.tls.cert, server.tls.key)
+        acknowledged = run_server_cells("strongroom", endpoint, server.process.pid, args, rows)
+        if args.hold:
+            notes += hold_connections(endpoint, args.hold, args.connect_timeout)
+        server.stop_cleanly()
+    if "create" in args.ops or "get" in args.ops:
+        notes.append(durability_check(data_dir, acknowledged))
+    return notes
+
+
+def durability_check(data_dir: Path, acknowledged: int) -> str:
+    db = strongroom_db(data_dir)
+    with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as connection:
+        stored = connection.execute("SELECT COUNT(*) FROM managed_objects").fetchone()[0]
+    line = f"durability after SIGTERM: {stored} rows in managed_objects, {acknowledged} Creates acknowledged"
+    return f"{line}: OK" if stored >= acknowledged else f"{FAILURE_MARK}{line}: acknowledged Creates are missing"
+
+
+def bench_pykmip(args: argparse.Namespace, workdir: Path, rows: list[Row]) -> list[str]:
+    directory = workdir / "pykmip"
+    directory.mkdir()
+    started = time.monotonic()
+    with running_pykmip_server(directory, free_port()) as server:
+        notes = [f"pykmip-server: listening after {time.monotonic() - started:.1f} s"]
+        endpoint = Endpoint(server.host, server.port, server.tls.ca, server.tls.cert, server.tls.key)
+        run_server_cells("pykmip", endpoint, server.process.pid, args, rows)
+    return notes
+
+
+# --------------------------------------------------------------------------- --hold
+
+
+def raise_open_file_limit(needed: int) -> str:
+    """Raise RLIMIT_NOFILE (soft, up to the hard limit) for this process and the servers it
+    starts, which inherit it. Each held connection is one descriptor here and one in the server."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    want = needed if hard == resource.RLIM_INFINITY else min(needed, hard)
+    if soft != resource.RLIM_INFINITY and soft < want:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
+        return f"RLIMIT_NOFILE raised from {soft} to {want} (hard {hard}) for {needed} needed"
+    return f"RLIMIT_NOFILE {soft} (hard {hard}) already covers the {needed} needed"
+
+
+def hold_connections(endpoint: Endpoint, count: int, timeout: float) -> list[str]:
+    return asyncio.run(_hold(endpoint, count, timeout))
+
+
+async def _hold(endpoint: Endpoint, count: int, timeout: float) -> list[str]:
+    context = endpoint.context()
+    request = discover_request()
+    problems: list[str] = []
+    started = time.monotonic()
+
+    async def open_one() -> tuple[asyncio.StreamReader, asyncio.StreamWriter, float] | None:
+        t0 = time.monotonic()
+        try:
+            reader, writer = await asyncio.wait_for(
+                asyncio.open_connection(endpoint.host, endpoint.port, ssl=context), timeout
+            )
+        except (OSError, TimeoutError) as error:
+            problems.append(f"connect: {error!r}")
+            return None
+        return reader, writer, time.monotonic() - t0
+
+    async def discover(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> bool:
+        try:
+            writer.write(request)
+            header = await asyncio.wait_for(reader.readexactly(8), timeout)
+            body = await asyncio.wait_for(reader.readexactly(int.from_bytes(header[4:8], "big")), timeout)
+        except (OSError, TimeoutError, asyncio.IncompleteReadError) as error:
+            problems.append(f"discover: {error!r}")
+            return False
+        if not quick_success(header + body):
+            problems.append("discover: response was not Success")
+            return False
+        return True
+
+    # Phase 1: all connections opened concurrently. Phase 2: with every one of them still open,
+    # one request on each, so the server demonstrably serves all of them at once.
+    opened = [c for c in await asyncio.gather(*(open_one() for _ in range(count))) if c is not None]
+    connected_after = time.monotonic() - started
+    answered = sum(await asyncio.gather(*(discover(reader, writer) for reader, writer, _ in opened)))
+    total = time.monotonic() - started
+    for _, writer, _ in opened:
+        writer.close()
+    await asyncio.gather(*(writer.wait_closed() for _, writer, _ in opened), return_exceptions=True)
+    connect_times = sorted(t for _, _, t in opened)
+    p99 = connect_times[min(int(0.99 * len(connect_times)), len(connect_times) - 1)] if connect_times else 0.0
+    distinct = sorted(set(problems))
+    lines = [
+        f"{FAILURE_MARK if problems or answered < count else ''}hold {count}: {len(opened)} connected in {connected_after:.2f} s (p99 handshake {p99 * 1000:.0f} ms), "
+        f"{answered} Discover Versions answered with all open; total {total:.2f} s; errors {len(problems)}"
+    ]
+    lines += [f"  hold error ({problems.count(p)}x): {p}" for p in distinct[:5]]
+    return lines
+
+
+# --------------------------------------------------------------------------- report
+
+
+def table(rows: list[Row], duration: float) -> str:
+    lines = [
+        "| server | op | conns | ops/s | p50 ms | p99 ms | errors | client CPU | server CPU |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for row in rows:
+        c = row.cell
+        if c.connect_seconds is None:
+            lines.append(f"| {row.server} | {row.op} | {c.connections} | timed out | | | {errors(c)} | | |")
+            continue
+        server_cpu = f"{100 * c.server_cpu_seconds / duration:.0f}%" if c.server_cpu_seconds is not None else ""
+        lines.append(
+            f"| {row.server} | {row.op} | {c.connections} | {c.ops_per_second:.0f} | {c.percentile_ms(0.5):.2f} "
+            f"| {c.percentile_ms(0.99):.2f} | {errors(c)} | {100 * c.client_cpu_seconds / duration:.0f}% "
+            f"| {server_cpu} |"
+        )
+    return "\n".join(lines)
+
+
+def connect_table(rows: list[Row]) -> str:
+    lines = ["| server | op | conns | all connected after (s) |", "|---|---|---:|---:|"]
+    for row in rows:
+        c = row.cell
+        shown = "timed out" if c.connect_seconds is None else f"{c.connect_seconds:.2f}"
+        lines.append(f"| {row.server} | {row.op} | {c.connections} | {shown} |")
+    return "\n".join(lines)
+
+
+def ratios(rows: list[Row], connections: int = 16) -> list[str]:
+    found = []
+    for op in ("get", "create"):
+        cells = {r.server: r.cell for r in rows if r.op == op and r.cell.connections == connections}
+        ours, theirs = cells.get("strongroom"), cells.get("pykmip")
+        if ours and theirs and ours.ops_per_second and theirs.ops_per_second:
+            found.append(
+                f"strongroom/pykmip {op} @ {connections} conns: {ours.ops_per_second / theirs.ops_per_second:.1f}x"
+            )
+    return found
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+
+    def csv(text: str) -> list[str]:
+        return [part.strip() for part in text.split(",") if part.strip()]
+
+    parser.add_argument("--servers", type=csv, default=["strongroom", "pykmip"])
+    parser.add_argument("--ops", type=csv, default=list(ALL_OPS))
+    parser.add_argument("--connections", type=lambda t: [int(p) for p in csv(t)], default=[1, 16, 64])
+    parser.add_argument("--duration", type=float, default=5.0, help="measured seconds per cell")
+    parser.add_argument("--warmup", type=float, default=1.0, help="unmeasured seconds before each cell")
+    parser.add_argument("--processes", type=int, default=2, help="client processes sharing the connections")
+    parser.add_argument("--connect-timeout", type=float, default=60.0, help="cap on opening a cell's connections")
+    parser.add_argument("--keys", type=int, default=16, help="keys created up front and cycled through by Get")
+    parser.add_argument("--workers", type=int, default=2, help="strongroom serve --workers")
+    parser.add_argument("--hold", type=int, default=0, help="also hold N concurrent connections to strongroom")
+    parser.add_argument("--workdir", type=Path, help="keep data dirs and logs here (default: a temp dir)")
+    args = parser.parse_args(argv)
+    unknown = set(args.ops) - set(ALL_OPS) or set(args.servers) - {"strongroom", "pykmip"}
+    if unknown:
+        parser.error(f"unknown: {', '.join(sorted(unknown))}")
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    notes = [raise_open_file_limit(args.hold + 2 * max(args.connections) + 256)]
+    rows: list[Row] = []
+    print(
+        f"python {platform.python_version()}, {os.cpu_count()} CPUs, {args.duration:g} s per cell "
+        f"after {args.warmup:g} s warm-up, {args.processes} client processes",
+        flush=True,
+    )
+    with tempfile.TemporaryDirectory(prefix="strongroom-bench-") as tmp:
+        workdir = args.workdir or Path(tmp)
+        workdir.mkdir(parents=True, exist_ok=True)
+        if "strongroom" in args.servers:
+            notes += bench_strongroom(args, workdir, rows)
+        if "pykmip" in args.servers:
+            notes += bench_pykmip(args, workdir, rows)
+    print()
+    print(table(rows, args.duration))
+    print()
+    print("Connection set-up (all of a cell's connections handshaking at once):")
+    print(connect_table(rows))
+    print()
+    for line in [*notes, *ratios(rows)]:
+        print(line)
+    failed = any(errors(r.cell) for r in rows) or any(n.startswith(FAILURE_MARK) for n in notes)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,444 @@
+"""The load generator behind bench_server.py: pre-encoded KMIP requests replayed over persistent
+mutual-TLS connections, one request in flight per connection.
+
+Each client process runs one thread per connection with plain blocking ``ssl`` sockets: their
+send/recv are C calls that drop the GIL, which costs the client less CPU per request than
+asyncio's pure-Python TLS transport. Several processes share the connections so the client is
+not held to one core by the GIL. All processes start and stop on the same CLOCK_MONOTONIC
+instants (system-wide on Linux), so their counts add up to one measurement window.
+"""
+
+from __future__ import annotations
+
+import array
+import dataclasses
+import multiprocessing
+import multiprocessing.connection
+import os
+import resource
+import socket
+import ssl
+import struct
+import threading
+import time
+from pathlib import Path
+
+from kmip_client.protocol.model import (
+    Attribute,
+    ProtocolVersion,
+    RequestBatchItem,
+    RequestHeader,
+    RequestMessage,
+    ResponseMessage,
+    TemplateAttribute,
+    encode_message,
+)
+from kmip_client.protocol.model.messages import decode_message
+from kmip_client.protocol.model.payloads.lifecycle import CreateRequest, GetRequest
+from kmip_client.protocol.model.payloads.server_info import DiscoverVersionsRequest
+from kmip_client.protocol.spec.enums import (
+    CryptographicAlgorithm,
+    CryptographicUsageMask,
+    ObjectType,
+    Operation,
+    ResultStatus,
+)
+
+#: Both servers accept 1.4 with the 1.x Template-Attribute form of Create.
+PROTOCOL = ProtocolVersion(major=1, minor=4)
+HEADER = struct.Struct(">II")
+# Result Status: tag 42007F, type Enumeration (05), length 4. The first one in a response is the
+# first batch item's (it precedes the payload), so finding it costs one memchr-like scan.
+RESULT_STATUS_TTLV = bytes.fromhex("42007F0500000004")
+SUCCESS_VALUE = b"\x00\x00\x00\x00"
+#: Every Nth response per connection (and the first) is decoded in full, not just byte-checked.
+FULL_DECODE_EVERY = 500
+IO_TIMEOUT = 30.0
+
+
+@dataclasses.dataclass(frozen=True)
+class Endpoint:
+    host: str
+    port: int
+    ca: Path
+    cert: Path
+    key: Path
+
+    def context(self) -> ssl.SSLContext:
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        context.check_hostname = False  # addressed by IP on loopback; the chain is still verified
+        context.load_verify_locations(cafile=str(self.ca))
+        context.load_cert_chain(certfile=str(self.cert), keyfile=str(self.key))
+        return context
+
+
+def _request(operation: Operation, payload: object) -> bytes:
+    message = RequestMessage(
+        header=RequestHeader(protocol_version=PROTOCOL, batch_count=1),
+        batch_items=(RequestBatchItem(operation=operation, payload=payload),),
+    )
+    return encode_message(message)
+
+
+def discover_request() -> bytes:
+    return _request(Operation.DISCOVER_VERSIONS, DiscoverVersionsRequest())
+
+
+def create_request() -> bytes:
+    attributes = (
+        Attribute(name="Cryptographic Algorithm", value=CryptographicAlgorithm.AES),
+        Attribute(name="Cryptographic Length", value=256),
+        Attribute(
+            name="Cryptographic Usage Mask", value=CryptographicUsageMask.ENCRYPT | CryptographicUsageMask.DECRYPT
+        ),
+    )
+    payload = CreateRequest(
+        object_type=ObjectType.SYMMETRIC_KEY, template_attribute=TemplateAttribute(attributes=attributes)
+    )
+    return _request(Operation.CREATE, payload)
+
+
+def get_request(uid: str) -> bytes:
+    return _request(Operation.GET, GetRequest(unique_identifier=uid))
+
+
+def connect(endpoint: Endpoint, context: ssl.SSLContext, timeout: float) -> ssl.SSLSocket:
+    raw = socket.create_connection((endpoint.host, endpoint.port), timeout=timeout)
+    try:
+        raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        tls = context.wrap_socket(raw, do_handshake_on_connect=False)
+        tls.do_handshake()
+    except BaseException:
+        raw.close()
+        raise
+    tls.settimeout(IO_TIMEOUT)
+    return tls
+
+
+def exchange(sock: ssl.SSLSocket, request: bytes) -> bytes:
+    """Send one request, return the one whole response message (8-byte header + declared length)."""
+    sock.sendall(request)
+    data = sock.recv(65536)
+    if len(data) < 8:
+        data = _fill(sock, data, 8)
+    total = 8 + HEADER.unpack_from(data, 0)[1]
+    if len(data) < total:
+        data = _fill(sock, data, total)
+    return data
+
+
+def _fill(sock: ssl.SSLSocket, data: bytes, size: int) -> bytes:
+    parts = [data]
+    have = len(data)
+    while have < size:
+        chunk = sock.recv(max(size - have, 4096))
+        if not chunk:
+            raise ConnectionError("server closed the connection mid-response")
+        parts.append(chunk)
+        have += len(chunk)
+    return b"".join(parts)
+
+
+def quick_success(response: bytes) -> bool:
+    at = response.find(RESULT_STATUS_TTLV)
+    return at >= 0 and response[at + 8 : at + 12] == SUCCESS_VALUE
+
+
+def full_check(response: bytes) -> str | None:
+    """Decode the whole response with our typed model; None if it is a Success, else why not."""
+    try:
+        message = decode_message(response)
+    except Exception as error:  # noqa: BLE001 - any decoder failure is a reportable result here
+        return f"undecodable response: {error}"
+    if not isinstance(message, ResponseMessage) or len(message.batch_items) != 1:
+        return "not a one-item Response Message"
+    item = message.batch_items[0]
+    if item.result_status != ResultStatus.SUCCESS:
+        return f"{item.result_status!r} {item.result_reason!r}: {item.result_message}"
+    return None
+
+
+def setup_keys(endpoint: Endpoint, count: int) -> list[str]:
+    """Create ``count`` AES keys (for the Get runs) over one connection; return their UIDs."""
+    sock = connect(endpoint, endpoint.context(), timeout=60.0)
+    uids = []
+    try:
+        for _ in range(count):
+            message = decode_message(exchange(sock, create_request()))
+            assert isinstance(message, ResponseMessage)
+            item = message.batch_items[0]
+            if item.result_status != ResultStatus.SUCCESS:
+                raise RuntimeError(f"setup Create failed: {item.result_reason!r} {item.result_message}")
+            uids.append(item.payload.unique_identifier)
+    finally:
+        sock.close()
+    return uids
+
+
+# --------------------------------------------------------------------------- client processes
+
+
+@dataclasses.dataclass
+class CellSpec:
+    endpoint: Endpoint
+    requests: list[bytes]  # connection i starts at requests[i % len] and cycles
+    connections: int  # in this process
+    first_connection: int  # global index of this process's first connection
+    connect_timeout: float
+
+
+@dataclasses.dataclass
+class ProcessResult:
+    ops: int = 0  # successful, inside the measured window
+    failures: int = 0  # inside the measured window
+    acknowledged: int = 0  # successful responses at any time (warm-up included): durability check
+    io_errors: int = 0
+    decode_problems: list[str] = dataclasses.field(default_factory=list)
+    latencies: bytes = b""  # array('d') of seconds, measured window only
+    cpu_seconds: float = 0.0  # this process's user+system CPU in the measured window
+
+
+class _Connection(threading.Thread):
+    def __init__(self, spec: CellSpec, index: int, context: ssl.SSLContext) -> None:
+        super().__init__(daemon=True)
+        self.spec = spec
+        self.index = index
+        self.context = context
+        self.sock: ssl.SSLSocket | None = None
+        self.connect_error: str | None = None
+        self.connect_seconds = 0.0
+        self.window: tuple[float, float, float] = (0.0, 0.0, 0.0)
+        self.go = threading.Event()
+        self.connected = threading.Event()
+        self.result = ProcessResult()
+        self.latencies = array.array("d")
+
+    def run(self) -> None:
+        started = time.monotonic()
+        try:
+            self.sock = connect(self.spec.endpoint, self.context, self.spec.connect_timeout)
+            self.connect_seconds = time.monotonic() - started
+        except (OSError, ssl.SSLError) as error:
+            self.connect_error = repr(error)
+        self.connected.set()
+        self.go.wait()
+        if self.sock is None:
+            return
+        try:
+            if self.window[2] > 0.0:  # zero: the cell was abandoned (not everyone connected in time)
+                self._load()
+        finally:
+            self.sock.close()
+
+    def _load(self) -> None:
+        assert self.sock is not None
+        _, measure_from, until = self.window
+        requests = self.spec.requests
+        n = len(requests)
+        position = (self.spec.first_connection + self.index) % n
+        result, record = self.result, self.latencies.append
+        sock, clock = self.sock, time.perf_counter
+        since_full = FULL_DECODE_EVERY  # the first response is decoded in full
+        while True:
+            now = time.monotonic()
+            if now >= until:
+                return
+            request = requests[position]
+            position = position + 1 if position + 1 < n else 0
+            t0 = clock()
+            try:
+                response = exchange(sock, request)
+            except (OSError, ssl.SSLError, ConnectionError, struct.error):
+                result.io_errors += 1
+                return
+            elapsed = clock() - t0
+            good = quick_success(response)
+            since_full += 1
+            if since_full >= FULL_DECODE_EVERY:
+                since_full = 0
+                problem = full_check(response)
+                if (problem is None) != good:
+                    result.decode_problems.append(f"quick check said {good}, full decode said {problem}")
+                elif problem is not None and len(result.decode_problems) < 5:
+                    result.decode_problems.append(problem)
+            if good:
+                result.acknowledged += 1
+            if now >= measure_from:
+                if good:
+                    result.ops += 1
+                    record(elapsed)
+                else:
+                    result.failures += 1
+
+
+def _cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def client_main(spec: CellSpec, pipe: multiprocessing.connection.Connection) -> None:
+    """One client process: connect everything, report, wait for the window, run, report."""
+    context = spec.endpoint.context()
+    threads = [_Connection(spec, i, context) for i in range(spec.connections)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.connected.wait()
+    errors = [t.connect_error for t in threads if t.connect_error]
+    pipe.send(("connected", max((t.connect_seconds for t in threads), default=0.0), errors))
+    window = pipe.recv()  # (start, measure_from, until) or None to abandon
+    for thread in threads:
+        if window is not None:
+            thread.window = window
+        thread.go.set()
+    total = ProcessResult()
+    if window is not None:
+        _sleep_until(window[1])
+        cpu_from = _cpu()
+        _sleep_until(window[2])
+        total.cpu_seconds = _cpu() - cpu_from
+    for thread in threads:
+        thread.join()
+        r = thread.result
+        total.ops += r.ops
+        total.failures += r.failures
+        total.acknowledged += r.acknowledged
+        total.io_errors += r.io_errors
+        total.decode_problems += r.decode_problems[:5]
+        total.latencies += thread.latencies.tobytes()
+    # CPU after the window (joining, sending) is not load and is left out on purpose.
+    pipe.send(("done", total))
+    pipe.close()
+
+
+def _sleep_until(instant: float) -> None:
+    delay = instant - time.monotonic()
+    if delay > 0:
+        time.sleep(delay)
+
+
+@dataclasses.dataclass
+class CellResult:
+    connections: int
+    connect_seconds: float | None  # None: not all connected within the cap
+    connect_errors: list[str]
+    ops: int = 0
+    failures: int = 0
+    io_errors: int = 0
+    acknowledged: int = 0
+    duration: float = 0.0
+    latencies: array.array[float] = dataclasses.field(default_factory=lambda: array.array("d"))
+    client_cpu_seconds: float = 0.0
+    server_cpu_seconds: float | None = None
+    decode_problems: list[str] = dataclasses.field(default_factory=list)
+
+    @property
+    def ops_per_second(self) -> float:
+        return self.ops / self.duration if self.duration else 0.0
+
+    def percentile_ms(self, fraction: float) -> float:
+        if not self.latencies:
+            return float("nan")
+        ordered = sorted(self.latencies)
+        return ordered[min(int(fraction * len(ordered)), len(ordered) - 1)] * 1000.0
+
+
+def run_cell(
+    endpoint: Endpoint,
+    requests: list[bytes],
+    connections: int,
+    processes: int,
+    warmup: float,
+    duration: float,
+    connect_timeout: float,
+    server_pid: int | None = None,
+) -> CellResult:
+    """Open ``connections`` connections spread over up to ``processes`` processes, warm up, then
+    measure for ``duration`` seconds (sampling the CPU of ``server_pid``'s process tree over
+    the same window, if given). Connection set-up is timed on its own (all handshakes
+    concurrent); if it exceeds ``connect_timeout`` the cell reports that and runs no load."""
+    processes = max(1, min(processes, connections))
+    fork = multiprocessing.get_context("fork")  # the bench process has no threads at this point
+    shares = [connections // processes + (1 if i < connections % processes else 0) for i in range(processes)]
+    children = []
+    first = 0
+    started = time.monotonic()
+    for share in shares:
+        parent_end, child_end = fork.Pipe()
+        spec = CellSpec(endpoint, requests, share, first, connect_timeout)
+        process = fork.Process(target=client_main, args=(spec, child_end), daemon=True)
+        process.start()
+        child_end.close()
+        children.append((process, parent_end))
+        first += share
+
+    errors: list[str] = []
+    all_connected = True
+    for _process, pipe in children:
+        remaining = max(connect_timeout + 5.0 - (time.monotonic() - started), 0.1)
+        if not pipe.poll(remaining):
+            all_connected = False
+            errors.append("timed out")
+            continue
+        _, _, child_errors = pipe.recv()
+        errors += child_errors
+    connect_seconds = time.monotonic() - started
+    result = CellResult(connections, connect_seconds if all_connected and not errors else None, errors)
+
+    if result.connect_seconds is None:
+        window = None
+    else:
+        start = time.monotonic() + 0.05
+        window = (start, start + warmup, start + warmup + duration)
+        result.duration = duration
+    for _, pipe in children:
+        try:
+            pipe.send(window)
+        except OSError:
+            pass
+    if window is not None and server_pid is not None:
+        _sleep_until(window[1])
+        server_from = process_tree_cpu_seconds(server_pid)
+        _sleep_until(window[2])
+        result.server_cpu_seconds = process_tree_cpu_seconds(server_pid) - server_from
+    for process, pipe in children:
+        if window is not None and pipe.poll(warmup + duration + IO_TIMEOUT + 10):
+            _, child = pipe.recv()
+            result.ops += child.ops
+            result.failures += child.failures
+            result.io_errors += child.io_errors
+            result.acknowledged += child.acknowledged
+            result.client_cpu_seconds += child.cpu_seconds
+            result.decode_problems += child.decode_problems
+            result.latencies.frombytes(child.latencies)
+        process.join(timeout=IO_TIMEOUT)
+        if process.is_alive():
+            process.kill()
+            process.join()
+    return result
+
+
+def process_tree_cpu_seconds(root_pid: int) -> float:
+    """User+system CPU of a process and all its descendants (Linux /proc): the server's cost."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    parents: dict[int, int] = {}
+    times: dict[int, float] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            stat = Path(f"/proc/{entry}/stat").read_text()
+        except OSError:
+            continue
+        fields = stat[stat.rfind(")") + 2 :].split()
+        parents[int(entry)] = int(fields[1])
+        times[int(entry)] = (int(fields[11]) + int(fields[12])) / ticks
+    tree = {root_pid}
+    changed = True
+    while changed:
+        changed = False
+        for pid, parent in parents.items():
+            if parent in tree and pid not in tree:
+                tree.add(pid)
+                changed = True
+    return sum(times.get(pid, 0.0) for pid in tree)

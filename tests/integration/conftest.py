@@ -1,0 +1,57 @@
+"""Fixtures for integration tests: real components, no mocks."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from kmip_server.custody import Pkcs11Custody, find_softhsm_module, initialise_token, use_softhsm_conf
+
+# ---- SoftHSM2 key custody (owner: custody) ----
+
+
+@dataclass(frozen=True)
+class SoftHsmToken:
+    """The test session's SoftHSM2 token; its conf is already active in this process."""
+
+    module: Path
+    token_dir: Path
+    conf: Path
+    label: str
+    pin: str
+    so_pin: str
+    master_key_label: str
+
+    def open(self) -> Pkcs11Custody:
+        return Pkcs11Custody.open(self.module, self.label, self.pin, self.master_key_label)
+
+
+@pytest.fixture(scope="session")
+def softhsm_token(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SoftHsmToken]:
+    """One token for the whole run: libsofthsm2 reads SOFTHSM2_CONF once per process, so every
+    test in this process must share one configuration (use a subprocess for another token)."""
+    module = find_softhsm_module()
+    if module is None:
+        pytest.fail("SoftHSM2 is not installed: run scripts/setup (apt-get install softhsm2)")
+    token_dir = tmp_path_factory.mktemp("softhsm") / "token"
+    names = {"label": "strongroom-test", "master_key_label": "strongroom-master"}
+    pins = {"pin": "test-user-pin-1234", "so_pin": "test-so-pin-5678"}
+    conf = initialise_token(token_dir, module=module, **names, **pins)
+    previous = os.environ.get("SOFTHSM2_CONF")
+    use_softhsm_conf(conf)
+    yield SoftHsmToken(module=module, token_dir=token_dir, conf=conf, **names, **pins)
+    if previous is None:
+        os.environ.pop("SOFTHSM2_CONF", None)
+    else:
+        os.environ["SOFTHSM2_CONF"] = previous
+
+
+@pytest.fixture
+def custody(softhsm_token: SoftHsmToken) -> Iterator[Pkcs11Custody]:
+    """A custody on the session token, closed after the test."""
+    with softhsm_token.open() as opened:
+        yield opened

@@ -1,0 +1,723 @@
+"""The storage repository on real databases: a temporary SQLite file and PostgreSQL.
+
+PostgreSQL runs at ``STRONGROOM_TEST_POSTGRES_URL`` (default: the local ``test`` database);
+each test gets its own schema, dropped afterwards, so concurrent runs do not interfere. An
+unreachable PostgreSQL fails the PostgreSQL cases: the store must work on both, so a missing
+server is an error of the test machine, not a reason to pass (``.ci/run`` starts it).
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import sqlite3
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import create_engine, func, select, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.pool import NullPool
+
+from kmip_server.storage import AttributeFilter, LocateQuery, ObjectRecord, StoredAttribute
+from kmip_server.storage import repository as repository_module
+from kmip_server.storage.repository import Repository, TransactionAborted
+from kmip_server.storage.schema import SCHEMA_VERSION, object_attributes, schema_version
+
+POSTGRES_URL = os.environ.get("STRONGROOM_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+
+SYMMETRIC_KEY, SECRET_DATA, OPAQUE = 2, 7, 8
+PRE_ACTIVE, ACTIVE, DEACTIVATED, COMPROMISED = 1, 2, 3, 4
+AES, RSA = 3, 4
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'store.db'}"
+        return
+    schema = f"strongroom_test_{uuid.uuid4().hex[:16]}"
+    admin = create_engine(POSTGRES_URL, poolclass=NullPool)
+    try:
+        with admin.begin() as conn:
+            conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    except OperationalError as exc:
+        admin.dispose()
+        pytest.fail(f"PostgreSQL is not reachable at {POSTGRES_URL}: {exc.orig}")
+    # libpq's "options" puts every connection of the test (child processes too) in the schema.
+    scoped = make_url(POSTGRES_URL).update_query_dict({"options": f"-csearch_path={schema}"})
+    try:
+        yield scoped.render_as_string(hide_password=False)
+    finally:
+        with admin.begin() as conn:
+            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+
+
+@pytest.fixture
+def repo(url: str) -> Iterator[Repository]:
+    repository = Repository(url)
+    repository.create_schema()
+    yield repository
+    repository.dispose()
+
+
+def record(uid: str, **fields: Any) -> ObjectRecord:
+    values: dict[str, Any] = {
+        "object_type": SYMMETRIC_KEY,
+        "owner": "alice",
+        "state": ACTIVE,
+        "created": 1_900_000_000,
+        "algorithm": AES,
+        "length": 256,
+        "value_format": 1,
+        "wrapped_value": b"\x00wrapped\xff" + uid.encode(),
+        "custody_key": "master-1",
+    }
+    values.update(fields)
+    return ObjectRecord(uid=uid, **values)
+
+
+def name(text_value: str, index: int = 0) -> StoredAttribute:
+    return StoredAttribute("Name", index, b"N:" + text_value.encode(), text=text_value)
+
+
+def insert(repo: Repository, *records: ObjectRecord) -> None:
+    with repo.write() as s:
+        for rec in records:
+            s.insert(rec)
+
+
+# -- objects --------------------------------------------------------------------------------
+
+
+def test_insert_get_round_trip(repo: Repository) -> None:
+    attributes = [
+        name("first"),
+        name("second", 1),
+        StoredAttribute("Cryptographic Usage Mask", 0, b"\x00\x00\x00\x0c", number=12),
+        StoredAttribute("Activation Date", 0, bytes(range(256)), number=2**40),
+        StoredAttribute("x-blob", 0, b"\x00\x01\x00"),
+    ]
+    rec = record("k1", attributes=attributes)
+    insert(repo, rec)
+    assert isinstance(rec.sequence, int)
+    with repo.read() as s:
+        got = s.get("k1")
+    rec.attributes.sort(key=lambda a: (a.name, a.index))  # returned in (name, index) order
+    assert got == rec
+    assert got is not None and isinstance(got.wrapped_value, bytes)
+    assert got.attributes[0].value == bytes(range(256))
+
+
+def test_none_fields_round_trip(repo: Repository) -> None:
+    rec = record("opaque", object_type=OPAQUE, algorithm=None, length=None, value_format=None)
+    rec.wrapped_value = None
+    rec.custody_key = None
+    insert(repo, rec)
+    with repo.read() as s:
+        assert s.get("opaque") == rec
+
+
+def test_get_without_attributes_and_unknown(repo: Repository) -> None:
+    insert(repo, record("k1", attributes=[name("a")]))
+    with repo.read() as s:
+        got = s.get("k1", attributes=False)
+        assert got is not None and got.attributes == [] and got.wrapped_value is not None
+        assert s.get("nope") is None
+        assert s.get("nope", attributes=False) is None
+        assert s.get_attributes("nope") == []
+
+
+def test_get_attributes_order_and_names(repo: Repository) -> None:
+    attributes = [
+        StoredAttribute("x-b", 0, b"1"),
+        name("z", 2),
+        StoredAttribute("Object Group", 0, b"g", text="g"),
+        name("x", 0),
+        StoredAttribute("a-lower", 0, b"2"),  # code-point order: upper case sorts first
+        name("y", 1),
+    ]
+    insert(repo, record("k1", attributes=attributes))
+    with repo.read() as s:
+        got = s.get_attributes("k1")
+        assert [(a.name, a.index) for a in got] == [
+            ("Name", 0),
+            ("Name", 1),
+            ("Name", 2),
+            ("Object Group", 0),
+            ("a-lower", 0),
+            ("x-b", 0),
+        ]
+        assert [a.text for a in s.get_attributes("k1", ["Name"])] == ["x", "y", "z"]
+        assert [a.name for a in s.get_attributes("k1", ["x-b", "Object Group", "missing"])] == ["Object Group", "x-b"]
+        assert s.get_attributes("k1", []) == []
+
+
+def test_get_for_update(repo: Repository) -> None:
+    insert(repo, record("k1"))
+    with repo.write() as s:
+        got = s.get("k1", for_update=True, attributes=False)
+        assert got is not None and got.uid == "k1"
+    with repo.read() as s, pytest.raises(RuntimeError):
+        s.get("k1", for_update=True)
+
+
+def test_duplicate_uid_is_an_integrity_error(repo: Repository) -> None:
+    insert(repo, record("k1"))
+    with pytest.raises(IntegrityError), repo.write() as s:
+        s.insert(record("k1"))
+
+
+def test_update(repo: Repository) -> None:
+    insert(repo, record("k1"))
+    with repo.write() as s:
+        s.update("k1", state=DEACTIVATED, wrapped_value=None, custody_key=None)
+        s.update("k1", algorithm=RSA, length=2048, value_format=3)
+        s.update("k1")  # nothing to change, but the object exists
+        with pytest.raises(KeyError):
+            s.update("nope", state=ACTIVE)
+        with pytest.raises(KeyError):
+            s.update("nope")
+        with pytest.raises(TypeError):
+            s.update("k1", owner="mallory")
+    with repo.read() as s:
+        got = s.get("k1", attributes=False)
+    assert got is not None
+    assert (got.state, got.wrapped_value, got.custody_key) == (DEACTIVATED, None, None)
+    assert (got.algorithm, got.length, got.value_format, got.owner) == (RSA, 2048, 3, "alice")
+
+
+def test_set_attributes_replaces_all_instances(repo: Repository) -> None:
+    insert(repo, record("k1", attributes=[name("a"), name("b", 1), name("c", 2), StoredAttribute("x", 0, b"x")]))
+    with repo.write() as s:
+        s.set_attributes("k1", "Name", [name("new", 0), name("newer", 5)])
+        with pytest.raises(ValueError):
+            s.set_attributes("k1", "Name", [StoredAttribute("Other", 0, b"")])
+    with repo.read() as s:
+        assert [(a.index, a.text) for a in s.get_attributes("k1", ["Name"])] == [(0, "new"), (5, "newer")]
+        assert [a.name for a in s.get_attributes("k1")] == ["Name", "Name", "x"]
+    with repo.write() as s:
+        s.set_attributes("k1", "Name", [])
+    with repo.read() as s:
+        assert [a.name for a in s.get_attributes("k1")] == ["x"]
+
+
+def test_delete_attribute_keeps_indexes(repo: Repository) -> None:
+    insert(repo, record("k1", attributes=[name("a"), name("b", 1), name("c", 2), StoredAttribute("x", 0, b"x")]))
+    with repo.write() as s:
+        assert s.delete_attribute("k1", "Name", 1) is True
+        assert s.delete_attribute("k1", "Name", 1) is False
+        assert s.delete_attribute("k1", "Missing") is False
+    with repo.read() as s:
+        assert [(a.index, a.text) for a in s.get_attributes("k1", ["Name"])] == [(0, "a"), (2, "c")]
+    with repo.write() as s:
+        assert s.delete_attribute("k1", "Name") is True
+    with repo.read() as s:
+        assert [a.name for a in s.get_attributes("k1")] == ["x"]
+
+
+def test_delete_cascades_to_attributes(repo: Repository) -> None:
+    insert(repo, record("k1", attributes=[name("a"), name("b", 1)]), record("k2", attributes=[name("c")]))
+    with repo.write() as s:
+        s.delete("k1")
+        with pytest.raises(KeyError):
+            s.delete("k1")
+    with repo.read() as s:
+        assert s.get("k1") is None
+    with repo.engine.connect() as conn:
+        rows = conn.execute(select(object_attributes.c.uid, object_attributes.c.name)).all()
+    assert [tuple(row) for row in rows] == [("k2", "Name")]
+
+
+def test_sequence_is_monotonic_and_never_reused(repo: Repository) -> None:
+    first, second = record("k1"), record("k2")
+    insert(repo, first, second)
+    assert first.sequence is not None and second.sequence is not None and second.sequence > first.sequence
+    with repo.write() as s:
+        s.delete("k2")
+    third = record("k3")
+    insert(repo, third)
+    assert third.sequence is not None and third.sequence > second.sequence
+
+
+def date(attribute: str, seconds: int) -> StoredAttribute:
+    return StoredAttribute(attribute, 0, seconds.to_bytes(8, "big"), number=seconds)
+
+
+def test_apply_due_transitions(repo: Repository) -> None:
+    now = 2_000_000_000
+    past, future = now - 1, now + 1
+    insert(
+        repo,
+        record("activates", state=PRE_ACTIVE, attributes=[date("Activation Date", now)]),
+        record("waits", state=PRE_ACTIVE, attributes=[date("Activation Date", future)]),
+        record("deactivates", state=ACTIVE, attributes=[date("Deactivation Date", past)]),
+        record(
+            "both",
+            state=PRE_ACTIVE,
+            attributes=[date("Activation Date", past), date("Deactivation Date", past)],
+        ),
+        record("stays", state=ACTIVE, attributes=[date("Deactivation Date", future), date("Activation Date", past)]),
+        record("compromised", state=COMPROMISED, attributes=[date("Deactivation Date", past)]),
+        record("undated", state=PRE_ACTIVE),
+    )
+    with repo.write() as s:
+        assert s.apply_due_transitions(now) == 4  # "both" changes twice
+        assert s.apply_due_transitions(now) == 0
+    with repo.read() as s:
+        states = {}
+        for uid in s.locate(LocateQuery()):
+            got = s.get(uid, attributes=False)
+            assert got is not None
+            states[uid] = got.state
+        with pytest.raises(RuntimeError):
+            s.apply_due_transitions(now)
+    assert states == {
+        "activates": ACTIVE,
+        "waits": PRE_ACTIVE,
+        "deactivates": DEACTIVATED,
+        "both": DEACTIVATED,
+        "stays": ACTIVE,
+        "compromised": COMPROMISED,
+        "undated": PRE_ACTIVE,
+    }
+
+
+# -- transactions ---------------------------------------------------------------------------
+
+
+class Boom(Exception):
+    pass
+
+
+def test_write_rolls_back_on_exception(repo: Repository) -> None:
+    insert(repo, record("kept", attributes=[name("a")]))
+    with pytest.raises(Boom), repo.write() as s:
+        s.insert(record("k1", attributes=[name("b")]))
+        s.update("kept", state=DEACTIVATED)
+        s.set_attributes("kept", "Name", [])
+        raise Boom
+    with repo.read() as s:
+        assert s.get("k1") is None
+        kept = s.get("kept")
+    assert kept is not None and kept.state == ACTIVE and [a.text for a in kept.attributes] == ["a"]
+
+
+def test_savepoint_rollback_keeps_outer_work(repo: Repository) -> None:
+    with repo.write() as s:
+        s.insert(record("outer"))
+        with pytest.raises(Boom), s.savepoint():
+            s.insert(record("inner", attributes=[name("i")]))
+            s.update("outer", state=DEACTIVATED)
+            raise Boom
+        with s.savepoint():
+            s.insert(record("released"))
+        # A database error inside a savepoint must leave the transaction usable (PostgreSQL
+        # aborts the whole transaction otherwise).
+        with pytest.raises(IntegrityError), s.savepoint():
+            s.insert(record("outer"))
+        s.insert(record("after"))
+    with repo.read() as s:
+        assert s.get("inner") is None
+        outer = s.get("outer")
+        assert outer is not None and outer.state == ACTIVE
+        assert s.get("released") is not None and s.get("after") is not None
+
+
+def test_error_swallowed_without_savepoint(repo: Repository) -> None:
+    def write() -> None:
+        with repo.write() as s:
+            s.insert(record("k1"))
+            with pytest.raises(IntegrityError):
+                s.insert(record("k1"))
+
+    if repo.dialect == "postgresql":
+        # The transaction is dead; committing would silently roll back, so write() says so.
+        with pytest.raises(TransactionAborted):
+            write()
+        expected = None
+    else:
+        write()  # SQLite undoes the failed statement only
+        expected = "k1"
+    with repo.read() as s:
+        got = s.get("k1", attributes=False)
+    assert (got.uid if got else None) == expected
+
+
+def test_read_session_refuses_writes(repo: Repository) -> None:
+    insert(repo, record("k1"))
+    with repo.read() as s:
+        assert not s.writable
+        for attempt in (
+            lambda: s.insert(record("k2")),
+            lambda: s.update("k1", state=DEACTIVATED),
+            lambda: s.set_attributes("k1", "Name", []),
+            lambda: s.delete_attribute("k1", "Name"),
+            lambda: s.delete("k1"),
+        ):
+            with pytest.raises(RuntimeError):
+                attempt()
+
+
+def test_committed_write_is_visible_to_another_repository(repo: Repository, url: str) -> None:
+    insert(repo, record("k1", attributes=[name("durable")]))
+    other = Repository(url)
+    try:
+        with other.read() as s:
+            got = s.get("k1")
+        assert got is not None and got.attributes == [name("durable")]
+        # And the other way round, after the first one has pooled connections open.
+        insert(other, record("k2"))
+        with repo.read() as s:
+            assert s.get("k2", attributes=False) is not None
+    finally:
+        other.dispose()
+
+
+def test_create_schema_is_idempotent_and_refuses_newer_stores(repo: Repository) -> None:
+    insert(repo, record("k1"))
+    repo.create_schema()
+    with repo.read() as s:
+        assert s.get("k1") is not None
+    with repo.engine.begin() as conn:
+        conn.execute(schema_version.update().values(version=SCHEMA_VERSION + 1))
+    with pytest.raises(RuntimeError, match="newer"):
+        repo.create_schema()
+
+
+# -- Locate ---------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def located(repo: Repository) -> Repository:
+    """Seven objects inserted in order o1 .. o7 (so o7 is the newest)."""
+    insert(
+        repo,
+        record("o1", attributes=[name("alpha"), StoredAttribute("Cryptographic Usage Mask", 0, b"m12", number=12)]),
+        record("o2", owner="bob", length=128, attributes=[name("alphabet"), name("beta", 1)]),
+        record("o3", object_type=SECRET_DATA, algorithm=None, length=None, attributes=[name("Alpha")]),
+        record("o4", state=PRE_ACTIVE, algorithm=RSA, length=2048, attributes=[name("gamma")]),
+        record("o5", attributes=[StoredAttribute("x-custom", 0, b"\x01\x02", text="t", number=5), name("a%b")]),
+        record(
+            "o6", owner="carol", attributes=[StoredAttribute("x-custom", 0, b"\x03", text="u", number=50), name("a_b")]
+        ),
+        record("o7", state=DEACTIVATED, attributes=[name("axb"), name("a\\b", 1)]),
+    )
+    return repo
+
+
+def find(repo: Repository, **query: Any) -> list[str]:
+    with repo.read() as s:
+        return s.locate(LocateQuery(**query))
+
+
+def by_attr(repo: Repository, **flt: Any) -> list[str]:
+    return find(repo, attributes=(AttributeFilter(**flt),), newest_first=False)
+
+
+def test_locate_everything_and_ordering(located: Repository) -> None:
+    assert find(located) == ["o7", "o6", "o5", "o4", "o3", "o2", "o1"]
+    assert find(located, newest_first=False) == ["o1", "o2", "o3", "o4", "o5", "o6", "o7"]
+
+
+def test_locate_object_columns(located: Repository) -> None:
+    assert find(located, object_types=(SECRET_DATA,)) == ["o3"]
+    assert find(located, object_types=(SECRET_DATA, OPAQUE)) == ["o3"]
+    assert find(located, states=(PRE_ACTIVE, DEACTIVATED)) == ["o7", "o4"]
+    assert find(located, owners=("bob", "carol")) == ["o6", "o2"]
+    assert find(located, owners=()) == []
+    assert find(located, algorithm=RSA) == ["o4"]
+    assert find(located, length=128) == ["o2"]
+    assert find(located, algorithm=AES, length=256, newest_first=False) == ["o1", "o5", "o6", "o7"]
+
+
+def test_locate_attribute_filters(located: Repository) -> None:
+    assert by_attr(located, name="Name", text="alpha") == ["o1"]
+    assert by_attr(located, name="Name", text="beta") == ["o2"]  # any instance, not only index 0
+    assert by_attr(located, name="Name", text_prefix="alpha") == ["o1", "o2"]  # case-sensitive
+    assert by_attr(located, name="Name", text_prefix="Alpha") == ["o3"]
+    assert by_attr(located, name="Name", text_prefix="") == ["o1", "o2", "o3", "o4", "o5", "o6", "o7"]
+    assert by_attr(located, name="Cryptographic Usage Mask", number=12) == ["o1"]
+    assert by_attr(located, name="x-custom", number_min=5, number_max=5) == ["o5"]
+    assert by_attr(located, name="x-custom", number_min=6) == ["o6"]
+    assert by_attr(located, name="x-custom", number_max=50) == ["o5", "o6"]
+    assert by_attr(located, name="x-custom", number_min=51) == []
+    assert by_attr(located, name="x-custom", value=b"\x01\x02") == ["o5"]
+    assert by_attr(located, name="x-custom") == ["o5", "o6"]
+    assert by_attr(located, name="Name", number=12) == []  # the number belongs to another attribute
+
+
+def test_locate_number_all_bits(located: Repository) -> None:
+    mask = "Cryptographic Usage Mask"
+    assert by_attr(located, name=mask, number_all_bits=4) == ["o1"]  # o1's mask is 12 = 8 | 4
+    assert by_attr(located, name=mask, number_all_bits=12) == ["o1"]
+    assert by_attr(located, name=mask, number_all_bits=1) == []
+    assert by_attr(located, name=mask, number_all_bits=13) == []
+    assert by_attr(located, name=mask, number_all_bits=0) == ["o1"]
+    assert by_attr(located, name="x-custom", number_all_bits=1) == ["o5"]  # 5 = 4 | 1, 50 = 32 | 16 | 2
+    assert by_attr(located, name="x-custom", number_all_bits=2, text="u") == ["o6"]
+    assert by_attr(located, name="Name", number_all_bits=0) == []  # no number at all: no match
+
+
+def test_locate_number_all_bits_beyond_32_bits(repo: Repository) -> None:
+    insert(
+        repo,
+        record("big", attributes=[StoredAttribute("x-flags", 0, b"", number=2**40 | 2**33 | 1)]),
+        record("small", attributes=[StoredAttribute("x-flags", 0, b"", number=1)]),
+    )
+    assert by_attr(repo, name="x-flags", number_all_bits=2**40 | 1) == ["big"]
+    assert by_attr(repo, name="x-flags", number_all_bits=1) == ["big", "small"]
+
+
+def test_locate_conditions_hold_on_one_instance(located: Repository) -> None:
+    assert by_attr(located, name="x-custom", text="t", number=5) == ["o5"]
+    assert by_attr(located, name="x-custom", text="t", number=50) == []
+    assert by_attr(located, name="x-custom", text="u", value=b"\x01\x02") == []
+
+
+def test_locate_like_wildcards_are_literal(located: Repository) -> None:
+    assert by_attr(located, name="Name", text_prefix="a%") == ["o5"]
+    assert by_attr(located, name="Name", text_prefix="a_") == ["o6"]
+    assert by_attr(located, name="Name", text_prefix="a\\") == ["o7"]
+    assert by_attr(located, name="Name", text_prefix="a") == ["o1", "o2", "o5", "o6", "o7"]
+    assert by_attr(located, name="Name", text="a_b") == ["o6"]
+
+
+def test_locate_like_escaping_of_attribute_names_and_filters(repo: Repository) -> None:
+    # An attribute *name* with wildcard characters is compared literally too.
+    insert(
+        repo,
+        record("p1", attributes=[StoredAttribute("x-100%", 0, b"", text="v")]),
+        record("p2", attributes=[StoredAttribute("x-100_", 0, b"", text="v")]),
+        record("p3", attributes=[StoredAttribute("x-1000", 0, b"", text="v")]),
+    )
+    assert by_attr(repo, name="x-100%", text_prefix="v") == ["p1"]
+    assert by_attr(repo, name="x-100_") == ["p2"]
+
+
+def test_locate_combinations_are_and(located: Repository) -> None:
+    assert find(
+        located,
+        object_types=(SYMMETRIC_KEY,),
+        owners=("alice", "bob"),
+        attributes=(AttributeFilter("Name", text_prefix="alpha"),),
+    ) == ["o2", "o1"]
+    assert find(
+        located,
+        owners=("alice",),
+        attributes=(AttributeFilter("Name", text_prefix="alpha"),),
+    ) == ["o1"]
+    assert find(
+        located,
+        attributes=(AttributeFilter("Name", text="alpha"), AttributeFilter("Cryptographic Usage Mask", number=12)),
+    ) == ["o1"]
+    assert find(
+        located,
+        attributes=(AttributeFilter("Name", text="alphabet"), AttributeFilter("Name", text="beta")),
+    ) == ["o2"]
+    assert (
+        find(
+            located,
+            attributes=(AttributeFilter("Name", text="alphabet"), AttributeFilter("Cryptographic Usage Mask")),
+        )
+        == []
+    )
+
+
+def test_locate_paging_and_count(located: Repository) -> None:
+    assert find(located, max_items=2) == ["o7", "o6"]
+    assert find(located, max_items=2, offset_items=2) == ["o5", "o4"]
+    assert find(located, offset_items=5) == ["o2", "o1"]
+    assert find(located, offset_items=5, newest_first=False) == ["o6", "o7"]
+    assert find(located, max_items=0) == []
+    assert find(located, max_items=3, offset_items=10) == []
+    with located.read() as s:
+        assert s.count(LocateQuery()) == 7
+        assert s.count(LocateQuery(max_items=1, offset_items=3)) == 7
+        assert s.count(LocateQuery(max_items=0, owners=("alice",))) == 5
+        assert s.count(LocateQuery(owners=())) == 0
+        assert s.count(LocateQuery(attributes=(AttributeFilter("x-custom", number_min=1),))) == 2
+        with pytest.raises(ValueError):
+            s.locate(LocateQuery(offset_items=-1))
+        with pytest.raises(ValueError):
+            s.locate(LocateQuery(max_items=-1))
+
+
+# -- several processes ----------------------------------------------------------------------
+
+ROWS_PER_WRITER = 200
+
+
+def _writer(url: str, prefix: str, start: Any, results: Any) -> None:
+    """A worker process: its own Repository, created after the process started."""
+    try:
+        repo = Repository(url)
+        start.wait(30)
+        for i in range(ROWS_PER_WRITER):
+            with repo.write() as s:
+                # Read then write inside one transaction: the pattern that deadlocks SQLite
+                # with a deferred BEGIN.
+                s.get(f"{prefix}-{i - 1}", attributes=False, for_update=True)
+                s.insert(record(f"{prefix}-{i}", attributes=[name(f"{prefix}{i}"), name("shared", 1)]))
+            # A pause between requests, as a server has: without it SQLite's busy handler,
+            # which sleeps, lets one process run all its transactions before the other.
+            time.sleep(0.001)
+        repo.dispose()
+        results.put((prefix, "ok"))
+    except Exception as exc:  # noqa: BLE001 - reported to the parent, which fails the test
+        results.put((prefix, f"{type(exc).__name__}: {exc}"))
+
+
+def test_concurrent_writer_processes(repo: Repository, url: str) -> None:
+    ctx = multiprocessing.get_context("spawn")
+    start = ctx.Event()
+    results = ctx.Queue()
+    workers = [ctx.Process(target=_writer, args=(url, prefix, start, results)) for prefix in ("a", "b")]
+    for worker in workers:
+        worker.start()
+    start.set()
+    outcomes = dict(results.get(timeout=120) for _ in workers)
+    for worker in workers:
+        worker.join(30)
+    assert outcomes == {"a": "ok", "b": "ok"}
+    with repo.read() as s:
+        assert s.count(LocateQuery()) == 2 * ROWS_PER_WRITER
+        assert s.count(LocateQuery(attributes=(AttributeFilter("Name", text="shared"),))) == 2 * ROWS_PER_WRITER
+        uids = s.locate(LocateQuery(newest_first=False))
+    assert sorted(uids) == sorted(f"{p}-{i}" for p in "ab" for i in range(ROWS_PER_WRITER))
+    # Each writer's rows are in its own commit order.
+    for prefix in "ab":
+        mine = [uid for uid in uids if uid.startswith(prefix)]
+        assert mine == [f"{prefix}-{i}" for i in range(ROWS_PER_WRITER)]
+
+
+def _start_worker(url: str, name: str, start: Any, results: Any) -> None:
+    try:
+        repo = Repository(url)
+        start.wait(30)
+        repo.create_schema()
+        insert(repo, record(name))
+        repo.dispose()
+        results.put((name, "ok"))
+    except Exception as exc:  # noqa: BLE001 - reported to the parent, which fails the test
+        results.put((name, f"{type(exc).__name__}: {exc}"))
+
+
+def test_workers_creating_the_schema_at_once(url: str) -> None:
+    ctx = multiprocessing.get_context("spawn")
+    start = ctx.Event()
+    results = ctx.Queue()
+    names = ("w1", "w2", "w3", "w4", "w5", "w6")
+    workers = [ctx.Process(target=_start_worker, args=(url, name, start, results)) for name in names]
+    for worker in workers:
+        worker.start()
+    start.set()
+    outcomes = dict(results.get(timeout=120) for _ in workers)
+    for worker in workers:
+        worker.join(30)
+    assert outcomes == dict.fromkeys(names, "ok")
+    repo = Repository(url)
+    try:
+        with repo.read() as s:
+            assert sorted(s.locate(LocateQuery())) == list(names)
+    finally:
+        repo.dispose()
+
+
+def _use_inherited(repo: Repository, results: Any) -> None:
+    try:
+        insert(repo, record(f"child-{os.getpid()}"))
+        results.put("ok")
+    except Exception as exc:  # noqa: BLE001 - reported to the parent, which fails the test
+        results.put(f"{type(exc).__name__}: {exc}")
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="fork is POSIX only")
+def test_repository_inherited_across_fork_reconnects(repo: Repository) -> None:
+    # The documented way is one Repository per process, created after fork; this checks the
+    # safety net for a Repository that crossed a fork with pooled connections.
+    insert(repo, record("parent"))
+    ctx = multiprocessing.get_context("fork")
+    results = ctx.Queue()
+    child = ctx.Process(target=_use_inherited, args=(repo, results))
+    child.start()
+    assert results.get(timeout=60) == "ok"
+    child.join(30)
+    # The parent's pooled connections still work after the child exited.
+    with repo.read() as s:
+        assert s.count(LocateQuery()) == 2
+
+
+# -- SQLite specifics -----------------------------------------------------------------------
+
+
+def test_sqlite_pragmas(tmp_path: Path) -> None:
+    repo = Repository(f"sqlite:///{tmp_path / 'p.db'}")
+    repo.create_schema()
+    try:
+        with repo.engine.connect() as conn:
+            pragma = {p: conn.exec_driver_sql(f"PRAGMA {p}").scalar() for p in ("journal_mode", "synchronous")}
+            pragma["foreign_keys"] = conn.exec_driver_sql("PRAGMA foreign_keys").scalar()
+            pragma["busy_timeout"] = conn.exec_driver_sql("PRAGMA busy_timeout").scalar()
+        assert pragma == {"journal_mode": "wal", "synchronous": 2, "foreign_keys": 1, "busy_timeout": 5000}
+    finally:
+        repo.dispose()
+
+
+def test_sqlite_write_transactions_take_the_write_lock_up_front(tmp_path: Path) -> None:
+    path = tmp_path / "lock.db"
+    repo = Repository(f"sqlite:///{path}")
+    repo.create_schema()
+    other = sqlite3.connect(path, timeout=0, isolation_level=None)
+    try:
+        with repo.read():
+            other.execute("BEGIN IMMEDIATE")  # a reader does not hold the write lock
+            other.execute("ROLLBACK")
+        with repo.write():
+            # No statement has run yet, and still the lock is taken.
+            with pytest.raises(sqlite3.OperationalError, match="locked"):
+                other.execute("BEGIN IMMEDIATE")
+        other.execute("BEGIN IMMEDIATE")
+        other.execute("ROLLBACK")
+    finally:
+        other.close()
+        repo.dispose()
+
+
+def test_sqlite_busy_timeout_is_a_sqlalchemy_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(repository_module, "_BUSY_TIMEOUT_MS", 50)
+    path = tmp_path / "busy.db"
+    repo = Repository(f"sqlite:///{path}")
+    repo.create_schema()
+    other = sqlite3.connect(path, timeout=0, isolation_level=None)
+    try:
+        other.execute("BEGIN IMMEDIATE")
+        with pytest.raises(OperationalError, match="locked"), repo.write() as s:
+            s.insert(record("k1"))
+        with repo.read() as s:  # readers are not blocked by a writer in WAL mode
+            assert s.get("k1") is None
+        other.execute("ROLLBACK")
+        insert(repo, record("k1"))  # the pool is still healthy
+    finally:
+        other.close()
+        repo.dispose()
+
+
+def test_sqlite_needs_a_file() -> None:
+    for bad in ("sqlite://", "sqlite:///:memory:", "sqlite:///file:x?mode=memory&uri=true"):
+        with pytest.raises(ValueError):
+            Repository(bad)
+
+
+def test_schema_version_is_recorded(repo: Repository) -> None:
+    # Guards the dialect-specific bits of create_schema on both backends.
+    insert(repo, record("k1", attributes=[name("a")]))
+    with repo.engine.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(object_attributes)).scalar() == 1
+        assert conn.execute(select(schema_version.c.version)).scalar() == SCHEMA_VERSION

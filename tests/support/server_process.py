@@ -1,0 +1,220 @@
+"""Strongroom's server as a real process on loopback: ``strongroom init``, ``certs issue`` and
+``strongroom serve`` run exactly as an operator would run them.
+
+:func:`running_server` is the one entry point tests and the benchmark share: it starts
+``serve``, waits until the port completes a mutual TLS handshake, and on exit sends SIGTERM and
+requires a clean exit (status 0): a server that crashes on shutdown is a bug worth failing on.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import signal
+import socket
+import ssl
+import subprocess
+import sys
+import time
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+LOOPBACK = "127.0.0.1"
+
+
+class ServerExited(RuntimeError):
+    """The server process ended while we were waiting for it to listen."""
+
+
+@dataclasses.dataclass(frozen=True)
+class TlsFiles:
+    """A client's identity: its certificate and key, and the CA that signed the server's."""
+
+    ca: Path
+    cert: Path
+    key: Path
+
+
+def strongroom_command() -> list[str]:
+    """The installed console script beside this interpreter, or the module if it is missing."""
+    script = Path(sys.executable).with_name("strongroom")
+    return [str(script)] if script.exists() else [sys.executable, "-m", "kmip_server.cli"]
+
+
+def free_port(host: str = LOOPBACK) -> int:
+    """A port nothing listens on right now (the kernel's choice; another process could still
+    take it before the server binds, which on a test machine is rare enough)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
+
+
+def client_ssl_context(ca: Path, cert: Path, key: Path) -> ssl.SSLContext:
+    """Mutual TLS as a KMIP client does it: verify the server against ``ca``, present ``cert``.
+    Host names are not checked: every server here is addressed by IP on loopback, and what we
+    exercise is the chain of trust and client authentication."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_REQUIRED
+    context.load_verify_locations(cafile=str(ca))
+    context.load_cert_chain(certfile=str(cert), keyfile=str(key))
+    return context
+
+
+def wait_for_tls(
+    host: str,
+    port: int,
+    ca: Path | TlsFiles,
+    cert: Path | None = None,
+    key: Path | None = None,
+    timeout: float = 30.0,
+    process: subprocess.Popen[bytes] | None = None,
+) -> float:
+    """Block until ``host:port`` completes a mutual TLS handshake; return the seconds it took.
+
+    Raises TimeoutError after ``timeout`` seconds, or ServerExited as soon as ``process`` (the
+    server, if given) has ended, so a server that failed to start is reported at once.
+    """
+    if isinstance(ca, TlsFiles):
+        ca, cert, key = ca.ca, ca.cert, ca.key
+    assert cert is not None and key is not None
+    context = client_ssl_context(ca, cert, key)
+    started = time.monotonic()
+    deadline = started + timeout
+    last_error: BaseException | None = None
+    while True:
+        if process is not None and process.poll() is not None:
+            raise ServerExited(f"server process exited with status {process.returncode} before listening")
+        try:
+            with socket.create_connection((host, port), timeout=2.0) as raw:
+                with context.wrap_socket(raw) as tls:
+                    tls.do_handshake()
+                    return time.monotonic() - started
+        except (OSError, ssl.SSLError) as error:
+            last_error = error
+        if time.monotonic() >= deadline:
+            raise TimeoutError(f"no TLS handshake with {host}:{port} within {timeout} s (last error: {last_error!r})")
+        time.sleep(0.1)
+
+
+def run_cli(args: Sequence[str], timeout: float = 120.0) -> subprocess.CompletedProcess[str]:
+    """Run a ``strongroom`` subcommand; on failure raise with its output (what a test needs to see)."""
+    result = subprocess.run(
+        [*strongroom_command(), *args], capture_output=True, text=True, timeout=timeout, check=False
+    )
+    if result.returncode != 0:
+        raise RuntimeError(
+            f"strongroom {' '.join(args)} exited with {result.returncode}\n"
+            f"--- stdout\n{result.stdout}\n--- stderr\n{result.stderr}"
+        )
+    return result
+
+
+def strongroom_init(data_dir: Path) -> TlsFiles:
+    """``strongroom init`` into ``data_dir``; returns the ``admin`` client identity it made."""
+    run_cli(["init", "--data-dir", str(data_dir)])
+    clients = data_dir / "clients"
+    return TlsFiles(ca=clients / "ca.crt", cert=clients / "admin.crt", key=clients / "admin.key")
+
+
+def issue_client_cert(data_dir: Path, name: str, out_dir: Path) -> TlsFiles:
+    """``strongroom certs issue``: a further client identity signed by the data dir's CA."""
+    run_cli(["certs", "issue", "--data-dir", str(data_dir), "--name", name, "--out", str(out_dir)])
+    return TlsFiles(ca=out_dir / "ca.crt", cert=out_dir / f"{name}.crt", key=out_dir / f"{name}.key")
+
+
+def admin_tls(data_dir: Path) -> TlsFiles:
+    clients = data_dir / "clients"
+    return TlsFiles(ca=clients / "ca.crt", cert=clients / "admin.crt", key=clients / "admin.key")
+
+
+@dataclasses.dataclass
+class ServerProcess:
+    host: str
+    port: int
+    data_dir: Path
+    tls: TlsFiles  # the admin identity
+    process: subprocess.Popen[bytes]
+    stderr_path: Path
+    startup_seconds: float = 0.0
+
+    def stderr_text(self, limit: int = 8000) -> str:
+        try:
+            return self.stderr_path.read_text(errors="replace")[-limit:]
+        except OSError:
+            return ""
+
+    def stop(self, timeout: float = 30.0) -> int:
+        """SIGTERM and wait; return the exit status (idempotent). Kills after ``timeout`` seconds
+        and raises, since a server that ignores SIGTERM is itself a failure."""
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+                raise AssertionError(
+                    f"strongroom serve ignored SIGTERM for {timeout} s; killed\n{self.stderr_text()}"
+                ) from None
+        return self.process.returncode
+
+    def stop_cleanly(self, timeout: float = 30.0) -> None:
+        status = self.stop(timeout)
+        if status != 0:
+            raise AssertionError(f"strongroom serve exited with status {status} on SIGTERM\n{self.stderr_text()}")
+
+
+@contextlib.contextmanager
+def running_server(
+    data_dir: Path,
+    port: int,
+    workers: int = 2,
+    host: str = LOOPBACK,
+    ready_timeout: float = 60.0,
+    extra_args: Sequence[str] = (),
+) -> Iterator[ServerProcess]:
+    """Run ``strongroom serve`` on an initialised ``data_dir`` for the duration of the block.
+
+    The server's stderr goes to ``DATA_DIR/serve-PORT.stderr`` and is included in every
+    failure. Leaving the block stops the server and asserts it exited with status 0 (unless
+    the block already stopped it and checked, or is propagating its own exception).
+    """
+    stderr_path = data_dir / f"serve-{port}.stderr"
+    command = [
+        *strongroom_command(),
+        "serve",
+        "--data-dir",
+        str(data_dir),
+        "--port",
+        str(port),
+        "--host",
+        host,
+        "--workers",
+        str(workers),
+        *extra_args,
+    ]
+    with open(stderr_path, "wb") as stderr:
+        process = subprocess.Popen(command, stdout=stderr, stderr=stderr, stdin=subprocess.DEVNULL)
+    server = ServerProcess(host, port, data_dir, admin_tls(data_dir), process, stderr_path)
+    try:
+        try:
+            server.startup_seconds = wait_for_tls(host, port, server.tls, timeout=ready_timeout, process=process)
+        except (TimeoutError, ServerExited) as error:
+            raise RuntimeError(
+                f"strongroom serve did not come up: {error}\n--- stderr\n{server.stderr_text()}"
+            ) from error
+    except BaseException:
+        server.stop(timeout=10)
+        raise
+    failed = False
+    try:
+        yield server
+    except BaseException:
+        failed = True
+        raise
+    finally:
+        if failed:
+            server.stop()
+        else:
+            server.stop_cleanly()
