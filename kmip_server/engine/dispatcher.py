@@ -14,7 +14,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from kmip_client.protocol.errors import KmipError, ProtocolError
@@ -51,7 +51,20 @@ _UNDONE = ResultStatus.OPERATION_UNDONE
 
 
 class _Rollback(Exception):
-    """Leaves the storage transaction without committing (a failed item under Stop/Undo)."""
+    """Leaves a message's transaction or savepoint without keeping its writes (a failed
+    single-item message, or a failure under Undo); carries the results to report."""
+
+    def __init__(self, results: list[ResponseBatchItem]) -> None:
+        super().__init__()
+        self.results = results
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class _Prepared:
+    message: RequestMessage
+    version: Version
+    specs: list[OperationSpec | None]
+    writes: bool
 
 
 class Dispatcher:
@@ -75,6 +88,33 @@ class Dispatcher:
     # ------------------------------------------------------------------ message level
 
     def handle(self, data: bytes, identity: ClientIdentity) -> bytes:
+        """Answer one request message."""
+        return self.handle_many([(data, identity)])[0]
+
+    def handle_many(self, requests: Sequence[tuple[bytes, ClientIdentity]]) -> list[bytes]:
+        """Answer several request messages (from any connections), in order.
+
+        The messages that write share one storage transaction and so one durable commit (group
+        commit): each runs inside its own savepoint, so a failed message rolls back alone, and
+        no response goes out before the commit. Read-only messages run in read transactions.
+        """
+        prepared = [self._prepare(data) for data, _ in requests]
+        outcomes: list[list[ResponseBatchItem] | bytes | None] = [p if isinstance(p, bytes) else None for p in prepared]
+        writers = [i for i, p in enumerate(prepared) if not isinstance(p, bytes) and p.writes]
+        for i, p in enumerate(prepared):
+            if not isinstance(p, bytes) and not p.writes:
+                outcomes[i] = self._in_transaction([p], [requests[i][1]])[0]
+        if writers:
+            results = self._in_transaction([prepared[i] for i in writers], [requests[i][1] for i in writers])  # type: ignore[misc]
+            for i, result in zip(writers, results, strict=True):
+                outcomes[i] = result
+        return [
+            outcome if isinstance(outcome, bytes) else self._encode(prepared[i], outcome)  # type: ignore[arg-type]
+            for i, outcome in enumerate(outcomes)
+        ]
+
+    def _prepare(self, data: bytes) -> _Prepared | bytes:
+        """The decoded, checked message with its handlers; or the error response to send."""
         try:
             message = decode_message(data)
         except ProtocolError as exc:
@@ -85,12 +125,17 @@ class Dispatcher:
         problem = self._header_problem(message, version)
         if problem is not None:
             return self._refuse(message, version, problem)
-        items = self._run_batch(message, version, identity)
+        specs = [HANDLERS.get(item.operation) if item.operation is not None else None for item in message.batch_items]
+        return _Prepared(message, version, specs, any(spec is not None and spec.writes for spec in specs))
+
+    def _encode(self, prepared: _Prepared, items: list[ResponseBatchItem]) -> bytes:
+        message, version = prepared.message, prepared.version
+        assert message.header is not None
         header = response_header(version, len(items))
-        if message.header is not None and message.header.client_correlation_value is not None and version >= (1, 4):
-            header = _with_correlation(header, message.header.client_correlation_value)
+        if message.header.client_correlation_value is not None and version >= (1, 4):
+            header = dataclasses.replace(header, client_correlation_value=message.header.client_correlation_value)
         response = to_bytes(ResponseMessage(header=header, batch_items=tuple(items)))
-        limit = message.header.maximum_response_size if message.header else None
+        limit = message.header.maximum_response_size
         if limit is not None and len(response) > limit:
             error = KmipError(
                 f"the response is {len(response)} bytes, above the Maximum Response Size of {limit}",
@@ -128,43 +173,70 @@ class Dispatcher:
 
     # ------------------------------------------------------------------ batch level
 
-    def _run_batch(
-        self, message: RequestMessage, version: Version, identity: ClientIdentity
-    ) -> list[ResponseBatchItem]:
-        assert message.header is not None
-        option = message.header.batch_error_continuation_option or BatchErrorContinuationOption.STOP
-        specs = [HANDLERS.get(item.operation) if item.operation is not None else None for item in message.batch_items]
-        writes = any(spec is not None and spec.writes for spec in specs)
-        results: list[ResponseBatchItem] = []
+    def _in_transaction(
+        self, group: list[_Prepared], identities: list[ClientIdentity]
+    ) -> list[list[ResponseBatchItem]]:
+        """Run messages in one transaction (a write one if any of them writes) and commit."""
+        writes = group[0].writes
+        grouped = len(group) > 1
+        results: list[list[ResponseBatchItem]] = []
         try:
             with self.repository.write() if writes else self.repository.read() as session:
-                ctx = RequestContext(
-                    identity=identity,
-                    version=version,
-                    session=session,
-                    custody=self.custody,
-                    policy=self.policy,
-                    now=int(self.clock()),
-                    settings=self.settings,
-                )
-                single = len(message.batch_items) == 1
-                for item, spec in zip(message.batch_items, specs, strict=True):
-                    result = self._run_item(ctx, item, spec, savepoint=writes and not single)
-                    results.append(result)
-                    if result.result_status == _SUCCESS or option == _CONTINUE:
+                now = int(self.clock())
+                for prepared, identity in zip(group, identities, strict=True):
+                    if grouped:
+                        try:
+                            with session.savepoint():
+                                results.append(self._run_message(session, prepared, identity, now))
+                        except _Rollback as rollback:
+                            results.append(rollback.results)
                         continue
-                    if option == _UNDO:
-                        results[:-1] = [_undone(done) for done in results[:-1]]
-                        raise _Rollback
-                    break  # Stop: earlier items stand; the failed one's savepoint was rolled back
-                if writes and single and results[0].result_status != _SUCCESS:
-                    raise _Rollback
+                    try:
+                        results.append(self._run_message(session, prepared, identity, now))
+                    except _Rollback as rollback:
+                        results.append(rollback.results)
+                        raise
         except _Rollback:
             pass
         except Exception as exc:  # the commit itself (or opening the transaction) failed
             log.error("storage transaction failed: %s", _describe(exc), exc_info=not isinstance(exc, KmipError))
             error = exc if isinstance(exc, KmipError) else KmipError("the server could not store the result")
-            return [failure_item(error, item.operation, item.unique_batch_item_id) for item in message.batch_items]
+            return [
+                [failure_item(error, item.operation, item.unique_batch_item_id) for item in p.message.batch_items]
+                for p in group
+            ]
+        return results
+
+    def _run_message(
+        self, session: Any, prepared: _Prepared, identity: ClientIdentity, now: int
+    ) -> list[ResponseBatchItem]:
+        """Run the batch items of one message; raises :class:`_Rollback` when its writes must go."""
+        message = prepared.message
+        assert message.header is not None
+        option = message.header.batch_error_continuation_option or BatchErrorContinuationOption.STOP
+        ctx = RequestContext(
+            identity=identity,
+            version=prepared.version,
+            session=session,
+            custody=self.custody,
+            policy=self.policy,
+            now=now,
+            settings=self.settings,
+        )
+        writes = prepared.writes
+        single = len(message.batch_items) == 1
+        results: list[ResponseBatchItem] = []
+        for item, spec in zip(message.batch_items, prepared.specs, strict=True):
+            result = self._run_item(ctx, item, spec, savepoint=writes and not single)
+            results.append(result)
+            if result.result_status == _SUCCESS or option == _CONTINUE:
+                continue
+            if option == _UNDO:
+                results[:-1] = [_undone(done) for done in results[:-1]]
+                raise _Rollback(results)
+            break  # Stop: earlier items stand; the failed one's savepoint was rolled back
+        if writes and single and results[0].result_status != _SUCCESS:
+            raise _Rollback(results)
         return results
 
     def _run_item(
@@ -224,10 +296,6 @@ def _undone(item: ResponseBatchItem) -> ResponseBatchItem:
     return ResponseBatchItem(
         operation=item.operation, unique_batch_item_id=item.unique_batch_item_id, result_status=_UNDONE
     )
-
-
-def _with_correlation(header: Any, value: str) -> Any:
-    return dataclasses.replace(header, client_correlation_value=value)
 
 
 def _op_name(item: RequestBatchItem) -> str:

@@ -774,3 +774,30 @@ def test_failed_item_leaves_data_intact(engine):
         ResultReason.PERMISSION_DENIED,
     )
     assert attributes_of(engine, uid) == before
+
+
+# --------------------------------------------------------------------------- group commit
+
+
+def test_handle_many_commits_writers_together_and_isolates_failures(engine):
+    uid = create(engine)
+    requests = [
+        (request_bytes(V14, create_aes(V14, name="g1")), ALICE),
+        (request_bytes(V14, item(Operation.GET, unique_identifier=uid)), ALICE),
+        # Fails after its first item wrote: Undo must roll back only this message.
+        (request_bytes(V14, create_aes(V14, name="g2"), item(Operation.GET, unique_identifier="missing"),
+                       batch_error_continuation_option=BatchErrorContinuationOption.UNDO), ALICE),
+        (request_bytes(V21, create_aes(V21, name="g3")), BOB),
+        (b"garbage", ALICE),
+    ]
+    answers = [response(data) for data in engine.handle_many(requests)]
+    g1 = ok(answers[0].batch_items[0]).unique_identifier
+    assert ok(answers[1].batch_items[0]).unique_identifier == uid
+    assert [i.result_status for i in answers[2].batch_items] == [ResultStatus.OPERATION_UNDONE,
+                                                                ResultStatus.OPERATION_FAILED]
+    g3 = ok(answers[3].batch_items[0]).unique_identifier
+    assert answers[3].header.protocol_version.as_tuple() == V21
+    assert answers[4].batch_items[0].result_reason == ResultReason.INVALID_MESSAGE
+    names = {n: locate(engine, V14, [Attribute(name="Name", value=Name(value=n))], identity=ADMIN).unique_identifiers
+             for n in ("g1", "g2", "g3")}
+    assert names == {"g1": (g1,), "g2": (), "g3": (g3,)}
