@@ -1,27 +1,532 @@
-"""The ``strongroom`` command (server side)."""
+"""The ``strongroom`` command (server side): ``init``, ``serve`` and ``certs issue``.
+
+Every failure an operator can cause (a bad configuration, a missing SoftHSM2, a file that would
+be overwritten) ends the command with status 1 and one ``strongroom: ...`` line on stderr, not
+a traceback. ``init`` is safe to repeat: it creates what is missing and never replaces the CA,
+the token's master key, the PINs or the database.
+"""
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import functools
+import ipaddress
+import logging
+import os
+import secrets
+import stat
 import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from . import __version__
+from .config import (
+    CONFIG_FILE_NAME,
+    LOG_LEVELS,
+    ConfigError,
+    ServerConfig,
+    load_config,
+    read_pin,
+    render_default_config,
+)
+from .pki import IssuedCertificate, create_ca, issue_client_certificate, issue_server_certificate, load_issued
+
+PROG = "strongroom"
+ADMIN_NAME = "admin"  # the client identity init issues; the default config makes it an administrator
+TOKEN_LABEL = "strongroom"
+MASTER_KEY_LABEL = "strongroom-master"
+SO_PIN_NAME = "so.pin"
+DEFAULT_SERVER_HOSTNAMES = ("localhost",)
+DEFAULT_SERVER_ADDRESSES = ("127.0.0.1", "::1")
+LOG_FORMAT = "%(asctime)s %(levelname)s [%(process)d] %(name)s: %(message)s"
+
+
+class CliError(Exception):
+    """A failure to report as ``strongroom: <message>`` with exit status 1."""
+
+
+# ---- files
+
+
+def _display(path: Path, base: Path) -> str:
+    try:
+        return str(path.relative_to(base))
+    except ValueError:
+        return str(path)
+
+
+def _private_dir(path: Path, *, warn: bool = True) -> bool:
+    """Create ``path`` (and parents) with mode 0700; returns whether it was created.
+
+    An existing directory keeps its mode (it may be shared on purpose), with a warning (if
+    ``warn``) when others can enter it.
+    """
+    if path.is_dir():
+        mode = stat.S_IMODE(path.stat().st_mode)
+        if warn and mode & 0o077:
+            print(f"{PROG}: warning: {path} is accessible to other users (mode {mode:04o})", file=sys.stderr)
+        return False
+    path.mkdir(mode=0o700, parents=True)
+    os.chmod(path, 0o700)  # mkdir's mode is narrowed by the umask, never widened; make it exact
+    return True
+
+
+def _write_file(path: Path, data: bytes, mode: int, *, overwrite: bool) -> None:
+    """Write ``data`` with exactly ``mode``, atomically: a reader never sees a partial file, and
+    ``path`` never exists with wider permissions, even briefly."""
+    if not overwrite and path.exists():
+        raise CliError(f"{path} already exists")
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, mode)
+    try:
+        try:
+            os.fchmod(fd, mode)
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view) :]
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        if overwrite:
+            os.replace(temporary, path)
+        else:
+            os.link(temporary, path)  # unlike rename, fails if the file appeared meanwhile
+            os.unlink(temporary)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
+
+
+def _write_pair(issued: IssuedCertificate, cert_path: Path, key_path: Path) -> None:
+    # The key first: a failure must never leave a certificate without its key.
+    _write_file(key_path, issued.private_key_pem(), 0o600, overwrite=True)
+    _write_file(cert_path, issued.certificate_pem(), 0o644, overwrite=True)
+
+
+# ---- init
+
+
+@dataclasses.dataclass
+class _Report:
+    base: Path
+    lines: list[tuple[str, str]] = dataclasses.field(default_factory=list)
+
+    def add(self, status: str, what: str) -> None:
+        self.lines.append((status, what))
+
+    def names(self, *paths: Path) -> str:
+        return ", ".join(_display(path, self.base) for path in paths)
+
+
+def _no_softhsm_message(module: Path | None = None) -> str:
+    from .custody.softhsm import SOFTHSM_MODULE_CANDIDATES
+
+    where = str(module) if module is not None else ", ".join(str(path) for path in SOFTHSM_MODULE_CANDIDATES)
+    return (
+        f"SoftHSM2 is not installed (no libsofthsm2.so at {where}); install it (Debian/Ubuntu: "
+        "apt-get install softhsm2), or configure a hardware HSM in [custody] of strongroom.toml"
+    )
+
+
+def _ensure_ca(pki: Path, report: _Report) -> IssuedCertificate:
+    cert_path, key_path = pki / "ca.crt", pki / "ca.key"
+    if cert_path.exists() and key_path.exists():
+        try:
+            ca = load_issued(cert_path, key_path)
+        except (ValueError, TypeError) as exc:
+            raise CliError(f"cannot use the CA in {pki}: {exc}") from None
+        report.add("kept", f"{report.names(cert_path, key_path)}  CA {ca.common_name!r}")
+        return ca
+    if cert_path.exists() or key_path.exists():
+        present, missing = (cert_path, key_path) if cert_path.exists() else (key_path, cert_path)
+        raise CliError(
+            f"{present} exists but {missing} does not; refusing to replace the CA "
+            "(restore the missing file, or move both away to start a new CA)"
+        )
+    # A random suffix tells the CAs of different installations apart in a trust store.
+    ca = create_ca(common_name=f"Strongroom Development CA {secrets.token_hex(4)}")
+    _write_pair(ca, cert_path, key_path)
+    report.add("created", f"{report.names(cert_path, key_path)}  CA {ca.common_name!r} (keep ca.key secret)")
+    return ca
+
+
+def _ensure_server_certificate(pki: Path, ca: IssuedCertificate, extra_names: Sequence[str], report: _Report) -> None:
+    cert_path, key_path = pki / "server.crt", pki / "server.key"
+    if cert_path.exists() and key_path.exists():
+        report.add("kept", f"{report.names(cert_path, key_path)}  server certificate")
+        return
+    hostnames, addresses = list(DEFAULT_SERVER_HOSTNAMES), list(DEFAULT_SERVER_ADDRESSES)
+    for name in extra_names:
+        try:
+            addresses.append(str(ipaddress.ip_address(name)))
+        except ValueError:
+            hostnames.append(name)
+    try:
+        issued = issue_server_certificate(ca, hostnames=hostnames, addresses=addresses)
+    except ValueError as exc:
+        raise CliError(f"cannot issue the server certificate: {exc}") from None
+    _write_pair(issued, cert_path, key_path)
+    report.add(
+        "created", f"{report.names(cert_path, key_path)}  server certificate for {', '.join(hostnames + addresses)}"
+    )
+
+
+def _ensure_client(clients: Path, ca: IssuedCertificate, report: _Report) -> None:
+    _private_dir(clients)
+    cert_path, key_path, ca_path = clients / f"{ADMIN_NAME}.crt", clients / f"{ADMIN_NAME}.key", clients / "ca.crt"
+    if cert_path.exists() and key_path.exists():
+        report.add("kept", f"{report.names(cert_path, key_path)}  client identity {ADMIN_NAME!r}")
+    else:
+        _write_pair(issue_client_certificate(ca, ADMIN_NAME), cert_path, key_path)
+        report.add("created", f"{report.names(cert_path, key_path)}  client identity {ADMIN_NAME!r}")
+    ca_pem = ca.certificate_pem()
+    if not ca_path.exists() or ca_path.read_bytes() != ca_pem:
+        _write_file(ca_path, ca_pem, 0o644, overwrite=True)
+        report.add("created", f"{report.names(ca_path)}  the CA clients verify the server with")
+
+
+def _ensure_secret(path: Path) -> bool:
+    """A random PIN in ``path`` (mode 0600) unless the file exists; returns whether it was made."""
+    if path.exists():
+        return False
+    _private_dir(path.parent)
+    # 32 URL-safe characters (192 bits): typeable, and within every token's PIN length limit.
+    _write_file(path, (secrets.token_urlsafe(24) + "\n").encode("ascii"), 0o600, overwrite=False)
+    return True
+
+
+def _ensure_token(config: ServerConfig, report: _Report) -> None:
+    from .custody import CustodyError, initialise_token
+    from .custody.softhsm import CONF_NAME
+
+    custody = config.custody
+    assert custody.softhsm2_conf is not None
+    if custody.softhsm2_conf.name != CONF_NAME:
+        raise CliError(f"custody.softhsm2_conf must name a file called {CONF_NAME} (the token directory's)")
+    token_dir = custody.softhsm2_conf.parent
+    _private_dir(token_dir)
+    made = []
+    if custody.pin_file is not None and _ensure_secret(custody.pin_file):
+        made.append(custody.pin_file)
+    so_pin_path = token_dir / SO_PIN_NAME
+    if _ensure_secret(so_pin_path):
+        made.append(so_pin_path)
+    if made:
+        report.add("created", f"{report.names(*made)}  random token PIN(s), mode 0600")
+    tokens = token_dir / "tokens"
+    existed = tokens.is_dir() and any(tokens.iterdir())
+    try:
+        so_pin = so_pin_path.read_text(encoding="utf-8").strip()
+        initialise_token(
+            token_dir,
+            label=custody.token_label,
+            pin=read_pin(custody),
+            so_pin=so_pin,
+            master_key_label=custody.master_key_label,
+            module=custody.module,
+        )
+    except (CustodyError, ValueError, OSError) as exc:
+        raise CliError(f"cannot set up the SoftHSM2 token in {token_dir}: {exc}") from None
+    what = f"SoftHSM2 token {custody.token_label!r}, master key {custody.master_key_label!r}"
+    report.add("kept" if existed else "created", f"{report.names(token_dir)}/  {what}")
+
+
+def _ensure_database(config: ServerConfig, report: _Report) -> None:
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from .storage.repository import Repository
+
+    url = make_url(config.storage.url)
+    shown = url.render_as_string(hide_password=True)
+    sqlite_file = Path(url.database) if url.get_backend_name() == "sqlite" and url.database else None
+    existed = sqlite_file.exists() if sqlite_file is not None else None
+    try:
+        repository = Repository(config.storage.url)
+        try:
+            repository.create_schema()
+        finally:
+            repository.engine.dispose()
+    except (SQLAlchemyError, ValueError, ImportError) as exc:
+        detail = getattr(exc, "orig", None) or exc
+        raise CliError(f"cannot create the database schema in {shown}: {detail}") from None
+    if sqlite_file is not None:
+        if not existed:
+            os.chmod(sqlite_file, 0o600)
+        report.add("kept" if existed else "created", f"{report.names(sqlite_file)}  SQLite database")
+    else:
+        report.add("checked", f"{shown}  database schema")
+
+
+def _cmd_init(args: argparse.Namespace) -> int:
+    from .custody.softhsm import find_softhsm_module
+
+    data_dir = Path(args.data_dir).expanduser().resolve()
+    config_path = data_dir / CONFIG_FILE_NAME
+    write_config = args.force_config or not config_path.exists()
+    module = find_softhsm_module()
+    if write_config and module is None:
+        raise CliError(_no_softhsm_message())  # before anything is created
+
+    report = _Report(data_dir)
+    created_dir = _private_dir(data_dir)
+    if write_config:
+        existed = config_path.exists()
+        assert module is not None
+        _write_file(config_path, render_default_config(data_dir, module).encode("utf-8"), 0o644, overwrite=True)
+        report.add("rewrote" if existed else "created", f"{CONFIG_FILE_NAME}  configuration")
+    else:
+        report.add("kept", f"{CONFIG_FILE_NAME}  configuration (--force-config rewrites it)")
+    config = load_config(data_dir)
+    embedded = config.custody.softhsm2_conf is not None
+    if embedded and not config.custody.module.is_file():
+        raise CliError(_no_softhsm_message(config.custody.module))
+
+    pki = data_dir / "pki"
+    _private_dir(pki)
+    ca = _ensure_ca(pki, report)
+    _ensure_server_certificate(pki, ca, args.server_name, report)
+    _ensure_client(data_dir / "clients", ca, report)
+    if embedded:
+        _ensure_token(config, report)
+    else:
+        report.add("skipped", f"token set-up: [custody] uses {config.custody.module} (no softhsm2_conf)")
+    _ensure_database(config, report)
+
+    _print_init_summary(config, report, created_dir)
+    return 0
+
+
+def _print_init_summary(config: ServerConfig, report: _Report, created_dir: bool) -> None:
+    data_dir = config.data_dir
+    clients = data_dir / "clients"
+    width = max(len(status) for status, _ in report.lines)
+    print(f"{PROG}: data directory {data_dir}{' (created)' if created_dir else ''}")
+    for status, what in report.lines:
+        print(f"  {status:<{width}}  {what}")
+    listener = config.listener
+    print()
+    print("Start the server:")
+    print(f"  {PROG} serve --data-dir {data_dir}")
+    print(f"Then connect a KMIP client with mutual TLS to {listener.host}:{listener.port} using:")
+    print(f"  client certificate  {clients / (ADMIN_NAME + '.crt')}")
+    print(f"  client private key  {clients / (ADMIN_NAME + '.key')}")
+    print(f"  CA certificate      {clients / 'ca.crt'}")
+    print("More client identities:")
+    print(f"  {PROG} certs issue --data-dir {data_dir} --name NAME --out DIR")
+
+
+# ---- serve
+
+
+def _configure_logging(level: str) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter(LOG_FORMAT))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+
+
+def _cmd_serve(args: argparse.Namespace) -> int:
+    _configure_logging("INFO")  # until the configuration names the level
+    config = load_config(Path(args.data_dir))
+    overrides = {
+        name: value
+        for name, value in (("host", args.host), ("port", args.port), ("workers", args.workers))
+        if value is not None
+    }
+    config = dataclasses.replace(
+        config,
+        listener=dataclasses.replace(config.listener, **overrides),
+        log_level=args.log_level or config.log_level,
+    )
+    logging.getLogger().setLevel(config.log_level)
+
+    from .custody import CustodyError, use_softhsm_conf
+
+    # Checked here, once, so a missing PIN file is one clear line rather than one per worker.
+    read_pin(config.custody)
+    if not config.custody.module.is_file():
+        raise CliError(f"PKCS#11 library {config.custody.module} not found (custody.module)")
+    if config.custody.softhsm2_conf is not None:
+        try:
+            # Inherited by the workers, which load the library only after the fork.
+            use_softhsm_conf(config.custody.softhsm2_conf)
+        except CustodyError as exc:
+            raise CliError(str(exc)) from None
+
+    from .engine.app import build_handler
+    from .transport.workers import run_server
+
+    return run_server(config, functools.partial(build_handler, config))
+
+
+# ---- certs issue
+
+
+def _cmd_certs_issue(args: argparse.Namespace) -> int:
+    data_dir = Path(args.data_dir).expanduser().resolve()
+    name: str = args.name
+    if "/" in name or name in (".", ".."):
+        raise CliError(f"--name {name!r} cannot be used as a file name")
+    pki = data_dir / "pki"
+    ca_cert, ca_key = pki / "ca.crt", pki / "ca.key"
+    if not (ca_cert.exists() and ca_key.exists()):
+        raise CliError(f"no CA in {pki} (run `{PROG} init --data-dir {data_dir}` first)")
+    try:
+        ca = load_issued(ca_cert, ca_key)
+    except (ValueError, TypeError) as exc:
+        raise CliError(f"cannot use the CA in {pki}: {exc}") from None
+
+    out = Path(args.out).expanduser().resolve()
+    cert_path, key_path, ca_path = out / f"{name}.crt", out / f"{name}.key", out / "ca.crt"
+    ca_pem = ca.certificate_pem()
+    existing = [path for path in (cert_path, key_path) if path.exists()]
+    # An identical ca.crt is no conflict: several clients may share one directory.
+    ca_differs = ca_path.exists() and ca_path.read_bytes() != ca_pem
+    if (existing or ca_differs) and not args.force:
+        clash = ", ".join(str(path) for path in [*existing, *([ca_path] if ca_differs else [])])
+        raise CliError(f"refusing to overwrite {clash} (use --force to replace)")
+    try:
+        issued = issue_client_certificate(
+            ca,
+            name,
+            days=args.days,
+            organizational_unit=args.ou,
+            dns_names=args.san_dns,
+            emails=args.san_email,
+        )
+    except ValueError as exc:
+        raise CliError(f"cannot issue a certificate for {name!r}: {exc}") from None
+    _private_dir(out, warn=False)  # the key itself is written with mode 0600
+    _write_pair(issued, cert_path, key_path)
+    if not ca_path.exists() or ca_differs:
+        _write_file(ca_path, ca_pem, 0o644, overwrite=True)
+    print(f"{PROG}: issued a client certificate for {name!r} (valid {args.days} days)")
+    print(f"  client certificate  {cert_path}")
+    print(f"  client private key  {key_path}  (mode 0600: keep it secret)")
+    print(f"  CA certificate      {ca_path}")
+    return 0
+
+
+# ---- the parser
+
+
+def _bounded_int(low: int, high: int) -> Callable[[str], int]:
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"must be from {low} to {high}, not {value}")
+        return value
+
+    return parse
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="strongroom",
-        description="Strongroom KMIP key server. The server commands (init, serve, certs) "
-        "arrive with the server core; this release ships the protocol library and the "
-        "`kmip` client command.",
+        prog=PROG,
+        description="Strongroom KMIP key server. Start with `strongroom init --data-dir DIR`, "
+        "then `strongroom serve --data-dir DIR`.",
     )
-    parser.add_argument("--version", action="version", version="strongroom 0.1.0")
+    parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    init = commands.add_parser(
+        "init",
+        help="create a data directory: configuration, development PKI, SoftHSM2 token, database",
+        description="Create (or complete) a data directory: strongroom.toml, a development CA with a "
+        "server certificate and an 'admin' client certificate, a SoftHSM2 token holding the master key "
+        "with random PINs in hsm/, and the SQLite database. Safe to run again: existing files, the CA, "
+        "the master key and the database are kept; only missing pieces are created.",
+    )
+    init.add_argument("--data-dir", required=True, metavar="DIR", help="the data directory (created with mode 0700)")
+    init.add_argument(
+        "--force-config",
+        action="store_true",
+        help="rewrite strongroom.toml with the defaults even if it exists (nothing else is replaced)",
+    )
+    init.add_argument(
+        "--server-name",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="another host name or IP address for the server certificate, besides localhost, "
+        "127.0.0.1 and ::1 (repeatable; used only when the certificate is issued)",
+    )
+    init.set_defaults(run=_cmd_init)
+
+    serve = commands.add_parser(
+        "serve",
+        help="run the KMIP server (mutual TLS) until SIGTERM or Ctrl-C",
+        description="Serve KMIP over mutual TLS with the settings in DIR/strongroom.toml; the options "
+        "below override them. Logs go to stderr. SIGTERM or SIGINT stops the server gracefully "
+        "(exit status 0); a start-up failure such as a wrong token PIN exits with status 1.",
+    )
+    serve.add_argument("--data-dir", required=True, metavar="DIR", help="a data directory made by `strongroom init`")
+    serve.add_argument("--host", metavar="HOST", help="address to listen on (listener.host)")
+    serve.add_argument("--port", type=_bounded_int(1, 65535), metavar="PORT", help="TCP port (listener.port)")
+    serve.add_argument(
+        "--workers",
+        type=_bounded_int(0, 4096),
+        metavar="N",
+        help="worker processes, 0 = one per CPU (listener.workers)",
+    )
+    serve.add_argument("--log-level", type=str.upper, choices=LOG_LEVELS, help="log verbosity (log_level)")
+    serve.set_defaults(run=_cmd_serve)
+
+    certs = commands.add_parser(
+        "certs", help="client certificates from the data directory's CA", description="Manage client certificates."
+    )
+    certs_commands = certs.add_subparsers(dest="certs_command", metavar="COMMAND", required=True)
+    issue = certs_commands.add_parser(
+        "issue",
+        help="issue a client certificate signed by the data directory's CA",
+        description="Issue a client certificate (subject CN = NAME, the client's identity) signed by "
+        "DIR/pki/ca.key, and write OUTDIR/NAME.crt, OUTDIR/NAME.key (mode 0600) and OUTDIR/ca.crt (the CA to "
+        "verify the server with). Existing files are not overwritten unless --force is given.",
+    )
+    issue.add_argument("--data-dir", required=True, metavar="DIR", help="the data directory holding pki/ca.key")
+    issue.add_argument("--name", required=True, help="the client identity (certificate subject CN)")
+    issue.add_argument("--out", required=True, metavar="OUTDIR", help="directory to write the files to")
+    issue.add_argument("--force", action="store_true", help="replace existing files")
+    issue.add_argument("--days", type=_bounded_int(1, 36500), default=825, help="validity in days (default 825)")
+    issue.add_argument("--ou", metavar="UNIT", help='subject organizational unit (for tls.identity_from = "ou")')
+    issue.add_argument(
+        "--san-dns", action="append", default=[], metavar="NAME", help="DNS subject alternative name (repeatable)"
+    )
+    issue.add_argument(
+        "--san-email",
+        action="append",
+        default=[],
+        metavar="ADDRESS",
+        help="e-mail subject alternative name (repeatable)",
+    )
+    issue.set_defaults(run=_cmd_certs_issue)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    parser.parse_args(argv)
-    parser.print_help(sys.stdout)
-    return 0
+    args = parser.parse_args(argv)
+    run: Callable[[argparse.Namespace], int] | None = getattr(args, "run", None)
+    if run is None:
+        parser.print_help(sys.stderr)
+        return 2
+    try:
+        return run(args)
+    except (CliError, ConfigError) as exc:
+        print(f"{PROG}: {exc}", file=sys.stderr)
+        return 1
+    except OSError as exc:  # a directory that cannot be created, a file that cannot be read...
+        print(f"{PROG}: {exc.strerror or exc}: {exc.filename}" if exc.filename else f"{PROG}: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print(f"{PROG}: interrupted", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

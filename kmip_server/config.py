@@ -9,9 +9,39 @@ names an environment variable or a file that holds them.
 from __future__ import annotations
 
 import dataclasses
+import difflib
+import logging
+import os
+import re
+import stat
+import tomllib
+import typing
+from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
+
+__all__ = [
+    "CONFIG_FILE_NAME",
+    "IDENTITY_MODES",
+    "LOG_LEVELS",
+    "ConfigError",
+    "CustodySettings",
+    "ListenerSettings",
+    "PolicySettings",
+    "ServerConfig",
+    "StorageSettings",
+    "TlsSettings",
+    "load_config",
+    "read_pin",
+    "render_default_config",
+]
 
 CONFIG_FILE_NAME = "strongroom.toml"
+# Kept here rather than imported from the transport, which itself imports this module.
+IDENTITY_MODES = ("cn", "subject", "ou", "san-dns", "san-email")
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+log = logging.getLogger("strongroom.config")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -33,6 +63,7 @@ class ListenerSettings:
     idle_timeout: float = 300.0  # seconds a connection may sit without a complete request
     max_connections: int = 4096  # per worker
     handshake_timeout: float = 10.0
+    shutdown_grace: float = 10.0  # seconds a stopping worker lets in-flight requests finish
 
 
 @dataclasses.dataclass(frozen=True)
@@ -65,3 +96,466 @@ class ServerConfig:
     storage: StorageSettings
     policy: PolicySettings
     log_level: str = "INFO"
+
+
+class ConfigError(ValueError):
+    """A configuration (or PIN source) that cannot be used; the message names the file and key."""
+
+
+_MISSING: Any = object()
+_TOP_LEVEL_KEYS = ("log_level",)
+_SECTION_KEYS: dict[str, tuple[str, ...]] = {
+    "listener": tuple(field.name for field in dataclasses.fields(ListenerSettings)),
+    "tls": ("certificate", "private_key", "client_ca", "identity_from"),
+    "custody": ("module", "token_label", "master_key_label", "pin_env", "pin_file", "softhsm2_conf"),
+    "storage": ("url",),
+    "policy": ("admin_identities", "policy_file"),
+}
+_SECTIONS = tuple(_SECTION_KEYS)
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+
+# Inclusive bounds of the numeric listener settings (None: unbounded). A listener field added
+# later without an entry here only has to be non-negative.
+_LISTENER_BOUNDS: dict[str, tuple[float | None, float | None]] = {
+    "port": (1, 65535),
+    "workers": (0, 4096),
+    "max_message_size": (1024, 2**31 - 1),
+    "max_connections": (1, None),
+    "shutdown_grace": (0, None),
+}
+# Zero would mean "time out at once", which is never what anyone wants.
+_LISTENER_POSITIVE = frozenset({"idle_timeout", "handshake_timeout"})
+
+
+class _Table:
+    """One table of the file and the keys it may hold, read key by key."""
+
+    def __init__(self, source: Path, data_dir: Path, name: str, table: dict[str, Any], keys: Iterable[str]) -> None:
+        self.source = source
+        self.data_dir = data_dir
+        self.name = name
+        self.table = table
+        self.keys = tuple(keys)
+
+    def error(self, key: str, problem: str) -> ConfigError:
+        qualified = f"{self.name}.{key}" if self.name else key
+        return ConfigError(f"{self.source}: {qualified}: {problem}")
+
+    def raw(self, key: str, default: Any) -> Any:
+        assert key in self.keys, key
+        if key in self.table:
+            return self.table[key]
+        if default is _MISSING:
+            raise self.error(key, "missing (required)")
+        return default
+
+    def string(self, key: str, default: Any = _MISSING) -> Any:
+        value = self.raw(key, default)
+        if value is not default and not isinstance(value, str):
+            raise self.error(key, f"must be a string, not {_describe(value)}")
+        return value
+
+    def nonempty(self, key: str, default: Any = _MISSING) -> Any:
+        value = self.string(key, default)
+        if isinstance(value, str) and not value.strip():
+            raise self.error(key, "must not be empty")
+        return value
+
+    def boolean(self, key: str, default: Any) -> bool:
+        value = self.raw(key, default)
+        if not isinstance(value, bool):
+            raise self.error(key, f"must be true or false, not {_describe(value)}")
+        return value
+
+    def integer(self, key: str, default: Any, bounds: tuple[float | None, float | None]) -> int:
+        value = self.raw(key, default)
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise self.error(key, f"must be an integer, not {_describe(value)}")
+        self._check_bounds(key, value, bounds)
+        return value
+
+    def number(self, key: str, default: Any, bounds: tuple[float | None, float | None], positive: bool) -> float:
+        value = self.raw(key, default)
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise self.error(key, f"must be a number, not {_describe(value)}")
+        if positive and not value > 0:
+            raise self.error(key, f"must be greater than 0, not {value}")
+        self._check_bounds(key, value, bounds)
+        return float(value)
+
+    def _check_bounds(self, key: str, value: float, bounds: tuple[float | None, float | None]) -> None:
+        low, high = bounds
+        if (low is not None and value < low) or (high is not None and value > high):
+            if high is None:
+                wanted = f"at least {low}"
+            elif low is None:
+                wanted = f"at most {high}"
+            else:
+                wanted = f"from {low} to {high}"
+            raise self.error(key, f"must be {wanted}, not {value}")
+
+    def path(self, key: str, default: Any = _MISSING) -> Any:
+        value = self.nonempty(key, default)
+        return value if value is default else _resolve(self.data_dir, value)
+
+    def paths(self, key: str) -> tuple[Path, ...]:
+        value = self.raw(key, _MISSING)
+        items = [value] if isinstance(value, str) else value
+        if not isinstance(items, list) or not all(isinstance(item, str) and item.strip() for item in items):
+            raise self.error(key, f"must be a path or a list of paths, not {_describe(value)}")
+        if not items:
+            raise self.error(key, "must name at least one file")
+        return tuple(_resolve(self.data_dir, item) for item in items)
+
+    def strings(self, key: str, default: tuple[str, ...]) -> tuple[str, ...]:
+        value = self.raw(key, list(default))
+        if not isinstance(value, list) or not all(isinstance(item, str) and item.strip() for item in value):
+            raise self.error(key, f"must be a list of non-empty strings, not {_describe(value)}")
+        return tuple(value)
+
+    def check_keys(self) -> None:
+        # Before any value is read, so a misspelt key is reported as such, not as a missing one.
+        unknown = sorted(set(self.table) - set(self.keys))
+        if unknown:
+            key = unknown[0]
+            close = difflib.get_close_matches(key, self.keys, n=1)
+            hint = f"did you mean {close[0]!r}?" if close else f"known keys: {', '.join(self.keys)}"
+            raise self.error(key, f"unknown key ({hint})")
+
+
+def _describe(value: Any) -> str:
+    kinds = {bool: "a boolean", int: "an integer", float: "a number", str: "a string", list: "a list", dict: "a table"}
+    for kind, text in kinds.items():
+        if isinstance(value, kind):
+            return f"{text} ({value!r})" if kind in (bool, int, float, str) else text
+    return type(value).__name__
+
+
+def _resolve(data_dir: Path, value: str) -> Path:
+    path = Path(value).expanduser()
+    return Path(os.path.normpath(path if path.is_absolute() else data_dir / path))
+
+
+def _section(source: Path, data_dir: Path, document: dict[str, Any], name: str) -> _Table:
+    table = document.get(name, {})
+    if not isinstance(table, dict):
+        raise ConfigError(f"{source}: {name} must be a table ([{name}]), not {_describe(table)}")
+    section = _Table(source, data_dir, name, table, _SECTION_KEYS[name])
+    section.check_keys()
+    return section
+
+
+def _listener(section: _Table) -> ListenerSettings:
+    # Driven by the dataclass, so a field added to ListenerSettings is configurable at once.
+    hints = typing.get_type_hints(ListenerSettings)
+    values: dict[str, Any] = {}
+    for field in dataclasses.fields(ListenerSettings):
+        kind = hints[field.name]
+        bounds = _LISTENER_BOUNDS.get(field.name, (0, None))
+        if kind is int:
+            values[field.name] = section.integer(field.name, field.default, bounds)
+        elif kind is float:
+            positive = field.name in _LISTENER_POSITIVE
+            values[field.name] = section.number(field.name, field.default, bounds, positive)
+        elif kind is str:
+            values[field.name] = section.string(field.name, field.default)
+        elif kind is bool:
+            values[field.name] = section.boolean(field.name, field.default)
+        elif field.name in section.table:  # a type this reader cannot check: only its default is safe
+            raise section.error(field.name, "cannot be set in the configuration file")
+    return ListenerSettings(**values)
+
+
+def _tls(section: _Table) -> TlsSettings:
+    identity_from = section.string("identity_from", "cn")
+    if identity_from not in IDENTITY_MODES:
+        raise section.error("identity_from", f"must be one of {', '.join(IDENTITY_MODES)}, not {identity_from!r}")
+    return TlsSettings(
+        certificate=section.path("certificate"),
+        private_key=section.path("private_key"),
+        client_ca=section.paths("client_ca"),
+        identity_from=identity_from,
+    )
+
+
+def _custody(section: _Table) -> CustodySettings:
+    module = section.path("module")
+    token_label = section.nonempty("token_label")
+    master_key_label = section.nonempty("master_key_label", "strongroom-master")
+    pin_env = section.nonempty("pin_env", None)
+    pin_file = section.path("pin_file", None)
+    softhsm2_conf = section.path("softhsm2_conf", None)
+    if pin_env is not None and not _ENV_NAME.match(pin_env):
+        raise section.error("pin_env", f"must be an environment variable name (letters, digits, _), not {pin_env!r}")
+    if (pin_env is None) == (pin_file is None):
+        which = "both are set" if pin_env is not None else "neither is set"
+        raise ConfigError(
+            f"{section.source}: custody: set exactly one of pin_env (an environment variable holding the "
+            f"token PIN) and pin_file (a file holding it); {which}"
+        )
+    return CustodySettings(
+        module=module,
+        token_label=token_label,
+        master_key_label=master_key_label,
+        pin_env=pin_env,
+        pin_file=pin_file,
+        softhsm2_conf=softhsm2_conf,
+    )
+
+
+def _storage_url(section: _Table, data_dir: Path) -> str:
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    text: str = section.nonempty("url")
+    try:
+        url = make_url(text)
+    except ArgumentError:
+        # Not echoed: a URL may carry a password.
+        raise section.error("url", "is not a database URL (sqlite:///PATH or postgresql+psycopg://...)") from None
+    database = url.database or ""
+    if url.get_backend_name() == "sqlite" and database and database != ":memory:" and not database.startswith("file:"):
+        resolved = _resolve(data_dir, database)
+        if str(resolved) != database:
+            return url.set(database=str(resolved)).render_as_string(hide_password=False)
+    return text
+
+
+def load_config(data_dir: Path) -> ServerConfig:
+    """Read and check ``DATA_DIR/strongroom.toml``.
+
+    Relative paths (and a relative SQLite database path) are taken relative to ``data_dir``.
+    Raises :class:`ConfigError` naming the file and the key for a missing file, invalid TOML,
+    an unknown key (a typo would otherwise silently fall back to a default), a value of the
+    wrong type or out of range, or a missing or doubled PIN source.
+    """
+    data_dir = Path(data_dir).expanduser().resolve()
+    source = data_dir / CONFIG_FILE_NAME
+    try:
+        document = tomllib.loads(source.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(
+            f"no configuration file {source} (run `strongroom init --data-dir {data_dir}` first)"
+        ) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read {source}: {exc}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{source}: not valid TOML: {exc}") from None
+
+    top = _Table(source, data_dir, "", {k: v for k, v in document.items() if k not in _SECTIONS}, _TOP_LEVEL_KEYS)
+    unknown = sorted(set(top.table) - set(_TOP_LEVEL_KEYS))
+    if unknown:
+        close = difflib.get_close_matches(unknown[0], [*_SECTIONS, *_TOP_LEVEL_KEYS], n=1)
+        hint = f"did you mean {close[0]!r}?" if close else f"known: {', '.join([*_TOP_LEVEL_KEYS, *_SECTIONS])}"
+        raise ConfigError(f"{source}: {unknown[0]}: unknown key or section ({hint})")
+    sections = {name: _section(source, data_dir, document, name) for name in _SECTIONS}
+
+    log_level = top.string("log_level", "INFO")
+    if log_level.upper() not in LOG_LEVELS:
+        raise top.error("log_level", f"must be one of {', '.join(LOG_LEVELS)}, not {log_level!r}")
+    listener = _listener(sections["listener"])
+    tls = _tls(sections["tls"])
+    custody = _custody(sections["custody"])
+    storage = StorageSettings(url=_storage_url(sections["storage"], data_dir))
+    policy_section = sections["policy"]
+    policy = PolicySettings(
+        admin_identities=policy_section.strings("admin_identities", PolicySettings.admin_identities),
+        policy_file=policy_section.path("policy_file", None),
+    )
+    return ServerConfig(
+        data_dir=data_dir,
+        listener=listener,
+        tls=tls,
+        custody=custody,
+        storage=storage,
+        policy=policy,
+        log_level=log_level.upper(),
+    )
+
+
+# PIN files already warned about in this process (forked workers inherit it: one warning per server).
+_warned_pin_files: set[Path] = set()
+
+
+def read_pin(custody: CustodySettings) -> str:
+    """The token's user PIN, from the environment variable or the file the settings name.
+
+    A PIN file's first line is the PIN (surrounding white space is dropped). Raises
+    :class:`ConfigError` when the source is missing or empty; logs a warning when the PIN file
+    is accessible to other users. Never includes the PIN in a message.
+    """
+    if custody.pin_env is not None:
+        value = os.environ.get(custody.pin_env)
+        if value is None:
+            raise ConfigError(
+                f"environment variable {custody.pin_env} is not set (custody.pin_env names it as the token PIN source)"
+            )
+        if not value:
+            raise ConfigError(f"environment variable {custody.pin_env} is empty (custody.pin_env: the token PIN)")
+        return value
+    if custody.pin_file is None:
+        raise ConfigError("no token PIN source: set custody.pin_env or custody.pin_file")
+    path = custody.pin_file
+    try:
+        with open(path, encoding="utf-8") as handle:
+            mode = stat.S_IMODE(os.fstat(handle.fileno()).st_mode)
+            first_line = handle.readline()
+    except FileNotFoundError:
+        raise ConfigError(f"PIN file {path} not found (custody.pin_file)") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"PIN file {path} is not UTF-8 text (custody.pin_file)") from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read PIN file {path} (custody.pin_file): {exc.strerror or exc}") from None
+    if mode & 0o077 and path not in _warned_pin_files:
+        _warned_pin_files.add(path)
+        log.warning("PIN file %s is accessible to other users (mode %04o); run: chmod 600 %s", path, mode, path)
+    pin = first_line.strip()
+    if not pin:
+        raise ConfigError(f"PIN file {path} is empty (custody.pin_file)")
+    return pin
+
+
+# ---- the file `strongroom init` writes
+
+_LISTENER_COMMENTS = {
+    "host": (
+        'Address to listen on. "127.0.0.1" accepts local clients only; "0.0.0.0" (every IPv4',
+        'address) or "::" (every IPv6 address) accepts clients from the network.',
+    ),
+    "port": ("TCP port; 5696 is the IANA port for KMIP over TLS.",),
+    "workers": ("Worker processes serving requests; 0 starts one per CPU core.",),
+    "max_message_size": ("Largest request accepted, in bytes (the whole TTLV message); larger ones are refused.",),
+    "idle_timeout": ("Seconds a connection may stay open without sending a complete request.",),
+    "max_connections": ("Open connections per worker; further clients wait in the kernel's accept queue.",),
+    "handshake_timeout": ("Seconds a client has to complete the TLS handshake.",),
+    "shutdown_grace": ("Seconds a stopping server lets requests in progress finish (SIGTERM, Ctrl-C).",),
+}
+
+
+def _toml_string(value: str) -> str:
+    # TOML basic string: escape what TOML requires escaped, keep the rest (paths may be non-ASCII).
+    escaped = []
+    for char in value:
+        if char in '"\\':
+            escaped.append("\\" + char)
+        elif (ord(char) < 0x20 and char != "\t") or ord(char) == 0x7F:
+            escaped.append(f"\\u{ord(char):04x}")
+        else:
+            escaped.append(char)
+    return '"' + "".join(escaped) + '"'
+
+
+def _toml_value(value: object) -> str:
+    if isinstance(value, str):
+        return _toml_string(value)
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return repr(value)  # int, or a finite float (repr always has a "." or an exponent)
+
+
+def _comment(lines: Iterable[str]) -> list[str]:
+    return [f"# {line}" if line else "#" for line in lines]
+
+
+def render_default_config(data_dir: Path, module: Path | None = None) -> str:
+    """The ``strongroom.toml`` that ``strongroom init`` writes for ``data_dir``, with comments.
+
+    Files live in the data directory and are named relative to it; the database URL is
+    absolute. ``module`` is the PKCS#11 library (default: the installed SoftHSM2).
+    """
+    data_dir = Path(data_dir).expanduser().resolve()
+    if module is None:
+        from .custody.softhsm import DEFAULT_SOFTHSM_MODULE, find_softhsm_module
+
+        module = find_softhsm_module() or DEFAULT_SOFTHSM_MODULE
+    from sqlalchemy.engine import URL
+
+    database_url = URL.create("sqlite", database=str(data_dir / "strongroom.db")).render_as_string(hide_password=False)
+
+    out: list[str] = _comment(
+        [
+            "Strongroom key server configuration, written by `strongroom init`.",
+            "",
+            "Relative paths are relative to the data directory, the directory holding this file:",
+            f"  {_toml_string(str(data_dir))}",
+            "Secrets are never written here: the token PIN is read from a file or an environment",
+            "variable. `strongroom serve --host/--port/--workers` override the [listener] values.",
+            "Unknown keys are errors, so a misspelt setting is reported rather than ignored.",
+        ]
+    )
+    out += ["", *_comment(["Log verbosity: DEBUG, INFO, WARNING, ERROR or CRITICAL (logs go to stderr)."])]
+    out += [f"log_level = {_toml_string('INFO')}", "", "[listener]"]
+    for field in dataclasses.fields(ListenerSettings):
+        comment = _LISTENER_COMMENTS.get(field.name, (f"{field.name}: see kmip_server.config.ListenerSettings.",))
+        out += [*_comment(comment), f"{field.name} = {_toml_value(field.default)}"]
+
+    out += ["", "[tls]"]
+    out += _comment(["The server's certificate chain and private key (PEM). `strongroom init` made these with"])
+    out += _comment(["its development CA; replace them with your own for production."])
+    out += [f"certificate = {_toml_string('pki/server.crt')}", f"private_key = {_toml_string('pki/server.key')}"]
+    out += _comment(
+        [
+            "Clients must present a certificate signed by one of these CAs (PEM files).",
+            "`strongroom certs issue` signs client certificates with pki/ca.key.",
+        ]
+    )
+    out += [f"client_ca = [{_toml_string('pki/ca.crt')}]"]
+    out += _comment(
+        [
+            "Which part of the client certificate is the client's identity (object owner, admin check):",
+            '"cn" subject common name, "subject" the whole subject (RFC 4514), "ou" organizational',
+            'unit, "san-dns" / "san-email" the DNS / e-mail subject alternative name.',
+        ]
+    )
+    out += [f"identity_from = {_toml_string('cn')}"]
+
+    out += ["", "[custody]"]
+    out += _comment(
+        [
+            "Every stored key value is encrypted under a master key that never leaves a PKCS#11 token.",
+            "The PKCS#11 library (.so). Default: SoftHSM2, a software token kept in hsm/.",
+        ]
+    )
+    out += [f"module = {_toml_string(str(module))}"]
+    out += _comment(
+        [
+            "A hardware HSM instead: its vendor's library, its token label and a PIN source, and",
+            "remove softhsm2_conf. For example:",
+            'module = "/usr/safenet/lunaclient/lib/libCryptoki2_64.so"     # Thales Luna',
+            'module = "/opt/nfast/toolkits/pkcs11/libcknfast.so"           # Entrust nShield',
+        ]
+    )
+    out += _comment(["Label of the token (slot) holding the master key, and of the master key on it."])
+    out += [f"token_label = {_toml_string('strongroom')}", f"master_key_label = {_toml_string('strongroom-master')}"]
+    out += _comment(
+        [
+            "The token's user PIN: exactly one of pin_file (first line of the file; keep it mode 0600)",
+            "and pin_env (the name of an environment variable holding the PIN).",
+        ]
+    )
+    out += [f"pin_file = {_toml_string('hsm/user.pin')}", *_comment(['pin_env = "STRONGROOM_PIN"'])]
+    out += _comment(["SoftHSM2's configuration file (SOFTHSM2_CONF); only for the SoftHSM2 token."])
+    out += [f"softhsm2_conf = {_toml_string('hsm/softhsm2.conf')}"]
+
+    out += ["", "[storage]"]
+    out += _comment(
+        [
+            "Where objects and their (encrypted) key values are stored: a SQLAlchemy URL.",
+            "SQLite suits one machine; PostgreSQL suits larger sites (install strongroom[postgres]).",
+            "Keep passwords out of the URL: libpq reads PGPASSWORD or ~/.pgpass. For example:",
+            'url = "postgresql+psycopg://strongroom@db.example.com/strongroom"',
+        ]
+    )
+    out += [f"url = {_toml_string(database_url)}"]
+
+    out += ["", "[policy]"]
+    out += _comment(["Client identities (see tls.identity_from) that may use and locate every object."])
+    out += [f"admin_identities = [{_toml_string('admin')}]"]
+    out += _comment(
+        [
+            "An access policy file (format: policies/default.toml in the Strongroom sources); without",
+            "one, the creator of an object owns it and only the owner and administrators may use it.",
+            'policy_file = "policy.toml"',
+        ]
+    )
+    return "\n".join(out) + "\n"

@@ -139,7 +139,9 @@ def create_ca(
     return IssuedCertificate(certificate, key)
 
 
-def _end_entity_builder(ca: IssuedCertificate, subject: x509.Name, key: PrivateKey, days: int) -> x509.CertificateBuilder:
+def _end_entity_builder(
+    ca: IssuedCertificate, subject: x509.Name, key: PrivateKey, days: int
+) -> x509.CertificateBuilder:
     _check_days(days)
     now = _now()
     not_after = now + datetime.timedelta(days=days)

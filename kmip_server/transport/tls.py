@@ -8,7 +8,7 @@ import ssl
 from cryptography import x509
 from cryptography.x509.oid import NameOID
 
-from ..config import TlsSettings
+from ..config import IDENTITY_MODES, TlsSettings
 from ..engine.identity import ClientIdentity
 from ..pki import validate_name
 
@@ -26,8 +26,6 @@ TLS12_CIPHERS = ":".join(
         "ECDHE-RSA-AES128-GCM-SHA256",
     )
 )
-
-IDENTITY_MODES = ("cn", "subject", "ou", "san-dns", "san-email")
 
 
 def server_ssl_context(tls: TlsSettings) -> ssl.SSLContext:

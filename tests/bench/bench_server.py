@@ -127,8 +127,10 @@ def bench_strongroom(args: argparse.Namespace, workdir: Path, rows: list[Row]) -
     strongroom_init(data_dir)
     notes = [f"strongroom init: {time.monotonic() - started:.1f} s"]
     port = free_port()
-    with running_server(data_dir, port, workers=args.workers) as server:
-        notes.append(f"strongroom serve --workers {args.workers}: listening after {server.startup_seconds:.1f} s")
+    extra = ["--log-level", args.log_level] if args.log_level else []
+    with running_server(data_dir, port, workers=args.workers, extra_args=extra) as server:
+        flags = " ".join([f"--workers {args.workers}", *extra])
+        notes.append(f"strongroom serve {flags}: listening after {server.startup_seconds:.1f} s")
         endpoint = Endpoint(server.host, port, server.tls.ca, server.tls.cert, server.tls.key)
         acknowledged = run_server_cells("strongroom", endpoint, server.process.pid, args, rows)
         if args.hold:
@@ -284,6 +286,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--connect-timeout", type=float, default=60.0, help="cap on opening a cell's connections")
     parser.add_argument("--keys", type=int, default=16, help="keys created up front and cycled through by Get")
     parser.add_argument("--workers", type=int, default=2, help="strongroom serve --workers")
+    parser.add_argument(
+        "--log-level", help="strongroom serve --log-level (default: the config's INFO, one audit line per request)"
+    )
     parser.add_argument("--hold", type=int, default=0, help="also hold N concurrent connections to strongroom")
     parser.add_argument("--workdir", type=Path, help="keep data dirs and logs here (default: a temp dir)")
     args = parser.parse_args(argv)

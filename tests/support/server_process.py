@@ -78,14 +78,19 @@ def wait_for_tls(
     if isinstance(ca, TlsFiles):
         ca, cert, key = ca.ca, ca.cert, ca.key
     assert cert is not None and key is not None
-    context = client_ssl_context(ca, cert, key)
     started = time.monotonic()
     deadline = started + timeout
     last_error: BaseException | None = None
+    context: ssl.SSLContext | None = None
     while True:
         if process is not None and process.poll() is not None:
-            raise ServerExited(f"server process exited with status {process.returncode} before listening")
+            raise ServerExited(
+                f"server process exited with status {process.returncode} before listening (last error: {last_error!r})"
+            )
         try:
+            # Built in the loop: missing certificate files are then reported with the server's
+            # own explanation (it exited) instead of as our FileNotFoundError.
+            context = context or client_ssl_context(ca, cert, key)
             with socket.create_connection((host, port), timeout=2.0) as raw:
                 with context.wrap_socket(raw) as tls:
                     tls.do_handshake()

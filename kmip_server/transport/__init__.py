@@ -1,0 +1,21 @@
+"""The KMIP listener: binary TTLV over mutual TLS, served by forked worker processes."""
+
+from __future__ import annotations
+
+from .listener import BatchHandler, Listener, MessageHandler
+from .tls import IDENTITY_MODES, identity_from_certificate, server_ssl_context
+from .workers import HandlerFactory, batch_handler_of, bind_listening_socket, raise_file_limit, run_server
+
+__all__ = [
+    "IDENTITY_MODES",
+    "BatchHandler",
+    "HandlerFactory",
+    "Listener",
+    "MessageHandler",
+    "batch_handler_of",
+    "bind_listening_socket",
+    "identity_from_certificate",
+    "raise_file_limit",
+    "run_server",
+    "server_ssl_context",
+]

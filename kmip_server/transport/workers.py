@@ -1,0 +1,483 @@
+"""The server process: a parent that binds, forks the worker processes and supervises them.
+
+Workers are started with a plain ``os.fork()`` rather than multiprocessing's spawn or
+forkserver: a forked child inherits the listening socket as an open file descriptor (all
+workers then accept from the one kernel queue, with no socket passing), and the TLS context
+built by the parent (so every worker shares its session-ticket key). What must *not* cross a
+fork, the PKCS#11 session and the database connections, is opened by ``handler_factory`` in
+each child after the fork. The parent stays single-threaded, which is what makes fork safe.
+
+The parent only supervises: it forwards SIGTERM/SIGINT, restarts a worker that dies, and
+turns a worker that cannot start (a wrong token PIN, say) into exit status 1 with the reason.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import dataclasses
+import logging
+import os
+import resource
+import selectors
+import signal
+import socket
+import ssl
+import sys
+import time
+from collections.abc import Callable
+
+from ..config import ListenerSettings, ServerConfig
+from .listener import BatchHandler, Listener, MessageHandler
+from .tls import server_ssl_context
+
+__all__ = ["HandlerFactory", "run_server", "batch_handler_of", "bind_listening_socket", "raise_file_limit"]
+
+log = logging.getLogger("strongroom.transport")
+
+HandlerFactory = Callable[[], MessageHandler]
+
+_BACKLOG = 4096
+_STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+_PARENT_SIGNALS = (*_STOP_SIGNALS, signal.SIGCHLD)
+_READY = b"R"
+_ERROR = b"E"
+_MAX_ERROR_BYTES = 8000
+# More unexpected worker deaths than this within the window means restarting is not helping.
+_MAX_RESTARTS = 5
+_RESTART_WINDOW = 60.0
+# Past the grace period a worker aborts its connections itself; this is for one that is stuck.
+_KILL_MARGIN = 5.0
+
+
+def raise_file_limit() -> int:
+    """Raise the soft RLIMIT_NOFILE to the hard limit (each connection is a descriptor, and the
+    common soft default of 1024 is far below what a worker may hold). Returns the new limit."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = hard if hard != resource.RLIM_INFINITY else max(soft, 1 << 20)
+    if soft == resource.RLIM_INFINITY or soft >= target:
+        return soft
+    try:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+    except (ValueError, OSError) as exc:
+        log.warning("cannot raise the open-file limit from %d to %d: %s", soft, target, exc)
+        return soft
+    return target
+
+
+def bind_listening_socket(settings: ListenerSettings) -> socket.socket:
+    """Bind and listen in the parent, so "address already in use" is reported at once."""
+    infos = socket.getaddrinfo(settings.host or None, settings.port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    family, kind, proto, _, address = infos[0]
+    sock = socket.socket(family, kind, proto)
+    try:
+        # Lets a restarted server bind while connections of the previous one are in TIME_WAIT.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(address)
+        sock.listen(_BACKLOG)
+    except BaseException:
+        sock.close()
+        raise
+    return sock
+
+
+def _format_address(sock: socket.socket) -> str:
+    host, port = sock.getsockname()[:2]
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def _describe_status(status: int) -> str:
+    code = os.waitstatus_to_exitcode(status)
+    if code < 0:
+        try:
+            return f"was killed by {signal.Signals(-code).name}"
+        except ValueError:
+            return f"was killed by signal {-code}"
+    return f"exited with status {code}"
+
+
+def _logging_reaches_stderr() -> bool:
+    if not log.isEnabledFor(logging.ERROR):
+        return False
+    found = False
+    logger: logging.Logger | None = log
+    while logger is not None:
+        for handler in logger.handlers:
+            found = True
+            stream = getattr(handler, "stream", None)
+            if stream in (sys.stderr, sys.__stderr__) and handler.level <= logging.ERROR:
+                return True
+        logger = logger.parent if logger.propagate else None
+    return not found and logging.lastResort is not None
+
+
+def _report_fatal(message: str) -> None:
+    log.error("%s", message)
+    if not _logging_reaches_stderr():
+        print(f"strongroom: {message}", file=sys.stderr, flush=True)
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
+
+
+def batch_handler_of(handler: MessageHandler) -> BatchHandler | None:
+    """The handler's ``handle_many`` (or that of the object it is a bound method of, such as
+    the engine's Dispatcher), when it has one."""
+    many = getattr(handler, "handle_many", None)
+    if many is None:
+        many = getattr(getattr(handler, "__self__", None), "handle_many", None)
+    return many if callable(many) else None
+
+
+def _close_handler(handler: MessageHandler) -> None:
+    """Release what the handler holds (token session, database pool) if it says how: a
+    ``close()`` on the handler, or on the object it is a bound method of."""
+    owner = getattr(handler, "__self__", None)
+    close = getattr(handler, "close", None) or getattr(owner, "close", None)
+    if callable(close):
+        try:
+            close()
+        except Exception:
+            log.exception("closing the request handler failed")
+
+
+async def _serve(listener: Listener, grace: float) -> None:
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    for signum in _STOP_SIGNALS:
+        loop.add_signal_handler(signum, stop.set)
+    listener.start()
+    await stop.wait()
+    # A handler call in progress when the signal came has already returned and its response
+    # is queued: signal callbacks run between callbacks, never inside one.
+    await listener.shutdown(grace)
+
+
+@dataclasses.dataclass
+class _Worker:
+    index: int
+    pid: int
+    status_fd: int | None  # read end of the start-up status pipe, until its EOF
+    status: bytearray = dataclasses.field(default_factory=bytearray)
+    ready: bool = False
+
+
+class _Supervisor:
+    def __init__(
+        self,
+        config: ServerConfig,
+        context: ssl.SSLContext,
+        sock: socket.socket,
+        handler_factory: HandlerFactory,
+        count: int,
+    ) -> None:
+        self.config = config
+        self.context = context
+        self.sock = sock
+        self.handler_factory = handler_factory
+        self.count = count
+        self.workers: dict[int, _Worker] = {}
+        self.selector = selectors.DefaultSelector()
+        self.wakeup_r, self.wakeup_w = os.pipe()
+        self.signals: list[int] = []
+        self.stopping = False
+        self.exit_status = 0
+        self.kill_deadline: float | None = None
+        self.restarts: collections.deque[float] = collections.deque()
+
+    # ---- the parent's loop
+
+    def run(self, ready: Callable[[], None] | None) -> int:
+        for fd in (self.wakeup_r, self.wakeup_w):
+            os.set_blocking(fd, False)
+        self.selector.register(self.wakeup_r, selectors.EVENT_READ)
+        previous = {signum: signal.signal(signum, self._on_signal) for signum in _PARENT_SIGNALS}
+        previous_wakeup = signal.set_wakeup_fd(self.wakeup_w, warn_on_full_buffer=False)
+        try:
+            for index in range(self.count):
+                self._spawn(index)
+            self._supervise(ready)
+            return self.exit_status
+        finally:
+            self._kill_remaining()
+            signal.set_wakeup_fd(previous_wakeup)
+            for signum, handler in previous.items():
+                signal.signal(signum, handler)
+            self.selector.close()
+            for worker in self.workers.values():
+                self._close_status(worker)
+            os.close(self.wakeup_r)
+            os.close(self.wakeup_w)
+
+    def _on_signal(self, signum: int, frame: object) -> None:
+        self.signals.append(signum)
+
+    def _supervise(self, ready: Callable[[], None] | None) -> None:
+        announced = False
+        while True:
+            timeout = 1.0  # SIGCHLD wakes us; the timeout is only a safety net
+            if self.kill_deadline is not None:
+                timeout = min(timeout, max(self.kill_deadline - time.monotonic(), 0.0))
+            for key, _ in self.selector.select(timeout):
+                if key.fd == self.wakeup_r:
+                    self._drain_wakeup()
+                else:
+                    self._read_status(key.data)
+            self._handle_signals()
+            self._reap()
+            if not announced and not self.stopping and all(w.ready for w in self.workers.values()):
+                announced = True
+                noun = "worker" if self.count == 1 else "workers"
+                log.info("listening on %s (%d %s)", _format_address(self.sock), self.count, noun)
+                if ready is not None:
+                    ready()
+            if self.stopping:
+                if not self.workers:
+                    return
+                if self.kill_deadline is not None and time.monotonic() >= self.kill_deadline:
+                    self._kill_remaining()
+
+    def _drain_wakeup(self) -> None:
+        try:
+            while os.read(self.wakeup_r, 512):
+                pass
+        except BlockingIOError:
+            pass
+
+    def _handle_signals(self) -> None:
+        signals, self.signals = self.signals, []
+        for signum in signals:
+            if signum in _STOP_SIGNALS:
+                if not self.stopping:
+                    log.info("received %s; stopping", signal.Signals(signum).name)
+                self._begin_stop(0)
+
+    def _begin_stop(self, status: int) -> None:
+        if self.stopping:
+            return
+        self.stopping = True
+        self.exit_status = status
+        self.kill_deadline = time.monotonic() + self.config.listener.shutdown_grace + _KILL_MARGIN
+        for worker in self.workers.values():
+            try:
+                os.kill(worker.pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+
+    def _fail(self, message: str) -> None:
+        if not self.stopping:
+            _report_fatal(message)
+        self._begin_stop(1)
+        self.exit_status = 1
+
+    # ---- worker start-up status
+
+    def _read_status(self, worker: _Worker) -> None:
+        if worker.status_fd is None:
+            return
+        try:
+            data = os.read(worker.status_fd, 65536)
+        except BlockingIOError:
+            return
+        if data:
+            worker.status += data
+            return
+        self._close_status(worker)
+        if worker.status.startswith(_READY):
+            worker.ready = True
+        elif worker.status.startswith(_ERROR):
+            text = worker.status[1:].decode("utf-8", "replace").strip() or "unknown error"
+            self._fail(f"worker {worker.index} could not start: {text}")
+
+    def _close_status(self, worker: _Worker) -> None:
+        if worker.status_fd is not None:
+            try:
+                self.selector.unregister(worker.status_fd)
+            except (KeyError, ValueError):
+                pass  # the selector is already closed
+            os.close(worker.status_fd)
+            worker.status_fd = None
+
+    # ---- children ending
+
+    def _reap(self) -> None:
+        # Each worker by pid rather than waitpid(-1): other children of this process (the
+        # caller's) are not ours to reap.
+        for pid in list(self.workers):
+            try:
+                done, status = os.waitpid(pid, os.WNOHANG)
+            except ChildProcessError:
+                done, status = pid, 0  # reaped elsewhere; its status is lost
+            if done == 0:
+                continue
+            worker = self.workers.pop(pid)
+            if worker.status_fd is not None:
+                # The child is gone, so its status pipe holds everything it wrote before EOF.
+                os.set_blocking(worker.status_fd, True)
+                while worker.status_fd is not None:
+                    self._read_status(worker)
+            self._worker_ended(worker, status)
+
+    def _worker_ended(self, worker: _Worker, status: int) -> None:
+        description = _describe_status(status)
+        code = os.waitstatus_to_exitcode(status)
+        if self.stopping:
+            if code not in (0, -signal.SIGTERM, -signal.SIGINT, -signal.SIGKILL):
+                log.warning("worker %d (pid %d) %s while stopping", worker.index, worker.pid, description)
+            return
+        if not worker.ready:
+            self._fail(f"worker {worker.index} {description} while starting")
+            return
+        log.error("worker %d (pid %d) %s unexpectedly; restarting it", worker.index, worker.pid, description)
+        now = time.monotonic()
+        self.restarts.append(now)
+        while self.restarts and now - self.restarts[0] > _RESTART_WINDOW:
+            self.restarts.popleft()
+        if len(self.restarts) > _MAX_RESTARTS:
+            self._fail(f"workers died {len(self.restarts)} times in {_RESTART_WINDOW:.0f} s; giving up")
+            return
+        self._spawn(worker.index)
+
+    def _kill_remaining(self) -> None:
+        """SIGKILL workers that outlived the grace period (or survive an unexpected exit from
+        the supervisor), and reap them: no child may outlive run_server()."""
+        if not self.workers:
+            return
+        if self.kill_deadline is not None:
+            log.warning("%d workers did not stop in time; killing them", len(self.workers))
+        for worker in self.workers.values():
+            try:
+                os.kill(worker.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        for worker in list(self.workers.values()):
+            try:
+                os.waitpid(worker.pid, 0)
+            except ChildProcessError:
+                pass
+            self._close_status(worker)
+        self.workers.clear()
+        self.kill_deadline = None
+        self.exit_status = 1
+
+    # ---- forking
+
+    def _spawn(self, index: int) -> None:
+        status_r, status_w = os.pipe()
+        # Blocked across fork so a signal cannot reach the child while it still runs the
+        # parent's handlers; the child unblocks them once its own dispositions are in place.
+        signal.pthread_sigmask(signal.SIG_BLOCK, _PARENT_SIGNALS)
+        pid = -1
+        try:
+            pid = os.fork()
+            if pid == 0:  # the worker: never returns
+                code = 1
+                try:
+                    os.close(status_r)
+                    code = self._worker_main(index, status_w)
+                except BaseException:  # noqa: BLE001 - a child must reach os._exit whatever happens
+                    try:
+                        log.exception("worker %d failed", index)
+                    except BaseException:  # noqa: BLE001, S110 - nothing left to report it with
+                        pass
+                finally:
+                    for stream in (sys.stdout, sys.stderr):
+                        try:
+                            stream.flush()
+                        except (OSError, ValueError):
+                            pass
+                    # Never unwind into the caller's stack (a test runner, the CLI) in a child.
+                    os._exit(code)
+        finally:
+            if pid != 0:
+                signal.pthread_sigmask(signal.SIG_UNBLOCK, _PARENT_SIGNALS)
+        os.close(status_w)
+        os.set_blocking(status_r, False)
+        worker = _Worker(index=index, pid=pid, status_fd=status_r)
+        self.workers[pid] = worker
+        self.selector.register(status_r, selectors.EVENT_READ, worker)
+
+    def _worker_main(self, index: int, status_w: int) -> int:
+        signal.set_wakeup_fd(-1)
+        for signum in _PARENT_SIGNALS:
+            signal.signal(signum, signal.SIG_DFL)
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, _PARENT_SIGNALS)
+        # The parent's bookkeeping descriptors: the wake-up pipe and the other workers' pipes.
+        self.selector.close()
+        for fd in (self.wakeup_r, self.wakeup_w):
+            os.close(fd)
+        for worker in self.workers.values():
+            if worker.status_fd is not None:
+                os.close(worker.status_fd)
+        try:
+            handler = self.handler_factory()
+        except BaseException as exc:  # noqa: BLE001 - any failure to start is reported, then exit
+            text = str(exc) or type(exc).__name__
+            log.debug("worker %d: the request handler could not be created", index, exc_info=True)
+            _write_all(status_w, _ERROR + text.encode("utf-8", "replace")[:_MAX_ERROR_BYTES])
+            os.close(status_w)
+            return 1
+        _write_all(status_w, _READY)
+        os.close(status_w)
+        settings = self.config.listener
+        listener = Listener(
+            self.sock,
+            self.context,
+            settings,
+            handler,
+            identity_mode=self.config.tls.identity_from,
+            batch_handler=batch_handler_of(handler),
+        )
+        try:
+            asyncio.run(_serve(listener, settings.shutdown_grace))
+        finally:
+            _close_handler(handler)
+        return 0
+
+
+def run_server(
+    config: ServerConfig,
+    handler_factory: HandlerFactory,
+    *,
+    ready: Callable[[], None] | None = None,
+) -> int:
+    """Serve KMIP over mutual TLS until SIGTERM or SIGINT; return the process exit status.
+
+    Must be called from the main thread (it installs signal handlers). ``handler_factory`` is
+    called once in each worker process after the fork; if it raises, the server stops and
+    returns 1 with the exception's message on stderr. ``ready`` is called in this process once
+    every worker has started.
+
+    When the handler has a ``handle_many(requests) -> responses`` method (or is a bound method
+    of an object that has one, as ``Dispatcher.handle`` is), the messages each worker receives
+    in one turn of its event loop, from all connections, are answered by one call to it, so
+    the engine can commit their writes together.
+    """
+    settings = config.listener
+    count = settings.workers or os.cpu_count() or 1
+    if count < 0:
+        _report_fatal(f"listener.workers must be 0 (one per CPU) or more, not {settings.workers}")
+        return 1
+    limit = raise_file_limit()
+    wanted = count * settings.max_connections + 64
+    if limit != resource.RLIM_INFINITY and limit < settings.max_connections + 64:
+        log.warning("the open-file limit (%d) is below max_connections (%d)", limit, settings.max_connections)
+    elif limit != resource.RLIM_INFINITY and limit < wanted:
+        log.debug("the open-file limit (%d) is below workers x max_connections (%d)", limit, wanted)
+    try:
+        context = server_ssl_context(config.tls)
+    except (OSError, ValueError) as exc:  # ssl.SSLError is an OSError
+        _report_fatal(f"cannot set up TLS: {exc}")
+        return 1
+    try:
+        sock = bind_listening_socket(settings)
+    except OSError as exc:
+        _report_fatal(f"cannot listen on {settings.host}:{settings.port}: {exc.strerror or exc}")
+        return 1
+    try:
+        return _Supervisor(config, context, sock, handler_factory, count).run(ready)
+    finally:
+        sock.close()
