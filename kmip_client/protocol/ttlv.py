@@ -324,6 +324,16 @@ def decode_item(
         if padded != length and typ is not _ENUM and typ is not _INTEGER and typ is not _INTERVAL:
             if data[vpos + length : next_pos] != _ZEROS[: padded - length]:
                 raise ProtocolError(f"non-zero padding after item 0x{tag:06X}", vpos + length)
+        elif (
+            length & 7 == 0
+            and (typ is _TEXT or typ is _BYTES)
+            and next_pos + 8 <= limit
+            and data[next_pos : next_pos + 8] == _ZEROS
+        ):
+            # PyKMIP (0.10, 0.11) pads a string whose length is a multiple of 8 with 8 zero
+            # bytes it counts in the enclosing length. No item starts with a zero tag, so
+            # skipping them is unambiguous, and refusing would break every such client.
+            next_pos += 8
         item = new_item(Item, (tag, typ, value))
         if children is None:
             return item, next_pos

@@ -144,3 +144,18 @@ def test_any_item_tree_round_trips(item: Item) -> None:
     wire = encode(item)
     assert len(wire) % 8 == 0
     assert decode(wire) == item
+
+
+def test_pykmip_extra_zero_padding_after_8_multiple_strings_is_tolerated() -> None:
+    # PyKMIP 0.11 encodes a 16-byte Text String as 16 bytes plus 8 zero bytes, counted in the
+    # enclosing structure's length. No item starts with a zero tag, so the bytes are skipped.
+    name = struct.pack(">II", 0x42005507, 16) + b"sixteen-chars-ab" + bytes(8)
+    value = struct.pack(">II", 0x42005405, 4) + struct.pack(">ii", 7, 0)
+    body = name + value
+    quirky = struct.pack(">II", 0x42000801, len(body)) + body
+    item = decode(quirky)
+    assert item == Item(0x420008, ItemType.STRUCTURE, (
+        Item(0x420055, ItemType.TEXT_STRING, "sixteen-chars-ab"), Item(0x420054, ItemType.ENUMERATION, 7)))
+    # Anything but exactly 8 zero bytes there is still an error.
+    with pytest.raises(ProtocolError):
+        decode(quirky[:-16] + b"\x00" * 4 + quirky[-12:])
