@@ -1,9 +1,11 @@
 """One worker's KMIP listener: binary TTLV over mutual TLS, on asyncio protocols.
 
 The worker accepts from a listening socket it shares with its sibling processes, runs the TLS
-handshake, names the client from its certificate, and then for each whole message the
+handshake (an :class:`ssl.SSLObject` per connection, see :class:`_Connection`), names the
+client from its certificate, and then for each whole message the
 :class:`~kmip_client.protocol.framing.Framer` yields calls the :data:`MessageHandler` and
-writes what it returns. Protocol callbacks rather than streams: no task and no awaits per
+writes what it returns. With a :data:`BatchHandler`, the messages of one event-loop turn go to
+it together instead. Protocol callbacks rather than streams: no task and no awaits per
 request, which is most of the per-request overhead streams would add.
 
 Message bytes are never logged: requests and responses carry key material.
@@ -171,7 +173,7 @@ class _Connection(asyncio.Protocol):
             self._transport.pause_reading()
 
     def resume_writing(self) -> None:
-        if self._transport is not None and not self._closing:
+        if self._transport is not None and not self._closing and not self._close_pending:
             self._transport.resume_reading()
 
     # ---- TLS
@@ -311,6 +313,8 @@ class _Connection(asyncio.Protocol):
 
     def _close_after_answers(self, final: bytes = b"") -> None:
         """Close, sending ``final`` last, once every queued message has been answered."""
+        if self._close_pending:
+            return  # the first reason to close stands
         if self._awaiting:
             self._close_pending = True
             self._final = final

@@ -265,7 +265,7 @@ def test_client_stalling_mid_message_is_dropped_and_others_are_served(pki: PkiFi
                 time.sleep(0.25)
             stalled.settimeout(5)
             assert is_closed(stalled)
-            assert 0.5 < time.monotonic() - started < 3.0
+            assert 0.5 < time.monotonic() - started < 4.0  # the idle time-out, not the handshake's 5 s
             assert _exchange(other, b"still") == "bob"
         stalled.close()
         assert server.stop() == 0
@@ -465,7 +465,7 @@ def test_a_worker_that_dies_is_restarted(pki: PkiFiles, tmp_path: Path) -> None:
 
 
 def test_sigterm_lets_an_in_flight_request_finish(pki: PkiFiles, tmp_path: Path) -> None:
-    server = start_server(pki, tmp_path, workers=2)
+    server = start_server(pki, tmp_path, workers=2, shutdown_grace=10.0)
     try:
         with connect(pki, server.port) as sock, connect(pki, server.port, "bob") as idle:
             assert _exchange(idle) == "bob"
@@ -479,8 +479,8 @@ def test_sigterm_lets_an_in_flight_request_finish(pki: PkiFiles, tmp_path: Path)
             assert is_closed(sock)
             idle.settimeout(10)
             assert is_closed(idle)  # idle connections are closed too, not left to the grace period
-            assert server.process.wait(10) == 0
-            assert time.monotonic() - started < 3.0
+            assert server.process.wait(15) == 0
+            assert time.monotonic() - started < 5.0  # not the 10 s grace: nothing was left in flight
     finally:
         if server.process.poll() is None:
             server.process.kill()
@@ -534,7 +534,7 @@ def test_sigterm_while_workers_are_starting(pki: PkiFiles, tmp_path: Path) -> No
     started = time.monotonic()
     server.process.send_signal(signal.SIGTERM)
     assert server.process.wait(10) == 0
-    assert time.monotonic() - started < 2.0  # not waiting for the slow start-up to finish
+    assert time.monotonic() - started < 4.0  # not waiting for the 8 s start-up to finish
     assert server.process.stdout is not None and b"READY" not in server.process.stdout.read()
 
 

@@ -176,7 +176,7 @@ def _failing_factory() -> MessageHandler:
 
 
 def _slow_factory() -> MessageHandler:
-    time.sleep(3.0)  # a token that takes its time to log in
+    time.sleep(8.0)  # a token that takes its time to log in
     return echo_handler
 
 
