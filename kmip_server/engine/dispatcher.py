@@ -59,6 +59,10 @@ class _Rollback(Exception):
         self.results = results
 
 
+class _GroupAborted(Exception):
+    """A message of a group must be rolled back: the group's transaction is abandoned."""
+
+
 @dataclasses.dataclass(frozen=True, slots=True)
 class _Prepared:
     message: RequestMessage
@@ -176,28 +180,39 @@ class Dispatcher:
     def _in_transaction(
         self, group: list[_Prepared], identities: list[ClientIdentity]
     ) -> list[list[ResponseBatchItem]]:
-        """Run messages in one transaction (a write one if any of them writes) and commit."""
+        """Run messages in one transaction (a write one if any of them writes) and commit.
+
+        A group runs optimistically, without a savepoint per message (two statements each):
+        if one message's writes must be undone, the whole transaction is rolled back, nothing
+        having been committed or answered, and every message runs again on its own.
+        """
+        if len(group) == 1:
+            return self._transaction(group, identities, grouped=False)
+        try:
+            return self._transaction(group, identities, grouped=True)
+        except _GroupAborted:
+            return [self._transaction([p], [i], grouped=False)[0] for p, i in zip(group, identities, strict=True)]
+
+    def _transaction(
+        self, group: list[_Prepared], identities: list[ClientIdentity], *, grouped: bool
+    ) -> list[list[ResponseBatchItem]]:
         writes = group[0].writes
-        grouped = len(group) > 1
         results: list[list[ResponseBatchItem]] = []
         try:
             with self.repository.write() if writes else self.repository.read() as session:
                 now = int(self.clock())
                 for prepared, identity in zip(group, identities, strict=True):
-                    if grouped:
-                        try:
-                            with session.savepoint():
-                                results.append(self._run_message(session, prepared, identity, now))
-                        except _Rollback as rollback:
-                            results.append(rollback.results)
-                        continue
                     try:
                         results.append(self._run_message(session, prepared, identity, now))
                     except _Rollback as rollback:
+                        if grouped:
+                            raise _GroupAborted from None
                         results.append(rollback.results)
                         raise
         except _Rollback:
             pass
+        except _GroupAborted:
+            raise
         except Exception as exc:  # the commit itself (or opening the transaction) failed
             log.error("storage transaction failed: %s", _describe(exc), exc_info=not isinstance(exc, KmipError))
             error = exc if isinstance(exc, KmipError) else KmipError("the server could not store the result")

@@ -9,6 +9,8 @@ blob to the object's Unique Identifier: a blob copied onto another row does not 
 from __future__ import annotations
 
 import hashlib
+import os
+import time
 import uuid
 from enum import IntEnum
 
@@ -52,6 +54,16 @@ _DEFAULT_MASKS = {
     A.AES: CryptographicUsageMask.ENCRYPT | CryptographicUsageMask.DECRYPT,
     **dict.fromkeys(HMAC_ALGORITHMS, CryptographicUsageMask.MAC_GENERATE | CryptographicUsageMask.MAC_VERIFY),
 }
+
+
+def new_unique_identifier() -> str:
+    """A time-ordered UUID (the RFC 9562 version 7 layout: 48-bit Unix milliseconds, then 74
+    random bits). New objects then land at the end of the primary-key and attribute indexes
+    instead of on random pages, which cuts the pages each durable commit writes."""
+    value = (time.time_ns() // 1_000_000) << 80 | int.from_bytes(os.urandom(10), "big")
+    value = (value & ~(0xF << 76)) | (0x7 << 76)  # version 7
+    value = (value & ~(0x3 << 62)) | (0x2 << 62)  # RFC 9562 variant
+    return str(uuid.UUID(int=value))
 
 
 def wrap_context(uid: str, object_type: int) -> bytes:
@@ -106,7 +118,7 @@ def store_new_object(
     length: int | None = None,
 ) -> str:
     """Give the object its server-set attributes, wrap its value and insert it; returns its UID."""
-    uid = str(uuid.uuid4())
+    uid = new_unique_identifier()
     now = as_datetime(ctx.now)
     attrs.set("Initial Date", now)
     attrs.set("Last Change Date", now)

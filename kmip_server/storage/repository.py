@@ -33,7 +33,7 @@ from __future__ import annotations
 import fcntl
 import functools
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from types import TracebackType
 from typing import Any
@@ -113,10 +113,10 @@ _ATTRS_ORDERED = {
     True: (_ATTRS.order_by(*_ORDER_POSTGRESQL), _ATTRS_NAMED.order_by(*_ORDER_POSTGRESQL)),
 }
 
-_NEXT_SEQUENCE = (
+_NEXT_SEQUENCES = (
     update(sequence_counter)
     .where(sequence_counter.c.id == 1)
-    .values(value=sequence_counter.c.value + 1)
+    .values(value=sequence_counter.c.value + bindparam("count"))
     .returning(sequence_counter.c.value)
 )
 _INSERT_OBJECT = insert(managed_objects)
@@ -165,17 +165,50 @@ class Session:
     on insert, attributes for an unknown uid) surface as ``sqlalchemy.exc`` exceptions.
     """
 
-    __slots__ = ("_conn", "_writable", "_postgresql", "_attrs_all", "_attrs_named")
+    __slots__ = ("_connection", "_opener", "_pending", "_writable", "_postgresql", "_attrs_all", "_attrs_named")
 
-    def __init__(self, conn: Connection, *, writable: bool, postgresql: bool) -> None:
-        self._conn = conn
+    def __init__(
+        self,
+        conn: Connection | None,
+        *,
+        writable: bool,
+        postgresql: bool,
+        opener: Callable[[], Connection] | None = None,
+    ) -> None:
+        self._connection = conn
+        self._opener = opener
+        self._pending: list[ObjectRecord] = []
         self._writable = writable
         self._postgresql = postgresql
         self._attrs_all, self._attrs_named = _ATTRS_ORDERED[postgresql]
 
     @property
+    def _conn(self) -> Connection:
+        """The connection, its transaction begun; buffered inserts written first.
+
+        A write session starts its transaction at its first statement, not when it is
+        opened, and :meth:`insert` only buffers: so a request that creates objects does all
+        its work (key generation, wrapping, encoding) before taking SQLite's write lock, which
+        it then holds just for the statements and the commit. That lets worker processes
+        overlap their CPU work instead of queueing for the lock with it.
+        """
+        conn = self._connection
+        if conn is None:
+            assert self._opener is not None
+            conn = self._connection = self._opener()
+        if self._pending:
+            self._flush_inserts(conn)
+        return conn
+
+    @property
+    def started(self) -> bool:
+        """Whether a statement has run (so there is a transaction to commit)."""
+        return self._connection is not None or bool(self._pending)
+
+    @property
     def connection(self) -> Connection:
-        """The SQLAlchemy Core connection, inside this session's transaction."""
+        """The SQLAlchemy Core connection, inside this session's transaction (begun now if
+        it was not yet)."""
         return self._conn
 
     @property
@@ -234,29 +267,43 @@ class Session:
     # -- writes --------------------------------------------------------------------------
 
     def insert(self, record: ObjectRecord) -> None:
-        """Insert the object and its attributes; sets ``record.sequence``."""
+        """Insert the object and its attributes; sets ``record.sequence`` once written. Until
+        the session's first statement, inserts are buffered and written by that statement or
+        at commit (see :attr:`_conn`); database errors then surface there."""
         self._require_writable()
-        params: dict[str, Any] = {
-            "uid": record.uid,
-            "object_type": record.object_type,
-            "owner": record.owner,
-            "state": record.state,
-            "created": record.created,
-            "algorithm": record.algorithm,
-            "length": record.length,
-            "value_format": record.value_format,
-            "wrapped_value": record.wrapped_value,
-            "custody_key": record.custody_key,
-        }
+        self._pending.append(record)
+        if self._connection is not None:
+            # Past the first statement (inside a savepoint, say) errors must surface here.
+            self._flush_inserts(self._connection)
+
+    def _flush_inserts(self, conn: Connection) -> None:
+        records, self._pending = self._pending, []
+        rows = [
+            {
+                "uid": r.uid,
+                "object_type": r.object_type,
+                "owner": r.owner,
+                "state": r.state,
+                "created": r.created,
+                "algorithm": r.algorithm,
+                "length": r.length,
+                "value_format": r.value_format,
+                "wrapped_value": r.wrapped_value,
+                "custody_key": r.custody_key,
+            }
+            for r in records
+        ]
         if self._postgresql:
-            sequence = self._conn.execute(_INSERT_OBJECT_RETURNING, params).scalar_one()
+            for record, params in zip(records, rows, strict=True):
+                record.sequence = conn.execute(_INSERT_OBJECT_RETURNING, params).scalar_one()
         else:
-            sequence = self._conn.execute(_NEXT_SEQUENCE).scalar_one()
-            params["sequence"] = sequence
-            self._conn.execute(_INSERT_OBJECT, params)
-        if record.attributes:
-            self._conn.execute(_INSERT_ATTRIBUTE, _attribute_rows(record.uid, record.attributes))
-        record.sequence = sequence
+            last = conn.execute(_NEXT_SEQUENCES, {"count": len(records)}).scalar_one()
+            for offset, (record, params) in enumerate(zip(records, rows, strict=True)):
+                params["sequence"] = record.sequence = last - len(records) + 1 + offset
+            conn.execute(_INSERT_OBJECT, rows)
+        attributes = [row for r in records for row in _attribute_rows(r.uid, r.attributes)]
+        if attributes:
+            conn.execute(_INSERT_ATTRIBUTE, attributes)
 
     def update(self, uid: str, **columns: Any) -> None:
         """Change some of ``state``, ``wrapped_value``, ``custody_key``, ``algorithm``,
@@ -339,7 +386,7 @@ class _Transaction:
     """The context manager behind read() and write(): a class rather than a generator
     because it runs on every Get and the generator machinery costs measurably more."""
 
-    __slots__ = ("_engine", "_writable", "_postgresql", "_sqlite_begin", "_lock", "_conn", "_tx")
+    __slots__ = ("_engine", "_writable", "_postgresql", "_sqlite_begin", "_lock", "_conn", "_tx", "_session")
 
     def __init__(
         self,
@@ -356,6 +403,15 @@ class _Transaction:
         self._lock = lock
 
     def __enter__(self) -> Session:
+        self._conn: Connection | None = None
+        if self._writable:
+            # Begun at the session's first statement (see Session._conn).
+            self._session = Session(None, writable=True, postgresql=self._postgresql, opener=self._open)
+        else:
+            self._session = Session(self._open(), writable=False, postgresql=self._postgresql)
+        return self._session
+
+    def _open(self) -> Connection:
         if self._lock is not None:
             self._lock.acquire()
         try:
@@ -374,14 +430,29 @@ class _Transaction:
                 self._lock.release()
             raise
         self._conn = conn
-        return Session(conn, writable=self._writable, postgresql=self._postgresql)
+        return conn
 
     def __exit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
+        session = self._session
+        if exc_type is None and session.started:
+            try:
+                session.connection  # noqa: B018  (writes buffered inserts, beginning if needed)
+            except BaseException:
+                if self._conn is not None:
+                    self._finish(commit=False)
+                raise
+        if self._conn is None:
+            return  # nothing ran: no transaction, no lock
+        self._finish(commit=exc_type is None)
+
+    def _finish(self, *, commit: bool) -> None:
+        conn = self._conn
+        assert conn is not None
         try:
-            if exc_type is None:
-                if self._postgresql and _postgresql_aborted(self._conn):
+            if commit:
+                if self._postgresql and _postgresql_aborted(conn):
                     self._tx.rollback()
                     raise TransactionAborted(
                         "a statement failed and its error was caught outside a savepoint; nothing was committed"
@@ -390,7 +461,7 @@ class _Transaction:
             else:
                 self._tx.rollback()
         finally:
-            self._conn.close()
+            conn.close()
             if self._lock is not None:
                 self._lock.release()
 

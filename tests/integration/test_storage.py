@@ -334,6 +334,7 @@ def test_error_swallowed_without_savepoint(repo: Repository) -> None:
     def write() -> None:
         with repo.write() as s:
             s.insert(record("k1"))
+            s.get("k1")  # a statement: the transaction has begun, inserts now run at once
             with pytest.raises(IntegrityError):
                 s.insert(record("k1"))
 
@@ -670,7 +671,7 @@ def test_sqlite_pragmas(tmp_path: Path) -> None:
         repo.dispose()
 
 
-def test_sqlite_write_transactions_take_the_write_lock_up_front(tmp_path: Path) -> None:
+def test_sqlite_write_transactions_take_the_write_lock_at_their_first_statement(tmp_path: Path) -> None:
     path = tmp_path / "lock.db"
     repo = Repository(f"sqlite:///{path}")
     repo.create_schema()
@@ -679,8 +680,12 @@ def test_sqlite_write_transactions_take_the_write_lock_up_front(tmp_path: Path) 
         with repo.read():
             other.execute("BEGIN IMMEDIATE")  # a reader does not hold the write lock
             other.execute("ROLLBACK")
-        with repo.write():
-            # No statement has run yet, and still the lock is taken.
+        with repo.write() as s:
+            s.insert(record("buffered"))
+            # Nothing has run yet (the insert is buffered): no lock held while work is prepared.
+            other.execute("BEGIN IMMEDIATE")
+            other.execute("ROLLBACK")
+            assert s.get("buffered", attributes=False) is not None  # first statement: BEGIN IMMEDIATE
             with pytest.raises(sqlite3.OperationalError, match="locked"):
                 other.execute("BEGIN IMMEDIATE")
         other.execute("BEGIN IMMEDIATE")
