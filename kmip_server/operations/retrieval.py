@@ -6,7 +6,7 @@ import dataclasses
 
 from kmip_client.protocol.errors import KmipError
 from kmip_client.protocol.model import Struct
-from kmip_client.protocol.model.base import decode_struct
+from kmip_client.protocol.model.base import EncodedItem, decode_struct
 from kmip_client.protocol.model.objects import (
     MANAGED_OBJECTS,
     KeyValue,
@@ -67,8 +67,13 @@ def get(ctx: RequestContext, request: GetRequest) -> Struct:
             ctx.reason(R.OBJECT_DESTROYED, R.ITEM_NOT_FOUND),
         )
     plain = ctx.custody.unwrap(record.wrapped_value, wrap_context(record.uid, record.object_type))
-    item = decode(plain)
-    managed = decode_struct(MANAGED_OBJECTS[item.tag], item)
-    managed = _reformat(ctx, managed, request.key_format_type)
+    wanted = request.key_format_type
+    managed: Struct | EncodedItem
+    if wanted is None or wanted == record.value_format:
+        # Stored as it is returned: sent without decoding and re-encoding.
+        managed = EncodedItem(plain)
+    else:
+        item = decode(plain)
+        managed = _reformat(ctx, decode_struct(MANAGED_OBJECTS[item.tag], item), wanted)
     ctx.id_placeholder = record.uid
     return GetResponse(object_type=ObjectType(record.object_type), unique_identifier=record.uid, managed_object=managed)

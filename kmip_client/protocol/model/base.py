@@ -26,7 +26,7 @@ from typing import Any, ClassVar, TypeVar
 from ..errors import ProtocolError
 from ..placeholders import Placeholder
 from ..spec import enum_for_tag, tag_name
-from ..ttlv import Item, ItemType, close_structure, encode, leaf_writer, open_structure, write_items
+from ..ttlv import Item, ItemType, close_structure, decode, encode, leaf_writer, open_structure, write_items
 
 __all__ = [
     "Struct",
@@ -125,6 +125,17 @@ def structure(tag: int) -> Callable[[type[S]], type[S]]:
 # --------------------------------------------------------------------------- primitives
 
 _new_item = tuple.__new__  # Item(...) without the NamedTuple's Python-level __new__
+
+
+class EncodedItem(bytes):
+    """The TTLV bytes of one whole item, already encoded (its tag included).
+
+    A field that holds "an object" (a choice field, such as a Get response's managed object)
+    may be given one; the writer copies it verbatim. A server that keeps objects in their
+    TTLV form saves decoding and re-encoding them on every read.
+    """
+
+    __slots__ = ()
 
 
 class EnumValue(int):
@@ -303,6 +314,8 @@ class _ChoiceField:
             return value
         if isinstance(value, Struct):
             return to_item(value, self.tag_for(value))
+        if isinstance(value, EncodedItem):
+            return decode(value)
         raise TypeError(f"field {self.name}: cannot encode {type(value).__name__} without its tag")
 
 
@@ -508,6 +521,8 @@ def write_struct(obj: Struct, tag: int, out: bytearray, depth: int) -> None:
         for v in value if field.repeated else (value,):
             if isinstance(v, Struct):
                 write_struct(v, field.tag_for(v), out, depth)
+            elif type(v) is EncodedItem:
+                out += v
             else:
                 write_items((field.encode(v),), out, depth)
     close_structure(out, start)
