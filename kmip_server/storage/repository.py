@@ -68,6 +68,10 @@ _o = managed_objects.c
 _a = object_attributes.c
 
 _BUSY_TIMEOUT_MS = 5000
+# Pages of WAL before a commit copies them back into the database file. SQLite's default of
+# 1000 checkpoints every few hundred Creates; with time-ordered identifiers the same pages are
+# written again and again, so a larger interval folds many writes of a page into one copy.
+_WAL_CHECKPOINT_PAGES = 10000
 
 # libpq's PQTRANS_INERROR: the transaction has failed (psycopg and psycopg2 both report it).
 _PQTRANS_INERROR = 3
@@ -516,6 +520,7 @@ def _sqlite_on_connect(dbapi_connection: Any, connection_record: Any) -> None:
         cursor.execute(f"PRAGMA busy_timeout = {_BUSY_TIMEOUT_MS}")
         cursor.execute("PRAGMA journal_mode = WAL")
         cursor.execute("PRAGMA synchronous = FULL")
+        cursor.execute(f"PRAGMA wal_autocheckpoint = {_WAL_CHECKPOINT_PAGES}")
         cursor.execute("PRAGMA foreign_keys = ON")
         cursor.execute("PRAGMA case_sensitive_like = ON")
     finally:
