@@ -33,6 +33,7 @@ from __future__ import annotations
 import fcntl
 import functools
 import os
+import threading
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from types import TracebackType
@@ -454,6 +455,7 @@ class _Transaction:
     def _finish(self, *, commit: bool) -> None:
         conn = self._conn
         assert conn is not None
+        keep = False
         try:
             if commit:
                 if self._postgresql and _postgresql_aborted(conn):
@@ -464,10 +466,46 @@ class _Transaction:
                 self._tx.commit()
             else:
                 self._tx.rollback()
+            keep = isinstance(self._engine, _ReaderConnections)
         finally:
-            conn.close()
+            if not keep:
+                conn.close()
+                if isinstance(self._engine, _ReaderConnections):
+                    self._engine.discard()
             if self._lock is not None:
                 self._lock.release()
+
+
+class _ReaderConnections:
+    """One SQLite connection per thread kept open for read transactions.
+
+    A read is one short transaction; taking a connection from the pool and building its
+    SQLAlchemy wrapper cost as much as the query (a Get's read went from 33 to 17 µs
+    without it). Connections are per thread because SQLAlchemy connections are not shared.
+    """
+
+    __slots__ = ("_engine", "_local")
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+        self._local = threading.local()
+
+    def connect(self) -> Connection:
+        conn: Connection | None = getattr(self._local, "conn", None)
+        if conn is None or conn.closed:
+            conn = self._local.conn = self._engine.connect()
+        return conn
+
+    def discard(self) -> None:
+        """Stop using this thread's connection (closing it if still open)."""
+        conn: Connection | None = getattr(self._local, "conn", None)
+        self._local.conn = None
+        if conn is not None and not conn.closed:
+            conn.close()
+
+    def forget(self) -> None:
+        """After fork: the parent owns the open connections; leave them alone."""
+        self._local = threading.local()
 
 
 class _WriterLock:
@@ -574,6 +612,7 @@ class Repository:
         self._read_engine = read_engine
         self._write_engine = write_engine
         self._writer_lock = _WriterLock(f"{parsed.database}.writer-lock") if self._sqlite else None
+        self._readers = _ReaderConnections(engine) if self._sqlite else None
         self._pid = os.getpid()
 
     @property
@@ -591,6 +630,8 @@ class Repository:
         if pid != self._pid:
             # The parent still owns these connections; close=False leaves them alone.
             self._engine.dispose(close=False)
+            if self._readers is not None:
+                self._readers.forget()
             self._pid = pid
 
     def create_schema(self) -> None:
@@ -602,7 +643,9 @@ class Repository:
         """``with repo.read() as s:`` a read-only transaction (SQLite: a deferred BEGIN;
         PostgreSQL: REPEATABLE READ, READ ONLY). Write methods of ``s`` raise RuntimeError."""
         self._check_fork()
-        return _Transaction(self._read_engine, False, self._postgresql, "BEGIN" if self._sqlite else None)
+        if self._readers is not None:
+            return _Transaction(self._readers, False, False, "BEGIN")  # type: ignore[arg-type]
+        return _Transaction(self._read_engine, False, self._postgresql, None)
 
     def write(self) -> AbstractContextManager[Session]:
         """``with repo.write() as s:`` a write transaction, committed (durably) when the block
@@ -620,4 +663,6 @@ class Repository:
 
     def dispose(self) -> None:
         """Close all pooled connections; the repository reconnects if used again."""
+        if self._readers is not None:
+            self._readers.discard()
         self._engine.dispose()
