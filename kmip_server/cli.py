@@ -30,7 +30,15 @@ from .config import (
     read_pin,
     render_default_config,
 )
-from .pki import IssuedCertificate, create_ca, issue_client_certificate, issue_server_certificate, load_issued
+from .pki import (
+    IssuedCertificate,
+    create_ca,
+    issue_client_certificate,
+    issue_server_certificate,
+    load_issued,
+    write_file_atomically,
+    write_issued,
+)
 
 PROG = "strongroom"
 ADMIN_NAME = "admin"  # the client identity init issues; the default config makes it an administrator
@@ -73,35 +81,15 @@ def _private_dir(path: Path, *, warn: bool = True) -> bool:
 
 
 def _write_file(path: Path, data: bytes, mode: int, *, overwrite: bool) -> None:
-    """Write ``data`` with exactly ``mode``, atomically: a reader never sees a partial file, and
-    ``path`` never exists with wider permissions, even briefly."""
-    if not overwrite and path.exists():
-        raise CliError(f"{path} already exists")
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, mode)
+    """Write ``data`` with exactly ``mode``, atomically (see :func:`write_file_atomically`)."""
     try:
-        try:
-            os.fchmod(fd, mode)
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view) :]
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        if overwrite:
-            os.replace(temporary, path)
-        else:
-            os.link(temporary, path)  # unlike rename, fails if the file appeared meanwhile
-            os.unlink(temporary)
-    except BaseException:
-        temporary.unlink(missing_ok=True)
-        raise
+        write_file_atomically(path, data, mode, overwrite=overwrite)
+    except FileExistsError:
+        raise CliError(f"{path} already exists") from None
 
 
 def _write_pair(issued: IssuedCertificate, cert_path: Path, key_path: Path) -> None:
-    # The key first: a failure must never leave a certificate without its key.
-    _write_file(key_path, issued.private_key_pem(), 0o600, overwrite=True)
-    _write_file(cert_path, issued.certificate_pem(), 0o644, overwrite=True)
+    write_issued(issued, cert_path, key_path, overwrite=True)
 
 
 # ---- init

@@ -265,7 +265,7 @@ def _spki(public_key: object) -> bytes:
     )
 
 
-def _write_file(path: Path, data: bytes, mode: int, overwrite: bool) -> None:
+def write_file_atomically(path: Path, data: bytes, mode: int, *, overwrite: bool = False) -> None:
     """Write ``data`` so that ``path`` never exists, even briefly, with wider permissions than
     ``mode``, and never half-written: a temporary file created with ``mode`` (O_EXCL, so no
     one else's file is reused) is filled, synced and renamed over the target."""
@@ -316,5 +316,5 @@ def write_issued(
         for path in (key_path, cert_path):
             if path.exists():
                 raise FileExistsError(f"{path} already exists")
-    _write_file(key_path, issued.private_key_pem(passphrase), 0o600, overwrite)
-    _write_file(cert_path, issued.certificate_pem(), 0o644, overwrite)
+    write_file_atomically(key_path, issued.private_key_pem(passphrase), 0o600, overwrite=overwrite)
+    write_file_atomically(cert_path, issued.certificate_pem(), 0o644, overwrite=overwrite)

@@ -10,6 +10,11 @@ from pathlib import Path
 import pytest
 
 from kmip_server.custody import Pkcs11Custody, find_softhsm_module, initialise_token, use_softhsm_conf
+from kmip_server.engine.dispatcher import Dispatcher
+from kmip_server.policy import Policy
+from kmip_server.storage.repository import Repository
+
+from .engine_support import Clock
 
 # ---- SoftHSM2 key custody (owner: custody) ----
 
@@ -55,3 +60,28 @@ def custody(softhsm_token: SoftHsmToken) -> Iterator[Pkcs11Custody]:
     """A custody on the session token, closed after the test."""
     with softhsm_token.open() as opened:
         yield opened
+
+
+# ---- the in-process engine (owner: engine tests)
+
+
+@pytest.fixture
+def clock() -> Clock:
+    """A settable clock for the engine: date rules are tested at exact times."""
+    return Clock()
+
+
+@pytest.fixture
+def db_path(tmp_path: Path) -> Path:
+    return tmp_path / "engine.db"
+
+
+@pytest.fixture
+def engine(custody: Pkcs11Custody, db_path: Path, clock: Clock) -> Iterator[Dispatcher]:
+    """A dispatcher on the session's SoftHSM2 token and a fresh SQLite file; `admin` administers."""
+    from kmip_server import operations  # noqa: F401  (registers the handlers)
+
+    repository = Repository(f"sqlite:///{db_path}")
+    repository.create_schema()
+    yield Dispatcher(repository, custody, Policy(administrators=frozenset({"admin"})), clock=clock)
+    repository.dispose()

@@ -1,4 +1,4 @@
-"""The engine in process: real SoftHSM2 custody, real SQLite, the dispatcher fed encoded bytes.
+"""The engine in process — objects, lifecycle, batches, bad input: real SoftHSM2 custody, real SQLite, the dispatcher fed encoded bytes.
 
 Each test gets a fresh database; the clock is injectable so date rules are tested exactly.
 """
@@ -6,20 +6,14 @@ Each test gets a fresh database; the clock is injectable so date rules are teste
 from __future__ import annotations
 
 import sqlite3
-from pathlib import Path
 
 import pytest
-from kmip_server.storage.repository import Repository
 
-from kmip_client.protocol.model import Attribute, Attributes, Name
+from kmip_client.protocol.model import Attribute, Name
 from kmip_client.protocol.model.attributes import RevocationReason
 from kmip_client.protocol.model.base import EnumValue
 from kmip_client.protocol.model.objects import KeyBlock, KeyValue, OpaqueObject, SecretData
-from kmip_client.protocol.model.payloads.structures import AttributeReference
-from kmip_client.protocol.spec import Tag
-from kmip_client.protocol.spec.attributes import ATTRIBUTE_TAGS
 from kmip_client.protocol.spec.enums import (
-    AdjustmentType,
     BatchErrorContinuationOption,
     CryptographicAlgorithm,
     KeyFormatType,
@@ -33,89 +27,21 @@ from kmip_client.protocol.spec.enums import (
     State,
     UniqueIdentifier,
 )
-from kmip_server.engine.dispatcher import Dispatcher
-from kmip_server.engine.identity import ClientIdentity
-from kmip_server.policy import Policy
 
+from .engine_support import (
+    ADMIN,
+    ALICE,
+    BOB,
+    T0,
+    attributes_of,
+    create,
+    failure,
+    locate,
+    one,
+    run,
+    state_of,
+)
 from .kmip_messages import V14, V21, aes_attributes, at, attrs_for, create_aes, item, ok, request_bytes, response
-
-ALICE = ClientIdentity("alice")
-BOB = ClientIdentity("bob")
-ADMIN = ClientIdentity("admin")
-T0 = 1_900_000_000
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = float(T0)
-
-    def __call__(self) -> float:
-        return self.now
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
-def db_path(tmp_path: Path) -> Path:
-    return tmp_path / "engine.db"
-
-
-@pytest.fixture
-def engine(custody, db_path: Path, clock: Clock) -> Dispatcher:
-    repository = Repository(f"sqlite:///{db_path}")
-    repository.create_schema()
-    from kmip_server import operations  # noqa: F401
-
-    yield Dispatcher(repository, custody, Policy(administrators=frozenset({"admin"})), clock=clock)
-    repository.dispose()
-
-
-def run(engine: Dispatcher, version, *items, identity=ALICE, **header):
-    return response(engine.handle(request_bytes(version, *items, **header), identity))
-
-
-def one(engine: Dispatcher, version, batch_item, identity=ALICE):
-    result = run(engine, version, batch_item, identity=identity)
-    assert len(result.batch_items) == 1
-    return result.batch_items[0]
-
-
-def create(engine, version=V14, identity=ALICE, **kwargs) -> str:
-    return ok(one(engine, version, create_aes(version, **kwargs), identity)).unique_identifier
-
-
-def attributes_of(engine, uid, version=V14, identity=ALICE, names=()):
-    if version >= (2, 0):
-        refs = tuple(Tag(ATTRIBUTE_TAGS[n]) for n in names)
-        payload = ok(
-            one(
-                engine,
-                version,
-                item(Operation.GET_ATTRIBUTES, unique_identifier=uid, attribute_references=refs),
-                identity,
-            )
-        )
-        return {a.name if a.vendor is None else f"{a.vendor}-{a.name}": a.value for a in payload.attributes.attributes}
-    payload = ok(
-        one(
-            engine,
-            version,
-            item(Operation.GET_ATTRIBUTES, unique_identifier=uid, attribute_names=tuple(names)),
-            identity,
-        )
-    )
-    return {a.name: a.value for a in payload.attribute_list}
-
-
-def failure(result, reason: ResultReason) -> str:
-    assert result.result_status == ResultStatus.OPERATION_FAILED, result
-    assert result.result_reason == reason, (result.result_reason, result.result_message)
-    assert result.result_message
-    return result.result_message
-
 
 # --------------------------------------------------------------------------- server information
 
@@ -335,10 +261,6 @@ def test_unknown_uid_and_other_owner(engine):
 # --------------------------------------------------------------------------- lifecycle
 
 
-def state_of(engine, uid, version=V14, identity=ALICE):
-    return attributes_of(engine, uid, version, identity, ["State"])["State"]
-
-
 @pytest.mark.parametrize(
     "version,denied", [(V14, ResultReason.PERMISSION_DENIED), (V21, ResultReason.WRONG_KEY_LIFECYCLE_STATE)]
 )
@@ -425,234 +347,6 @@ def test_check_enforces_usage_mask_and_state(engine):
         one(engine, V21, item(Operation.CHECK, unique_identifier=uid, cryptographic_usage_mask=int(M.SIGN))),
         ResultReason.INCOMPATIBLE_CRYPTOGRAPHIC_USAGE_MASK,
     )
-
-
-# --------------------------------------------------------------------------- attributes
-
-
-def test_custom_attributes_of_every_type_1x(engine):
-    uid = create(engine)
-    values = {
-        "x-text": "vCenter cluster 7",
-        "x-int": 42,
-        "x-bytes": b"\x00\xffraw",
-        "y-date": at(T0 - 5),
-        "x-bool": True,
-    }
-    for name, value in values.items():
-        added = ok(
-            one(
-                engine,
-                V14,
-                item(Operation.ADD_ATTRIBUTE, unique_identifier=uid, attribute=Attribute(name=name, value=value)),
-            )
-        )
-        assert added.attribute.name == name and added.attribute.value == value
-    assert attributes_of(engine, uid, names=list(values)) == values
-    ok(
-        one(
-            engine,
-            V14,
-            item(Operation.ADD_ATTRIBUTE, unique_identifier=uid, attribute=Attribute(name="x-text", value="second")),
-        )
-    )
-    payload = ok(one(engine, V14, item(Operation.GET_ATTRIBUTES, unique_identifier=uid, attribute_names=("x-text",))))
-    assert [(a.value, a.index) for a in payload.attribute_list] == [("vCenter cluster 7", None), ("second", 1)]
-    ok(
-        one(
-            engine,
-            V14,
-            item(
-                Operation.MODIFY_ATTRIBUTE,
-                unique_identifier=uid,
-                attribute=Attribute(name="x-text", value="changed", index=1),
-            ),
-        )
-    )
-    ok(
-        one(
-            engine,
-            V14,
-            item(Operation.DELETE_ATTRIBUTE, unique_identifier=uid, attribute_name="x-text", attribute_index=0),
-        )
-    )
-    payload = ok(one(engine, V14, item(Operation.GET_ATTRIBUTES, unique_identifier=uid, attribute_names=("x-text",))))
-    assert [(a.value, a.index) for a in payload.attribute_list] == [("changed", 1)]
-    failure(
-        one(
-            engine,
-            V14,
-            item(Operation.DELETE_ATTRIBUTE, unique_identifier=uid, attribute_name="x-text", attribute_index=0),
-        ),
-        ResultReason.ITEM_NOT_FOUND,
-    )
-    names = ok(one(engine, V14, item(Operation.GET_ATTRIBUTE_LIST, unique_identifier=uid))).attribute_names
-    assert {"Unique Identifier", "State", "Object Type", "x-int", "Digest", "Initial Date"} <= set(names)
-
-
-def test_vendor_attributes_2x_are_custom_attributes_1x(engine):
-    uid = create(engine, V21)
-    vendor = Attribute(name="ID", vendor="x", value="BL-M-1-21")
-    ok(
-        one(
-            engine,
-            V21,
-            item(Operation.ADD_ATTRIBUTE, unique_identifier=uid, new_attribute=Attributes(attributes=(vendor,))),
-        )
-    )
-    assert attributes_of(engine, uid, V14, names=["x-ID"]) == {"x-ID": "BL-M-1-21"}
-    refs = (AttributeReference(vendor_identification="x", attribute_name="ID"),)
-    payload = ok(one(engine, V21, item(Operation.GET_ATTRIBUTES, unique_identifier=uid, attribute_references=refs)))
-    (got,) = payload.attributes.attributes
-    assert (got.vendor, got.name, got.value) == ("x", "ID", "BL-M-1-21")
-    ok(one(engine, V21, item(Operation.DELETE_ATTRIBUTE, unique_identifier=uid, attribute_reference=refs[0])))
-    assert attributes_of(engine, uid, V14, names=["x-ID"]) == {}
-
-
-def test_set_adjust_and_read_only_2x(engine):
-    uid = create(engine, V21)
-    ok(
-        one(
-            engine,
-            V21,
-            item(
-                Operation.SET_ATTRIBUTE,
-                unique_identifier=uid,
-                new_attribute=Attributes(attributes=(Attribute(name="Contact Information", value="ops"),)),
-            ),
-        )
-    )
-    ok(
-        one(
-            engine,
-            V21,
-            item(
-                Operation.SET_ATTRIBUTE,
-                unique_identifier=uid,
-                new_attribute=Attributes(attributes=(Attribute(name="Deactivation Date", value=at(T0 + 10)),)),
-            ),
-        )
-    )
-    ok(
-        one(
-            engine,
-            V21,
-            item(
-                Operation.ADJUST_ATTRIBUTE,
-                unique_identifier=uid,
-                attribute_reference=Tag.DEACTIVATION_DATE,
-                adjustment_type=AdjustmentType.INCREMENT,
-                adjustment_value=90,
-            ),
-        )
-    )
-    got = attributes_of(engine, uid, V21, names=["Contact Information", "Deactivation Date"])
-    assert got == {"Contact Information": "ops", "Deactivation Date": at(T0 + 100)}
-    failure(
-        one(
-            engine,
-            V21,
-            item(
-                Operation.SET_ATTRIBUTE,
-                unique_identifier=uid,
-                new_attribute=Attributes(attributes=(Attribute(name="Cryptographic Length", value=128),)),
-            ),
-        ),
-        ResultReason.ATTRIBUTE_READ_ONLY,
-    )
-    failure(
-        one(
-            engine,
-            V21,
-            item(
-                Operation.SET_ATTRIBUTE,
-                unique_identifier=uid,
-                new_attribute=Attributes(attributes=(Attribute(name="Name", value=Name(value="n")),)),
-            ),
-        ),
-        ResultReason.MULTI_VALUED_ATTRIBUTE,
-    )
-    failure(
-        one(
-            engine,
-            V21,
-            item(
-                Operation.ADD_ATTRIBUTE,
-                unique_identifier=uid,
-                new_attribute=Attributes(attributes=(Attribute(name="Cryptographic Length", value="wrong type"),)),
-            ),
-        ),
-        ResultReason.INVALID_ATTRIBUTE_VALUE,
-    )
-
-
-def test_wrong_value_type_is_refused(engine):
-    failure(
-        one(engine, V14, create_aes(V14, extra=[Attribute(name="Activation Date", value=5)])),
-        ResultReason.INVALID_FIELD,
-    )
-
-
-# --------------------------------------------------------------------------- locate
-
-
-def locate(engine, version, attributes, identity=ALICE, **kwargs):
-    if version >= (2, 0):
-        payload = item(Operation.LOCATE, attributes=Attributes(attributes=tuple(attributes)), **kwargs)
-    else:
-        payload = item(Operation.LOCATE, attribute_list=tuple(attributes), **kwargs)
-    return ok(one(engine, version, payload, identity))
-
-
-@pytest.mark.parametrize("version", [V14, V21])
-def test_locate_filters(engine, clock, version):
-    a = create(engine, version, name="alpha", length=128)
-    clock.now += 10
-    b = create(engine, version, name="beta", length=256)
-    clock.now += 10
-    c = create(engine, version, name="gamma", length=256, extra=[Attribute(name="Object Group", value="g1")])
-    d = create(engine, version, name="delta", identity=BOB)
-
-    def uids(attrs, **kw):
-        return list(locate(engine, version, attrs, **kw).unique_identifiers)
-
-    assert uids([Attribute(name="Name", value=Name(value="beta"))]) == [b]
-    assert uids([Attribute(name="Name", value=Name(value="delta"))]) == []  # Bob's
-    assert uids([Attribute(name="Cryptographic Length", value=256)]) == [c, b]
-    assert uids([Attribute(name="Object Group", value="g1")]) == [c]
-    assert uids([Attribute(name="Object Type", value=ObjectType.SYMMETRIC_KEY)]) == [c, b, a]
-    assert uids([Attribute(name="Initial Date", value=at(T0)), Attribute(name="Initial Date", value=at(T0 + 10))]) == [
-        b,
-        a,
-    ]
-    assert uids([]) == [c, b, a]
-    assert uids([], maximum_items=2) == [c, b]
-    page = locate(engine, version, [], maximum_items=1, offset_items=1)
-    assert list(page.unique_identifiers) == [b] and page.located_items == 3
-    assert d in uids([], identity=ADMIN)
-    ok(one(engine, version, item(Operation.ACTIVATE, unique_identifier=a)))
-    assert uids([Attribute(name="State", value=State.ACTIVE)]) == [a]
-    assert uids([Attribute(name="State", value=State.PRE_ACTIVE)]) == [c, b]
-
-
-def test_locate_custom_attributes_and_usage_mask(engine):
-    from kmip_client.protocol.spec.enums import CryptographicUsageMask as M
-
-    a = create(engine, extra=[Attribute(name="x-tenant", value="blue"), Attribute(name="x-gen", value=3)])
-    create(engine, extra=[Attribute(name="x-tenant", value="red")])
-    assert locate(engine, V14, [Attribute(name="x-tenant", value="blue")]).unique_identifiers == (a,)
-    assert locate(engine, V14, [Attribute(name="x-gen", value=3)]).unique_identifiers == (a,)
-    assert (
-        len(locate(engine, V14, [Attribute(name="Cryptographic Usage Mask", value=M.ENCRYPT)]).unique_identifiers) == 2
-    )
-    assert locate(engine, V14, [Attribute(name="Cryptographic Usage Mask", value=M.SIGN)]).unique_identifiers == ()
-
-
-def test_locate_sees_time_based_activation(engine, clock):
-    uid = create(engine, extra=[Attribute(name="Activation Date", value=at(T0 + 60))])
-    assert locate(engine, V14, [Attribute(name="State", value=State.ACTIVE)]).unique_identifiers == ()
-    clock.now = T0 + 61
-    assert locate(engine, V14, [Attribute(name="State", value=State.ACTIVE)]).unique_identifiers == (uid,)
 
 
 # --------------------------------------------------------------------------- batches
@@ -785,19 +479,30 @@ def test_handle_many_commits_writers_together_and_isolates_failures(engine):
         (request_bytes(V14, create_aes(V14, name="g1")), ALICE),
         (request_bytes(V14, item(Operation.GET, unique_identifier=uid)), ALICE),
         # Fails after its first item wrote: Undo must roll back only this message.
-        (request_bytes(V14, create_aes(V14, name="g2"), item(Operation.GET, unique_identifier="missing"),
-                       batch_error_continuation_option=BatchErrorContinuationOption.UNDO), ALICE),
+        (
+            request_bytes(
+                V14,
+                create_aes(V14, name="g2"),
+                item(Operation.GET, unique_identifier="missing"),
+                batch_error_continuation_option=BatchErrorContinuationOption.UNDO,
+            ),
+            ALICE,
+        ),
         (request_bytes(V21, create_aes(V21, name="g3")), BOB),
         (b"garbage", ALICE),
     ]
     answers = [response(data) for data in engine.handle_many(requests)]
     g1 = ok(answers[0].batch_items[0]).unique_identifier
     assert ok(answers[1].batch_items[0]).unique_identifier == uid
-    assert [i.result_status for i in answers[2].batch_items] == [ResultStatus.OPERATION_UNDONE,
-                                                                ResultStatus.OPERATION_FAILED]
+    assert [i.result_status for i in answers[2].batch_items] == [
+        ResultStatus.OPERATION_UNDONE,
+        ResultStatus.OPERATION_FAILED,
+    ]
     g3 = ok(answers[3].batch_items[0]).unique_identifier
     assert answers[3].header.protocol_version.as_tuple() == V21
     assert answers[4].batch_items[0].result_reason == ResultReason.INVALID_MESSAGE
-    names = {n: locate(engine, V14, [Attribute(name="Name", value=Name(value=n))], identity=ADMIN).unique_identifiers
-             for n in ("g1", "g2", "g3")}
+    names = {
+        n: locate(engine, V14, [Attribute(name="Name", value=Name(value=n))], identity=ADMIN).unique_identifiers
+        for n in ("g1", "g2", "g3")
+    }
     assert names == {"g1": (g1,), "g2": (), "g3": (g3,)}
