@@ -89,6 +89,13 @@ class Dispatcher:
         self.clock = clock
         self.settings = settings
 
+    def close(self) -> None:
+        """Release the store's connections and the token session (a worker is exiting)."""
+        try:
+            self.repository.dispose()
+        finally:
+            self.custody.close()
+
     # ------------------------------------------------------------------ message level
 
     def handle(self, data: bytes, identity: ClientIdentity) -> bytes:

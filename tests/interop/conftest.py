@@ -58,7 +58,7 @@ def _softhsm_missing() -> bool:
 def interop_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[InteropServer]:
     global _server
     if _softhsm_missing():
-        pytest.skip("SoftHSM2 is not installed (apt install softhsm2)")
+        pytest.fail("SoftHSM2 is not installed: run scripts/setup (apt-get install softhsm2)")
     base = tmp_path_factory.mktemp("interop")
     data_dir = base / "data"
     admin = strongroom_init(data_dir)
