@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 import os
+import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.pool import NullPool
 
 from kmip_server.custody import Pkcs11Custody, find_softhsm_module, initialise_token, use_softhsm_conf
 from kmip_server.engine.dispatcher import Dispatcher
@@ -62,6 +68,44 @@ def custody(softhsm_token: SoftHsmToken) -> Iterator[Pkcs11Custody]:
         yield opened
 
 
+# ---- stores: a temporary SQLite file and a PostgreSQL schema of its own
+
+POSTGRES_URL = os.environ.get("STRONGROOM_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+
+
+@contextmanager
+def postgres_schema_url() -> Iterator[str]:
+    """A URL whose connections all work in a new schema, dropped afterwards: tests and
+    concurrent runs never see each other's tables. An unreachable server fails the test:
+    the store must work on PostgreSQL, and ``scripts/test`` starts the local one."""
+    schema = f"strongroom_test_{uuid.uuid4().hex[:16]}"
+    admin = create_engine(POSTGRES_URL, poolclass=NullPool)
+    try:
+        with admin.begin() as conn:
+            conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    except OperationalError as exc:
+        admin.dispose()
+        pytest.fail(f"PostgreSQL is not reachable at {POSTGRES_URL}: {exc.orig}")
+    # libpq's "options" puts every connection (child processes too) in the schema.
+    scoped = make_url(POSTGRES_URL).update_query_dict({"options": f"-csearch_path={schema}"})
+    try:
+        yield scoped.render_as_string(hide_password=False)
+    finally:
+        with admin.begin() as conn:
+            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """Each store the server supports, empty."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'store.db'}"
+        return
+    with postgres_schema_url() as url:
+        yield url
+
+
 # ---- the in-process engine (owner: engine tests)
 
 
@@ -72,16 +116,12 @@ def clock() -> Clock:
 
 
 @pytest.fixture
-def db_path(tmp_path: Path) -> Path:
-    return tmp_path / "engine.db"
-
-
-@pytest.fixture
-def engine(custody: Pkcs11Custody, db_path: Path, clock: Clock) -> Iterator[Dispatcher]:
-    """A dispatcher on the session's SoftHSM2 token and a fresh SQLite file; `admin` administers."""
+def engine(custody: Pkcs11Custody, store_url: str, clock: Clock) -> Iterator[Dispatcher]:
+    """A dispatcher on the session's SoftHSM2 token and a fresh store (each test runs on SQLite
+    and on PostgreSQL); `admin` administers."""
     from kmip_server import operations  # noqa: F401  (registers the handlers)
 
-    repository = Repository(f"sqlite:///{db_path}")
+    repository = Repository(store_url)
     repository.create_schema()
     yield Dispatcher(repository, custody, Policy(administrators=frozenset({"admin"})), clock=clock)
     repository.dispose()

@@ -12,6 +12,7 @@ from kmip_client.protocol.model.payloads.structures import AttributeReference
 from kmip_client.protocol.spec import Tag
 from kmip_client.protocol.spec.enums import (
     AdjustmentType,
+    NameType,
     ObjectType,
     Operation,
     ResultReason,
@@ -198,3 +199,43 @@ def test_locate_sees_time_based_activation(engine, clock):
     assert locate(engine, V14, [Attribute(name="State", value=State.ACTIVE)]).unique_identifiers == ()
     clock.now = T0 + 61
     assert locate(engine, V14, [Attribute(name="State", value=State.ACTIVE)]).unique_identifiers == (uid,)
+
+
+def test_modify_and_delete_by_current_attribute_2x(engine):
+    uid = create(engine, V21, name="first")
+    second = Attribute(name="Name", value=Name(value="second", type=NameType.UNINTERPRETED_TEXT_STRING))
+    ok(
+        one(
+            engine,
+            V21,
+            item(Operation.ADD_ATTRIBUTE, unique_identifier=uid, new_attribute=Attributes(attributes=(second,))),
+        )
+    )
+    first = Attribute(name="Name", value=Name(value="first", type=NameType.UNINTERPRETED_TEXT_STRING))
+    renamed = Attribute(name="Name", value=Name(value="renamed", type=NameType.UNINTERPRETED_TEXT_STRING))
+    modify = item(
+        Operation.MODIFY_ATTRIBUTE,
+        unique_identifier=uid,
+        current_attribute=Attributes(attributes=(first,)),
+        new_attribute=Attributes(attributes=(renamed,)),
+    )
+    ok(one(engine, V21, modify))
+    names = ok(
+        one(engine, V21, item(Operation.GET_ATTRIBUTES, unique_identifier=uid, attribute_references=(Tag.NAME,)))
+    )
+    assert [a.value.value for a in names.attributes.attributes] == ["renamed", "second"]
+    # The old value is gone: modifying it again names an instance that does not exist.
+    failure(one(engine, V21, modify), ResultReason.ATTRIBUTE_INSTANCE_NOT_FOUND)
+    # Several names and no Current Attribute: which one is meant is not known.
+    ambiguous = item(Operation.MODIFY_ATTRIBUTE, unique_identifier=uid, new_attribute=Attributes(attributes=(first,)))
+    failure(one(engine, V21, ambiguous), ResultReason.INVALID_FIELD)
+    delete = item(Operation.DELETE_ATTRIBUTE, unique_identifier=uid, current_attribute=Attributes(attributes=(second,)))
+    ok(one(engine, V21, delete))
+    names = ok(
+        one(engine, V21, item(Operation.GET_ATTRIBUTES, unique_identifier=uid, attribute_references=(Tag.NAME,)))
+    )
+    assert [a.value.value for a in names.attributes.attributes] == ["renamed"]
+    failure(one(engine, V21, delete), ResultReason.ATTRIBUTE_INSTANCE_NOT_FOUND)
+    # Server-set attributes cannot be deleted.
+    state = item(Operation.DELETE_ATTRIBUTE, unique_identifier=uid, attribute_reference=Tag.INITIAL_DATE)
+    failure(one(engine, V21, state), ResultReason.ATTRIBUTE_READ_ONLY)

@@ -13,50 +13,27 @@ import os
 import sqlite3
 import sys
 import time
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import create_engine, func, select, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError, OperationalError
-from sqlalchemy.pool import NullPool
 
 from kmip_server.storage import AttributeFilter, LocateQuery, ObjectRecord, StoredAttribute
 from kmip_server.storage import repository as repository_module
 from kmip_server.storage.repository import Repository, TransactionAborted
 from kmip_server.storage.schema import SCHEMA_VERSION, object_attributes, schema_version
 
-POSTGRES_URL = os.environ.get("STRONGROOM_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
-
 SYMMETRIC_KEY, SECRET_DATA, OPAQUE = 2, 7, 8
 PRE_ACTIVE, ACTIVE, DEACTIVATED, COMPROMISED = 1, 2, 3, 4
 AES, RSA = 3, 4
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'store.db'}"
-        return
-    schema = f"strongroom_test_{uuid.uuid4().hex[:16]}"
-    admin = create_engine(POSTGRES_URL, poolclass=NullPool)
-    try:
-        with admin.begin() as conn:
-            conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    except OperationalError as exc:
-        admin.dispose()
-        pytest.fail(f"PostgreSQL is not reachable at {POSTGRES_URL}: {exc.orig}")
-    # libpq's "options" puts every connection of the test (child processes too) in the schema.
-    scoped = make_url(POSTGRES_URL).update_query_dict({"options": f"-csearch_path={schema}"})
-    try:
-        yield scoped.render_as_string(hide_password=False)
-    finally:
-        with admin.begin() as conn:
-            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
+@pytest.fixture
+def url(store_url: str) -> str:
+    return store_url
 
 
 @pytest.fixture
