@@ -594,7 +594,9 @@ class Repository:
         self._postgresql = parsed.get_backend_name() == "postgresql"
         if self._sqlite:
             _validate_sqlite_url(parsed)
-        engine = create_engine(parsed, pool_size=pool_size)
+        # hide_parameters: database errors end up in logs, and bound values (wrapped keys,
+        # attribute values) have no business there.
+        engine = create_engine(parsed, pool_size=pool_size, hide_parameters=True)
         read_engine: Engine
         write_engine: Engine
         if self._sqlite:

@@ -703,3 +703,14 @@ def test_schema_version_is_recorded(repo: Repository) -> None:
     with repo.engine.connect() as conn:
         assert conn.execute(select(func.count()).select_from(object_attributes)).scalar() == 1
         assert conn.execute(select(schema_version.c.version)).scalar() == SCHEMA_VERSION
+
+
+def test_database_errors_do_not_carry_bound_values(repo: Repository) -> None:
+    # Errors end up in server logs: the values of a failed statement must not be in them.
+    marker = b"wrapped-value-marker-1234"
+    insert(repo, record("k1"))
+    with pytest.raises(IntegrityError) as caught, repo.write() as s:
+        s.get("k1")  # begin the transaction, so the insert runs at once
+        s.insert(record("k1", wrapped_value=marker, owner="owner-marker"))
+    text = str(caught.value)
+    assert "owner-marker" not in text and "wrapped-value-marker" not in text and marker.hex() not in text
