@@ -153,7 +153,7 @@ def bench_pykmip(args: argparse.Namespace, workdir: Path, rows: list[Row]) -> li
     directory = workdir / "pykmip"
     directory.mkdir()
     started = time.monotonic()
-    with running_pykmip_server(directory, free_port()) as server:
+    with running_pykmip_server(directory, free_port(), logging_level=args.log_level or "INFO") as server:
         notes = [f"pykmip-server: listening after {time.monotonic() - started:.1f} s"]
         endpoint = Endpoint(server.host, server.port, server.tls.ca, server.tls.cert, server.tls.key)
         run_server_cells("pykmip", endpoint, server.process.pid, args, rows)
@@ -287,7 +287,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--keys", type=int, default=16, help="keys created up front and cycled through by Get")
     parser.add_argument("--workers", type=int, default=2, help="strongroom serve --workers")
     parser.add_argument(
-        "--log-level", help="strongroom serve --log-level (default: the config's INFO, one audit line per request)"
+        "--log-level",
+        help="both servers' log level (default: INFO, their defaults: one audit line per request for Strongroom)"
     )
     parser.add_argument("--hold", type=int, default=0, help="also hold N concurrent connections to strongroom")
     parser.add_argument("--workdir", type=Path, help="keep data dirs and logs here (default: a temp dir)")

@@ -54,7 +54,9 @@ class PyKmipServer:
             return ""
 
 
-def write_config(directory: Path, port: int, server_crt: Path, server_key: Path, ca: Path) -> Path:
+def write_config(
+    directory: Path, port: int, server_crt: Path, server_key: Path, ca: Path, logging_level: str = "WARNING"
+) -> Path:
     policies = directory / "policies"
     policies.mkdir(exist_ok=True)
     config = directory / "server.conf"
@@ -68,18 +70,20 @@ def write_config(directory: Path, port: int, server_crt: Path, server_key: Path,
         "auth_suite=TLS1.2\n"
         f"policy_path={policies}\n"
         "enable_tls_client_auth=True\n"
-        "logging_level=WARNING\n"
+        f"logging_level={logging_level}\n"
         f"database_path={directory / 'pykmip.db'}\n"
     )
     return config
 
 
 @contextlib.contextmanager
-def running_pykmip_server(directory: Path, port: int, ready_timeout: float = 60.0) -> Iterator[PyKmipServer]:
+def running_pykmip_server(
+    directory: Path, port: int, ready_timeout: float = 60.0, logging_level: str = "WARNING"
+) -> Iterator[PyKmipServer]:
     """Start ``pykmip-server -f server.conf`` in ``directory``; wait until it completes a mutual
     TLS handshake; SIGTERM it on exit (it only notices between accept timeouts, so allow ~10 s)."""
     tls, server_crt, server_key = make_pki(directory / "pki")
-    config = write_config(directory, port, server_crt, server_key, tls.ca)
+    config = write_config(directory, port, server_crt, server_key, tls.ca, logging_level)
     log_path = directory / "pykmip-server.log"
     executable = Path(sys.executable).with_name("pykmip-server")
     command = [str(executable)] if executable.exists() else [sys.executable, "-m", "kmip.services.server.server"]
