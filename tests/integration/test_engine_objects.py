@@ -527,3 +527,20 @@ def test_handle_many_commits_writers_together_and_isolates_failures(engine):
         for n in ("g1", "g2", "g3")
     }
     assert names == {"g1": (g1,), "g2": (), "g3": (g3,)}
+
+
+def test_a_token_failure_is_an_error_and_stores_nothing(engine, softhsm_token):
+    uid = create(engine)
+    before = locate(engine, V14, [], identity=ADMIN).unique_identifiers
+    broken = softhsm_token.open()
+    broken.close()  # every call on it now fails, as a token that went away would
+    engine.custody = broken
+    for request in (create_aes(V14), item(Operation.GET, unique_identifier=uid)):
+        message = failure(one(engine, V14, request), ResultReason.GENERAL_FAILURE)
+        assert "custody" in message
+    engine.custody = softhsm_token.open()
+    try:
+        assert locate(engine, V14, [], identity=ADMIN).unique_identifiers == before
+        assert ok(one(engine, V14, item(Operation.GET, unique_identifier=uid))).unique_identifier == uid
+    finally:
+        engine.custody.close()
