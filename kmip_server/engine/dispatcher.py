@@ -217,7 +217,7 @@ class Dispatcher:
                         results.append(rollback.results)
                         raise
         except _Rollback:
-            pass
+            pass  # the failed message's results are in ``results``; leaving the block undid its writes
         except _GroupAborted:
             raise
         except Exception as exc:  # the commit itself (or opening the transaction) failed

@@ -11,7 +11,6 @@ from __future__ import annotations
 import multiprocessing
 import os
 import sqlite3
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -616,7 +615,6 @@ def _use_inherited(repo: Repository, results: Any) -> None:
         results.put(f"{type(exc).__name__}: {exc}")
 
 
-@pytest.mark.skipif(sys.platform == "win32", reason="fork is POSIX only")
 def test_repository_inherited_across_fork_reconnects(repo: Repository) -> None:
     # The documented way is one Repository per process, created after fork; this checks the
     # safety net for a Repository that crossed a fork with pooled connections.
