@@ -36,6 +36,9 @@ def build_dispatcher(config: ServerConfig) -> Dispatcher:
     )
     try:
         repository = Repository(config.storage.url)
+        # Idempotent and safe from all workers at once: a store named in the configuration
+        # after `init` (a new PostgreSQL database, say) gets its tables at first start.
+        repository.create_schema()
     except Exception:
         custody.close()
         raise

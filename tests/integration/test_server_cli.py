@@ -46,6 +46,9 @@ from tests.support.server_process import (
     strongroom_command,
 )
 
+from .conftest import postgres_schema_url
+from .kmip_messages import V14, create_aes, item, ok, request_bytes
+
 ROOT = Path(__file__).resolve().parents[2]
 
 PRIVATE_FILES = ("pki/ca.key", "pki/server.key", "clients/admin.key", "hsm/user.pin", "hsm/so.pin", "strongroom.db")
@@ -283,16 +286,13 @@ def test_certs_issue_needs_an_initialised_data_dir(tmp_path: Path, capsys: pytes
 # ---- serve
 
 
-def discover_versions(server: ServerProcess) -> ResponseMessage:
-    request = RequestMessage(
-        header=RequestHeader(protocol_version=ProtocolVersion(major=1, minor=4), batch_count=1),
-        batch_items=(RequestBatchItem(operation=Operation.DISCOVER_VERSIONS, payload=DiscoverVersionsRequest()),),
-    )
+def exchange(server: ServerProcess, request: bytes) -> ResponseMessage:
+    """Send one request over mutual TLS as the admin client; the decoded response."""
     context = client_ssl_context(server.tls.ca, server.tls.cert, server.tls.key)
     framer = Framer()
     with socket.create_connection((server.host, server.port), timeout=10) as raw:
         with context.wrap_socket(raw) as tls:
-            tls.sendall(to_bytes(request))
+            tls.sendall(request)
             messages: list[bytes] = []
             while not messages:
                 data = tls.recv(65536)
@@ -301,6 +301,14 @@ def discover_versions(server: ServerProcess) -> ResponseMessage:
     response = decode_message(messages[0])
     assert isinstance(response, ResponseMessage)
     return response
+
+
+def discover_versions(server: ServerProcess) -> ResponseMessage:
+    request = RequestMessage(
+        header=RequestHeader(protocol_version=ProtocolVersion(major=1, minor=4), batch_count=1),
+        batch_items=(RequestBatchItem(operation=Operation.DISCOVER_VERSIONS, payload=DiscoverVersionsRequest()),),
+    )
+    return exchange(server, to_bytes(request))
 
 
 def test_serve_answers_and_stops_cleanly_on_sigterm(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -388,3 +396,28 @@ def test_help_texts() -> None:
         assert "--data-dir" in result.stdout or "init" in result.stdout
     version = subprocess.run([*strongroom_command(), "--version"], capture_output=True, text=True, check=False)
     assert version.stdout.strip() == "strongroom 0.1.0"
+
+
+def test_serve_on_postgresql_creates_its_tables_and_keeps_keys(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The store named in the configuration after `init` (here a PostgreSQL schema of its own)
+    # gets its tables when the workers start; keys then round-trip through it.
+    data_dir = tmp_path / "data"
+    init(capsys, data_dir)
+    config = data_dir / "strongroom.toml"
+    with postgres_schema_url() as url:
+        text = config.read_text()
+        start = text.index("\nurl = ")
+        end = text.index("\n", start + 1)
+        config.write_text(text[:start] + f"\nurl = {url!r}".replace("'", '"') + text[end:])
+        assert load_config(data_dir).storage.url == url
+        with running_server(data_dir, free_port(), workers=2) as server:
+            created = ok(exchange(server, request_bytes(V14, create_aes(V14))).batch_items[0])
+            got = ok(
+                exchange(
+                    server, request_bytes(V14, item(Operation.GET, unique_identifier=created.unique_identifier))
+                ).batch_items[0]
+            )
+            assert len(got.managed_object.key_block.key_value.key_material) == 32
+            assert server.stop() == 0
