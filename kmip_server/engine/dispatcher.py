@@ -106,8 +106,9 @@ class Dispatcher:
         """Answer several request messages (from any connections), in order.
 
         The messages that write share one storage transaction and so one durable commit (group
-        commit): each runs inside its own savepoint, so a failed message rolls back alone, and
-        no response goes out before the commit. Read-only messages run in read transactions.
+        commit), and no response goes out before the commit; a message whose writes must be
+        undone makes the group run again message by message (see :meth:`_in_transaction`).
+        Read-only messages run in read transactions of their own.
         """
         prepared = [self._prepare(data) for data, _ in requests]
         outcomes: list[list[ResponseBatchItem] | bytes | None] = [p if isinstance(p, bytes) else None for p in prepared]

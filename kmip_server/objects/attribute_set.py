@@ -12,11 +12,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from kmip_client.protocol.model import Attribute, Struct
+from kmip_client.protocol.model import Attribute
 from kmip_client.protocol.model.attributes import AlternativeName, ApplicationSpecificInformation, Link, Name
 from kmip_client.protocol.model.base import to_bytes
 from kmip_client.protocol.spec.attributes import ATTRIBUTE_TAGS
-from kmip_client.protocol.ttlv import Item, ItemType, decode
+from kmip_client.protocol.ttlv import ItemType, decode
 
 from ..storage.records import StoredAttribute
 
@@ -143,7 +143,3 @@ class AttributeSet:
         names = sorted(self._dirty)
         self._dirty.clear()
         return names
-
-
-def is_struct_value(value: Any) -> bool:
-    return isinstance(value, (Struct, Item))

@@ -23,7 +23,7 @@ from kmip_client.protocol.spec.enums import Operation, ResultReason, State, Stor
 from ..engine.context import RequestContext
 from ..engine.registry import operation
 from ..objects import lifecycle
-from ..objects.attribute_set import canonical_name, encode_value, search_keys
+from ..objects.attribute_set import encode_value, search_keys
 from ..storage.records import AttributeFilter, LocateQuery
 from .attribute_input import checked
 
@@ -100,6 +100,3 @@ def locate(ctx: RequestContext, request: LocateRequest) -> Struct:
     if ctx.version >= (1, 3) and (request.maximum_items is not None or request.offset_items):
         located = ctx.session.count(query)
     return LocateResponse(located_items=located, unique_identifiers=tuple(found))
-
-
-__all__ = ["locate", "canonical_name"]
