@@ -1,5 +1,47 @@
-"""Strongroom's KMIP client library and the sans-I/O protocol layer it shares with the server."""
+"""Strongroom's KMIP client library and the sans-I/O protocol layer it shares with the server.
+
+    from kmip_client import Client
+
+    with Client("kms.example.com:5696", ca="ca.crt", cert="app.crt", key="app.key") as kmip:
+        uid = kmip.create("AES", 256, name="orders-db")
+        key = kmip.get(uid).value
+
+:class:`Client` blocks (and is thread-safe); :class:`kmip_client.aio.AsyncClient` is its asyncio
+twin. Failures raise :class:`KmipError` (and its subclasses), carrying the Result Reason.
+"""
 
 from __future__ import annotations
 
+from .client import Batch, Client
+from .operations import BatchResult, ManagedObject, ServerInfo
+from .protocol.errors import (
+    GeneralFailure,
+    InvalidField,
+    InvalidMessage,
+    ItemNotFound,
+    KmipError,
+    OperationNotSupported,
+    PermissionDenied,
+    ProtocolError,
+    WrongKeyLifecycleState,
+)
+
 __version__ = "0.1.0"
+
+__all__ = [
+    "Client",
+    "Batch",
+    "BatchResult",
+    "ManagedObject",
+    "ServerInfo",
+    "KmipError",
+    "ProtocolError",
+    "InvalidMessage",
+    "InvalidField",
+    "ItemNotFound",
+    "PermissionDenied",
+    "OperationNotSupported",
+    "WrongKeyLifecycleState",
+    "GeneralFailure",
+    "__version__",
+]

@@ -1,0 +1,345 @@
+"""KMIP operations as the client sends them: request building and response reading (sans-I/O).
+
+Both clients (:mod:`kmip_client.client`, :mod:`kmip_client.aio`) build their requests and read
+their responses here, so the blocking and the asyncio client cannot drift apart. Nothing here
+touches a socket. Requests are built in the form of the negotiated protocol version: a
+Template-Attribute for KMIP 1.x, Attributes for 2.x.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from enum import IntEnum
+from typing import Any
+
+from .protocol.errors import KmipError, error_for_reason
+from .protocol.model import (
+    Attribute,
+    Attributes,
+    Name,
+    ProtocolVersion,
+    RequestBatchItem,
+    RequestHeader,
+    RequestMessage,
+    ResponseBatchItem,
+    ResponseMessage,
+    Struct,
+    TemplateAttribute,
+)
+from .protocol.model.base import to_bytes
+from .protocol.model.messages import REQUEST_PAYLOADS, decode_message
+from .protocol.model.objects import KeyBlock, KeyValue, OpaqueObject, SecretData, SymmetricKey
+from .protocol.model.payloads.structures import AttributeReference
+from .protocol.spec import Tag
+from .protocol.spec.attributes import ATTRIBUTE_TAGS
+from .protocol.spec.enums import (
+    BatchErrorContinuationOption,
+    CryptographicAlgorithm,
+    KeyFormatType,
+    NameType,
+    ObjectType,
+    Operation,
+    ResultReason,
+    ResultStatus,
+    UniqueIdentifier,
+)
+
+Version = tuple[int, int]
+V2: Version = (2, 0)
+#: The versions this library speaks, most preferred first.
+CLIENT_VERSIONS: tuple[Version, ...] = ((2, 1), (2, 0), (1, 4), (1, 3), (1, 2), (1, 1), (1, 0))
+
+#: Operations that change nothing: safe to send again after a connection failed mid-way.
+IDEMPOTENT = frozenset(
+    {
+        Operation.DISCOVER_VERSIONS,
+        Operation.QUERY,
+        Operation.GET,
+        Operation.GET_ATTRIBUTES,
+        Operation.GET_ATTRIBUTE_LIST,
+        Operation.LOCATE,
+        Operation.CHECK,
+    }
+)
+
+
+# --------------------------------------------------------------------------- results
+
+
+@dataclasses.dataclass(frozen=True)
+class ManagedObject:
+    """An object returned by Get: its value and what describes it.
+
+    ``value`` is the key bytes (symmetric keys, secret data) or the opaque data; ``data_type``
+    the Secret Data Type or Opaque Data Type; ``raw`` the typed KMIP object as received.
+    """
+
+    unique_identifier: str
+    object_type: ObjectType
+    value: bytes = dataclasses.field(repr=False)
+    key_format: KeyFormatType | None = None
+    algorithm: CryptographicAlgorithm | None = None
+    length: int | None = None
+    data_type: IntEnum | None = None
+    raw: Struct | None = dataclasses.field(default=None, repr=False)
+
+
+@dataclasses.dataclass(frozen=True)
+class ServerInfo:
+    """What a Query told about the server."""
+
+    operations: tuple[Operation, ...] = ()
+    object_types: tuple[ObjectType, ...] = ()
+    vendor_identification: str | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class BatchResult:
+    """The outcome of one batch item: ``payload`` on success, ``error`` otherwise."""
+
+    operation: Operation | None
+    status: ResultStatus
+    payload: Struct | None = None
+    error: KmipError | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.status == ResultStatus.SUCCESS
+
+
+# --------------------------------------------------------------------------- attributes
+
+
+def attribute(name: str, value: Any, version: Version) -> Attribute:
+    """An attribute in the form of ``version``: a 1.x custom name "x-ID" is the 2.x Vendor
+    Identification "x" with Attribute Name "ID"."""
+    if version >= V2 and name not in ATTRIBUTE_TAGS and "-" in name:
+        vendor, _, short = name.partition("-")
+        return Attribute(name=short, vendor=vendor, value=value)
+    return Attribute(name=name, value=value)
+
+
+def attribute_name(attr: Attribute) -> str:
+    """The 1.x name of an attribute as received in either form."""
+    return f"{attr.vendor}-{attr.name}" if attr.vendor is not None else attr.name
+
+
+def name_attribute(name: str) -> Name:
+    return Name(value=name, type=NameType.UNINTERPRETED_TEXT_STRING)
+
+
+def attribute_set(version: Version, given: Sequence[Attribute]) -> dict[str, TemplateAttribute | Attributes]:
+    """The Create/Register/Locate attribute field for ``version``."""
+    if version >= V2:
+        return {"attributes": Attributes(attributes=tuple(given))}
+    return {"template_attribute": TemplateAttribute(attributes=tuple(given))}
+
+
+def attributes_from(version: Version, values: Mapping[str, Any] | None, **standard: Any) -> list[Attribute]:
+    """Attributes from keyword values (None skipped) then a name → value mapping; a list value
+    gives several instances."""
+    found: list[Attribute] = []
+    for name, value in [*standard.items(), *(values or {}).items()]:
+        if value is None:
+            continue
+        for one in value if isinstance(value, (list, tuple)) else (value,):
+            found.append(
+                attribute(name, name_attribute(one) if name == "Name" and isinstance(one, str) else one, version)
+            )
+    return found
+
+
+# --------------------------------------------------------------------------- messages
+
+
+def request(operation: Operation, **payload: Any) -> RequestBatchItem:
+    """One batch item of ``operation`` with its request payload fields."""
+    return RequestBatchItem(operation=operation, payload=REQUEST_PAYLOADS[operation](**payload))
+
+
+def encode_request(
+    version: Version,
+    items: Sequence[RequestBatchItem],
+    *,
+    batch_option: BatchErrorContinuationOption | None = None,
+) -> bytes:
+    """The TTLV of a request message carrying ``items``; several items get batch item ids."""
+    if len(items) > 1:
+        items = [
+            dataclasses.replace(it, unique_batch_item_id=index.to_bytes(4, "big")) for index, it in enumerate(items)
+        ]
+    header = RequestHeader(
+        protocol_version=ProtocolVersion(major=version[0], minor=version[1]),
+        batch_error_continuation_option=batch_option,
+        batch_count=len(items),
+    )
+    return to_bytes(RequestMessage(header=header, batch_items=tuple(items)))
+
+
+def decode_response(data: bytes) -> ResponseMessage:
+    """The response message in ``data`` (a ProtocolError if it is not one)."""
+    message = decode_message(data)
+    if not isinstance(message, ResponseMessage):
+        raise KmipError(
+            "the server answered with something other than a Response Message", ResultReason.INVALID_MESSAGE
+        )
+    return message
+
+
+def error_of(item: ResponseBatchItem) -> KmipError:
+    """The exception a failed batch item stands for, carrying its Result Reason and message."""
+    reason = item.result_reason if item.result_reason is not None else ResultReason.GENERAL_FAILURE
+    text = item.result_message or f"the server reported result reason {getattr(reason, 'name', reason)}"
+    return error_for_reason(reason, text)
+
+
+def batch_results(message: ResponseMessage) -> list[BatchResult]:
+    found = []
+    for item in message.batch_items:
+        status = item.result_status if item.result_status is not None else ResultStatus.OPERATION_FAILED
+        error = None if status == ResultStatus.SUCCESS else error_of(item)
+        found.append(BatchResult(item.operation, status, item.payload, error))  # type: ignore[arg-type]
+    return found
+
+
+def single_payload(message: ResponseMessage) -> Any:
+    """The payload of a one-item response; raises the item's error if it failed."""
+    if len(message.batch_items) != 1:
+        raise KmipError(f"expected one batch item, got {len(message.batch_items)}", ResultReason.INVALID_MESSAGE)
+    (result,) = batch_results(message)
+    if result.error is not None:
+        raise result.error
+    return result.payload
+
+
+# --------------------------------------------------------------------------- requests
+
+
+def placeholder(version: Version) -> Any:
+    """The Unique Identifier that means "the ID Placeholder" in ``version``: absent in 1.x."""
+    return UniqueIdentifier.ID_PLACEHOLDER if version >= V2 else None
+
+
+def discover_versions(versions: Sequence[Version] = CLIENT_VERSIONS) -> RequestBatchItem:
+    return request(
+        Operation.DISCOVER_VERSIONS,
+        protocol_versions=tuple(ProtocolVersion(major=v[0], minor=v[1]) for v in versions),
+    )
+
+
+def create_symmetric_key(version: Version, attributes: Sequence[Attribute]) -> RequestBatchItem:
+    return request(Operation.CREATE, object_type=ObjectType.SYMMETRIC_KEY, **attribute_set(version, attributes))
+
+
+def register(
+    version: Version, managed: Struct, object_type: ObjectType, attributes: Sequence[Attribute]
+) -> RequestBatchItem:
+    return request(
+        Operation.REGISTER, object_type=object_type, managed_object=managed, **attribute_set(version, attributes)
+    )
+
+
+def symmetric_key(key: bytes, algorithm: CryptographicAlgorithm, length: int | None = None) -> SymmetricKey:
+    return SymmetricKey(
+        key_block=KeyBlock(
+            key_format_type=KeyFormatType.RAW,
+            key_value=KeyValue(key_material=key),
+            cryptographic_algorithm=algorithm,
+            cryptographic_length=length if length is not None else len(key) * 8,
+        )
+    )
+
+
+def secret_data(data: bytes, secret_type: IntEnum) -> SecretData:
+    return SecretData(
+        secret_data_type=secret_type,
+        key_block=KeyBlock(key_format_type=KeyFormatType.OPAQUE, key_value=KeyValue(key_material=data)),
+    )
+
+
+def opaque_object(data: bytes, data_type: IntEnum | int) -> OpaqueObject:
+    return OpaqueObject(opaque_data_type=data_type, opaque_data_value=data)  # type: ignore[arg-type]
+
+
+def locate(
+    version: Version,
+    attributes: Sequence[Attribute],
+    *,
+    max_items: int | None = None,
+    offset: int | None = None,
+) -> RequestBatchItem:
+    fields: dict[str, Any] = {"maximum_items": max_items}
+    if offset is not None:
+        fields["offset_items"] = offset
+    if version >= V2:
+        fields["attributes"] = Attributes(attributes=tuple(attributes))
+    else:
+        fields["attribute_list"] = tuple(attributes)
+    return request(Operation.LOCATE, **fields)
+
+
+def get_attributes(version: Version, uid: Any, names: Sequence[str] | None) -> RequestBatchItem:
+    if version >= V2:
+        return request(
+            Operation.GET_ATTRIBUTES, unique_identifier=uid, attribute_references=tuple(map(reference, names or ()))
+        )
+    return request(Operation.GET_ATTRIBUTES, unique_identifier=uid, attribute_names=tuple(names or ()))
+
+
+def reference(name: str) -> Any:
+    """A 2.x Attribute Reference to ``name`` (its tag, or vendor + name for custom ones)."""
+    tag = ATTRIBUTE_TAGS.get(name)
+    if tag is not None:
+        return Tag(tag)
+    vendor, _, short = name.partition("-")
+    return AttributeReference(vendor_identification=vendor, attribute_name=short)
+
+
+# --------------------------------------------------------------------------- reading results
+
+
+def managed_object(payload: Any) -> ManagedObject:
+    """The :class:`ManagedObject` of a Get response payload."""
+    raw = payload.managed_object
+    value: bytes = b""
+    key_format = algorithm = length = data_type = None
+    if isinstance(raw, OpaqueObject):
+        value, data_type = raw.opaque_data_value or b"", raw.opaque_data_type
+    else:
+        block = getattr(raw, "key_block", None)
+        data_type = getattr(raw, "secret_data_type", None)
+        if block is not None:
+            key_format, algorithm, length = (
+                block.key_format_type,
+                block.cryptographic_algorithm,
+                block.cryptographic_length,
+            )
+            material = block.key_value.key_material if isinstance(block.key_value, KeyValue) else block.key_value
+            if material is not None and not isinstance(material, bytes):
+                material = getattr(material, "key", None)  # Transparent Symmetric Key
+            value = material or b""
+    return ManagedObject(
+        unique_identifier=payload.unique_identifier,
+        object_type=payload.object_type,
+        value=value,
+        key_format=key_format,
+        algorithm=algorithm,
+        length=length,
+        data_type=data_type,
+        raw=raw,
+    )
+
+
+def attribute_values(payload: Any) -> dict[str, list[Any]]:
+    """Get Attributes' answer as name → values (in index order), whichever form it came in."""
+    found: dict[str, list[Any]] = {}
+    listed = payload.attributes.attributes if payload.attributes is not None else payload.attribute_list
+    for attr in listed:
+        found.setdefault(attribute_name(attr), []).append(attr.value)
+    return found
+
+
+def as_seconds(value: datetime | int) -> int:
+    return int(value.timestamp()) if isinstance(value, datetime) else int(value)
