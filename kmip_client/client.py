@@ -24,10 +24,9 @@ from enum import IntEnum
 from typing import Any, Protocol
 
 from . import operations as ops
+from .calls import Call, Calls
 from .operations import BatchResult, ManagedObject, ServerInfo, Version
 from .protocol.errors import KmipError
-from .protocol.model import Attribute, Attributes, RevocationReason, Struct
-from .protocol.model.payloads.server_info import QueryResponse
 from .protocol.spec.enums import (
     AdjustmentType,
     BatchErrorContinuationOption,
@@ -35,7 +34,6 @@ from .protocol.spec.enums import (
     KeyFormatType,
     ObjectType,
     Operation,
-    QueryFunction,
     RevocationReasonCode,
     SecretDataType,
     State,
@@ -48,15 +46,6 @@ class Transport(Protocol):
     """What moves a request message to a server and its response back."""
 
     def exchange(self, request: bytes, *, idempotent: bool) -> bytes: ...
-
-
-def _algorithm(value: CryptographicAlgorithm | str) -> CryptographicAlgorithm:
-    if isinstance(value, str):
-        try:
-            return CryptographicAlgorithm[value.upper().replace("-", "_")]
-        except KeyError:
-            raise ValueError(f"unknown cryptographic algorithm {value!r}") from None
-    return value
 
 
 class Client:
@@ -123,16 +112,19 @@ class Client:
             return (1, 0)
         return offered[0] if offered else (1, 0)
 
-    def _call(self, item: Any, version: Version | None = None) -> Any:
-        version = version or self.version
-        data = self._transport.exchange(
-            ops.encode_request(version, [item]), idempotent=item.operation in ops.IDEMPOTENT
-        )
-        return ops.single_payload(ops.decode_response(data))
-
     def _discover(self, version: Version, versions: Sequence[Version]) -> list[Version]:
-        payload = self._call(ops.discover_versions(versions), version)
-        return [pv.as_tuple() for pv in payload.protocol_versions]
+        call = Calls(version).discover_versions(versions)
+        data = self._transport.exchange(ops.encode_request(version, [call.item]), idempotent=True)
+        result: list[Version] = call.parse(ops.single_payload(ops.decode_response(data)))
+        return result
+
+    @property
+    def _calls(self) -> Calls:
+        return Calls(self.version)
+
+    def _run(self, call: Call) -> Any:
+        data = self._transport.exchange(ops.encode_request(self.version, [call.item]), idempotent=call.idempotent)
+        return call.parse(ops.single_payload(ops.decode_response(data)))
 
     # ------------------------------------------------------------------ server
 
@@ -142,13 +134,8 @@ class Client:
 
     def query(self) -> ServerInfo:
         """The operations and object types the server supports, and who it is."""
-        functions = (
-            QueryFunction.QUERY_OPERATIONS,
-            QueryFunction.QUERY_OBJECTS,
-            QueryFunction.QUERY_SERVER_INFORMATION,
-        )
-        payload: QueryResponse = self._call(ops.request(Operation.QUERY, query_functions=functions))
-        return ServerInfo(tuple(payload.operations), tuple(payload.object_types), payload.vendor_identification)  # type: ignore[arg-type]
+        result: ServerInfo = self._run(self._calls.query())
+        return result
 
     # ------------------------------------------------------------------ objects
 
@@ -165,20 +152,7 @@ class Client:
 
         ``attributes`` adds any others by KMIP name ("Object Group", "x-tenant" ...).
         """
-        given = self._create_attributes(algorithm, length, name, usage_mask, attributes)
-        payload = self._call(ops.create_symmetric_key(self.version, given))
-        return str(payload.unique_identifier)
-
-    def _create_attributes(
-        self, algorithm: Any, length: int | None, name: Any, usage_mask: int | None, attributes: Any
-    ) -> list[Attribute]:
-        standard: dict[str, Any] = {
-            "Cryptographic Algorithm": _algorithm(algorithm) if algorithm is not None else None,
-            "Cryptographic Length": length,
-            "Cryptographic Usage Mask": usage_mask,
-            "Name": name,
-        }
-        return ops.attributes_from(self.version, attributes, **standard)
+        return str(self._run(self._calls.create(algorithm, length, name, usage_mask, attributes)))
 
     def register_key(
         self,
@@ -190,9 +164,7 @@ class Client:
         attributes: Mapping[str, Any] | None = None,
     ) -> str:
         """Register an existing symmetric key (raw bytes); returns its Unique Identifier."""
-        given = self._create_attributes(None, None, name, usage_mask, attributes)
-        managed = ops.symmetric_key(key, _algorithm(algorithm))
-        return self._register(managed, ObjectType.SYMMETRIC_KEY, given)
+        return str(self._run(self._calls.register_key(key, algorithm, name, usage_mask, attributes)))
 
     def register_secret(
         self,
@@ -203,8 +175,7 @@ class Client:
         attributes: Mapping[str, Any] | None = None,
     ) -> str:
         """Register Secret Data (a password, a seed); returns its Unique Identifier."""
-        given = self._create_attributes(None, None, name, None, attributes)
-        return self._register(ops.secret_data(data, secret_type), ObjectType.SECRET_DATA, given)
+        return str(self._run(self._calls.register_secret(data, secret_type, name, attributes)))
 
     def register_opaque(
         self,
@@ -215,18 +186,12 @@ class Client:
         attributes: Mapping[str, Any] | None = None,
     ) -> str:
         """Register an Opaque Object (bytes the server does not interpret)."""
-        given = self._create_attributes(None, None, name, None, attributes)
-        return self._register(ops.opaque_object(data, data_type), ObjectType.OPAQUE_OBJECT, given)
-
-    def _register(self, managed: Struct, object_type: ObjectType, given: list[Attribute]) -> str:
-        payload = self._call(ops.register(self.version, managed, object_type, given))
-        return str(payload.unique_identifier)
+        return str(self._run(self._calls.register_opaque(data, data_type, name, attributes)))
 
     def get(self, uid: str, *, key_format: KeyFormatType | None = None) -> ManagedObject:
         """The object ``uid`` with its value (``.value``: key bytes, secret or opaque data)."""
-        return ops.managed_object(
-            self._call(ops.request(Operation.GET, unique_identifier=uid, key_format_type=key_format))
-        )
+        result: ManagedObject = self._run(self._calls.get(uid, key_format))
+        return result
 
     def locate(
         self,
@@ -240,23 +205,24 @@ class Client:
         max_items: int | None = None,
         offset: int | None = None,
     ) -> list[str]:
-        """Unique Identifiers of the objects matching every given condition."""
-        standard: dict[str, Any] = {
-            "Object Type": object_type,
-            "Name": name,
-            "Cryptographic Algorithm": _algorithm(algorithm) if algorithm is not None else None,
-            "Cryptographic Length": length,
-            "State": state,
-        }
-        given = ops.attributes_from(self.version, attributes, **standard)
-        payload = self._call(ops.locate(self.version, given, max_items=max_items, offset=offset))
-        return [str(uid) for uid in payload.unique_identifiers]
+        """Unique Identifiers of the objects matching every given condition, newest first."""
+        call = self._calls.locate(
+            name=name,
+            object_type=object_type,
+            algorithm=algorithm,
+            length=length,
+            state=state,
+            extra=attributes,
+            max_items=max_items,
+            offset=offset,
+        )
+        return list(self._run(call))
 
     # ------------------------------------------------------------------ lifecycle
 
     def activate(self, uid: str) -> None:
         """Make the object Active."""
-        self._call(ops.request(Operation.ACTIVATE, unique_identifier=uid))
+        self._run(self._calls.activate(uid))
 
     def revoke(
         self,
@@ -267,92 +233,44 @@ class Client:
         compromise_date: datetime | None = None,
     ) -> None:
         """Revoke the object: Deactivated, or Compromised for a compromise reason."""
-        self._call(
-            ops.request(
-                Operation.REVOKE,
-                unique_identifier=uid,
-                revocation_reason=RevocationReason(code=reason, message=message),
-                compromise_occurrence_date=compromise_date,
-            )
-        )
+        self._run(self._calls.revoke(uid, reason, message, compromise_date))
 
     def destroy(self, uid: str) -> None:
         """Destroy the object's value (its attributes remain)."""
-        self._call(ops.request(Operation.DESTROY, unique_identifier=uid))
+        self._run(self._calls.destroy(uid))
 
     def check(self, uid: str, *, usage_mask: int | None = None) -> None:
         """Raise unless the object may be used for ``usage_mask`` now."""
-        self._call(ops.request(Operation.CHECK, unique_identifier=uid, cryptographic_usage_mask=usage_mask))
+        self._run(self._calls.check(uid, usage_mask))
 
     # ------------------------------------------------------------------ attributes
 
     def get_attributes(self, uid: str, names: Sequence[str] | None = None) -> dict[str, list[Any]]:
         """Attribute name → values (all attributes when ``names`` is None)."""
-        return ops.attribute_values(self._call(ops.get_attributes(self.version, uid, names)))
+        return dict(self._run(self._calls.get_attributes(uid, names)))
 
     def add_attribute(self, uid: str, name: str, value: Any) -> None:
         """Add an instance of attribute ``name`` (custom names: "x-...")."""
-        attr = ops.attribute(name, value, self.version)
-        if self.version >= ops.V2:
-            item = ops.request(
-                Operation.ADD_ATTRIBUTE, unique_identifier=uid, new_attribute=Attributes(attributes=(attr,))
-            )
-        else:
-            item = ops.request(Operation.ADD_ATTRIBUTE, unique_identifier=uid, attribute=attr)
-        self._call(item)
+        self._run(self._calls.add_attribute(uid, name, value))
 
     def set_attribute(self, uid: str, name: str, value: Any) -> None:
         """Give single-valued attribute ``name`` this value (2.x Set Attribute; in 1.x Modify,
         or Add when the object does not have it yet)."""
-        attr = ops.attribute(name, value, self.version)
-        if self.version >= ops.V2:
-            self._call(
-                ops.request(
-                    Operation.SET_ATTRIBUTE, unique_identifier=uid, new_attribute=Attributes(attributes=(attr,))
-                )
-            )
-            return
-        operation = Operation.MODIFY_ATTRIBUTE if self.get_attributes(uid, [name]) else Operation.ADD_ATTRIBUTE
-        self._call(ops.request(operation, unique_identifier=uid, attribute=attr))
+        calls = self._calls
+        exists = not calls.v2 and bool(self.get_attributes(uid, [name]))
+        self._run(calls.set_attribute(uid, name, value, exists=exists))
 
     def modify_attribute(self, uid: str, name: str, value: Any, *, current: Any = None, index: int = 0) -> None:
         """Change an instance of ``name``: the one holding ``current`` (2.x) or at ``index`` (1.x)."""
-        attr = ops.attribute(name, value, self.version)
-        if self.version >= ops.V2:
-            fields: dict[str, Any] = {"new_attribute": Attributes(attributes=(attr,))}
-            if current is not None:
-                fields["current_attribute"] = Attributes(attributes=(ops.attribute(name, current, self.version),))
-            self._call(ops.request(Operation.MODIFY_ATTRIBUTE, unique_identifier=uid, **fields))
-            return
-        attr = Attribute(name=name, value=value, index=index or None)
-        self._call(ops.request(Operation.MODIFY_ATTRIBUTE, unique_identifier=uid, attribute=attr))
+        self._run(self._calls.modify_attribute(uid, name, value, current, index))
 
     def delete_attribute(self, uid: str, name: str, *, value: Any = None, index: int | None = None) -> None:
         """Delete ``name``: the instance holding ``value`` (2.x), at ``index`` (1.x), else all."""
-        if self.version >= ops.V2:
-            if value is not None:
-                fields: dict[str, Any] = {
-                    "current_attribute": Attributes(attributes=(ops.attribute(name, value, self.version),))
-                }
-            else:
-                fields = {"attribute_reference": ops.reference(name)}
-            self._call(ops.request(Operation.DELETE_ATTRIBUTE, unique_identifier=uid, **fields))
-            return
-        self._call(
-            ops.request(Operation.DELETE_ATTRIBUTE, unique_identifier=uid, attribute_name=name, attribute_index=index)
-        )
+        self._run(self._calls.delete_attribute(uid, name, value, index))
 
     def adjust_attribute(self, uid: str, name: str, by: int, how: AdjustmentType = AdjustmentType.INCREMENT) -> None:
         """Add ``by`` to a numeric or date attribute (KMIP 2.x)."""
-        self._call(
-            ops.request(
-                Operation.ADJUST_ATTRIBUTE,
-                unique_identifier=uid,
-                attribute_reference=ops.reference(name),
-                adjustment_type=how,
-                adjustment_value=by,
-            )
-        )
+        self._run(self._calls.adjust_attribute(uid, name, by, how))
 
     # ------------------------------------------------------------------ batches
 
@@ -388,10 +306,10 @@ class Batch:
         return uid if uid is not None else ops.placeholder(self._client.version)
 
     def create(self, algorithm: CryptographicAlgorithm | str = "AES", length: int = 256, **kwargs: Any) -> Batch:
-        given = self._client._create_attributes(
+        call = self._client._calls.create(
             algorithm, length, kwargs.get("name"), kwargs.get("usage_mask"), kwargs.get("attributes")
         )
-        self._items.append(ops.create_symmetric_key(self._client.version, given))
+        self._items.append(call.item)
         return self
 
     def activate(self, uid: str | None = None) -> Batch:
@@ -403,7 +321,7 @@ class Batch:
         return self
 
     def get_attributes(self, uid: str | None = None, names: Sequence[str] | None = None) -> Batch:
-        self._items.append(ops.get_attributes(self._client.version, self._uid(uid), names))
+        self._items.append(self._client._calls.get_attributes(self._uid(uid), names).item)
         return self
 
     def destroy(self, uid: str | None = None) -> Batch:

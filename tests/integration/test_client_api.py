@@ -3,11 +3,13 @@ in KMIP 1.4 and 2.1 and with the version negotiated."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime
 
 import pytest
 
 from kmip_client import Client
+from kmip_client.aio import AsyncClient
 from kmip_client.protocol.errors import KmipError, PermissionDenied
 from kmip_client.protocol.spec.enums import (
     BatchErrorContinuationOption,
@@ -21,7 +23,7 @@ from kmip_client.protocol.spec.enums import (
     SecretDataType,
     State,
 )
-from tests.support.inprocess import DispatcherTransport
+from tests.support.inprocess import AsyncDispatcherTransport, DispatcherTransport
 
 VERSIONS = [(1, 4), (2, 1)]
 
@@ -128,3 +130,27 @@ def test_batch_with_id_placeholder(engine, version):
     assert [r.status for r in undone] == [ResultStatus.OPERATION_UNDONE, ResultStatus.OPERATION_FAILED]
     assert undone[1].error is not None and undone[1].error.reason == ResultReason.ITEM_NOT_FOUND
     assert client.locate(name="undone") == []
+
+
+@pytest.mark.parametrize("version", [None, (1, 4)])
+def test_async_client_matches_the_blocking_one(engine, version):
+    async def scenario() -> None:
+        kmip = AsyncClient(transport=AsyncDispatcherTransport(engine), version=version)
+        assert await kmip.version() == (version or (2, 1))
+        uids = await asyncio.gather(*(kmip.create("AES", 128, name=f"async-{n}") for n in range(5)))
+        assert len(set(uids)) == 5
+        await kmip.activate(uids[0])
+        key = await kmip.get(uids[0])
+        assert len(key.value) == 16
+        assert await kmip.locate(name="async-3") == [uids[3]]
+        await kmip.set_attribute(uids[0], "Contact Information", "ops")
+        assert (await kmip.get_attributes(uids[0], ["State", "Contact Information"])) == {
+            "State": [State.ACTIVE],
+            "Contact Information": ["ops"],
+        }
+        with pytest.raises(KmipError) as caught:
+            await kmip.destroy(uids[0])
+        assert caught.value.reason in (ResultReason.PERMISSION_DENIED, ResultReason.WRONG_KEY_LIFECYCLE_STATE)
+        await kmip.aclose()
+
+    asyncio.run(scenario())

@@ -17,3 +17,10 @@ class DispatcherTransport:
     def exchange(self, request: bytes, *, idempotent: bool) -> bytes:
         self.sent += 1
         return self.dispatcher.handle(request, self.identity)
+
+
+class AsyncDispatcherTransport(DispatcherTransport):
+    """The same for :class:`kmip_client.aio.AsyncClient`."""
+
+    async def exchange(self, request: bytes, *, idempotent: bool) -> bytes:  # type: ignore[override]
+        return DispatcherTransport.exchange(self, request, idempotent=idempotent)

@@ -1,0 +1,224 @@
+"""Each client operation as a :class:`Call`: the batch item to send and how to read its answer.
+
+The blocking :class:`~kmip_client.Client` and the asyncio
+:class:`~kmip_client.aio.AsyncClient` differ only in how they move bytes; both get their
+requests from :class:`Calls`, so an operation is written once.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime
+from enum import IntEnum
+from typing import Any
+
+from . import operations as ops
+from .operations import ServerInfo, Version
+from .protocol.model import Attribute, Attributes, RequestBatchItem, RevocationReason, Struct
+from .protocol.spec.enums import (
+    AdjustmentType,
+    CryptographicAlgorithm,
+    KeyFormatType,
+    ObjectType,
+    Operation,
+    QueryFunction,
+    RevocationReasonCode,
+    SecretDataType,
+    State,
+)
+
+__all__ = ["Call", "Calls", "algorithm_of"]
+
+
+def _nothing(payload: Any) -> None:
+    return None
+
+
+def _uid(payload: Any) -> str:
+    return str(payload.unique_identifier)
+
+
+@dataclasses.dataclass(frozen=True)
+class Call:
+    """One operation: the batch item, and ``parse`` turning the response payload into the result."""
+
+    item: RequestBatchItem
+    parse: Callable[[Any], Any] = _nothing
+
+    @property
+    def idempotent(self) -> bool:
+        return self.item.operation in ops.IDEMPOTENT
+
+
+def algorithm_of(value: CryptographicAlgorithm | str) -> CryptographicAlgorithm:
+    """An algorithm by enum or by name ("AES", "HMAC_SHA256", "hmac-sha256")."""
+    if isinstance(value, str):
+        try:
+            return CryptographicAlgorithm[value.upper().replace("-", "_")]
+        except KeyError:
+            raise ValueError(f"unknown cryptographic algorithm {value!r}") from None
+    return value
+
+
+_QUERY = (QueryFunction.QUERY_OPERATIONS, QueryFunction.QUERY_OBJECTS, QueryFunction.QUERY_SERVER_INFORMATION)
+
+
+class Calls:
+    """The requests of protocol ``version``; see :class:`~kmip_client.Client` for what each does."""
+
+    def __init__(self, version: Version) -> None:
+        self.version = version
+        self.v2 = version >= ops.V2
+
+    def attributes(
+        self, algorithm: Any, length: int | None, name: Any, usage_mask: int | None, extra: Mapping[str, Any] | None
+    ) -> list[Attribute]:
+        standard: dict[str, Any] = {
+            "Cryptographic Algorithm": algorithm_of(algorithm) if algorithm is not None else None,
+            "Cryptographic Length": length,
+            "Cryptographic Usage Mask": usage_mask,
+            "Name": name,
+        }
+        return ops.attributes_from(self.version, extra, **standard)
+
+    def _new(self, attr: Attribute) -> Attributes:
+        return Attributes(attributes=(attr,))
+
+    # ------------------------------------------------------------------ server
+
+    def discover_versions(self, versions: Sequence[Version]) -> Call:
+        return Call(ops.discover_versions(versions), lambda p: [pv.as_tuple() for pv in p.protocol_versions])
+
+    def query(self) -> Call:
+        def parse(p: Any) -> ServerInfo:
+            return ServerInfo(tuple(p.operations), tuple(p.object_types), p.vendor_identification)
+
+        return Call(ops.request(Operation.QUERY, query_functions=_QUERY), parse)
+
+    # ------------------------------------------------------------------ objects
+
+    def create(
+        self, algorithm: Any, length: int, name: Any, usage_mask: int | None, extra: Mapping[str, Any] | None
+    ) -> Call:
+        given = self.attributes(algorithm, length, name, usage_mask, extra)
+        return Call(ops.create_symmetric_key(self.version, given), _uid)
+
+    def register(
+        self,
+        managed: Struct,
+        object_type: ObjectType,
+        name: Any,
+        usage_mask: int | None,
+        extra: Mapping[str, Any] | None,
+    ) -> Call:
+        given = self.attributes(None, None, name, usage_mask, extra)
+        return Call(ops.register(self.version, managed, object_type, given), _uid)
+
+    def register_key(self, key: bytes, algorithm: Any, name: Any, usage_mask: int | None, extra: Any) -> Call:
+        return self.register(
+            ops.symmetric_key(key, algorithm_of(algorithm)), ObjectType.SYMMETRIC_KEY, name, usage_mask, extra
+        )
+
+    def register_secret(self, data: bytes, secret_type: SecretDataType, name: Any, extra: Any) -> Call:
+        return self.register(ops.secret_data(data, secret_type), ObjectType.SECRET_DATA, name, None, extra)
+
+    def register_opaque(self, data: bytes, data_type: IntEnum | int, name: Any, extra: Any) -> Call:
+        return self.register(ops.opaque_object(data, data_type), ObjectType.OPAQUE_OBJECT, name, None, extra)
+
+    def get(self, uid: Any, key_format: KeyFormatType | None) -> Call:
+        return Call(ops.request(Operation.GET, unique_identifier=uid, key_format_type=key_format), ops.managed_object)
+
+    def locate(
+        self,
+        *,
+        name: str | None,
+        object_type: ObjectType | None,
+        algorithm: Any,
+        length: int | None,
+        state: State | None,
+        extra: Mapping[str, Any] | None,
+        max_items: int | None,
+        offset: int | None,
+    ) -> Call:
+        standard: dict[str, Any] = {
+            "Object Type": object_type,
+            "Name": name,
+            "Cryptographic Algorithm": algorithm_of(algorithm) if algorithm is not None else None,
+            "Cryptographic Length": length,
+            "State": state,
+        }
+        given = ops.attributes_from(self.version, extra, **standard)
+        item = ops.locate(self.version, given, max_items=max_items, offset=offset)
+        return Call(item, lambda p: [str(uid) for uid in p.unique_identifiers])
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def activate(self, uid: Any) -> Call:
+        return Call(ops.request(Operation.ACTIVATE, unique_identifier=uid))
+
+    def revoke(self, uid: Any, reason: RevocationReasonCode, message: str | None, date: datetime | None) -> Call:
+        return Call(
+            ops.request(
+                Operation.REVOKE,
+                unique_identifier=uid,
+                revocation_reason=RevocationReason(code=reason, message=message),
+                compromise_occurrence_date=date,
+            )
+        )
+
+    def destroy(self, uid: Any) -> Call:
+        return Call(ops.request(Operation.DESTROY, unique_identifier=uid))
+
+    def check(self, uid: Any, usage_mask: int | None) -> Call:
+        return Call(ops.request(Operation.CHECK, unique_identifier=uid, cryptographic_usage_mask=usage_mask))
+
+    # ------------------------------------------------------------------ attributes
+
+    def get_attributes(self, uid: Any, names: Sequence[str] | None) -> Call:
+        return Call(ops.get_attributes(self.version, uid, names), ops.attribute_values)
+
+    def add_attribute(self, uid: Any, name: str, value: Any) -> Call:
+        attr = ops.attribute(name, value, self.version)
+        if self.v2:
+            return Call(ops.request(Operation.ADD_ATTRIBUTE, unique_identifier=uid, new_attribute=self._new(attr)))
+        return Call(ops.request(Operation.ADD_ATTRIBUTE, unique_identifier=uid, attribute=attr))
+
+    def set_attribute(self, uid: Any, name: str, value: Any, *, exists: bool) -> Call:
+        """2.x Set Attribute; 1.x has none: Modify when the object has the attribute, else Add."""
+        attr = ops.attribute(name, value, self.version)
+        if self.v2:
+            return Call(ops.request(Operation.SET_ATTRIBUTE, unique_identifier=uid, new_attribute=self._new(attr)))
+        operation = Operation.MODIFY_ATTRIBUTE if exists else Operation.ADD_ATTRIBUTE
+        return Call(ops.request(operation, unique_identifier=uid, attribute=attr))
+
+    def modify_attribute(self, uid: Any, name: str, value: Any, current: Any, index: int) -> Call:
+        if self.v2:
+            fields: dict[str, Any] = {"new_attribute": self._new(ops.attribute(name, value, self.version))}
+            if current is not None:
+                fields["current_attribute"] = self._new(ops.attribute(name, current, self.version))
+            return Call(ops.request(Operation.MODIFY_ATTRIBUTE, unique_identifier=uid, **fields))
+        attr = Attribute(name=name, value=value, index=index or None)
+        return Call(ops.request(Operation.MODIFY_ATTRIBUTE, unique_identifier=uid, attribute=attr))
+
+    def delete_attribute(self, uid: Any, name: str, value: Any, index: int | None) -> Call:
+        if self.v2:
+            if value is not None:
+                fields: dict[str, Any] = {"current_attribute": self._new(ops.attribute(name, value, self.version))}
+            else:
+                fields = {"attribute_reference": ops.reference(name)}
+            return Call(ops.request(Operation.DELETE_ATTRIBUTE, unique_identifier=uid, **fields))
+        return Call(
+            ops.request(Operation.DELETE_ATTRIBUTE, unique_identifier=uid, attribute_name=name, attribute_index=index)
+        )
+
+    def adjust_attribute(self, uid: Any, name: str, by: int, how: AdjustmentType) -> Call:
+        return Call(
+            ops.request(
+                Operation.ADJUST_ATTRIBUTE,
+                unique_identifier=uid,
+                attribute_reference=ops.reference(name),
+                adjustment_type=how,
+                adjustment_value=by,
+            )
+        )
