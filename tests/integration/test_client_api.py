@@ -10,6 +10,7 @@ import pytest
 
 from kmip_client import Client
 from kmip_client.aio import AsyncClient
+from kmip_client.envelope import Envelope, EnvelopeError
 from kmip_client.protocol.errors import KmipError, PermissionDenied
 from kmip_client.protocol.spec.enums import (
     BatchErrorContinuationOption,
@@ -154,3 +155,31 @@ def test_async_client_matches_the_blocking_one(engine, version):
         await kmip.aclose()
 
     asyncio.run(scenario())
+
+
+def test_envelope_encryption_survives_rotation(engine):
+    client = client_for(engine, (2, 1))
+    envelope = Envelope(client, "orders-kek")
+    with pytest.raises(LookupError):
+        envelope.encrypt(b"nothing to seal under yet")
+    first_key = envelope.rotate()
+    old = envelope.encrypt(b"card 4111", associated_data=b"order:1")
+    assert b"card 4111" not in old
+    second_key = envelope.rotate()
+    assert envelope.current_key() == second_key != first_key
+    new = envelope.encrypt(b"card 5500", associated_data=b"order:2")
+    assert first_key.encode() in old and second_key.encode() in new
+    fresh = Envelope(client_for(engine, (1, 4)), "orders-kek")  # another process, another version
+    assert fresh.decrypt(old, associated_data=b"order:1") == b"card 4111"
+    assert fresh.decrypt(new, associated_data=b"order:2") == b"card 5500"
+    with pytest.raises(EnvelopeError):
+        fresh.decrypt(old, associated_data=b"order:2")
+    tampered = bytearray(new)
+    tampered[-1] ^= 1
+    with pytest.raises(EnvelopeError):
+        fresh.decrypt(bytes(tampered), associated_data=b"order:2")
+    with pytest.raises(EnvelopeError):
+        fresh.decrypt(new[:20])
+    # The old key revoked (no longer Active) still opens its messages; new ones use the newest key.
+    client.revoke(first_key, RevocationReasonCode.SUPERSEDED)
+    assert Envelope(client, "orders-kek").decrypt(old, associated_data=b"order:1") == b"card 4111"
