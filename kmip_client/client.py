@@ -306,6 +306,7 @@ class Batch:
         return uid if uid is not None else ops.placeholder(self._client.version)
 
     def create(self, algorithm: CryptographicAlgorithm | str = "AES", length: int = 256, **kwargs: Any) -> Batch:
+        """Add a Create (arguments as :meth:`Client.create`)."""
         call = self._client._calls.create(
             algorithm, length, kwargs.get("name"), kwargs.get("usage_mask"), kwargs.get("attributes")
         )
@@ -313,18 +314,22 @@ class Batch:
         return self
 
     def activate(self, uid: str | None = None) -> Batch:
+        """Add an Activate of ``uid`` (default: the ID Placeholder)."""
         self._items.append(ops.request(Operation.ACTIVATE, unique_identifier=self._uid(uid)))
         return self
 
     def get(self, uid: str | None = None) -> Batch:
+        """Add a Get of ``uid`` (default: the ID Placeholder)."""
         self._items.append(ops.request(Operation.GET, unique_identifier=self._uid(uid)))
         return self
 
     def get_attributes(self, uid: str | None = None, names: Sequence[str] | None = None) -> Batch:
+        """Add a Get Attributes of ``uid`` (default: the ID Placeholder)."""
         self._items.append(self._client._calls.get_attributes(self._uid(uid), names).item)
         return self
 
     def destroy(self, uid: str | None = None) -> Batch:
+        """Add a Destroy of ``uid`` (default: the ID Placeholder)."""
         self._items.append(ops.request(Operation.DESTROY, unique_identifier=self._uid(uid)))
         return self
 

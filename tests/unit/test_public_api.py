@@ -1,0 +1,77 @@
+"""Pins the public names of ``kmip_client``: a change here is a change for every user."""
+
+from __future__ import annotations
+
+import inspect
+
+import kmip_client
+from kmip_client import aio, envelope
+
+EXPORTED = [
+    "Client",
+    "Batch",
+    "BatchResult",
+    "ManagedObject",
+    "ServerInfo",
+    "KmipError",
+    "ProtocolError",
+    "InvalidMessage",
+    "InvalidField",
+    "ItemNotFound",
+    "PermissionDenied",
+    "OperationNotSupported",
+    "WrongKeyLifecycleState",
+    "GeneralFailure",
+    "__version__",
+]
+
+CLIENT_METHODS = [
+    "activate",
+    "add_attribute",
+    "adjust_attribute",
+    "batch",
+    "check",
+    "close",
+    "create",
+    "delete_attribute",
+    "destroy",
+    "discover_versions",
+    "get",
+    "get_attributes",
+    "locate",
+    "modify_attribute",
+    "query",
+    "register_key",
+    "register_opaque",
+    "register_secret",
+    "revoke",
+    "set_attribute",
+    "version",
+]
+
+
+def public(cls: type) -> list[str]:
+    return sorted(name for name in vars(cls) if not name.startswith("_"))
+
+
+def test_exported_names() -> None:
+    assert kmip_client.__all__ == EXPORTED
+    for name in EXPORTED:
+        assert hasattr(kmip_client, name), name
+
+
+def test_client_methods_and_their_async_twins() -> None:
+    assert public(kmip_client.Client) == CLIENT_METHODS
+    async_methods = public(aio.AsyncClient)
+    assert async_methods == sorted([*(m for m in CLIENT_METHODS if m not in ("batch", "close")), "aclose"])
+    for name in async_methods:
+        if name not in ("version", "aclose"):
+            blocking = inspect.signature(getattr(kmip_client.Client, name))
+            assert inspect.signature(getattr(aio.AsyncClient, name)).parameters.keys() == blocking.parameters.keys()
+
+
+def test_every_public_name_is_documented() -> None:
+    for owner in (kmip_client.Client, kmip_client.Batch, aio.AsyncClient, envelope.Envelope):
+        assert owner.__doc__, owner
+        for name in public(owner):
+            assert getattr(owner, name).__doc__, f"{owner.__name__}.{name}"
