@@ -1,0 +1,1 @@
+"""Client library tests: transports against real servers over mutual TLS on loopback."""
