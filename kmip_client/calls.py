@@ -19,6 +19,7 @@ from .protocol.model import Attribute, Attributes, RequestBatchItem, RevocationR
 from .protocol.spec.enums import (
     AdjustmentType,
     CryptographicAlgorithm,
+    CryptographicUsageMask,
     KeyFormatType,
     ObjectType,
     Operation,
@@ -61,6 +62,17 @@ def algorithm_of(value: CryptographicAlgorithm | str) -> CryptographicAlgorithm:
     return value
 
 
+_HMAC = frozenset(a for a in CryptographicAlgorithm if a.name.startswith("HMAC"))
+
+
+def default_usage(algorithm: CryptographicAlgorithm) -> int:
+    """The usage mask a new key gets when none is given: Encrypt and Decrypt, or MAC Generate
+    and MAC Verify for HMAC keys. Some servers (PyKMIP's) refuse a key without one."""
+    if algorithm in _HMAC:
+        return int(CryptographicUsageMask.MAC_GENERATE | CryptographicUsageMask.MAC_VERIFY)
+    return int(CryptographicUsageMask.ENCRYPT | CryptographicUsageMask.DECRYPT)
+
+
 _QUERY = (QueryFunction.QUERY_OPERATIONS, QueryFunction.QUERY_OBJECTS, QueryFunction.QUERY_SERVER_INFORMATION)
 
 
@@ -101,7 +113,9 @@ class Calls:
     def create(
         self, algorithm: Any, length: int, name: Any, usage_mask: int | None, extra: Mapping[str, Any] | None
     ) -> Call:
-        given = self.attributes(algorithm, length, name, usage_mask, extra)
+        algorithm = algorithm_of(algorithm)
+        mask = usage_mask if usage_mask is not None else default_usage(algorithm)
+        given = self.attributes(algorithm, length, name, mask, extra)
         return Call(ops.create_symmetric_key(self.version, given), _uid)
 
     def register(

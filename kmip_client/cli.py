@@ -1,6 +1,7 @@
 """The ``kmip`` command: client-side tools for KMIP.
 
-Subcommands register themselves in :func:`build_parser`; each returns an exit status.
+Subcommands register themselves in :func:`build_parser`; each returns an exit status. ``convert``
+lives here; the subcommands that talk to a server are in :mod:`kmip_client.cli_commands`.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ import sys
 from collections.abc import Callable
 from datetime import UTC, datetime
 
+from .cli_commands import add_client_commands
 from .convert import FORMATS, Bindings, convert
 from .protocol.errors import KmipError
 
@@ -17,10 +19,16 @@ Command = Callable[[argparse.Namespace], int]
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="kmip", description="Talk KMIP: convert and inspect messages.")
+    parser = argparse.ArgumentParser(
+        prog="kmip",
+        description="Talk KMIP: manage keys and objects on a KMIP server; convert and inspect messages.",
+    )
     parser.add_argument("--version", action="version", version="kmip (strongroom) 0.1.0")
+    # Also accepted after the subcommand (see cli_commands); here it covers "kmip --json get ...".
+    parser.add_argument("--json", action="store_true", help="print JSON for scripts (client commands)")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _add_convert(commands)
+    add_client_commands(commands)
     return parser
 
 
