@@ -34,7 +34,7 @@ from kmip_client.protocol.ttlv import ItemType
 from ..engine.context import RequestContext
 from ..engine.registry import operation
 from ..objects import lifecycle
-from ..objects.attribute_rules import SYNTHESISED, rule_for
+from ..objects.attribute_rules import SYNTHESISED, is_custom, rule_for
 from ..objects.attribute_set import wire_attribute
 from .attribute_input import checked, read_only, reference_name, single_attribute
 from .common import ManagedObject, load_object
@@ -240,9 +240,15 @@ def delete_attribute(ctx: RequestContext, request: DeleteAttributeRequest) -> St
 def set_attribute(ctx: RequestContext, request: SetAttributeRequest) -> Struct:
     attr = single_attribute(ctx, request.new_attribute, "New Attribute")
     name, rule = checked(ctx, attr)
-    if rule.multi:
+    if rule.multi and not is_custom(name):
         raise KmipError(f"{name!r} may have several values: use Add or Modify Attribute", R.MULTI_VALUED_ATTRIBUTE)
     obj = load_object(ctx, request.unique_identifier, for_update=True)
+    if len(obj.attributes.instances(name)) > 1:
+        # A custom attribute may have several values, but clients (vCenter among them) set one
+        # with Set Attribute: allowed while there is at most one to replace.
+        raise KmipError(
+            f"object {obj.uid!r} has several {name!r} values: use Modify Attribute", R.MULTI_VALUED_ATTRIBUTE
+        )
     allowed = rule.client_modify if name in obj.attributes else rule.client_add
     if not allowed:
         raise read_only(ctx, name)

@@ -239,3 +239,14 @@ def test_modify_and_delete_by_current_attribute_2x(engine):
     # Server-set attributes cannot be deleted.
     state = item(Operation.DELETE_ATTRIBUTE, unique_identifier=uid, attribute_reference=Tag.INITIAL_DATE)
     failure(one(engine, V21, state), ResultReason.ATTRIBUTE_READ_ONLY)
+
+
+def test_set_attribute_on_a_custom_attribute_replaces_its_single_value(engine):
+    uid = create(engine, V21)
+    tenant = Attribute(name="tenant", vendor="x", value="blue")
+    ok(set_attribute(engine, uid, tenant))
+    ok(set_attribute(engine, uid, Attribute(name="tenant", vendor="x", value="red")))
+    assert attributes_of(engine, uid, V14, names=["x-tenant"]) == {"x-tenant": "red"}
+    second = Attributes(attributes=(Attribute(name="tenant", vendor="x", value="green"),))
+    ok(one(engine, V21, item(Operation.ADD_ATTRIBUTE, unique_identifier=uid, new_attribute=second)))
+    failure(set_attribute(engine, uid, tenant), ResultReason.MULTI_VALUED_ATTRIBUTE)
