@@ -9,6 +9,7 @@ Template-Attribute for KMIP 1.x, Attributes for 2.x.
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from enum import IntEnum
@@ -22,7 +23,6 @@ from .protocol.model import (
     ProtocolVersion,
     RequestBatchItem,
     RequestHeader,
-    RequestMessage,
     ResponseBatchItem,
     ResponseMessage,
     Struct,
@@ -170,12 +170,23 @@ def encode_request(
         items = [
             dataclasses.replace(it, unique_batch_item_id=index.to_bytes(4, "big")) for index, it in enumerate(items)
         ]
+    # The message is its header (the same for every request of a version and batch size,
+    # so encoded once) and the batch items, inside the Request Message structure's header.
+    body = _header_bytes(version, len(items), batch_option) + b"".join(to_bytes(it, Tag.BATCH_ITEM) for it in items)
+    return _REQUEST_MESSAGE + len(body).to_bytes(4, "big") + body
+
+
+_REQUEST_MESSAGE = (int(Tag.REQUEST_MESSAGE) << 8 | 0x01).to_bytes(4, "big")  # tag + Structure type
+
+
+@functools.lru_cache(maxsize=64)
+def _header_bytes(version: Version, count: int, batch_option: BatchErrorContinuationOption | None) -> bytes:
     header = RequestHeader(
         protocol_version=ProtocolVersion(major=version[0], minor=version[1]),
         batch_error_continuation_option=batch_option,
-        batch_count=len(items),
+        batch_count=count,
     )
-    return to_bytes(RequestMessage(header=header, batch_items=tuple(items)))
+    return to_bytes(header)
 
 
 def decode_response(data: bytes) -> ResponseMessage:

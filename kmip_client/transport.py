@@ -240,6 +240,8 @@ class _PoolCore:
 
     def candidates(self) -> list[Endpoint]:
         """Endpoints to try, in order: those up first, then those marked down."""
+        if not self._down_until:  # the usual case: every endpoint up (a racy read is harmless)
+            return self.endpoints
         now = time.monotonic()
         with self.lock:
             down = {e for e, until in self._down_until.items() if until > now}
@@ -250,8 +252,9 @@ class _PoolCore:
             self._down_until[endpoint] = time.monotonic() + self.backoff
 
     def mark_up(self, endpoint: Endpoint) -> None:
-        with self.lock:
-            self._down_until.pop(endpoint, None)
+        if endpoint in self._down_until:
+            with self.lock:
+                self._down_until.pop(endpoint, None)
 
     def count(self, name: str) -> None:
         with self.lock:
@@ -324,12 +327,15 @@ class _Connection:
             raise _Failure("send", 0, error) from error
         framer = Framer(max_message_size)
         received = 0
+        first = True
         while True:
-            remaining = deadline - time.monotonic()
             try:
-                if remaining <= 0:
-                    raise TimeoutError(f"no complete response within {timeout} s")
-                self.sock.settimeout(remaining)
+                if not first:  # a response in several reads: what is left of the time-out
+                    remaining = deadline - time.monotonic()
+                    if remaining <= 0:
+                        raise TimeoutError(f"no complete response within {timeout} s")
+                    self.sock.settimeout(remaining)
+                first = False
                 chunk = self.sock.recv(_RECV_SIZE)
             except OSError as error:
                 raise _Failure("receive", received, error) from error
