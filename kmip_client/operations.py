@@ -219,10 +219,10 @@ def single_payload(message: ResponseMessage) -> Any:
     """The payload of a one-item response; raises the item's error if it failed."""
     if len(message.batch_items) != 1:
         raise KmipError(f"expected one batch item, got {len(message.batch_items)}", ResultReason.INVALID_MESSAGE)
-    (result,) = batch_results(message)
-    if result.error is not None:
-        raise result.error
-    return result.payload
+    item = message.batch_items[0]
+    if item.result_status != ResultStatus.SUCCESS:
+        raise error_of(item)
+    return item.payload
 
 
 # --------------------------------------------------------------------------- requests
