@@ -48,6 +48,7 @@ from kmip_server.pki import (
     write_issued,
 )
 from kmip_server.transport import MessageHandler, run_server
+from tests.support.server_process import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 LOOPBACK = "127.0.0.1"
@@ -217,12 +218,6 @@ def _serve_main(path: str) -> int:
         print("READY", flush=True)
 
     return run_server(config, factory, ready=ready)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind((LOOPBACK, 0))
-        return int(sock.getsockname()[1])
 
 
 @dataclasses.dataclass

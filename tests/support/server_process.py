@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import random
 import signal
 import socket
 import ssl
@@ -41,12 +42,38 @@ def strongroom_command() -> list[str]:
     return [str(script)] if script.exists() else [sys.executable, "-m", "kmip_server.cli"]
 
 
+def _ephemeral_low() -> int:
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
+_HANDED_OUT: set[int] = set()
+
+
 def free_port(host: str = LOOPBACK) -> int:
-    """A port nothing listens on right now (the kernel's choice; another process could still
-    take it before the server binds, which on a test machine is rare enough)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((host, 0))
-        return int(sock.getsockname()[1])
+    """A port nothing listens on, chosen below the kernel's ephemeral range.
+
+    Not the kernel's own choice (bind to port 0): that comes from the ephemeral range, which
+    the clients of the tests also draw their local ports from, and a client connection that
+    happens to take the port before the server binds makes the server fail to start (seen as
+    a rare, whole-suite failure). Ports are also never handed out twice in one process.
+    """
+    high = min(_ephemeral_low(), 65536) - 1
+    low = max(1024, high - 12000)
+    for _ in range(200):
+        port = random.randint(low, high)
+        if port in _HANDED_OUT:
+            continue
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            try:
+                sock.bind((host, port))
+            except OSError:
+                continue
+        _HANDED_OUT.add(port)
+        return port
+    raise RuntimeError(f"no free port found between {low} and {high}")
 
 
 def client_ssl_context(ca: Path, cert: Path, key: Path) -> ssl.SSLContext:
