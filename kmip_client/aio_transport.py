@@ -12,8 +12,6 @@ import asyncio
 import contextlib
 import socket
 import ssl
-from collections import deque
-from collections.abc import Sequence
 
 from .protocol.framing import Framer
 from .transport import (
@@ -23,7 +21,7 @@ from .transport import (
     ServerUnavailable,
     _Attempts,
     _Failure,
-    _PoolCore,
+    _PoolBase,
     frame_response,
 )
 
@@ -83,40 +81,11 @@ class _AsyncConnection:
             await asyncio.wait_for(self.writer.wait_closed(), _CLOSE_WAIT)
 
 
-class AsyncConnectionPool:
+class AsyncConnectionPool(_PoolBase["_AsyncConnection"]):
     """An asyncio pool of TLS connections to KMIP servers, with failover and retries.
 
     Parameters are those of :class:`kmip_client.transport.ConnectionPool`.
     """
-
-    def __init__(
-        self,
-        endpoints: Sequence[Endpoint],
-        ssl_context: ssl.SSLContext,
-        *,
-        timeout: float = 10.0,
-        connect_timeout: float | None = None,
-        max_idle_per_endpoint: int = 4,
-        max_message_size: int = 1 << 20,
-        retries: int = 2,
-        backoff: float = 5.0,
-    ) -> None:
-        self._core = _PoolCore(
-            endpoints,
-            timeout=timeout,
-            connect_timeout=connect_timeout,
-            max_idle_per_endpoint=max_idle_per_endpoint,
-            max_message_size=max_message_size,
-            retries=retries,
-            backoff=backoff,
-        )
-        self._ssl_context = ssl_context
-        self._idle: dict[Endpoint, deque[_AsyncConnection]] = {e: deque() for e in self._core.endpoints}
-
-    @property
-    def endpoints(self) -> list[Endpoint]:
-        """The endpoints, in order of preference."""
-        return list(self._core.endpoints)
 
     async def exchange(self, request: bytes, *, idempotent: bool) -> bytes:
         """Send one whole KMIP request message and return the whole response message.

@@ -38,7 +38,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Sequence
-from typing import Literal
+from typing import Generic, Literal, TypeVar
 
 from .protocol.errors import ProtocolError
 from .protocol.framing import Framer
@@ -370,23 +370,11 @@ class _Connection:
             pass  # already broken; closing is best effort
 
 
-class ConnectionPool:
-    """A thread-safe pool of TLS connections to KMIP servers, with failover and retries.
+_C = TypeVar("_C")
 
-    Each :meth:`exchange` has a connection to itself for its whole duration; idle connections
-    are kept per endpoint (at most ``max_idle_per_endpoint``) and reused most recent first.
-    See the module docstring for the exact retry and failover rules.
 
-    :param endpoints: servers in order of preference (see :func:`parse_servers`).
-    :param ssl_context: e.g. from :func:`kmip_client.tls.client_ssl_context`; the endpoint's
-        host is sent as the TLS server name and checked if the context checks host names.
-    :param timeout: seconds allowed for one request to be sent and its whole response received.
-    :param connect_timeout: seconds for TCP connect plus TLS handshake (default ``timeout``).
-    :param max_message_size: largest response accepted, header included.
-    :param retries: how many times an idempotent request is re-sent after a failure that may
-        have reached the server.
-    :param backoff: seconds an endpoint that failed is tried only after the others.
-    """
+class _PoolBase(Generic[_C]):
+    """What the blocking and the asyncio pool share: settings, counters, idle connections."""
 
     def __init__(
         self,
@@ -410,12 +398,31 @@ class ConnectionPool:
             backoff=backoff,
         )
         self._ssl_context = ssl_context
-        self._idle: dict[Endpoint, deque[_Connection]] = {e: deque() for e in self._core.endpoints}
+        self._idle: dict[Endpoint, deque[_C]] = {e: deque() for e in self._core.endpoints}
 
     @property
     def endpoints(self) -> list[Endpoint]:
         """The endpoints, in order of preference."""
         return list(self._core.endpoints)
+
+
+class ConnectionPool(_PoolBase["_Connection"]):
+    """A thread-safe pool of TLS connections to KMIP servers, with failover and retries.
+
+    Each :meth:`exchange` has a connection to itself for its whole duration; idle connections
+    are kept per endpoint (at most ``max_idle_per_endpoint``) and reused most recent first.
+    See the module docstring for the exact retry and failover rules.
+
+    :param endpoints: servers in order of preference (see :func:`parse_servers`).
+    :param ssl_context: e.g. from :func:`kmip_client.tls.client_ssl_context`; the endpoint's
+        host is sent as the TLS server name and checked if the context checks host names.
+    :param timeout: seconds allowed for one request to be sent and its whole response received.
+    :param connect_timeout: seconds for TCP connect plus TLS handshake (default ``timeout``).
+    :param max_message_size: largest response accepted, header included.
+    :param retries: how many times an idempotent request is re-sent after a failure that may
+        have reached the server.
+    :param backoff: seconds an endpoint that failed is tried only after the others.
+    """
 
     def exchange(self, request: bytes, *, idempotent: bool) -> bytes:
         """Send one whole KMIP request message and return the whole response message.
