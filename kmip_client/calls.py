@@ -15,7 +15,8 @@ from typing import Any
 
 from . import operations as ops
 from .operations import ServerInfo, Version
-from .protocol.model import Attribute, Attributes, RequestBatchItem, RevocationReason, Struct
+from .protocol.model import Attribute, Attributes, RequestBatchItem, Struct
+from .protocol.model.attributes import RevocationReason
 from .protocol.spec.enums import (
     AdjustmentType,
     CryptographicAlgorithm,

@@ -68,7 +68,7 @@ class Envelope:
             cached = self._keys.get(uid)
         if cached is not None:
             return cached
-        value = self.client.get(uid).value  # type: ignore[attr-defined]
+        value: bytes = self.client.get(uid).value  # type: ignore[attr-defined]
         if len(value) not in (16, 24, 32):
             raise EnvelopeError(f"server key {uid!r} is not an AES key")
         with self._lock:

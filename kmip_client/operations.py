@@ -19,7 +19,6 @@ from .protocol.errors import KmipError, error_for_reason
 from .protocol.model import (
     Attribute,
     Attributes,
-    Name,
     ProtocolVersion,
     RequestBatchItem,
     RequestHeader,
@@ -28,6 +27,7 @@ from .protocol.model import (
     Struct,
     TemplateAttribute,
 )
+from .protocol.model.attributes import Name
 from .protocol.model.base import to_bytes
 from .protocol.model.messages import REQUEST_PAYLOADS, decode_message
 from .protocol.model.objects import KeyBlock, KeyValue, OpaqueObject, SecretData, SymmetricKey
@@ -271,7 +271,7 @@ def secret_data(data: bytes, secret_type: IntEnum) -> SecretData:
 
 
 def opaque_object(data: bytes, data_type: IntEnum | int) -> OpaqueObject:
-    return OpaqueObject(opaque_data_type=data_type, opaque_data_value=data)  # type: ignore[arg-type]
+    return OpaqueObject(opaque_data_type=data_type, opaque_data_value=data)
 
 
 def locate(
