@@ -16,7 +16,8 @@ from typing import Any
 from . import operations as ops
 from .operations import ServerInfo, Version
 from .protocol.model import Attribute, Attributes, RequestBatchItem, Struct
-from .protocol.model.attributes import RevocationReason
+from .protocol.model.attributes import RevocationReason, attribute_for_version
+from .protocol.model.payloads.structures import attribute_reference
 from .protocol.spec.enums import (
     AdjustmentType,
     CryptographicAlgorithm,
@@ -194,14 +195,14 @@ class Calls:
         return Call(ops.get_attributes(self.version, uid, names), ops.attribute_values)
 
     def add_attribute(self, uid: Any, name: str, value: Any) -> Call:
-        attr = ops.attribute(name, value, self.version)
+        attr = attribute_for_version(name, value, self.version)
         if self.v2:
             return Call(ops.request(Operation.ADD_ATTRIBUTE, unique_identifier=uid, new_attribute=self._new(attr)))
         return Call(ops.request(Operation.ADD_ATTRIBUTE, unique_identifier=uid, attribute=attr))
 
     def set_attribute(self, uid: Any, name: str, value: Any, *, exists: bool) -> Call:
         """2.x Set Attribute; 1.x has none: Modify when the object has the attribute, else Add."""
-        attr = ops.attribute(name, value, self.version)
+        attr = attribute_for_version(name, value, self.version)
         if self.v2:
             return Call(ops.request(Operation.SET_ATTRIBUTE, unique_identifier=uid, new_attribute=self._new(attr)))
         operation = Operation.MODIFY_ATTRIBUTE if exists else Operation.ADD_ATTRIBUTE
@@ -209,9 +210,9 @@ class Calls:
 
     def modify_attribute(self, uid: Any, name: str, value: Any, current: Any, index: int) -> Call:
         if self.v2:
-            fields: dict[str, Any] = {"new_attribute": self._new(ops.attribute(name, value, self.version))}
+            fields: dict[str, Any] = {"new_attribute": self._new(attribute_for_version(name, value, self.version))}
             if current is not None:
-                fields["current_attribute"] = self._new(ops.attribute(name, current, self.version))
+                fields["current_attribute"] = self._new(attribute_for_version(name, current, self.version))
             return Call(ops.request(Operation.MODIFY_ATTRIBUTE, unique_identifier=uid, **fields))
         attr = Attribute(name=name, value=value, index=index or None)
         return Call(ops.request(Operation.MODIFY_ATTRIBUTE, unique_identifier=uid, attribute=attr))
@@ -219,9 +220,11 @@ class Calls:
     def delete_attribute(self, uid: Any, name: str, value: Any, index: int | None) -> Call:
         if self.v2:
             if value is not None:
-                fields: dict[str, Any] = {"current_attribute": self._new(ops.attribute(name, value, self.version))}
+                fields: dict[str, Any] = {
+                    "current_attribute": self._new(attribute_for_version(name, value, self.version))
+                }
             else:
-                fields = {"attribute_reference": ops.reference(name)}
+                fields = {"attribute_reference": attribute_reference(name)}
             return Call(ops.request(Operation.DELETE_ATTRIBUTE, unique_identifier=uid, **fields))
         return Call(
             ops.request(Operation.DELETE_ATTRIBUTE, unique_identifier=uid, attribute_name=name, attribute_index=index)
@@ -232,7 +235,7 @@ class Calls:
             ops.request(
                 Operation.ADJUST_ATTRIBUTE,
                 unique_identifier=uid,
-                attribute_reference=ops.reference(name),
+                attribute_reference=attribute_reference(name),
                 adjustment_type=how,
                 adjustment_value=by,
             )

@@ -11,7 +11,6 @@ from __future__ import annotations
 import dataclasses
 import functools
 from collections.abc import Mapping, Sequence
-from datetime import datetime
 from enum import IntEnum
 from typing import Any
 
@@ -27,13 +26,12 @@ from .protocol.model import (
     Struct,
     TemplateAttribute,
 )
-from .protocol.model.attributes import Name
+from .protocol.model.attributes import Name, attribute_for_version, attribute_name
 from .protocol.model.base import to_bytes
 from .protocol.model.messages import REQUEST_PAYLOADS, decode_message
 from .protocol.model.objects import KeyBlock, KeyValue, OpaqueObject, SecretData, SymmetricKey
-from .protocol.model.payloads.structures import AttributeReference
+from .protocol.model.payloads.structures import attribute_reference
 from .protocol.spec import Tag
-from .protocol.spec.attributes import ATTRIBUTE_TAGS
 from .protocol.spec.enums import (
     BatchErrorContinuationOption,
     CryptographicAlgorithm,
@@ -112,20 +110,6 @@ class BatchResult:
 # --------------------------------------------------------------------------- attributes
 
 
-def attribute(name: str, value: Any, version: Version) -> Attribute:
-    """An attribute in the form of ``version``: a 1.x custom name "x-ID" is the 2.x Vendor
-    Identification "x" with Attribute Name "ID"."""
-    if version >= V2 and name not in ATTRIBUTE_TAGS and "-" in name:
-        vendor, _, short = name.partition("-")
-        return Attribute(name=short, vendor=vendor, value=value)
-    return Attribute(name=name, value=value)
-
-
-def attribute_name(attr: Attribute) -> str:
-    """The 1.x name of an attribute as received in either form."""
-    return f"{attr.vendor}-{attr.name}" if attr.vendor is not None else attr.name
-
-
 def name_attribute(name: str) -> Name:
     return Name(value=name, type=NameType.UNINTERPRETED_TEXT_STRING)
 
@@ -146,7 +130,9 @@ def attributes_from(version: Version, values: Mapping[str, Any] | None, **standa
             continue
         for one in value if isinstance(value, (list, tuple)) else (value,):
             found.append(
-                attribute(name, name_attribute(one) if name == "Name" and isinstance(one, str) else one, version)
+                attribute_for_version(
+                    name, name_attribute(one) if name == "Name" and isinstance(one, str) else one, version
+                )
             )
     return found
 
@@ -294,18 +280,11 @@ def locate(
 def get_attributes(version: Version, uid: Any, names: Sequence[str] | None) -> RequestBatchItem:
     if version >= V2:
         return request(
-            Operation.GET_ATTRIBUTES, unique_identifier=uid, attribute_references=tuple(map(reference, names or ()))
+            Operation.GET_ATTRIBUTES,
+            unique_identifier=uid,
+            attribute_references=tuple(map(attribute_reference, names or ())),
         )
     return request(Operation.GET_ATTRIBUTES, unique_identifier=uid, attribute_names=tuple(names or ()))
-
-
-def reference(name: str) -> Any:
-    """A 2.x Attribute Reference to ``name`` (its tag, or vendor + name for custom ones)."""
-    tag = ATTRIBUTE_TAGS.get(name)
-    if tag is not None:
-        return Tag(tag)
-    vendor, _, short = name.partition("-")
-    return AttributeReference(vendor_identification=vendor, attribute_name=short)
 
 
 # --------------------------------------------------------------------------- reading results
@@ -350,7 +329,3 @@ def attribute_values(payload: Any) -> dict[str, list[Any]]:
     for attr in listed:
         found.setdefault(attribute_name(attr), []).append(attr.value)
     return found
-
-
-def as_seconds(value: datetime | int) -> int:
-    return int(value.timestamp()) if isinstance(value, datetime) else int(value)

@@ -15,31 +15,11 @@ from typing import Any
 from kmip_client.protocol.model import Attribute
 from kmip_client.protocol.model.attributes import AlternativeName, ApplicationSpecificInformation, Link, Name
 from kmip_client.protocol.model.base import to_bytes
-from kmip_client.protocol.spec.attributes import ATTRIBUTE_TAGS
 from kmip_client.protocol.ttlv import ItemType, decode
 
 from ..storage.records import StoredAttribute
 
 V2 = (2, 0)
-
-
-def canonical_name(attr: Attribute) -> str:
-    """The stored name of an attribute as a client sent it (vendor attributes joined)."""
-    if attr.vendor is not None:
-        return f"{attr.vendor}-{attr.name}"
-    return attr.name
-
-
-def wire_attribute(
-    name: str, value: Any, index: int | None, typ: ItemType | None, version: tuple[int, int]
-) -> Attribute:
-    """The Attribute to send for a stored one: 2.x splits a custom name into vendor and name."""
-    if version >= V2:
-        if name not in ATTRIBUTE_TAGS and "-" in name:
-            vendor, _, short = name.partition("-")
-            return Attribute(name=short, value=value, vendor=vendor, type=typ)
-        return Attribute(name=name, value=value, type=typ)
-    return Attribute(name=name, value=value, index=index, type=typ)
 
 
 def search_keys(value: Any) -> tuple[str | None, int | None]:

@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from kmip_client.protocol.errors import KmipError
 from kmip_client.protocol.model import Attribute, Attributes, TemplateAttribute
-from kmip_client.protocol.model.payloads.structures import AttributeReference
-from kmip_client.protocol.spec.attributes import ATTRIBUTE_NAMES
+from kmip_client.protocol.model.attributes import attribute_name
 from kmip_client.protocol.spec.enums import ResultReason
 
 from ..engine.context import RequestContext
 from ..objects.attribute_rules import VALUE_TYPES, AttributeRule, rule_for
-from ..objects.attribute_set import AttributeSet, canonical_name
+from ..objects.attribute_set import AttributeSet
 
 R = ResultReason
 
@@ -38,19 +35,9 @@ def single_attribute(ctx: RequestContext, container: Attributes | None, what: st
     return container.attributes[0]
 
 
-def reference_name(reference: Any) -> str:
-    """The attribute name a 2.x Attribute Reference (a tag enumeration, or vendor + name) means."""
-    if isinstance(reference, AttributeReference):
-        if reference.vendor_identification:
-            return f"{reference.vendor_identification}-{reference.attribute_name}"
-        return reference.attribute_name or ""
-    name = ATTRIBUTE_NAMES.get(int(reference))
-    return name if name is not None else f"0x{int(reference):06X}"
-
-
 def checked(ctx: RequestContext, attr: Attribute) -> tuple[str, AttributeRule]:
     """The canonical name and rule of a client attribute, after checking its value's type."""
-    name = canonical_name(attr)
+    name = attribute_name(attr)
     rule = rule_for(name)
     if rule is None:
         raise KmipError(

@@ -9,6 +9,7 @@ from typing import Any
 
 from kmip_client.protocol.errors import KmipError
 from kmip_client.protocol.model import Attribute, Attributes, Struct
+from kmip_client.protocol.model.attributes import attribute_for_version
 from kmip_client.protocol.model.payloads.attributes_ops import (
     AddAttributeRequest,
     AddAttributeResponse,
@@ -25,9 +26,7 @@ from kmip_client.protocol.model.payloads.attributes_ops import (
     SetAttributeRequest,
     SetAttributeResponse,
 )
-from kmip_client.protocol.model.payloads.structures import AttributeReference
-from kmip_client.protocol.spec import Tag
-from kmip_client.protocol.spec.attributes import ATTRIBUTE_TAGS
+from kmip_client.protocol.model.payloads.structures import attribute_reference, reference_name
 from kmip_client.protocol.spec.enums import AdjustmentType, ObjectType, Operation, ResultReason, State
 from kmip_client.protocol.ttlv import ItemType
 
@@ -35,8 +34,7 @@ from ..engine.context import RequestContext
 from ..engine.registry import operation
 from ..objects import lifecycle
 from ..objects.attribute_rules import SYNTHESISED, is_custom, rule_for
-from ..objects.attribute_set import wire_attribute
-from .attribute_input import checked, read_only, reference_name, single_attribute
+from .attribute_input import checked, read_only, single_attribute
 from .common import ManagedObject, load_object
 
 R = ResultReason
@@ -56,9 +54,9 @@ def _present(obj: ManagedObject, ctx: RequestContext, name: str) -> list[Attribu
     """The instances of ``name`` as the client's version sends them."""
     fixed = _synthesised(obj, name)
     if fixed is not None:
-        return [wire_attribute(name, fixed.value, None, fixed.type, ctx.version)]
+        return [attribute_for_version(name, fixed.value, ctx.version, type=fixed.type)]
     return [
-        wire_attribute(name, attr.value, index or None, attr.type, ctx.version)
+        attribute_for_version(name, attr.value, ctx.version, index=index or None, type=attr.type)
         for index, attr in obj.attributes.instances(name)
     ]
 
@@ -84,14 +82,6 @@ def get_attributes(ctx: RequestContext, request: GetAttributesRequest) -> Struct
     return GetAttributesResponse(unique_identifier=obj.uid, attribute_list=tuple(found))
 
 
-def _reference(name: str) -> IntEnum | AttributeReference:
-    tag = ATTRIBUTE_TAGS.get(name)
-    if tag is not None:
-        return Tag(tag)
-    vendor, _, short = name.partition("-")
-    return AttributeReference(vendor_identification=vendor, attribute_name=short)
-
-
 @operation(Operation.GET_ATTRIBUTE_LIST, writes=False)
 def get_attribute_list(ctx: RequestContext, request: GetAttributeListRequest) -> Struct:
     obj = load_object(ctx, request.unique_identifier)
@@ -99,7 +89,7 @@ def get_attribute_list(ctx: RequestContext, request: GetAttributeListRequest) ->
     ctx.id_placeholder = obj.uid
     if ctx.v2:
         return GetAttributeListResponse(
-            unique_identifier=obj.uid, attribute_references=tuple(_reference(n) for n in names)
+            unique_identifier=obj.uid, attribute_references=tuple(attribute_reference(n) for n in names)
         )
     return GetAttributeListResponse(unique_identifier=obj.uid, attribute_names=tuple(names))
 
@@ -156,7 +146,8 @@ def add_attribute(ctx: RequestContext, request: AddAttributeRequest) -> Struct:
     if ctx.v2:
         return AddAttributeResponse(unique_identifier=obj.uid)
     return AddAttributeResponse(
-        unique_identifier=obj.uid, attribute=wire_attribute(name, attr.value, index, attr.type, ctx.version)
+        unique_identifier=obj.uid,
+        attribute=attribute_for_version(name, attr.value, ctx.version, index=index, type=attr.type),
     )
 
 
@@ -199,7 +190,8 @@ def modify_attribute(ctx: RequestContext, request: ModifyAttributeRequest) -> St
     if ctx.v2:
         return ModifyAttributeResponse(unique_identifier=obj.uid)
     return ModifyAttributeResponse(
-        unique_identifier=obj.uid, attribute=wire_attribute(name, attr.value, index, attr.type, ctx.version)
+        unique_identifier=obj.uid,
+        attribute=attribute_for_version(name, attr.value, ctx.version, index=index, type=attr.type),
     )
 
 
@@ -232,7 +224,8 @@ def delete_attribute(ctx: RequestContext, request: DeleteAttributeRequest) -> St
     if ctx.v2 or deleted is None:
         return DeleteAttributeResponse(unique_identifier=obj.uid)
     return DeleteAttributeResponse(
-        unique_identifier=obj.uid, attribute=wire_attribute(name, deleted.value, index, deleted.type, ctx.version)
+        unique_identifier=obj.uid,
+        attribute=attribute_for_version(name, deleted.value, ctx.version, index=index, type=deleted.type),
     )
 
 

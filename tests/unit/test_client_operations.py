@@ -9,6 +9,7 @@ import pytest
 from kmip_client import operations as ops
 from kmip_client.calls import Calls
 from kmip_client.protocol.model import ProtocolVersion, RequestHeader, RequestMessage
+from kmip_client.protocol.model.attributes import attribute_for_version, attribute_name
 from kmip_client.protocol.model.base import to_bytes
 from kmip_client.protocol.model.messages import decode_message
 from kmip_client.protocol.spec.enums import BatchErrorContinuationOption
@@ -33,8 +34,8 @@ def test_encode_request_matches_the_model(version, option, count):
 
 
 def test_custom_attribute_names_follow_the_version():
-    assert ops.attribute("x-tenant", "blue", (1, 4)).name == "x-tenant"
-    v2 = ops.attribute("x-tenant", "blue", (2, 1))
+    assert attribute_for_version("x-tenant", "blue", (1, 4)).name == "x-tenant"
+    v2 = attribute_for_version("x-tenant", "blue", (2, 1))
     assert (v2.vendor, v2.name) == ("x", "tenant")
-    assert ops.attribute_name(v2) == "x-tenant"
-    assert ops.attribute("Object Group", "g", (2, 1)).vendor is None
+    assert attribute_name(v2) == "x-tenant"
+    assert attribute_for_version("Object Group", "g", (2, 1)).vendor is None

@@ -399,6 +399,32 @@ class Attributes(Struct):
         return _new_item(Item, (tag, _S, tuple(children)))
 
 
+def attribute_for_version(
+    name: str,
+    value: Any,
+    version: tuple[int, int],
+    *,
+    index: int | None = None,
+    type: ItemType | None = None,  # noqa: A002  (the Attribute field it fills)
+) -> Attribute:
+    """The attribute called ``name`` (its KMIP 1.x name) in the form of ``version``.
+
+    Custom attributes have one name in both generations: the 1.x "x-ID" is the 2.x Vendor
+    Identification "x" with Attribute Name "ID". 2.x has no Attribute Index.
+    """
+    if version >= (2, 0):
+        if name not in ATTRIBUTE_TAGS and "-" in name:
+            vendor, _, short = name.partition("-")
+            return Attribute(name=short, value=value, vendor=vendor, type=type)
+        return Attribute(name=name, value=value, type=type)
+    return Attribute(name=name, value=value, index=index, type=type)
+
+
+def attribute_name(attr: Attribute) -> str:
+    """The KMIP 1.x name of an attribute received in either form (vendor attributes joined)."""
+    return f"{attr.vendor}-{attr.name}" if attr.vendor is not None else attr.name
+
+
 @structure(Tag.TEMPLATE_ATTRIBUTE)
 class TemplateAttribute(Struct):
     """The 1.x Template-Attribute (also Common/Private Key/Public Key Template-Attribute)."""
@@ -414,5 +440,7 @@ __all__ = [
     "TemplateAttribute",
     "ATTRIBUTE_STRUCTS",
     "attribute_tag",
+    "attribute_for_version",
+    "attribute_name",
     *(cls.__name__ for cls in ATTRIBUTE_STRUCTS.values()),
 ]

@@ -10,6 +10,7 @@ from enum import IntEnum
 from typing import Any
 
 from ...spec import Tag
+from ...spec.attributes import ATTRIBUTE_NAMES, ATTRIBUTE_TAGS
 from ...ttlv import ItemType
 from ..attributes import (
     IDENTIFIER,
@@ -234,6 +235,27 @@ class ServerInformation(Struct):
     )
 
 
+def attribute_reference(name: str) -> IntEnum | AttributeReference:
+    """The 2.x Attribute Reference to the attribute called ``name`` (its 1.x name): the
+    attribute's tag, or Vendor Identification and Attribute Name for a custom one."""
+    tag = ATTRIBUTE_TAGS.get(name)
+    if tag is not None:
+        return Tag(tag)
+    vendor, _, short = name.partition("-")
+    return AttributeReference(vendor_identification=vendor, attribute_name=short)
+
+
+def reference_name(reference: IntEnum | int | AttributeReference) -> str:
+    """The 1.x name of the attribute a 2.x Attribute Reference means (inverse of
+    :func:`attribute_reference`); an unknown tag is named by its number."""
+    if isinstance(reference, AttributeReference):
+        if reference.vendor_identification:
+            return f"{reference.vendor_identification}-{reference.attribute_name}"
+        return reference.attribute_name or ""
+    name = ATTRIBUTE_NAMES.get(int(reference))
+    return name if name is not None else f"0x{int(reference):06X}"
+
+
 __all__ = [
     "V1",
     "V2",
@@ -244,6 +266,8 @@ __all__ = [
     "storage_masks",
     "ATTRIBUTE_REFERENCE",
     "AttributeReference",
+    "attribute_reference",
+    "reference_name",
     "DerivationParameters",
     "ObjectGroups",
     "ObjectTypes",
