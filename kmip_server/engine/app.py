@@ -42,7 +42,7 @@ def build_dispatcher(config: ServerConfig) -> Dispatcher:
     except Exception:
         custody.close()
         raise
-    return Dispatcher(repository, custody, policy, settings=config)
+    return Dispatcher(repository, custody, policy)
 
 
 def build_handler(config: ServerConfig) -> MessageHandler:

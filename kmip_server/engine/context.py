@@ -30,7 +30,6 @@ class RequestContext:
     policy: Policy
     now: int
     id_placeholder: str | None = None
-    settings: Any = None
 
     @property
     def v2(self) -> bool:

@@ -36,7 +36,7 @@ from ..storage.repository import Repository
 from .context import RequestContext
 from .identity import ClientIdentity
 from .registry import HANDLERS, OperationSpec
-from .responses import failure_item, invalid_message_response, response_header
+from .responses import error_response, failure_item, invalid_message_response, response_header
 from .versions import SUPPORTED_VERSIONS
 
 log = logging.getLogger("strongroom.engine")
@@ -81,13 +81,11 @@ class Dispatcher:
         policy: Policy,
         *,
         clock: Callable[[], float] = time.time,
-        settings: Any = None,
     ) -> None:
         self.repository = repository
         self.custody = custody
         self.policy = policy
         self.clock = clock
-        self.settings = settings
 
     def close(self) -> None:
         """Release the store's connections and the token session (a worker is exiting)."""
@@ -181,7 +179,7 @@ class Dispatcher:
     def _refuse(self, message: RequestMessage, version: Version, error: KmipError) -> bytes:
         if version not in SUPPORTED_VERSIONS:
             version = (2, 1) if version >= (2, 0) else (1, 4) if version >= (1, 0) else (1, 0)
-        return to_bytes(ResponseMessage(header=response_header(version, 1), batch_items=(failure_item(error),)))
+        return error_response(error, version)
 
     # ------------------------------------------------------------------ batch level
 
@@ -244,7 +242,6 @@ class Dispatcher:
             custody=self.custody,
             policy=self.policy,
             now=now,
-            settings=self.settings,
         )
         writes = prepared.writes
         single = len(message.batch_items) == 1

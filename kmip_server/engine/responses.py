@@ -37,8 +37,13 @@ def failure_item(error: KmipError, operation: int | None = None, batch_id: bytes
     )
 
 
+def error_response(error: KmipError, version: Version = (1, 0)) -> bytes:
+    """A whole Response Message of one failed batch item: for a request that cannot be run at
+    all (undecodable, an unsupported version, a server fault)."""
+    return to_bytes(ResponseMessage(header=response_header(version, 1), batch_items=(failure_item(error),)))
+
+
 def invalid_message_response(message: str, version: Version = (1, 0)) -> bytes:
     """A whole Response Message saying Invalid Message: for input that could not be decoded
     far enough to know its operations (garbage, bad framing, oversized length)."""
-    item = failure_item(KmipError(message, ResultReason.INVALID_MESSAGE))
-    return to_bytes(ResponseMessage(header=response_header(version, 1), batch_items=(item,)))
+    return error_response(KmipError(message, ResultReason.INVALID_MESSAGE), version)

@@ -35,7 +35,7 @@ from ..engine.registry import operation
 from ..objects import lifecycle
 from ..objects.attribute_rules import SYNTHESISED, is_custom, rule_for
 from .attribute_input import checked, read_only, single_attribute
-from .common import ManagedObject, load_object
+from .common import ManagedObject, load_object, wrong_state
 
 R = ResultReason
 
@@ -108,16 +108,10 @@ def _not_found(ctx: RequestContext, obj: ManagedObject, name: str, index: int | 
 def _check_date_change(ctx: RequestContext, obj: ManagedObject, name: str) -> None:
     """Lifecycle dates move only while they are still ahead (spec: Activation Date is
     modifiable while Pre-Active; Deactivation Date until the object is deactivated)."""
-    if name == "Activation Date" and obj.state != lifecycle.PRE_ACTIVE and "Activation Date" in obj.attributes:
-        raise KmipError(
-            f"the Activation Date of object {obj.uid!r} cannot change: it is {lifecycle.state_name(obj.state)}",
-            ctx.reason(R.WRONG_KEY_LIFECYCLE_STATE, R.PERMISSION_DENIED),
-        )
-    if name == "Deactivation Date" and obj.state not in (lifecycle.PRE_ACTIVE, lifecycle.ACTIVE):
-        raise KmipError(
-            f"the Deactivation Date of object {obj.uid!r} cannot change: it is {lifecycle.state_name(obj.state)}",
-            ctx.reason(R.WRONG_KEY_LIFECYCLE_STATE, R.PERMISSION_DENIED),
-        )
+    if (name == "Activation Date" and obj.state != lifecycle.PRE_ACTIVE and name in obj.attributes) or (
+        name == "Deactivation Date" and obj.state not in (lifecycle.PRE_ACTIVE, lifecycle.ACTIVE)
+    ):
+        raise wrong_state(ctx, obj, f"change the {name} of")
 
 
 def _finish(ctx: RequestContext, obj: ManagedObject) -> None:

@@ -78,12 +78,26 @@ def load_object(
     if not ctx.policy.may_use(ctx.identity.name, record.owner):
         raise PermissionDenied(f"{ctx.identity.name!r} may not use object {uid!r}")
     attrs = AttributeSet(record.attributes) if attributes else None
-    state = record.state
-    if attrs is not None:
-        state = lifecycle.effective_state(
-            state,
-            as_seconds(attrs.first("Activation Date")),
-            as_seconds(attrs.first("Deactivation Date")),
-            ctx.now,
-        )
+    state = state_now(ctx, record.state, attrs) if attrs is not None else record.state
     return ManagedObject(record, attrs, state)
+
+
+def state_now(ctx: RequestContext, stored: int, attrs: AttributeSet) -> int:
+    """The state an object with these attributes is in at the request's time (dates applied)."""
+    return lifecycle.effective_state(
+        stored, as_seconds(attrs.first("Activation Date")), as_seconds(attrs.first("Deactivation Date")), ctx.now
+    )
+
+
+def wrong_state(ctx: RequestContext, obj: ManagedObject, action: str) -> KmipError:
+    """KMIP 2.x has Wrong Key Lifecycle State; 1.x has no such reason, and its OASIS test
+    cases expect Permission Denied (for example Destroy of an Active key in SKLC-M-2-14)."""
+    return KmipError(
+        f"cannot {action} object {obj.uid!r}: it is {lifecycle.state_name(obj.state)}",
+        ctx.reason(ResultReason.WRONG_KEY_LIFECYCLE_STATE, ResultReason.PERMISSION_DENIED),
+    )
+
+
+def destroyed(ctx: RequestContext, uid: str, what: str = "is destroyed") -> KmipError:
+    """The error for using a destroyed object (2.x Object Destroyed; 1.x has only Item Not Found)."""
+    return KmipError(f"object {uid!r} {what}", ctx.reason(ResultReason.OBJECT_DESTROYED, ResultReason.ITEM_NOT_FOUND))

@@ -42,7 +42,7 @@ from ..objects import lifecycle
 from ..objects.attribute_set import AttributeSet
 from ..storage.records import ObjectRecord
 from .attribute_input import apply_initial, from_request
-from .common import as_datetime, as_seconds
+from .common import as_datetime, state_now
 
 R = ResultReason
 A = CryptographicAlgorithm
@@ -131,12 +131,7 @@ def store_new_object(
                 key_format_type=KeyFormatType(key_format) if key_format is not None else None,
             ),
         )
-    state = lifecycle.effective_state(
-        lifecycle.PRE_ACTIVE,
-        as_seconds(attrs.first("Activation Date")),
-        as_seconds(attrs.first("Deactivation Date")),
-        ctx.now,
-    )
+    state = state_now(ctx, lifecycle.PRE_ACTIVE, attrs)
     blob = ctx.custody.wrap(to_bytes(managed_object), wrap_context(uid, object_type))
     ctx.session.insert(
         ObjectRecord(

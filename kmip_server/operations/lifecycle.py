@@ -19,19 +19,10 @@ from kmip_client.protocol.spec.enums import Operation, ResultReason, RevocationR
 from ..engine.context import RequestContext
 from ..engine.registry import operation
 from ..objects import lifecycle
-from .common import ManagedObject, as_datetime, load_object
+from .common import as_datetime, destroyed, load_object, wrong_state
 
 R = ResultReason
 _COMPROMISE = (RevocationReasonCode.KEY_COMPROMISE, RevocationReasonCode.CA_COMPROMISE)
-
-
-def wrong_state(ctx: RequestContext, obj: ManagedObject, action: str) -> KmipError:
-    """KMIP 2.x has Wrong Key Lifecycle State; 1.x has no such reason, and its OASIS test
-    cases expect Permission Denied (for example Destroy of an Active key in SKLC-M-2-14)."""
-    return KmipError(
-        f"cannot {action} object {obj.uid!r}: it is {lifecycle.state_name(obj.state)}",
-        ctx.reason(R.WRONG_KEY_LIFECYCLE_STATE, R.PERMISSION_DENIED),
-    )
 
 
 @operation(Operation.ACTIVATE, writes=True)
@@ -74,7 +65,7 @@ def revoke(ctx: RequestContext, request: RevokeRequest) -> Struct:
 def destroy(ctx: RequestContext, request: DestroyRequest) -> Struct:
     obj = load_object(ctx, request.unique_identifier, for_update=True)
     if obj.destroyed:
-        raise KmipError(f"object {obj.uid!r} is already destroyed", ctx.reason(R.OBJECT_DESTROYED, R.ITEM_NOT_FOUND))
+        raise destroyed(ctx, obj.uid, "is already destroyed")
     new_state = lifecycle.state_after_destroy(obj.state)
     if new_state is None:
         raise wrong_state(ctx, obj, "destroy")
@@ -90,7 +81,7 @@ def destroy(ctx: RequestContext, request: DestroyRequest) -> Struct:
 def check(ctx: RequestContext, request: CheckRequest) -> Struct:
     obj = load_object(ctx, request.unique_identifier)
     if obj.destroyed:
-        raise KmipError(f"object {obj.uid!r} is destroyed", ctx.reason(R.OBJECT_DESTROYED, R.ITEM_NOT_FOUND))
+        raise destroyed(ctx, obj.uid)
     wanted = request.cryptographic_usage_mask
     if wanted is not None:
         mask = int(obj.attributes.first("Cryptographic Usage Mask") or 0)

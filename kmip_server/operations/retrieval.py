@@ -21,7 +21,7 @@ from kmip_client.protocol.ttlv import decode
 from ..engine.context import RequestContext
 from ..engine.registry import operation
 from ..objects import lifecycle
-from .common import load_object
+from .common import destroyed, load_object
 from .creation import wrap_context
 
 R = ResultReason
@@ -62,10 +62,7 @@ def get(ctx: RequestContext, request: GetRequest) -> Struct:
     obj = load_object(ctx, request.unique_identifier, attributes=False)
     record = obj.record
     if record.state in lifecycle.DESTROYED_STATES or record.wrapped_value is None:
-        raise KmipError(
-            f"object {record.uid!r} has been destroyed; its value is gone",
-            ctx.reason(R.OBJECT_DESTROYED, R.ITEM_NOT_FOUND),
-        )
+        raise destroyed(ctx, record.uid, "has been destroyed; its value is gone")
     plain = ctx.custody.unwrap(record.wrapped_value, wrap_context(record.uid, record.object_type))
     wanted = request.key_format_type
     managed: Struct | EncodedItem

@@ -22,13 +22,11 @@ from collections.abc import Callable, Sequence
 
 from kmip_client.protocol.errors import KmipError, ProtocolError
 from kmip_client.protocol.framing import Framer
-from kmip_client.protocol.model import ResponseMessage
-from kmip_client.protocol.model.base import to_bytes
 from kmip_client.protocol.spec.enums import ResultReason
 
 from ..config import ListenerSettings
 from ..engine.identity import ClientIdentity
-from ..engine.responses import failure_item, invalid_message_response, response_header
+from ..engine.responses import error_response, invalid_message_response
 from .tls import identity_from_certificate
 
 __all__ = ["BatchHandler", "MessageHandler", "Listener"]
@@ -55,8 +53,7 @@ _READ_SIZE = 64 * 1024
 
 
 def _internal_error_response() -> bytes:
-    error = KmipError("internal server error", ResultReason.GENERAL_FAILURE)
-    return to_bytes(ResponseMessage(header=response_header((1, 0), 1), batch_items=(failure_item(error),)))
+    return error_response(KmipError("internal server error", ResultReason.GENERAL_FAILURE))
 
 
 def _tls_error_text(exc: ssl.SSLError) -> str:
