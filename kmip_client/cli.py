@@ -11,7 +11,7 @@ import sys
 from collections.abc import Callable
 from datetime import UTC, datetime
 
-from .cli_commands import add_client_commands
+from .cli_commands import add_client_commands, parse_time
 from .convert import FORMATS, Bindings, convert
 from .protocol.errors import KmipError
 
@@ -45,7 +45,7 @@ def _add_convert(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
     sub.add_argument("file", nargs="?", metavar="FILE", help="input file (default: stdin)")
     sub.add_argument(
         "--now",
-        type=_parse_now,
+        type=parse_time,
         help="time for $NOW placeholders in TTLV output: ISO 8601 or epoch seconds (default: now)",
     )
     sub.add_argument(
@@ -57,16 +57,6 @@ def _add_convert(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
         "(hex for byte strings); text placeholders are otherwise kept as their $NAME text",
     )
     sub.set_defaults(handler=_run_convert)
-
-
-def _parse_now(text: str) -> datetime:
-    try:
-        if text.lstrip("-").isdigit():
-            return datetime.fromtimestamp(int(text), UTC)
-        when = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except (ValueError, OverflowError, OSError):
-        raise argparse.ArgumentTypeError(f"not an ISO 8601 time or epoch seconds: {text!r}") from None
-    return when if when.tzinfo else when.replace(tzinfo=UTC)
 
 
 def _run_convert(args: argparse.Namespace) -> int:

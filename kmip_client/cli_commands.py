@@ -95,11 +95,15 @@ def _usage_mask(text: str) -> int:
     return mask
 
 
-def _when(text: str) -> datetime:
+def parse_time(text: str) -> datetime:
+    """A time given as ISO 8601 (UTC unless it says otherwise) or as POSIX seconds."""
+    text = text.strip()
     try:
-        value = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not an ISO 8601 date and time: {text!r}") from None
+        if text.lstrip("-").isdigit():
+            return datetime.fromtimestamp(int(text), UTC)
+        value = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except (ValueError, OverflowError, OSError):
+        raise argparse.ArgumentTypeError(f"not an ISO 8601 time or epoch seconds: {text!r}") from None
     return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
@@ -121,9 +125,9 @@ def _kmip_version(text: str) -> Version:
 
 def attribute_value(name: str, text: str) -> Any:
     """The typed value of attribute ``name`` given as text: integers stay ints, ``true``/``false``
-    are booleans, a date attribute (name ending in "Date") takes ISO 8601, else text."""
+    are booleans, a date attribute (name ending in "Date") takes ISO 8601 or epoch seconds, else text."""
     if name.endswith("Date"):
-        return _when(text)
+        return parse_time(text)
     if re.fullmatch(r"-?\d+", text):
         return int(text)
     if text.lower() in ("true", "false"):
@@ -555,7 +559,7 @@ def add_client_commands(commands: argparse._SubParsersAction[argparse.ArgumentPa
         help="unspecified (default), key-compromise, ca-compromise, superseded, cessation-of-operation, ...",
     )
     sub.add_argument("--message", help="revocation message")
-    sub.add_argument("--compromise-date", type=_when, help="ISO 8601 (default for compromises: now)")
+    sub.add_argument("--compromise-date", type=parse_time, help="ISO 8601 (default for compromises: now)")
 
     attributes = commands.add_parser("attributes", help="read and change an object's attributes")
     nested = attributes.add_subparsers(dest="attributes_command", required=True, metavar="ACTION")
