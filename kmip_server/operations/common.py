@@ -62,17 +62,27 @@ class ManagedObject:
 
 
 def load_object(
-    ctx: RequestContext, given_uid: Any, *, attributes: bool = True, for_update: bool = False
+    ctx: RequestContext,
+    given_uid: Any,
+    *,
+    attributes: bool = True,
+    for_update: bool = False,
+    for_release: bool = False,
 ) -> ManagedObject:
     """The object ``given_uid`` names (or the ID Placeholder), checked against the policy.
 
     Item Not Found when there is no such object; Permission Denied when it belongs to someone
     the caller may not act for. With ``attributes=False`` only the row is read (the Get path),
     so time-based state changes are then not applied: callers that care about state load the
-    attributes.
+    attributes. ``for_release`` (implies ``attributes=False``) also reads whether Sensitive or
+    Extractable withholds the value (``record.withheld_by``).
     """
     uid = ctx.uid(given_uid)
-    record = ctx.session.get(uid, attributes=attributes, for_update=for_update)
+    if for_release:
+        attributes = False
+        record = ctx.session.get_for_release(uid)
+    else:
+        record = ctx.session.get(uid, attributes=attributes, for_update=for_update)
     if record is None:
         raise KmipError(f"no object with Unique Identifier {uid!r}", ResultReason.ITEM_NOT_FOUND)
     if not ctx.policy.may_use(ctx.identity.name, record.owner):

@@ -52,6 +52,17 @@ def _reformat(ctx: RequestContext, managed: Struct, wanted: int | None) -> Struc
     )
 
 
+def _withheld(ctx: RequestContext, uid: str, attribute: str) -> KmipError:
+    """Extractable False: the value never leaves the server. Sensitive True: only wrapped
+    under another key, which this server does not offer yet. KMIP 2.x has a Result Reason for
+    each; 1.4 (which introduced both attributes) has neither, so Permission Denied."""
+    if attribute == "Extractable":
+        message, reason = f"object {uid!r} is not extractable (Extractable is False)", R.NOT_EXTRACTABLE
+    else:
+        message, reason = f"object {uid!r} is sensitive: its value is released only wrapped", R.SENSITIVE
+    return KmipError(message, ctx.reason(reason, R.PERMISSION_DENIED))
+
+
 @operation(Operation.GET, writes=False)
 def get(ctx: RequestContext, request: GetRequest) -> Struct:
     if request.key_wrapping_specification is not None or request.key_wrap_type is not None:
@@ -59,10 +70,12 @@ def get(ctx: RequestContext, request: GetRequest) -> Struct:
     if request.key_compression_type is not None:
         raise KmipError("key compression applies to elliptic-curve keys only", R.KEY_COMPRESSION_TYPE_NOT_SUPPORTED)
     # Only the row: the hot path reads one row and makes one custody call.
-    obj = load_object(ctx, request.unique_identifier, attributes=False)
+    obj = load_object(ctx, request.unique_identifier, for_release=True)
     record = obj.record
     if record.state in lifecycle.DESTROYED_STATES or record.wrapped_value is None:
         raise destroyed(ctx, record.uid, "has been destroyed; its value is gone")
+    if record.withheld_by is not None:
+        raise _withheld(ctx, record.uid, record.withheld_by)
     plain = ctx.custody.unwrap(record.wrapped_value, wrap_context(record.uid, record.object_type))
     wanted = request.key_format_type
     managed: Struct | EncodedItem

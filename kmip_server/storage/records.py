@@ -54,6 +54,9 @@ class ObjectRecord:
     custody_key: str | None = None  # master_key_id of the key that wrapped the value
     attributes: list[StoredAttribute] = dataclasses.field(default_factory=list)
     sequence: int | None = None
+    # Set by Repository.get_for_release only: "Extractable" (False) or "Sensitive" (True) when
+    # that attribute forbids returning the value in the clear, else None.
+    withheld_by: str | None = None
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

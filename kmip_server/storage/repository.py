@@ -45,12 +45,15 @@ from sqlalchemy import (
     Engine,
     RootTransaction,
     Update,
+    and_,
     bindparam,
     create_engine,
     delete,
     event,
     exists,
+    func,
     insert,
+    or_,
     select,
     update,
 )
@@ -103,6 +106,21 @@ _GET = select(
     _o.sequence,
 ).where(_o.uid == bindparam("uid"))
 _GET_FOR_UPDATE = _GET.with_for_update()
+# The attribute that forbids releasing the value in the clear, if any: "Extractable" (False)
+# sorts before "Sensitive" (True), so min() names the stronger restriction. Folded into the
+# value read as a scalar subquery: the Get hot path stays one round trip.
+_WITHHOLDING = (
+    select(func.min(_a.name))
+    .where(
+        _a.uid == _o.uid,
+        or_(
+            and_(_a.name == "Extractable", _a.number_value == 0),
+            and_(_a.name == "Sensitive", _a.number_value == 1),
+        ),
+    )
+    .scalar_subquery()
+)
+_GET_VALUE = _GET.add_columns(_WITHHOLDING)
 _EXISTS = select(_o.uid).where(_o.uid == bindparam("uid"))
 
 _ATTR_COLUMNS = (_a.name, _a.idx, _a.value, _a.text_value, _a.number_value)
@@ -243,6 +261,14 @@ class Session:
         if attributes:
             record.attributes = self.get_attributes(uid)
         return record
+
+    def get_for_release(self, uid: str) -> ObjectRecord | None:
+        """The object ``uid`` without its attributes, for releasing its value (one SELECT):
+        ``withheld_by`` names the attribute that forbids a release in the clear, if any."""
+        row = self._conn.execute(_GET_VALUE, {"uid": uid}).first()
+        if row is None:
+            return None
+        return ObjectRecord(*row[:10], sequence=row[10], withheld_by=row[11])
 
     def get_attributes(self, uid: str, names: Sequence[str] | None = None) -> list[StoredAttribute]:
         """The attribute instances of ``uid`` (all, or only those named), ordered by name in

@@ -40,6 +40,7 @@ from .engine_support import (
     locate,
     one,
     run,
+    set_attribute,
     state_of,
 )
 from .kmip_messages import V14, V21, aes_attributes, at, attrs_for, create_aes, item, ok, request_bytes, response
@@ -116,6 +117,32 @@ def test_two_keys_differ_and_hmac_keys_work(engine):
     uid = ok(one(engine, V21, item(Operation.CREATE, object_type=ObjectType.SYMMETRIC_KEY, **attrs_for(V21, hmac))))
     key = ok(one(engine, V21, item(Operation.GET, unique_identifier=uid.unique_identifier)))
     assert len(key.managed_object.key_block.key_value.key_material) == 64
+
+
+@pytest.mark.parametrize(
+    "version,attribute,value,reason",
+    [
+        (V21, "Extractable", False, ResultReason.NOT_EXTRACTABLE),
+        (V21, "Sensitive", True, ResultReason.SENSITIVE),
+        (V14, "Extractable", False, ResultReason.PERMISSION_DENIED),  # 1.4 has neither reason
+        (V14, "Sensitive", True, ResultReason.PERMISSION_DENIED),
+    ],
+)
+def test_get_withholds_non_extractable_and_sensitive_values(engine, version, attribute, value, reason):
+    uid = create(engine, version, extra=[Attribute(name=attribute, value=value)])
+    message = failure(one(engine, version, item(Operation.GET, unique_identifier=uid)), reason)
+    assert uid in message and ("not extractable" in message or "sensitive" in message)
+    assert attributes_of(engine, uid, version, names=[attribute])[attribute] is value  # still visible
+    # The opposite values release it; both are modifiable by the client (KMIP 2.1 4.23, 4.55).
+    ok(set_attribute(engine, uid, Attribute(name=attribute, value=not value)))
+    key = ok(one(engine, version, item(Operation.GET, unique_identifier=uid))).managed_object
+    assert len(key.key_block.key_value.key_material) == 32
+
+
+def test_get_releases_values_marked_extractable_and_not_sensitive(engine):
+    extra = [Attribute(name="Extractable", value=True), Attribute(name="Sensitive", value=False)]
+    uid = create(engine, V21, extra=extra)
+    ok(one(engine, V21, item(Operation.GET, unique_identifier=uid)))
 
 
 @pytest.mark.parametrize(

@@ -528,9 +528,22 @@ def test_sigterm_gives_up_on_a_stalled_request_after_the_grace(pki: PkiFiles, tm
             server.process.wait()
 
 
+def _wait_until_catching(pid: int, signum: int, timeout: float = 30.0) -> None:
+    """Block until process ``pid`` has a handler for ``signum`` (Linux: SigCgt in /proc)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        status = Path(f"/proc/{pid}/status").read_text()
+        caught = int(next(line for line in status.splitlines() if line.startswith("SigCgt:")).split()[1], 16)
+        if caught & (1 << (signum - 1)):
+            return
+        time.sleep(0.02)
+    raise TimeoutError(f"process {pid} installed no handler for signal {signum} within {timeout} s")
+
+
 def test_sigterm_while_workers_are_starting(pki: PkiFiles, tmp_path: Path) -> None:
     server = start_server(pki, tmp_path, factory="slow", workers=2, wait=False)
-    time.sleep(0.5)
+    _wait_until_catching(server.process.pid, signal.SIGTERM)  # before that, SIGTERM just kills
+    time.sleep(0.3)  # the workers are forking: their 8 s start-up has begun
     started = time.monotonic()
     server.process.send_signal(signal.SIGTERM)
     assert server.process.wait(10) == 0

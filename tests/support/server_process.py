@@ -197,6 +197,28 @@ class ServerProcess:
             raise AssertionError(f"strongroom serve exited with status {status} on SIGTERM\n{self.stderr_text()}")
 
 
+READY_LINE = "listening on "
+
+
+def _logs_info(args: Sequence[str]) -> bool:
+    """Whether a server started with ``args`` logs at INFO (its default), where READY_LINE is."""
+    args = list(args)
+    if "--log-level" not in args:
+        return True
+    return args[args.index("--log-level") + 1].upper() in ("DEBUG", "INFO")
+
+
+def wait_for_log(server: ServerProcess, text: str, timeout: float) -> None:
+    """Block until the server's stderr contains ``text``; ServerExited if it ends first."""
+    deadline = time.monotonic() + timeout
+    while text not in server.stderr_path.read_text(errors="replace"):
+        if server.process.poll() is not None:
+            raise ServerExited(f"server process exited with status {server.process.returncode} before logging {text!r}")
+        if time.monotonic() >= deadline:
+            raise TimeoutError(f"the server did not log {text!r} within {timeout} s")
+        time.sleep(0.02)
+
+
 @contextlib.contextmanager
 def running_server(
     data_dir: Path,
@@ -232,6 +254,10 @@ def running_server(
     try:
         try:
             server.startup_seconds = wait_for_tls(host, port, server.tls, timeout=ready_timeout, process=process)
+            # One worker can answer before the others are up; the server is ready (and says so)
+            # once every worker is, and tests that stop it expect that complete start-up.
+            if _logs_info(extra_args):
+                wait_for_log(server, READY_LINE, timeout=ready_timeout)
         except (TimeoutError, ServerExited) as error:
             raise RuntimeError(
                 f"strongroom serve did not come up: {error}\n--- stderr\n{server.stderr_text()}"
