@@ -23,10 +23,11 @@ from kmip_client.protocol.model import (
     RequestBatchItem,
     RequestMessage,
     ResponseBatchItem,
+    ResponseHeader,
     ResponseMessage,
     version_conflicts,
 )
-from kmip_client.protocol.model.base import to_bytes
+from kmip_client.protocol.model.base import EncodedItem, to_bytes
 from kmip_client.protocol.model.messages import decode_message
 from kmip_client.protocol.spec.enums import BatchErrorContinuationOption, ResultReason, ResultStatus
 
@@ -36,7 +37,7 @@ from ..storage.repository import Repository
 from .context import RequestContext
 from .identity import ClientIdentity
 from .registry import HANDLERS, OperationSpec
-from .responses import error_response, failure_item, invalid_message_response, response_header
+from .responses import encoded_response_header, error_response, failure_item, invalid_message_response, response_header
 from .versions import SUPPORTED_VERSIONS
 
 log = logging.getLogger("strongroom.engine")
@@ -141,10 +142,14 @@ class Dispatcher:
     def _encode(self, prepared: _Prepared, items: list[ResponseBatchItem]) -> bytes:
         message, version = prepared.message, prepared.version
         assert message.header is not None
-        header = response_header(version, len(items))
+        header: ResponseHeader | EncodedItem
         if message.header.client_correlation_value is not None and version >= (1, 4):
-            header = dataclasses.replace(header, client_correlation_value=message.header.client_correlation_value)
-        response = to_bytes(ResponseMessage(header=header, batch_items=tuple(items)))
+            header = dataclasses.replace(
+                response_header(version, len(items)), client_correlation_value=message.header.client_correlation_value
+            )
+        else:
+            header = encoded_response_header(version, len(items))
+        response = to_bytes(ResponseMessage(header=header, batch_items=tuple(items)))  # type: ignore[arg-type]
         limit = message.header.maximum_response_size
         if limit is not None and len(response) > limit:
             error = KmipError(

@@ -12,18 +12,37 @@ from kmip_client.protocol.model import (
     ResponseHeader,
     ResponseMessage,
 )
-from kmip_client.protocol.model.base import to_bytes
+from kmip_client.protocol.model.base import EncodedItem, to_bytes
 from kmip_client.protocol.spec.enums import ResultReason, ResultStatus
 
 Version = tuple[int, int]
 
 
-def response_header(version: Version, batch_count: int) -> ResponseHeader:
+def response_header(version: Version, batch_count: int, now: int | None = None) -> ResponseHeader:
     return ResponseHeader(
         protocol_version=ProtocolVersion(major=version[0], minor=version[1]),
-        time_stamp=datetime.fromtimestamp(int(time.time()), UTC),
+        time_stamp=datetime.fromtimestamp(int(time.time()) if now is None else now, UTC),
         batch_count=batch_count,
     )
+
+
+_encoded_headers: dict[tuple[Version, int], tuple[int, EncodedItem]] = {}
+
+
+def encoded_response_header(version: Version, batch_count: int) -> EncodedItem:
+    """The TTLV of :func:`response_header`, encoded once per second per version and count:
+    encoding the header (its time stamp above all) was half the cost of encoding a whole Get
+    response."""
+    now = int(time.time())
+    key = (version, batch_count)
+    cached = _encoded_headers.get(key)
+    if cached is not None and cached[0] == now:
+        return cached[1]
+    encoded = EncodedItem(to_bytes(response_header(version, batch_count, now)))
+    if len(_encoded_headers) >= 64:  # versions × batch sizes seen: bounded all the same
+        _encoded_headers.clear()
+    _encoded_headers[key] = (now, encoded)
+    return encoded
 
 
 def failure_item(error: KmipError, operation: int | None = None, batch_id: bytes | None = None) -> ResponseBatchItem:

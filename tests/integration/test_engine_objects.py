@@ -5,6 +5,7 @@ Each test gets a fresh database; the clock is injectable so date rules are teste
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
@@ -54,6 +55,17 @@ def test_answers_in_the_clients_version(engine, version):
     assert result.header.protocol_version.as_tuple() == version
     versions = [v.as_tuple() for v in ok(result.batch_items[0]).protocol_versions]
     assert versions == [(2, 1), (2, 0), (1, 4), (1, 3), (1, 2), (1, 1), (1, 0)]
+
+
+def test_response_headers_carry_the_time_version_and_count_of_each_answer(engine):
+    # Encoded headers are reused within a second: each must still be the right one.
+    for version, count in [(V14, 1), (V14, 2), (V21, 2), (V14, 1)]:
+        before = int(time.time())
+        result = run(engine, version, *[item(Operation.DISCOVER_VERSIONS)] * count)
+        after = int(time.time())
+        assert result.header.protocol_version.as_tuple() == version
+        assert result.header.batch_count == len(result.batch_items) == count
+        assert before <= result.header.time_stamp.timestamp() <= after
 
 
 def test_query_reports_only_what_is_registered(engine):

@@ -130,9 +130,9 @@ _new_item = tuple.__new__  # Item(...) without the NamedTuple's Python-level __n
 class EncodedItem(bytes):
     """The TTLV bytes of one whole item, already encoded (its tag included).
 
-    A field that holds "an object" (a choice field, such as a Get response's managed object)
-    may be given one; the writer copies it verbatim. A server that keeps objects in their
-    TTLV form saves decoding and re-encoding them on every read.
+    A structure field (including a choice field, such as a Get response's managed object)
+    may be given one; :func:`to_bytes` copies it verbatim. A server that keeps objects in
+    their TTLV form saves decoding and re-encoding them on every read.
     """
 
     __slots__ = ()
