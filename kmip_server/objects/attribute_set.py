@@ -41,9 +41,25 @@ def search_keys(value: Any) -> tuple[str | None, int | None]:
     return None, None
 
 
+# Scalar values recur (an algorithm, a length, a mask, this second's dates): their stored
+# bytes are kept, keyed with the value's type too, since True == 1 == an enum member of 1.
+_CACHEABLE = (bool, int, datetime)
+_encoded: dict[tuple[str, type, Any, ItemType | None], bytes] = {}
+_ENCODED_LIMIT = 4096
+
+
 def encode_value(name: str, value: Any, typ: ItemType | None = None) -> bytes:
     """The stored bytes of one value: also the exact-match key for structured values."""
-    return to_bytes(Attribute(name=name, value=value, type=typ))
+    if not isinstance(value, _CACHEABLE):
+        return to_bytes(Attribute(name=name, value=value, type=typ))
+    key = (name, type(value), value, typ)
+    encoded = _encoded.get(key)
+    if encoded is None:
+        encoded = to_bytes(Attribute(name=name, value=value, type=typ))
+        if len(_encoded) >= _ENCODED_LIMIT:
+            _encoded.clear()
+        _encoded[key] = encoded
+    return encoded
 
 
 def stored(name: str, index: int, value: Any, typ: ItemType | None = None) -> StoredAttribute:

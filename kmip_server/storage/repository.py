@@ -139,19 +139,24 @@ class _DriverStatement:
         self._compiled: dict[str, tuple[str, dict[str, Any], tuple[str, ...] | None]] = {}
 
     def first(self, conn: Connection, **values: Any) -> Any:
-        compiled = self._compiled.get(conn.dialect.name)
-        if compiled is None:
-            compiled = self._compiled[conn.dialect.name] = self._compile(conn)
-        sql, defaults, order = compiled
+        """The first result row (a tuple) or None."""
+        sql, defaults, order = self._compiled.get(conn.dialect.name) or self._compile(conn)
         params = {**defaults, **values}
         return _driver_execute(conn, sql, tuple(params[n] for n in order) if order is not None else params).fetchone()
+
+    def many(self, conn: Connection, rows: list[dict[str, Any]]) -> None:
+        """Execute once per row (an executemany); each row gives every parameter."""
+        sql, _, order = self._compiled.get(conn.dialect.name) or self._compile(conn)
+        params = [tuple(row[n] for n in order) for row in rows] if order is not None else rows
+        _driver_execute(conn, sql, params, many=True)
 
     def _compile(self, conn: Connection) -> tuple[str, dict[str, Any], tuple[str, ...] | None]:
         compiled = self._statement.compile(dialect=conn.dialect)
         # The literals' bound values; the caller's (required) parameters are filled per call.
         callers = {name: None for name, bind in compiled.binds.items() if bind.required}
         order = tuple(compiled.positiontup) if compiled.positional else None
-        return compiled.string, dict(compiled.construct_params(callers)), order
+        result = self._compiled[conn.dialect.name] = (compiled.string, dict(compiled.construct_params(callers)), order)
+        return result
 
 
 _DRIVER_GET_VALUE = _DriverStatement(_GET_VALUE)
@@ -176,9 +181,17 @@ _NEXT_SEQUENCES = (
     .values(value=sequence_counter.c.value + bindparam("count"))
     .returning(sequence_counter.c.value)
 )
-_INSERT_OBJECT = insert(managed_objects)
+_NEXT_SEQUENCES_DRIVER = _DriverStatement(_NEXT_SEQUENCES)
+_OBJECT_COLUMNS = tuple(c.name for c in managed_objects.c if c.name != "sequence")
+# Inserts name their columns: the driver-level form binds exactly these.
+_INSERT_OBJECT_DRIVER = _DriverStatement(
+    insert(managed_objects).values({name: bindparam(name) for name in (*_OBJECT_COLUMNS, "sequence")})
+)
 _INSERT_OBJECT_RETURNING = insert(managed_objects).returning(_o.sequence)
 _INSERT_ATTRIBUTE = insert(object_attributes)
+_INSERT_ATTRIBUTE_DRIVER = _DriverStatement(
+    insert(object_attributes).values({c.name: bindparam(c.name) for c in object_attributes.c})
+)
 _DELETE_OBJECT = delete(managed_objects).where(_o.uid == bindparam("uid"))
 _DELETE_NAME = delete(object_attributes).where(_a.uid == bindparam("uid"), _a.name == bindparam("name"))
 _DELETE_INSTANCE = _DELETE_NAME.where(_a.idx == bindparam("idx"))
@@ -358,17 +371,19 @@ class Session:
             }
             for r in records
         ]
+        # Straight to the driver (see _DriverStatement): SQLAlchemy's per-row parameter
+        # processing of these executemany calls was a tenth of a Create's server time.
         if self._postgresql:
             for record, params in zip(records, rows, strict=True):
                 record.sequence = conn.execute(_INSERT_OBJECT_RETURNING, params).scalar_one()
         else:
-            last = conn.execute(_NEXT_SEQUENCES, {"count": len(records)}).scalar_one()
+            (last,) = _NEXT_SEQUENCES_DRIVER.first(conn, count=len(records))
             for offset, (record, params) in enumerate(zip(records, rows, strict=True)):
                 params["sequence"] = record.sequence = last - len(records) + 1 + offset
-            conn.execute(_INSERT_OBJECT, rows)
+            _INSERT_OBJECT_DRIVER.many(conn, rows)
         attributes = [row for r in records for row in _attribute_rows(r.uid, r.attributes)]
         if attributes:
-            conn.execute(_INSERT_ATTRIBUTE, attributes)
+            _INSERT_ATTRIBUTE_DRIVER.many(conn, attributes)
 
     def update(self, uid: str, **columns: Any) -> None:
         """Change some of ``state``, ``wrapped_value``, ``custody_key``, ``algorithm``,
@@ -637,14 +652,19 @@ def _sqlite_begin(conn: Connection, statement: str) -> None:
     _driver_execute(conn, statement)
 
 
-def _driver_execute(conn: Connection, statement: str, params: Any = ()) -> Any:
+def _driver_execute(conn: Connection, statement: str, params: Any = (), *, many: bool = False) -> Any:
     """Run ``statement`` on the driver connection under ``conn`` (in its transaction); return
     the driver's cursor. Driver errors are wrapped as SQLAlchemy wraps them elsewhere, without
     the parameters (they may be wrapped key values: hide_parameters)."""
     driver = conn.connection.driver_connection
     assert driver is not None
     try:
-        return driver.execute(statement, params)
+        cursor = driver.cursor()
+        if many:
+            cursor.executemany(statement, params)
+        else:
+            cursor.execute(statement, params)
+        return cursor
     except conn.dialect.loaded_dbapi.Error as exc:
         raise DBAPIError.instance(statement, None, exc, conn.dialect.loaded_dbapi.Error, dialect=conn.dialect) from exc
 
