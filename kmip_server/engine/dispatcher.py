@@ -41,6 +41,8 @@ from .responses import encoded_response_header, error_response, failure_item, in
 from .versions import SUPPORTED_VERSIONS
 
 log = logging.getLogger("strongroom.engine")
+# Operation (tag 42005C), Enumeration, length 4: what precedes each batch item's operation.
+_OPERATION_TTLV = bytes.fromhex("42005C0500000004")
 audit = logging.getLogger("strongroom.audit")
 
 Version = tuple[int, int]
@@ -123,6 +125,18 @@ class Dispatcher:
             outcome if isinstance(outcome, bytes) else self._encode(prepared[i], outcome)  # type: ignore[arg-type]
             for i, outcome in enumerate(outcomes)
         ]
+
+    def writes(self, data: bytes) -> bool:
+        """Whether the request message ``data`` likely writes, from a scan for its Operation
+        items rather than a decode: the transport holds such messages back briefly to commit
+        more of them together. A false answer either way costs only that wait or that chance."""
+        at = data.find(_OPERATION_TTLV)
+        while at >= 0:
+            spec = HANDLERS.get(int.from_bytes(data[at + 8 : at + 12], "big"))
+            if spec is not None and spec.writes:
+                return True
+            at = data.find(_OPERATION_TTLV, at + 12)
+        return False
 
     def _prepare(self, data: bytes) -> _Prepared | bytes:
         """The decoded, checked message with its handlers; or the error response to send."""

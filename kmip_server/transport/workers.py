@@ -26,6 +26,7 @@ import ssl
 import sys
 import time
 from collections.abc import Callable
+from typing import Any
 
 from ..config import ListenerSettings, ServerConfig
 from .listener import BatchHandler, Listener, MessageHandler
@@ -126,10 +127,19 @@ def _write_all(fd: int, data: bytes) -> None:
 def batch_handler_of(handler: MessageHandler) -> BatchHandler | None:
     """The handler's ``handle_many`` (or that of the object it is a bound method of, such as
     the engine's Dispatcher), when it has one."""
-    many = getattr(handler, "handle_many", None)
-    if many is None:
-        many = getattr(getattr(handler, "__self__", None), "handle_many", None)
-    return many if callable(many) else None
+    return _companion(handler, "handle_many")  # type: ignore[no-any-return]
+
+
+def write_detector_of(handler: MessageHandler) -> Callable[[bytes], bool] | None:
+    """The handler's ``writes(message) -> bool`` (the engine's Dispatcher has one), if any."""
+    return _companion(handler, "writes")  # type: ignore[no-any-return]
+
+
+def _companion(handler: MessageHandler, name: str) -> Any:
+    method = getattr(handler, name, None)
+    if method is None:
+        method = getattr(getattr(handler, "__self__", None), name, None)
+    return method if callable(method) else None
 
 
 def _close_handler(handler: MessageHandler) -> None:
@@ -430,6 +440,7 @@ class _Supervisor:
             handler,
             identity_mode=self.config.tls.identity_from,
             batch_handler=batch_handler_of(handler),
+            writes=write_detector_of(handler),
         )
         try:
             asyncio.run(_serve(listener, settings.shutdown_grace))

@@ -1,8 +1,9 @@
 """Server benchmark: Strongroom's server vs PyKMIP's, real processes, real mutual TLS on loopback.
 
-For each server, operation (get, create, discover) and connection count, pre-encoded KMIP 1.4
-requests are replayed over persistent connections (one request in flight per connection) and
-every response is checked for Success. Prints ops/s, p50/p99 latency, errors, and the CPU the
+Both servers run side by side. For each operation (get, create, discover) and connection count,
+each server in turn has pre-encoded KMIP 1.4 requests replayed at it over persistent
+connections (one request in flight per connection), every response checked for Success; the
+turns are cell by cell so that the two servers of a cell meet the same (drifting) machine. Prints ops/s, p50/p99 latency, errors, and the CPU the
 client and the server used, so a run on a small noisy machine can be read for what limited it.
 
     python tests/bench/bench_server.py [--servers strongroom,pykmip] [--ops get,create,discover]
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import dataclasses
 import os
 import platform
@@ -26,6 +28,7 @@ import sys
 import tempfile
 import time
 import tomllib
+from collections.abc import Iterator
 from pathlib import Path
 
 _ROOT = Path(__file__).resolve().parents[2]
@@ -60,37 +63,45 @@ class Row:
 # --------------------------------------------------------------------------- running the cells
 
 
-def run_server_cells(name: str, endpoint: Endpoint, server_pid: int, args: argparse.Namespace, rows: list[Row]) -> int:
-    """All (op, connections) cells against one running server; returns acknowledged Creates."""
-    acknowledged_creates = 0
-    get_requests: list[bytes] = []
+@dataclasses.dataclass
+class Target:
+    name: str
+    endpoint: Endpoint
+    pid: int
+    get_requests: list[bytes] = dataclasses.field(default_factory=list)
+    acknowledged_creates: int = 0
+
+
+def run_cells(targets: list[Target], args: argparse.Namespace, rows: list[Row]) -> None:
+    """Every (op, connections) cell, the servers taking turns cell by cell: this machine's
+    speed drifts over minutes (shared cores), and adjacent cells see the same machine."""
     for op in [op for op in ALL_OPS if op in args.ops]:
-        if op == "discover":
-            requests = [discover_request()]
-        elif op == "create":
-            requests = [create_request()]
-        else:
-            if not get_requests:
-                uids = setup_keys(endpoint, args.keys)
-                acknowledged_creates += len(uids)
-                get_requests = [get_request(uid) for uid in uids]
-            requests = get_requests
         for connections in args.connections:
-            cell = run_cell(
-                endpoint,
-                requests,
-                connections,
-                args.processes,
-                args.warmup,
-                args.duration,
-                args.connect_timeout,
-                server_pid=server_pid,
-            )
-            rows.append(Row(name, op, cell))
-            if op == "create":
-                acknowledged_creates += cell.acknowledged
-            print(_progress_line(name, op, cell), flush=True)
-    return acknowledged_creates
+            for target in targets:
+                if op == "discover":
+                    requests = [discover_request()]
+                elif op == "create":
+                    requests = [create_request()]
+                else:
+                    if not target.get_requests:
+                        uids = setup_keys(target.endpoint, args.keys)
+                        target.acknowledged_creates += len(uids)
+                        target.get_requests = [get_request(uid) for uid in uids]
+                    requests = target.get_requests
+                cell = run_cell(
+                    target.endpoint,
+                    requests,
+                    connections,
+                    args.processes,
+                    args.warmup,
+                    args.duration,
+                    args.connect_timeout,
+                    server_pid=target.pid,
+                )
+                rows.append(Row(target.name, op, cell))
+                if op == "create":
+                    target.acknowledged_creates += cell.acknowledged
+                print(_progress_line(target.name, op, cell), flush=True)
 
 
 def _progress_line(server: str, op: str, cell: CellResult) -> str:
@@ -121,24 +132,29 @@ def strongroom_db(data_dir: Path) -> Path:
     return path if path.is_absolute() else data_dir / path
 
 
-def bench_strongroom(args: argparse.Namespace, workdir: Path, rows: list[Row]) -> list[str]:
+@contextlib.contextmanager
+def strongroom_target(args: argparse.Namespace, workdir: Path, notes: list[str]) -> Iterator[Target]:
+    """Strongroom serving for the block; its durability check once it has stopped."""
     data_dir = workdir / "strongroom"
     started = time.monotonic()
     strongroom_init(data_dir)
-    notes = [f"strongroom init: {time.monotonic() - started:.1f} s"]
+    notes.append(f"strongroom init: {time.monotonic() - started:.1f} s")
     port = free_port()
     extra = ["--log-level", args.log_level] if args.log_level else []
     with running_server(data_dir, port, workers=args.workers, extra_args=extra) as server:
         flags = " ".join([f"--workers {args.workers}", *extra])
         notes.append(f"strongroom serve {flags}: listening after {server.startup_seconds:.1f} s")
-        endpoint = Endpoint(server.host, port, server.tls.ca, server.tls.cert, server.tls.key)
-        acknowledged = run_server_cells("strongroom", endpoint, server.process.pid, args, rows)
+        target = Target(
+            "strongroom",
+            Endpoint(server.host, port, server.tls.ca, server.tls.cert, server.tls.key),
+            server.process.pid,
+        )
+        yield target
         if args.hold:
-            notes += hold_connections(endpoint, args.hold, args.connect_timeout)
+            notes.extend(hold_connections(target.endpoint, args.hold, args.connect_timeout))
         server.stop_cleanly()
     if "create" in args.ops or "get" in args.ops:
-        notes.append(durability_check(data_dir, acknowledged))
-    return notes
+        notes.append(durability_check(data_dir, target.acknowledged_creates))
 
 
 def durability_check(data_dir: Path, acknowledged: int) -> str:
@@ -149,15 +165,18 @@ def durability_check(data_dir: Path, acknowledged: int) -> str:
     return f"{line}: OK" if stored >= acknowledged else f"{FAILURE_MARK}{line}: acknowledged Creates are missing"
 
 
-def bench_pykmip(args: argparse.Namespace, workdir: Path, rows: list[Row]) -> list[str]:
+@contextlib.contextmanager
+def pykmip_target(args: argparse.Namespace, workdir: Path, notes: list[str]) -> Iterator[Target]:
     directory = workdir / "pykmip"
     directory.mkdir()
     started = time.monotonic()
     with running_pykmip_server(directory, free_port(), logging_level=args.log_level or "INFO") as server:
-        notes = [f"pykmip-server: listening after {time.monotonic() - started:.1f} s"]
-        endpoint = Endpoint(server.host, server.port, server.tls.ca, server.tls.cert, server.tls.key)
-        run_server_cells("pykmip", endpoint, server.process.pid, args, rows)
-    return notes
+        notes.append(f"pykmip-server: listening after {time.monotonic() - started:.1f} s")
+        yield Target(
+            "pykmip",
+            Endpoint(server.host, server.port, server.tls.ca, server.tls.cert, server.tls.key),
+            server.process.pid,
+        )
 
 
 # --------------------------------------------------------------------------- --hold
@@ -288,7 +307,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--workers", type=int, default=2, help="strongroom serve --workers")
     parser.add_argument(
         "--log-level",
-        help="both servers' log level (default: INFO, their defaults: one audit line per request for Strongroom)"
+        help="both servers' log level (default: INFO, their defaults: one audit line per request for Strongroom)",
     )
     parser.add_argument("--hold", type=int, default=0, help="also hold N concurrent connections to strongroom")
     parser.add_argument("--workdir", type=Path, help="keep data dirs and logs here (default: a temp dir)")
@@ -311,10 +330,14 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="strongroom-bench-") as tmp:
         workdir = args.workdir or Path(tmp)
         workdir.mkdir(parents=True, exist_ok=True)
-        if "strongroom" in args.servers:
-            notes += bench_strongroom(args, workdir, rows)
-        if "pykmip" in args.servers:
-            notes += bench_pykmip(args, workdir, rows)
+        with contextlib.ExitStack() as servers:
+            targets = []
+            if "strongroom" in args.servers:
+                targets.append(servers.enter_context(strongroom_target(args, workdir, notes)))
+            if "pykmip" in args.servers:
+                targets.append(servers.enter_context(pykmip_target(args, workdir, notes)))
+            run_cells(targets, args, rows)
+    rows.sort(key=lambda row: args.servers.index(row.server))  # stable: per server, cells in run order
     print()
     print(table(rows, args.duration))
     print()

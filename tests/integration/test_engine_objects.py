@@ -533,6 +533,16 @@ def test_failed_item_leaves_data_intact(engine):
 # --------------------------------------------------------------------------- group commit
 
 
+def test_writes_tells_messages_that_write_from_their_operations(engine):
+    uid = create(engine)
+    get = item(Operation.GET, unique_identifier=uid)
+    assert not engine.writes(request_bytes(V14, item(Operation.DISCOVER_VERSIONS)))
+    assert not engine.writes(request_bytes(V21, get, get))
+    assert engine.writes(request_bytes(V14, create_aes(V14)))
+    assert engine.writes(request_bytes(V21, get, item(Operation.ACTIVATE, unique_identifier=uid)))
+    assert not engine.writes(b"not a message")
+
+
 def test_handle_many_commits_writers_together_and_isolates_failures(engine):
     uid = create(engine)
     requests = [

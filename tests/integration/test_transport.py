@@ -402,6 +402,44 @@ def test_batch_handler_answers_messages_from_many_connections_in_one_call(pki: P
         assert server.stop() == 0
 
 
+def test_writes_wait_for_company_under_concurrent_load_only(pki: PkiFiles, tmp_path: Path) -> None:
+    # group_commit_wait is 0.5 ms by default; 0.3 s here makes the wait unmistakable.
+    with running_server(pki, tmp_path, workers=1, factory="gather", group_commit_wait=0.3) as server:
+        socks = [connect(pki, server.port, name) for name in ("alice", "bob", "alice", "bob", "alice")]
+        try:
+            # A lone client is not held back, even when it writes and others are connected.
+            started = time.monotonic()
+            assert _exchange(socks[1], b"size-write-alone") == "bob/1"
+            assert time.monotonic() - started < 0.25
+            # Concurrent load: batches from several connections at once (4 arrive during a slow call).
+            socks[0].sendall(request(b"slow"))
+            time.sleep(0.15)
+            for sock in socks[1:]:
+                sock.sendall(request(b"size-read"))
+            read_response(socks[0])
+            assert [_answer(sock) for sock in socks[1:]] == ["bob/4", "alice/4", "bob/4", "alice/4"]
+            # Now a write waits for what comes within the window: one batch, one commit.
+            socks[1].sendall(request(b"size-write-1"))
+            time.sleep(0.1)
+            socks[2].sendall(request(b"size-write-2"))
+            assert [_answer(socks[1]), _answer(socks[2])] == ["bob/2", "alice/2"]
+            # Reads alone are never held back.
+            started = time.monotonic()
+            socks[3].sendall(request(b"size-read"))
+            assert _answer(socks[3]) == "bob/1"
+            assert time.monotonic() - started < 0.25
+        finally:
+            for sock in socks:
+                sock.close()
+        assert server.stop() == 0
+
+
+def _answer(sock: ssl.SSLSocket) -> str:
+    message = read_response(sock).batch_items[0].result_message
+    assert message is not None
+    return message
+
+
 def test_batch_handler_failure_fails_its_batch_only(pki: PkiFiles, tmp_path: Path) -> None:
     with running_server(pki, tmp_path, workers=1, factory="batch") as server:
         with connect(pki, server.port) as victim, connect(pki, server.port, "bob") as culprit:

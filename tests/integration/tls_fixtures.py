@@ -143,6 +143,14 @@ class BatchingEcho:
         return [_echo(message, identity, len(requests)) for message, identity in requests]
 
 
+class GatheringEcho(BatchingEcho):
+    """:class:`BatchingEcho` that says a message writes when its batch item ID holds ``write``
+    (the engine's Dispatcher.writes tells by operation), so the transport gathers them."""
+
+    def writes(self, message: bytes) -> bool:
+        return b"write" in message
+
+
 def _echo(message: bytes, identity: ClientIdentity, batch_size: int | None) -> bytes:
     request = decode_message(message)
     assert isinstance(request, RequestMessage)
@@ -211,6 +219,7 @@ def _serve_main(path: str) -> int:
         "slow": _slow_factory,
         "echo": lambda: echo_handler,
         "batch": lambda: BatchingEcho().handle,
+        "gather": lambda: GatheringEcho().handle,
     }
     factory = factories[spec["factory"]]
 

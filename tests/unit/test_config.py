@@ -152,7 +152,7 @@ def test_every_listener_field_is_configurable(tmp_path: Path) -> None:
             value = default + 1
             lines.append(f"{field.name} = {value}")
         elif isinstance(default, float):
-            value = default + 0.5
+            value = default / 2 + 0.05  # inside every float's bounds
             lines.append(f"{field.name} = {value}")
         else:
             value = 5697
