@@ -41,9 +41,9 @@ from .responses import encoded_response_header, error_response, failure_item, in
 from .versions import SUPPORTED_VERSIONS
 
 log = logging.getLogger("strongroom.engine")
+audit = logging.getLogger("strongroom.audit")
 # Operation (tag 42005C), Enumeration, length 4: what precedes each batch item's operation.
 _OPERATION_TTLV = bytes.fromhex("42005C0500000004")
-audit = logging.getLogger("strongroom.audit")
 
 Version = tuple[int, int]
 

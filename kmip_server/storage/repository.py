@@ -58,11 +58,11 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.engine import URL, make_url
-from sqlalchemy.exc import DBAPIError
 
 from kmip_client.protocol.spec.enums import State
 
 from . import locate as _locate
+from .driver import DriverStatement, driver_execute
 from .records import LocateQuery, ObjectRecord, StoredAttribute
 from .schema import create_schema, managed_objects, object_attributes, sequence_counter
 
@@ -123,43 +123,7 @@ _WITHHOLDING = (
 _GET_VALUE = _GET.add_columns(_WITHHOLDING)
 
 
-class _DriverStatement:
-    """A statement compiled once per dialect and run straight on the driver's connection.
-
-    For the Get hot path only: SQLAlchemy's execution machinery (context, result wrapper,
-    type processing) cost three times the query itself there. The statement still comes from
-    the same table definitions and runs in the session's transaction; its result columns need
-    no type processing (integers, text, bytes) on either backend.
-    """
-
-    __slots__ = ("_statement", "_compiled")
-
-    def __init__(self, statement: Any) -> None:
-        self._statement = statement
-        self._compiled: dict[str, tuple[str, dict[str, Any], tuple[str, ...] | None]] = {}
-
-    def first(self, conn: Connection, **values: Any) -> Any:
-        """The first result row (a tuple) or None."""
-        sql, defaults, order = self._compiled.get(conn.dialect.name) or self._compile(conn)
-        params = {**defaults, **values}
-        return _driver_execute(conn, sql, tuple(params[n] for n in order) if order is not None else params).fetchone()
-
-    def many(self, conn: Connection, rows: list[dict[str, Any]]) -> None:
-        """Execute once per row (an executemany); each row gives every parameter."""
-        sql, _, order = self._compiled.get(conn.dialect.name) or self._compile(conn)
-        params = [tuple(row[n] for n in order) for row in rows] if order is not None else rows
-        _driver_execute(conn, sql, params, many=True)
-
-    def _compile(self, conn: Connection) -> tuple[str, dict[str, Any], tuple[str, ...] | None]:
-        compiled = self._statement.compile(dialect=conn.dialect)
-        # The literals' bound values; the caller's (required) parameters are filled per call.
-        callers = {name: None for name, bind in compiled.binds.items() if bind.required}
-        order = tuple(compiled.positiontup) if compiled.positional else None
-        result = self._compiled[conn.dialect.name] = (compiled.string, dict(compiled.construct_params(callers)), order)
-        return result
-
-
-_DRIVER_GET_VALUE = _DriverStatement(_GET_VALUE)
+_DRIVER_GET_VALUE = DriverStatement(_GET_VALUE)
 _EXISTS = select(_o.uid).where(_o.uid == bindparam("uid"))
 
 _ATTR_COLUMNS = (_a.name, _a.idx, _a.value, _a.text_value, _a.number_value)
@@ -181,15 +145,15 @@ _NEXT_SEQUENCES = (
     .values(value=sequence_counter.c.value + bindparam("count"))
     .returning(sequence_counter.c.value)
 )
-_NEXT_SEQUENCES_DRIVER = _DriverStatement(_NEXT_SEQUENCES)
+_NEXT_SEQUENCES_DRIVER = DriverStatement(_NEXT_SEQUENCES)
 _OBJECT_COLUMNS = tuple(c.name for c in managed_objects.c if c.name != "sequence")
 # Inserts name their columns: the driver-level form binds exactly these.
-_INSERT_OBJECT_DRIVER = _DriverStatement(
+_INSERT_OBJECT_DRIVER = DriverStatement(
     insert(managed_objects).values({name: bindparam(name) for name in (*_OBJECT_COLUMNS, "sequence")})
 )
 _INSERT_OBJECT_RETURNING = insert(managed_objects).returning(_o.sequence)
 _INSERT_ATTRIBUTE = insert(object_attributes)
-_INSERT_ATTRIBUTE_DRIVER = _DriverStatement(
+_INSERT_ATTRIBUTE_DRIVER = DriverStatement(
     insert(object_attributes).values({c.name: bindparam(c.name) for c in object_attributes.c})
 )
 _DELETE_OBJECT = delete(managed_objects).where(_o.uid == bindparam("uid"))
@@ -371,7 +335,7 @@ class Session:
             }
             for r in records
         ]
-        # Straight to the driver (see _DriverStatement): SQLAlchemy's per-row parameter
+        # Straight to the driver (see DriverStatement): SQLAlchemy's per-row parameter
         # processing of these executemany calls was a tenth of a Create's server time.
         if self._postgresql:
             for record, params in zip(records, rows, strict=True):
@@ -649,24 +613,7 @@ def _sqlite_begin(conn: Connection, statement: str) -> None:
     they doubled the cost of a Get. So the statement goes straight to the driver, with its
     errors (a busy timeout, say) wrapped as SQLAlchemy's are everywhere else.
     """
-    _driver_execute(conn, statement)
-
-
-def _driver_execute(conn: Connection, statement: str, params: Any = (), *, many: bool = False) -> Any:
-    """Run ``statement`` on the driver connection under ``conn`` (in its transaction); return
-    the driver's cursor. Driver errors are wrapped as SQLAlchemy wraps them elsewhere, without
-    the parameters (they may be wrapped key values: hide_parameters)."""
-    driver = conn.connection.driver_connection
-    assert driver is not None
-    try:
-        cursor = driver.cursor()
-        if many:
-            cursor.executemany(statement, params)
-        else:
-            cursor.execute(statement, params)
-        return cursor
-    except conn.dialect.loaded_dbapi.Error as exc:
-        raise DBAPIError.instance(statement, None, exc, conn.dialect.loaded_dbapi.Error, dialect=conn.dialect) from exc
+    driver_execute(conn, statement)
 
 
 class Repository:
