@@ -252,9 +252,13 @@ def _load(socks: list[ssl.SSLSocket], spec: CellSpec, window: tuple[float, float
     for index, sock in enumerate(socks):
         sock.setblocking(False)
         stream = _Stream(sock, (spec.first_connection + index) % n)
-        selector.register(sock, selectors.EVENT_READ, stream)
         stream.sent_at = clock()
-        sock.send(requests[stream.position])
+        try:
+            sock.send(requests[stream.position])
+        except (OSError, ssl.SSLError):
+            result.io_errors += 1
+            continue
+        selector.register(sock, selectors.EVENT_READ, stream)
         live += 1
     cpu_from: float | None = None  # the CPU of the measured window only
     try:
