@@ -44,8 +44,8 @@ class DriverStatement:
         # The literals' bound values; the caller's (required) parameters are filled per call.
         callers = {name: None for name, bind in compiled.binds.items() if bind.required}
         order = tuple(compiled.positiontup) if compiled.positional else None
-        result = self._compiled[conn.dialect.name] = (compiled.string, dict(compiled.construct_params(callers)), order)
-        return result
+        self._compiled[conn.dialect.name] = (compiled.string, dict(compiled.construct_params(callers)), order)
+        return self._compiled[conn.dialect.name]
 
 
 def driver_execute(conn: Connection, statement: str, params: Any = (), *, many: bool = False) -> Any:

@@ -146,10 +146,10 @@ _NEXT_SEQUENCES = (
     .returning(sequence_counter.c.value)
 )
 _NEXT_SEQUENCES_DRIVER = DriverStatement(_NEXT_SEQUENCES)
-_OBJECT_COLUMNS = tuple(c.name for c in managed_objects.c if c.name != "sequence")
-# Inserts name their columns: the driver-level form binds exactly these.
+# Inserts name every column (the SQLite path supplies ``sequence`` itself): the driver-level
+# form binds exactly these.
 _INSERT_OBJECT_DRIVER = DriverStatement(
-    insert(managed_objects).values({name: bindparam(name) for name in (*_OBJECT_COLUMNS, "sequence")})
+    insert(managed_objects).values({c.name: bindparam(c.name) for c in managed_objects.c})
 )
 _INSERT_OBJECT_RETURNING = insert(managed_objects).returning(_o.sequence)
 _INSERT_ATTRIBUTE = insert(object_attributes)
