@@ -35,7 +35,7 @@ def build_dispatcher(config: ServerConfig) -> Dispatcher:
         config.custody.master_key_label,
     )
     try:
-        repository = Repository(config.storage.url)
+        repository = Repository(config.storage.url, background_checkpoints=True)
         # Idempotent and safe from all workers at once: a store named in the configuration
         # after `init` (a new PostgreSQL database, say) gets its tables at first start.
         repository.create_schema()

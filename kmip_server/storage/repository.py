@@ -62,6 +62,7 @@ from sqlalchemy.engine import URL, make_url
 from kmip_client.protocol.spec.enums import State
 
 from . import locate as _locate
+from .checkpoint import WalCheckpointer
 from .driver import DriverStatement, driver_execute
 from .records import LocateQuery, ObjectRecord, StoredAttribute
 from .schema import create_schema, managed_objects, object_attributes, sequence_counter
@@ -75,7 +76,10 @@ _BUSY_TIMEOUT_MS = 5000
 # Pages of WAL before a commit copies them back into the database file. SQLite's default of
 # 1000 checkpoints every few hundred Creates; with time-ordered identifiers the same pages are
 # written again and again, so a larger interval folds many writes of a page into one copy.
+# With background checkpoints (see checkpoint.py) this is only the fallback.
 _WAL_CHECKPOINT_PAGES = 10000
+# Seconds between background checkpoints: a few hundred commits' worth of pages each.
+BACKGROUND_CHECKPOINT_INTERVAL = 0.2
 
 # libpq's PQTRANS_INERROR: the transaction has failed (psycopg and psycopg2 both report it).
 _PQTRANS_INERROR = 3
@@ -620,9 +624,12 @@ class Repository:
     """The store at ``url`` (a SQLAlchemy URL: ``sqlite:///path/to/file.db`` or
     ``postgresql+psycopg://user@host/db``), with a pool of up to ``pool_size`` idle
     connections per process. Safe to share between the threads of one process; create one
-    per process, after forking (see the module docstring)."""
+    per process, after forking (see the module docstring).
 
-    def __init__(self, url: str, *, pool_size: int = 5) -> None:
+    ``background_checkpoints`` (SQLite only; the server turns it on) runs the WAL checkpoints
+    on a thread of this process instead of inside commits; see checkpoint.py."""
+
+    def __init__(self, url: str, *, pool_size: int = 5, background_checkpoints: bool = False) -> None:
         parsed = make_url(url)
         self._sqlite = parsed.get_backend_name() == "sqlite"
         self._postgresql = parsed.get_backend_name() == "postgresql"
@@ -649,6 +656,11 @@ class Repository:
         self._write_engine = write_engine
         self._writer_lock = _WriterLock(f"{parsed.database}.writer-lock") if self._sqlite else None
         self._readers = _ReaderConnections(engine) if self._sqlite else None
+        self._checkpointer = (
+            WalCheckpointer(parsed.database, BACKGROUND_CHECKPOINT_INTERVAL)
+            if self._sqlite and background_checkpoints and parsed.database
+            else None
+        )
         self._pid = os.getpid()
 
     @property
@@ -668,6 +680,8 @@ class Repository:
             self._engine.dispose(close=False)
             if self._readers is not None:
                 self._readers.forget()
+            if self._checkpointer is not None:  # its thread stayed in the parent
+                self._checkpointer = WalCheckpointer(self._checkpointer.path, self._checkpointer.interval)
             self._pid = pid
 
     def create_schema(self) -> None:
@@ -689,6 +703,8 @@ class Repository:
         transactions of all processes run one at a time; PostgreSQL: READ COMMITTED, lock
         rows with ``s.get(uid, for_update=True)``."""
         self._check_fork()
+        if self._checkpointer is not None and not self._checkpointer.running:
+            self._checkpointer.start()  # at the first write, and again after dispose()
         return _Transaction(
             self._write_engine,
             True,
@@ -698,7 +714,10 @@ class Repository:
         )
 
     def dispose(self) -> None:
-        """Close all pooled connections; the repository reconnects if used again."""
+        """Close all pooled connections and stop background checkpoints; the repository
+        reconnects (and resumes them) if used again."""
+        if self._checkpointer is not None and self._pid == os.getpid():
+            self._checkpointer.stop()
         if self._readers is not None:
             self._readers.discard()
         self._engine.dispose()

@@ -27,6 +27,7 @@ from kmip_client.protocol.spec.enums import ResultReason
 from ..config import ListenerSettings
 from ..engine.identity import ClientIdentity
 from ..engine.responses import error_response, invalid_message_response
+from .balance import AcceptBalancer
 from .tls import identity_from_certificate
 
 __all__ = ["BatchHandler", "MessageHandler", "Listener"]
@@ -44,6 +45,9 @@ BatchHandler = Callable[[Sequence[tuple[bytes, ClientIdentity]]], list[bytes]]
 _ACCEPT_BATCH = 16
 # After EMFILE and the like, stop accepting briefly instead of spinning on a readable socket.
 _ACCEPT_PAUSE = 0.5
+# Letting a connection pass to a sibling with fewer (see balance.py): long enough for it to
+# take the connection, short enough that a sibling that does not costs little.
+_PASS_PAUSE = 0.002
 # How long a closing connection may take to hand its last output to the client.
 _CLOSE_TIMEOUT = 10.0
 # Most messages given to the batch handler at once: bounds the wait of the first in a batch.
@@ -424,8 +428,10 @@ class Listener:
         identity_mode: str = "cn",
         batch_handler: BatchHandler | None = None,
         writes: Callable[[bytes], bool] | None = None,
+        balancer: AcceptBalancer | None = None,
     ) -> None:
         self.sock = sock
+        self.balancer = balancer
         self.ssl_context = ssl_context
         self.settings = settings
         self.handler = handler
@@ -464,6 +470,7 @@ class Listener:
         self.sock.setblocking(False)
         self._accepting = True
         self._loop.add_reader(self.sock.fileno(), self._accept)
+        self._publish()
 
     # ---- accepting
 
@@ -471,7 +478,11 @@ class Listener:
         # Our own accept loop rather than loop.create_server(), which would accept up to the
         # whole backlog per wake-up: small batches let a less busy sibling take its share.
         limit = self.settings.max_connections
+        balancer = self.balancer
         for _ in range(_ACCEPT_BATCH):
+            if balancer is not None and balancer.should_pass(self.open_connections):
+                self._pause_accepting(_PASS_PAUSE)
+                return
             try:
                 conn, address = self.sock.accept()
             except (BlockingIOError, InterruptedError):
@@ -500,11 +511,16 @@ class Listener:
                 self._refused = 0
             self._start_connection(conn, _peer_text(address))
 
+    def _publish(self) -> None:
+        if self.balancer is not None:
+            self.balancer.publish(self.open_connections)
+
     def _start_connection(self, conn: socket.socket, peer: str) -> None:
         conn.setblocking(False)
         task = self.loop.create_task(self._open(conn, peer))
         self._opening.add(task)  # the loop holds tasks weakly
         task.add_done_callback(self._opening.discard)
+        self._publish()
 
     async def _open(self, conn: socket.socket, peer: str) -> None:
         try:
@@ -527,6 +543,8 @@ class Listener:
         if not self._accepting:
             return
         self._accepting = False
+        if self.balancer is not None:
+            self.balancer.withdraw()
         if self._resume_handle is not None:
             self._resume_handle.cancel()
             self._resume_handle = None
@@ -608,6 +626,8 @@ class Listener:
 
     def _connection_closed(self, connection: _Connection) -> None:
         self.connections.discard(connection)
+        if self._accepting:
+            self._publish()
         if not self.connections and self._all_closed is not None:
             self._all_closed.set()
 

@@ -8,9 +8,12 @@ server is an error of the test machine, not a reason to pass (``.ci/run`` starts
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import os
+import shutil
 import sqlite3
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -644,6 +647,39 @@ def test_sqlite_pragmas(tmp_path: Path) -> None:
         assert pragma == {"journal_mode": "wal", "synchronous": 2, "foreign_keys": 1, "busy_timeout": 5000}
     finally:
         repo.dispose()
+
+
+def _objects_in_database_file(path: Path, scratch: Path) -> int:
+    """Objects in the database file alone, without its write-ahead log: what checkpoints have
+    copied there so far."""
+    shutil.copyfile(path, scratch)
+    with contextlib.closing(sqlite3.connect(scratch)) as conn:
+        try:
+            return int(conn.execute("SELECT COUNT(*) FROM managed_objects").fetchone()[0])
+        except sqlite3.OperationalError:  # not even the table has been copied yet
+            return 0
+
+
+@pytest.mark.parametrize("background", [True, False])
+def test_sqlite_background_checkpoints_copy_the_log_outside_commits(tmp_path: Path, background: bool) -> None:
+    # The server checkpoints on a thread so that no commit stalls on copying the log; without
+    # that thread, a few commits stay in the log (the commit path's threshold is far away).
+    path = tmp_path / "checkpoint.db"
+    repo = Repository(f"sqlite:///{path}", background_checkpoints=background)
+    try:
+        repo.create_schema()
+        for index in range(20):
+            insert(repo, record(f"k-{index}"))
+        deadline = time.monotonic() + (10.0 if background else 1.0)
+        copied = 0
+        while time.monotonic() < deadline and copied < 20:
+            time.sleep(0.05)
+            copied = _objects_in_database_file(path, tmp_path / "copy.db")
+        assert copied == (20 if background else 0)
+    finally:
+        repo.dispose()  # closing the last connection checkpoints whatever is left
+    assert _objects_in_database_file(path, tmp_path / "copy.db") == 20
+    assert not any(thread.name == "wal-checkpoint" for thread in threading.enumerate())
 
 
 def test_sqlite_write_transactions_take_the_write_lock_at_their_first_statement(tmp_path: Path) -> None:

@@ -330,9 +330,10 @@ def test_client_that_never_reads_is_throttled_then_dropped(pki: PkiFiles, tmp_pa
         assert server.stop() == 0
 
 
-async def _hold_many(pki: PkiFiles, port: int, count: int) -> list[str]:
-    """Open ``count`` connections at once, send a request on each, and close them only when
-    every one has its answer: all ``count`` are held open together."""
+async def _hold_many(pki: PkiFiles, port: int, count: int, tag: bytes | None = None) -> list[str]:
+    """Open ``count`` connections at once, send a request on each (with Unique Batch Item ID
+    ``tag``, else ``c-INDEX``), and close them only when every one has its answer: all
+    ``count`` are held open together."""
     context = pki.client_context("alice")
     everyone_answered = asyncio.Event()
     answers: list[str] = []
@@ -340,7 +341,7 @@ async def _hold_many(pki: PkiFiles, port: int, count: int) -> list[str]:
     async def one(index: int) -> None:
         reader, writer = await asyncio.open_connection(LOOPBACK, port, ssl=context, ssl_handshake_timeout=60)
         try:
-            writer.write(request(b"c-%d" % index))
+            writer.write(request(tag or b"c-%d" % index))
             header = await reader.readexactly(8)
             body = await reader.readexactly(struct.unpack(">I", header[4:])[0])
             answers.append((header + body).hex())
@@ -367,6 +368,23 @@ def test_a_thousand_concurrent_connections(pki: PkiFiles, server: ServerProcess)
         assert item.result_status == ResultStatus.SUCCESS and item.result_message == "alice"
     print(f"\n{count} concurrent TLS connections, one request each: {elapsed:.2f} s")
     assert "Traceback" not in server.log()
+
+
+def test_a_burst_of_connections_is_spread_evenly_over_the_workers(pki: PkiFiles, server: ServerProcess) -> None:
+    # All workers are woken for each connection and the first to accept wins, which left one
+    # of two workers with 40 of 64 and its clients waiting on longer batches: the workers
+    # share their connection counts and the busier one lets a connection pass.
+    count = 64
+    answers = asyncio.run(_hold_many(pki, server.port, count, tag=b"pid"))
+    per_worker: dict[str, int] = {}
+    for answer in answers:
+        message = decode_message(bytes.fromhex(answer))
+        assert isinstance(message, ResponseMessage)
+        pid = message.batch_items[0].result_message
+        per_worker[pid] = per_worker.get(pid, 0) + 1
+    print(f"\nconnections per worker: {sorted(per_worker.values())}")
+    assert len(per_worker) == 2
+    assert max(per_worker.values()) - min(per_worker.values()) <= 8, per_worker
 
 
 # ----------------------------------------------------------------------------- the batch handler
