@@ -321,7 +321,8 @@ class _Connection:
     def roundtrip(self, request: bytes, timeout: float, max_message_size: int) -> bytes:
         deadline = time.monotonic() + timeout
         try:
-            self.sock.settimeout(timeout)
+            if self.sock.gettimeout() != timeout:  # a system call each time, so only on change
+                self.sock.settimeout(timeout)
             self.sock.sendall(request)
         except OSError as error:
             raise _Failure("send", 0, error) from error

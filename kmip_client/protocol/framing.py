@@ -44,6 +44,13 @@ class Framer:
         """Add received bytes; return every message they complete, in order."""
         if self._failed:
             raise ProtocolError("the stream already failed to frame; close the connection")
+        if not self._buffer and type(data) is bytes and len(data) >= HEADER_SIZE:
+            # The usual case, one request or response per read: hand the bytes back as they
+            # are, without the copy into the buffer and out again.
+            tt, length = _HEADER.unpack_from(data, 0)
+            if tt & 0xFF == 0x01 and HEADER_SIZE + length == len(data) <= self.max_message_size:
+                self._consumed += len(data)
+                return [data]
         self._buffer += data
         messages: list[bytes] = []
         while len(self._buffer) >= HEADER_SIZE:
