@@ -62,7 +62,25 @@ def encode_value(name: str, value: Any, typ: ItemType | None = None) -> bytes:
     return encoded
 
 
+# Whole stored rows of such values too (they are immutable): most rows of a new object are one
+# dictionary lookup.
+_rows: dict[tuple[str, int, type, Any, ItemType | None], StoredAttribute] = {}
+
+
 def stored(name: str, index: int, value: Any, typ: ItemType | None = None) -> StoredAttribute:
+    if isinstance(value, _CACHEABLE):
+        key = (name, index, type(value), value, typ)
+        row = _rows.get(key)
+        if row is None:
+            row = _stored(name, index, value, typ)
+            if len(_rows) >= _ENCODED_LIMIT:
+                _rows.clear()
+            _rows[key] = row
+        return row
+    return _stored(name, index, value, typ)
+
+
+def _stored(name: str, index: int, value: Any, typ: ItemType | None) -> StoredAttribute:
     text, number = search_keys(value)
     return StoredAttribute(name=name, index=index, value=encode_value(name, value, typ), text=text, number=number)
 
@@ -104,6 +122,15 @@ class AttributeSet:
         self._values.setdefault(name, {})[index] = Attribute(name=name, value=value, type=typ)
         self._dirty.add(name)
 
+    def set_from(self, name: str, attr: Attribute) -> None:
+        """As :meth:`set` with ``attr``'s value and type, keeping ``attr`` itself when it is
+        already in the stored form (a client's plain attribute), instead of building a copy."""
+        if attr.name == name and attr.index is None and attr.vendor is None and not attr.extras:
+            self._values.setdefault(name, {})[0] = attr
+            self._dirty.add(name)
+        else:
+            self.set(name, attr.value, attr.type)
+
     def add(self, name: str, value: Any, typ: ItemType | None = None) -> int:
         """Add an instance with the next free index (indexes are never reused while in use)."""
         instances = self._values.setdefault(name, {})
@@ -133,7 +160,12 @@ class AttributeSet:
         return [stored(name, index, attr.value, attr.type) for index, attr in self.instances(name)]
 
     def all_rows(self) -> list[StoredAttribute]:
-        return [row for name in self._values for row in self.rows(name)]
+        # Insertion order, not index order: these become rows of a table keyed by the index.
+        return [
+            stored(name, index, attr.value, attr.type)
+            for name, instances in self._values.items()
+            for index, attr in instances.items()
+        ]
 
     def changed(self) -> list[str]:
         names = sorted(self._dirty)

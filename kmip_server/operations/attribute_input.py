@@ -77,4 +77,4 @@ def apply_initial(ctx: RequestContext, attrs: AttributeSet, given: list[Attribut
                 ctx.reason(R.ATTRIBUTE_SINGLE_VALUED, R.INVALID_FIELD),
             )
         else:
-            attrs.set(name, attr.value, attr.type)
+            attrs.set_from(name, attr)

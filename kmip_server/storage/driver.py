@@ -3,6 +3,8 @@ transaction: the few hot statements whose SQLAlchemy execution cost more than th
 
 from __future__ import annotations
 
+import operator
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import Connection
@@ -21,11 +23,13 @@ class DriverStatement:
     text, bytes) on either backend.
     """
 
-    __slots__ = ("_statement", "_compiled")
+    __slots__ = ("_statement", "_compiled", "_row_getters")
 
     def __init__(self, statement: Any) -> None:
         self._statement = statement
         self._compiled: dict[str, tuple[str, dict[str, Any], tuple[str, ...] | None]] = {}
+        # Per positional dialect: a row dict → its parameter tuple, in C (itemgetter).
+        self._row_getters: dict[str, Callable[[dict[str, Any]], tuple[Any, ...]]] = {}
 
     def first(self, conn: Connection, **values: Any) -> Any:
         """The first result row (a tuple) or None."""
@@ -36,7 +40,24 @@ class DriverStatement:
     def many(self, conn: Connection, rows: list[dict[str, Any]]) -> None:
         """Execute once per row (an executemany); each row gives every parameter."""
         sql, _, order = self._compiled.get(conn.dialect.name) or self._compile(conn)
-        params = [tuple(row[n] for n in order) for row in rows] if order is not None else rows
+        if order is None:
+            driver_execute(conn, sql, rows, many=True)
+            return
+        getter = self._row_getters.get(conn.dialect.name)
+        if getter is None:
+            getter = self._row_getters[conn.dialect.name] = _picker(order)
+        driver_execute(conn, sql, list(map(getter, rows)), many=True)
+
+    def many_tuples(self, conn: Connection, columns: tuple[str, ...], rows: list[tuple[Any, ...]]) -> None:
+        """As :meth:`many` with each row a tuple of the ``columns``' values, which saves
+        building a dict per row where the driver takes them in that order anyway."""
+        sql, _, order = self._compiled.get(conn.dialect.name) or self._compile(conn)
+        if order == columns:
+            params: list[Any] = rows
+        elif order is None:
+            params = [dict(zip(columns, row, strict=True)) for row in rows]
+        else:
+            params = list(map(_picker(tuple(columns.index(n) for n in order)), rows))
         driver_execute(conn, sql, params, many=True)
 
     def _compile(self, conn: Connection) -> tuple[str, dict[str, Any], tuple[str, ...] | None]:
@@ -46,6 +67,14 @@ class DriverStatement:
         order = tuple(compiled.positiontup) if compiled.positional else None
         self._compiled[conn.dialect.name] = (compiled.string, dict(compiled.construct_params(callers)), order)
         return self._compiled[conn.dialect.name]
+
+
+def _picker(keys: tuple[Any, ...]) -> Callable[[Any], tuple[Any, ...]]:
+    """row → (row[k] for k in keys) as a tuple, in C (itemgetter)."""
+    if len(keys) == 1:  # itemgetter of one key returns the value, not a 1-tuple
+        (key,) = keys
+        return lambda row: (row[key],)
+    return operator.itemgetter(*keys)  # type: ignore[return-value]
 
 
 def driver_execute(conn: Connection, statement: str, params: Any = (), *, many: bool = False) -> Any:

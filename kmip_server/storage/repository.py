@@ -160,6 +160,7 @@ _INSERT_ATTRIBUTE = insert(object_attributes)
 _INSERT_ATTRIBUTE_DRIVER = DriverStatement(
     insert(object_attributes).values({c.name: bindparam(c.name) for c in object_attributes.c})
 )
+_ATTRIBUTE_COLUMNS = ("uid", "name", "idx", "value", "text_value", "number_value")
 _DELETE_OBJECT = delete(managed_objects).where(_o.uid == bindparam("uid"))
 _DELETE_NAME = delete(object_attributes).where(_a.uid == bindparam("uid"), _a.name == bindparam("name"))
 _DELETE_INSTANCE = _DELETE_NAME.where(_a.idx == bindparam("idx"))
@@ -349,9 +350,9 @@ class Session:
             for offset, (record, params) in enumerate(zip(records, rows, strict=True)):
                 params["sequence"] = record.sequence = last - len(records) + 1 + offset
             _INSERT_OBJECT_DRIVER.many(conn, rows)
-        attributes = [row for r in records for row in _attribute_rows(r.uid, r.attributes)]
+        attributes = [(r.uid, a.name, a.index, a.value, a.text, a.number) for r in records for a in r.attributes]
         if attributes:
-            _INSERT_ATTRIBUTE_DRIVER.many(conn, attributes)
+            _INSERT_ATTRIBUTE_DRIVER.many_tuples(conn, _ATTRIBUTE_COLUMNS, attributes)
 
     def update(self, uid: str, **columns: Any) -> None:
         """Change some of ``state``, ``wrapped_value``, ``custody_key``, ``algorithm``,

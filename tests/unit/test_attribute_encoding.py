@@ -8,7 +8,7 @@ from kmip_client.protocol.model import Attribute
 from kmip_client.protocol.model.base import to_bytes
 from kmip_client.protocol.spec.enums import CryptographicAlgorithm, State
 from kmip_client.protocol.ttlv import ItemType, decode
-from kmip_server.objects.attribute_set import encode_value
+from kmip_server.objects.attribute_set import encode_value, stored
 
 
 def test_equal_scalars_of_other_types_keep_their_own_encodings():
@@ -37,3 +37,18 @@ def test_reused_encodings_match_a_fresh_encoding():
         assert encode_value(name, value, typ) == fresh
         assert encode_value(name, value, typ) == fresh  # the second, from the cache
     assert encode_value("x-big", 12, ItemType.LONG_INTEGER) != encode_value("x-big", 12, ItemType.INTEGER)
+
+
+def test_reused_rows_keep_their_type_index_and_search_keys():
+    when = datetime(2026, 11, 29, 10, 0, 0, tzinfo=UTC)
+    rows = [stored("x-attr", 0, v) for v in (True, 1, CryptographicAlgorithm.DES)]
+    rows += [stored("x-attr", 0, True), stored("x-attr", 1, True), stored("Initial Date", 0, when)]
+    assert [decode(r.value).value[1].type for r in rows[:3]] == [
+        ItemType.BOOLEAN,
+        ItemType.INTEGER,
+        ItemType.ENUMERATION,
+    ]
+    assert rows[3] is rows[0]  # the same row object, reused
+    assert (rows[4].index, rows[4].value) == (1, rows[0].value)
+    assert (rows[5].text, rows[5].number) == (None, int(when.timestamp()))
+    assert stored("x-big", 0, 12, ItemType.LONG_INTEGER) != stored("x-big", 0, 12, ItemType.INTEGER)
