@@ -74,7 +74,7 @@ def _picker(keys: tuple[Any, ...]) -> Callable[[Any], tuple[Any, ...]]:
     if len(keys) == 1:  # itemgetter of one key returns the value, not a 1-tuple
         (key,) = keys
         return lambda row: (row[key],)
-    return operator.itemgetter(*keys)  # type: ignore[return-value]
+    return operator.itemgetter(*keys)
 
 
 def driver_execute(conn: Connection, statement: str, params: Any = (), *, many: bool = False) -> Any:
