@@ -11,7 +11,6 @@ from __future__ import annotations
 import hashlib
 import os
 import time
-import uuid
 from enum import IntEnum
 
 from kmip_client.protocol.errors import KmipError
@@ -63,7 +62,8 @@ def new_unique_identifier() -> str:
     value = (time.time_ns() // 1_000_000) << 80 | int.from_bytes(os.urandom(10), "big")
     value = (value & ~(0xF << 76)) | (0x7 << 76)  # version 7
     value = (value & ~(0x3 << 62)) | (0x2 << 62)  # RFC 9562 variant
-    return str(uuid.UUID(int=value))
+    digits = f"{value:032x}"  # what str(uuid.UUID(int=value)) gives, without building the object
+    return f"{digits[:8]}-{digits[8:12]}-{digits[12:16]}-{digits[16:20]}-{digits[20:]}"
 
 
 def wrap_context(uid: str, object_type: int) -> bytes:
