@@ -26,7 +26,16 @@ from typing import Any, ClassVar, TypeVar
 from ..errors import ProtocolError
 from ..placeholders import Placeholder
 from ..spec import enum_for_tag, tag_name
-from ..ttlv import Item, ItemType, close_structure, decode, encode, leaf_writer, open_structure, write_items
+from ..ttlv import (
+    DEFAULT_MAX_DEPTH,
+    Item,
+    ItemType,
+    decode,
+    encode,
+    leaf_writer,
+    open_structure,
+    write_items,
+)
 
 __all__ = [
     "Struct",
@@ -55,6 +64,8 @@ Kind = Any
 
 S = TypeVar("S", bound="Struct")
 _UTC = UTC
+_STRUCT_HEADER = struct.Struct(">II").pack  # a Structure's tag and type, its length filled in last
+_STRUCT_LENGTH_INTO = struct.Struct(">I").pack_into
 _STRUCTURE = ItemType.STRUCTURE
 
 
@@ -213,12 +224,25 @@ def _struct_decoder(cls: type[Struct]) -> Callable[[Item], Any]:
 class _Field:
     """One compiled field: how to turn its items into values and back."""
 
-    __slots__ = ("name", "tag", "kinds", "decoders", "repeated", "min_version", "max_version", "encode", "secret")
+    __slots__ = (
+        "name",
+        "tag",
+        "kinds",
+        "decoders",
+        "repeated",
+        "min_version",
+        "max_version",
+        "encode",
+        "secret",
+        "_leaf_writers",
+    )
 
     def __init__(self, name: str, meta: tuple[Any, ...], secret: bool = False) -> None:
         tag, kind, repeated, min_version, max_version = meta
         self.name = name
         self.secret = secret
+        # Python type of a value → the leaf writer of its kind (None: the general path).
+        self._leaf_writers: dict[type, Callable[[bytearray, Any], None] | None] = {}
         self.tag = tag
         self.repeated = repeated
         self.min_version = min_version
@@ -260,6 +284,23 @@ class _Field:
 
     def tag_for(self, value: Struct) -> int:
         return self.tag  # type: ignore[no-any-return]
+
+    def leaf_writer_for(self, value: Any) -> Callable[[bytearray, Any], None] | None:
+        """The leaf writer for ``value`` of a field with several primitive kinds (a 2.x Unique
+        Identifier: Text String, Enumeration or Integer), by the value's type: the kind follows
+        from the type alone, so it is picked once per type instead of per value."""
+        cls = type(value)
+        try:
+            return self._leaf_writers[cls]
+        except KeyError:
+            pass
+        try:
+            kind = _kind_for_value(self, value)
+        except TypeError:
+            return None  # the general path reports it
+        writer = None if kind in (ItemType.DATE_TIME, _STRUCTURE) else leaf_writer(self.tag, kind)
+        self._leaf_writers[cls] = writer
+        return writer
 
     def wrong_type(self, item: Item) -> ProtocolError:
         expected = " or ".join(t.name for t in self.kinds)
@@ -361,11 +402,17 @@ class _Plan:
         self.repeated_names = [f.name for f in self.fields if f.repeated]
         # ((tag, item type) when the field is one primitive kind other than Date-Time, field)
         self.encoders = [(_simple_kind(f), f) for f in self.fields]
-        self.writers = [(leaf_writer(*simple) if simple else None, f) for simple, f in self.encoders]
+        # (leaf writer or None, repeated, the child tag when it does not depend on the value, field)
+        self.writers = [
+            (leaf_writer(*simple) if simple else None, f.repeated, f.tag if isinstance(f, _Field) else None, f)
+            for simple, f in self.encoders
+        ]
         # One C call fetches every field value (a tuple, even for a single field).
         names = [f.name for f in self.fields]
-        self.getter = operator.attrgetter(*names) if len(names) > 1 else (
-            (lambda obj, n=names[0]: (getattr(obj, n),)) if names else (lambda obj: ())
+        self.getter = (
+            operator.attrgetter(*names)
+            if len(names) > 1
+            else ((lambda obj, n=names[0]: (getattr(obj, n),)) if names else (lambda obj: ()))
         )
         self.custom_decode = getattr(cls, "decode_item", None)
         self.custom_encode = getattr(cls, "encode_item", None) is not None
@@ -506,26 +553,34 @@ def write_struct(obj: Struct, tag: int, out: bytearray, depth: int) -> None:
         # Custom encoders and kept-aside children need the item form; they are rare.
         write_items((to_item(obj, tag),), out, depth)
         return
-    start = open_structure(out, tag, depth)
+    # open_structure and close_structure, inline: this runs for every structure of every message.
+    if depth >= DEFAULT_MAX_DEPTH or (tag >> 16 != 0x42 and tag >> 16 != 0x54):
+        open_structure(out, tag, depth)  # raises the error that says which
+    start = len(out)
+    out += _STRUCT_HEADER((tag << 8) | 1, 0)
     depth += 1
-    for value, (writer, field) in zip(plan.getter(obj), plan.writers, strict=True):
+    for value, (writer, repeated, child_tag, field) in zip(plan.getter(obj), plan.writers, strict=True):
         if value is None:
             continue
         if writer is not None:
-            if field.repeated:
+            if repeated:
                 for v in value:
                     writer(out, v)
             else:
                 writer(out, value)
             continue
-        for v in value if field.repeated else (value,):
+        for v in value if repeated else (value,):
             if isinstance(v, Struct):
-                write_struct(v, field.tag_for(v), out, depth)
+                write_struct(v, child_tag if child_tag is not None else field.tag_for(v), out, depth)
             elif type(v) is EncodedItem:
                 out += v
             else:
-                write_items((field.encode(v),), out, depth)
-    close_structure(out, start)
+                leaf = field.leaf_writer_for(v) if child_tag is not None else None
+                if leaf is not None:
+                    leaf(out, v)
+                else:
+                    write_items((field.encode(v),), out, depth)
+    _STRUCT_LENGTH_INTO(out, start + 4, len(out) - start - 8)
 
 
 def version_conflicts(obj: Struct, version: Version, path: str = "") -> list[str]:
@@ -536,9 +591,7 @@ def version_conflicts(obj: Struct, version: Version, path: str = "") -> list[str
         value = getattr(obj, field.name)
         if value is None or (field.repeated and not value):
             continue
-        if (field.min_version and version < field.min_version) or (
-            field.max_version and version > field.max_version
-        ):
+        if (field.min_version and version < field.min_version) or (field.max_version and version > field.max_version):
             found.append(f"{path}.{field.name}")
         for element in value if field.repeated else (value,):
             # (A class with a custom encoder keeps its own version rules.) The plan says so
