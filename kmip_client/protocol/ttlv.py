@@ -309,12 +309,19 @@ def decode_item(
             except UnicodeDecodeError as exc:
                 raise ProtocolError(f"text string 0x{tag:06X} is not valid UTF-8", vpos + exc.start) from None
         elif typ is _ENUM or typ is _INTEGER or typ is _INTERVAL:
-            # The commonest items: value and padding in one unpack, padding checked as a number.
+            # The commonest items: value and padding in one unpack, padding checked as a number,
+            # and none of the string checks below.
             if length != 4:
                 raise ProtocolError(f"{typ.name} item 0x{tag:06X} must be 4 bytes long, not {length}", pos + 4)
             value, pad = (_I32_PAD if typ is _INTEGER else _U32_PAD).unpack_from(data, vpos)
             if pad:
                 raise ProtocolError(f"non-zero padding after item 0x{tag:06X}", vpos + 4)
+            item = new_item(Item, (tag, typ, value))
+            if children is None:
+                return item, next_pos
+            children.append(item)
+            pos = next_pos
+            continue
         elif typ is _BYTES:
             value = data[vpos : vpos + length]
         elif (typ is _DATETIME or typ is _LONG or typ is _DTE) and length == 8:
