@@ -448,6 +448,17 @@ def test_writes_wait_for_company_under_concurrent_load_only(pki: PkiFiles, tmp_p
             socks[3].sendall(request(b"size-read"))
             assert _answer(socks[3]) == "bob/1"
             assert time.monotonic() - started < 0.25
+            # While fewer connections have sent than the last batch answered (3), a write waits
+            # again, up to four waits in all: requests trailing in still share its commit.
+            for sock in socks[1:4]:
+                sock.sendall(request(b"size-write"))
+            assert [_answer(sock) for sock in socks[1:4]] == ["bob/3", "alice/3", "bob/3"]
+            socks[1].sendall(request(b"size-write-first"))
+            time.sleep(0.4)  # past the first wait
+            socks[2].sendall(request(b"size-write-second"))
+            time.sleep(0.35)  # past the second
+            socks[3].sendall(request(b"size-write-third"))
+            assert [_answer(sock) for sock in socks[1:4]] == ["bob/3", "alice/3", "bob/3"]
         finally:
             for sock in socks:
                 sock.close()
