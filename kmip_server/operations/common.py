@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from kmip_client.protocol.errors import KmipError, PermissionDenied
+from kmip_client.protocol.model import Attribute
 from kmip_client.protocol.spec.enums import ResultReason
 
 from ..engine.context import RequestContext
@@ -16,6 +17,20 @@ from ..storage.records import ObjectRecord
 
 def as_datetime(seconds: int) -> datetime:
     return datetime.fromtimestamp(seconds, UTC)
+
+
+# Server-set dates (Initial Date, Last Change Date): the same attribute for every object
+# touched in one second (attributes are immutable), instead of a new one per object.
+_dates: dict[tuple[str, int], Attribute] = {}
+
+
+def date_attribute(name: str, seconds: int) -> Attribute:
+    attr = _dates.get((name, seconds))
+    if attr is None:
+        if len(_dates) >= 16:
+            _dates.clear()
+        attr = _dates[(name, seconds)] = Attribute(name=name, value=as_datetime(seconds))
+    return attr
 
 
 def as_seconds(value: Any) -> int | None:
@@ -47,7 +62,7 @@ class ManagedObject:
 
     def touch(self, ctx: RequestContext) -> None:
         """Record a change: Last Change Date moves to now."""
-        self.attributes.set("Last Change Date", as_datetime(ctx.now))
+        self.attributes.set_from("Last Change Date", date_attribute("Last Change Date", ctx.now))
 
     def save(self, ctx: RequestContext, **columns: Any) -> None:
         """Write the changed attributes, and the state when it changed (by time or operation)."""

@@ -14,7 +14,7 @@ import time
 from enum import IntEnum
 
 from kmip_client.protocol.errors import KmipError
-from kmip_client.protocol.model import Attribute, Struct
+from kmip_client.protocol.model import Struct
 from kmip_client.protocol.model.attributes import Digest
 from kmip_client.protocol.model.base import to_bytes
 from kmip_client.protocol.model.objects import KeyBlock, KeyValue, OpaqueObject, SecretData, SymmetricKey
@@ -41,7 +41,7 @@ from ..objects import lifecycle
 from ..objects.attribute_set import AttributeSet
 from ..storage.records import ObjectRecord
 from .attribute_input import apply_initial, from_request
-from .common import as_datetime, state_now
+from .common import date_attribute, state_now
 
 R = ResultReason
 A = CryptographicAlgorithm
@@ -64,20 +64,6 @@ def new_unique_identifier() -> str:
     value = (value & ~(0x3 << 62)) | (0x2 << 62)  # RFC 9562 variant
     digits = f"{value:032x}"  # what str(uuid.UUID(int=value)) gives, without building the object
     return f"{digits[:8]}-{digits[8:12]}-{digits[12:16]}-{digits[16:20]}-{digits[20:]}"
-
-
-# The server-set dates of new objects: the same two attributes for every object made in one
-# second (attributes are immutable), instead of two new ones per object.
-_dates: dict[tuple[str, int], Attribute] = {}
-
-
-def _date_attribute(name: str, seconds: int) -> Attribute:
-    attr = _dates.get((name, seconds))
-    if attr is None:
-        if len(_dates) >= 16:
-            _dates.clear()
-        attr = _dates[(name, seconds)] = Attribute(name=name, value=as_datetime(seconds))
-    return attr
 
 
 def wrap_context(uid: str, object_type: int) -> bytes:
@@ -133,8 +119,8 @@ def store_new_object(
 ) -> str:
     """Give the object its server-set attributes, wrap its value and insert it; returns its UID."""
     uid = new_unique_identifier()
-    attrs.set_from("Initial Date", _date_attribute("Initial Date", ctx.now))
-    attrs.set_from("Last Change Date", _date_attribute("Last Change Date", ctx.now))
+    attrs.set_from("Initial Date", date_attribute("Initial Date", ctx.now))
+    attrs.set_from("Last Change Date", date_attribute("Last Change Date", ctx.now))
     if digest_of is not None:
         attrs.set(
             "Digest",
