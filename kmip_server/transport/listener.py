@@ -106,6 +106,8 @@ class _Connection(asyncio.Protocol):
         "_final",
         "_deadline",
         "_timer",
+        "_answered_in",
+        "_queued_for",
     )
 
     def __init__(self, listener: Listener, peer: str) -> None:
@@ -125,6 +127,8 @@ class _Connection(asyncio.Protocol):
         self._final = b""  # ...after sending this
         self._deadline = 0.0
         self._timer: asyncio.TimerHandle | None = None
+        self._answered_in = -1  # the listener's batch that last answered this connection
+        self._queued_for = -1  # the batch this connection last queued messages for
 
     # ---- asyncio callbacks
 
@@ -443,7 +447,11 @@ class Listener:
         self.batch_handler = batch_handler
         self.writes = writes  # tells messages that write (see _should_gather)
         self._last_width = 0  # connections answered by the last batch
+        self._batches = 0  # batches run so far (numbers them)
+        self._arrived = 0  # distinct connections in the queue
+        self._expected = 0  # connections the queued batch may wait for (see _should_gather)
         self._gathered = 0  # the queued messages already waited for company
+        self._gather_timer: asyncio.TimerHandle | None = None  # ends the current wait
         self._batch_width = 1.0  # moving average of the connections answered per batch
         self.identity_mode = identity_mode
         self._queue: list[tuple[_Connection, list[bytes]]] = []  # for the batch handler
@@ -568,16 +576,34 @@ class Listener:
         # the turn, microseconds; under load, the turn is where the requests pile up anyway.
         if not self._queue:
             self.loop.call_soon(self._run_queue)
+            self._arrived = 0
+            self._expected = self._last_width
         self._queue.append((connection, messages))
+        upcoming = self._batches + 1
+        if connection._queued_for != upcoming:
+            connection._queued_for = upcoming
+            self._arrived += 1
+            if connection._answered_in != self._batches:
+                self._expected += 1  # not in the last batch: a newcomer, expected as well
+        if self._gather_timer is not None and self._arrived >= self._expected:
+            # The company the batch waits for has arrived: run it at the end of this turn
+            # rather than when the wait is over (on average half a wait later, every batch).
+            self._gather_timer.cancel()
+            self._gather_timer = None
+            self.loop.call_soon(self._run_queue)
 
     def _run_queue(self) -> None:
+        self._gather_timer = None
+        if not self._queue:
+            return  # a wait ended early and the batch already ran
         if self._should_gather():
             self._gathered += 1
-            self.loop.call_later(self.settings.group_commit_wait, self._run_queue)
+            self._gather_timer = self.loop.call_later(self.settings.group_commit_wait, self._run_queue)
             return
         self._gathered = 0
         queue, self._queue = self._queue, []
-        self._last_width = len(queue)
+        self._batches += 1
+        self._last_width = self._arrived
         self._batch_width += 0.2 * (len(queue) - self._batch_width)
         chunk: list[tuple[_Connection, list[bytes]]] = []
         size = 0
@@ -596,16 +622,19 @@ class Listener:
         Each batch's writes cost one durable commit, and a commit costs several requests' CPU;
         under concurrent load the next requests are typically a fraction of a millisecond
         behind (their clients are reading the last answers). So a batch that writes waits
-        for them when batches usually come from several connections and other connections
-        are open, and waits again (up to _MAX_GATHER_WAITS in all) while fewer connections
-        have sent than the last batch answered. A lone client, or one busy among idle ones,
-        never waits.
+        for its company: the connections the last batch answered, and any newcomer that has
+        sent since. It waits when batches usually come from several connections and other
+        connections are open, again while that company has not all arrived (up to
+        _MAX_GATHER_WAITS waits in all), and runs as soon as it has (see _enqueue). A lone
+        client, or one busy among idle ones, never waits.
         """
         if self.writes is None or self.settings.group_commit_wait <= 0:
             return False
+        if self._arrived >= self._expected:
+            return False
         if self._gathered:
-            return self._gathered < _MAX_GATHER_WAITS and len(self._queue) < self._last_width
-        if self._batch_width < 1.5 or len(self.connections) <= len(self._queue):
+            return self._gathered < _MAX_GATHER_WAITS
+        if self._batch_width < 1.5 or len(self.connections) <= self._arrived:
             return False
         writes = self.writes
         return any(writes(message) for _, messages in self._queue for message in messages)
@@ -629,7 +658,9 @@ class Listener:
                 connection._answer_failed(len(messages))
             return
         start = 0
+        batch = self._batches
         for connection, messages in chunk:
+            connection._answered_in = batch
             connection._answer(responses[start : start + len(messages)])
             start += len(messages)
 

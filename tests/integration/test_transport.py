@@ -459,6 +459,22 @@ def test_writes_wait_for_company_under_concurrent_load_only(pki: PkiFiles, tmp_p
             time.sleep(0.35)  # past the second
             socks[3].sendall(request(b"size-write-third"))
             assert [_answer(sock) for sock in socks[1:4]] == ["bob/3", "alice/3", "bob/3"]
+            # Once as many connections have sent as the last batch answered, the batch runs
+            # then, not when the current wait ends (0.3 s after the first write).
+            started = time.monotonic()
+            for sock in socks[1:4]:
+                sock.sendall(request(b"size-write"))
+                time.sleep(0.05)
+            assert [_answer(sock) for sock in socks[1:4]] == ["bob/3", "alice/3", "bob/3"]
+            assert time.monotonic() - started < 0.25
+            # A connection that was not in the last batch joins the company waited for: the
+            # batch waits for all four (not for any three), and runs when the fourth is in.
+            started = time.monotonic()
+            for sock in [socks[4], *socks[1:4]]:
+                sock.sendall(request(b"size-write"))
+                time.sleep(0.05)
+            assert [_answer(sock) for sock in socks[1:5]] == ["bob/4", "alice/4", "bob/4", "alice/4"]
+            assert time.monotonic() - started < 0.3
         finally:
             for sock in socks:
                 sock.close()
