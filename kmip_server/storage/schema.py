@@ -26,8 +26,9 @@ from sqlalchemy import (
     text,
 )
 
-#: Bumped whenever the tables change; ``create_schema`` refuses a store written by a newer version.
-SCHEMA_VERSION = 1
+#: Bumped whenever the tables change; ``create_schema`` refuses a store written by a newer version
+#: and brings an older one up to date. 2: the (name, text_value) index leaves out rows without text.
+SCHEMA_VERSION = 2
 
 # An arbitrary constant: the PostgreSQL advisory lock that serialises concurrent create_schema
 # calls (several workers starting at once would otherwise race on CREATE TABLE).
@@ -74,13 +75,19 @@ object_attributes = Table(
     sqlite_with_rowid=False,
 )
 # text_pattern_ops lets PostgreSQL use the index for LIKE 'prefix%' whatever the database
-# collation; the operator class still serves plain equality.
-Index(
+# collation; the operator class still serves plain equality. Partial: most attribute values
+# are numbers, dates, enumerations or structures, with no text, and an index entry for each
+# of them was a quarter of the b-tree inserts of a Create. Every search on text_value (=,
+# LIKE) implies it is not null, which is what lets both databases use a partial index.
+_text_index = Index(
     "ix_object_attributes_name_text",
     object_attributes.c.name,
     object_attributes.c.text_value,
     postgresql_ops={"text_value": "text_pattern_ops"},
+    sqlite_where=object_attributes.c.text_value.isnot(None),
+    postgresql_where=object_attributes.c.text_value.isnot(None),
 )
+# Complete, not partial: it also serves searches by name alone or by name and whole value.
 Index("ix_object_attributes_name_number", object_attributes.c.name, object_attributes.c.number_value)
 
 schema_version = Table(
@@ -125,6 +132,15 @@ def create_schema(bind: Engine | Connection) -> None:
         _create_schema(conn)
 
 
+def _migrate(conn: Connection, stored: int) -> None:
+    """Bring a store written by an older version up to date, in the caller's transaction."""
+    if stored < 2:
+        # Rebuilt as a partial index: only the rows with text stay in it.
+        _text_index.drop(conn, checkfirst=True)
+        _text_index.create(conn)
+    conn.execute(schema_version.update().where(schema_version.c.id == 1).values(version=SCHEMA_VERSION))
+
+
 def _create_schema(conn: Connection) -> None:
     dialect = conn.dialect.name
     if dialect == "postgresql":
@@ -141,7 +157,8 @@ def _create_schema(conn: Connection) -> None:
         raise RuntimeError(
             f"the store has schema version {stored}, newer than this software's {SCHEMA_VERSION}; upgrade Strongroom"
         )
-    # stored < SCHEMA_VERSION: migrations go here once there is a version 2.
+    elif stored < SCHEMA_VERSION:
+        _migrate(conn, stored)
 
     if dialect == "sqlite":
         exists = conn.execute(select(sequence_counter.c.value).where(sequence_counter.c.id == 1)).scalar()

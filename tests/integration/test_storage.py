@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, inspect, select, text
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from kmip_server.storage import AttributeFilter, LocateQuery, ObjectRecord, StoredAttribute
@@ -729,6 +729,33 @@ def test_sqlite_needs_a_file() -> None:
     for bad in ("sqlite://", "sqlite:///:memory:", "sqlite:///file:x?mode=memory&uri=true"):
         with pytest.raises(ValueError):
             Repository(bad)
+
+
+def test_a_version_1_store_is_brought_up_to_date(repo: Repository) -> None:
+    # Version 1 indexed every attribute row by (name, text_value); version 2 only the rows
+    # that have text. Rebuild the store as version 1 had it, then open it again.
+    insert(repo, record("k1", attributes=[name("alpha")]), record("k2", attributes=[name("beta")]))
+    with repo.engine.begin() as conn:
+        conn.execute(text("DROP INDEX ix_object_attributes_name_text"))
+        conn.execute(text("CREATE INDEX ix_object_attributes_name_text ON object_attributes (name, text_value)"))
+        conn.execute(schema_version.update().values(version=1))
+    assert _text_index_condition(repo) is None
+    repo.create_schema()
+    assert _text_index_condition(repo) == "text_value IS NOT NULL"
+    with repo.read() as s:
+        assert s.locate(LocateQuery(attributes=(AttributeFilter("Name", text_prefix="al"),))) == ["k1"]
+    with repo.engine.connect() as conn:
+        assert conn.execute(select(schema_version.c.version)).scalar() == SCHEMA_VERSION == 2
+    repo.create_schema()  # and again: nothing left to do
+    assert _text_index_condition(repo) == "text_value IS NOT NULL"
+
+
+def _text_index_condition(repo: Repository) -> str | None:
+    """The WHERE of the (name, text_value) index as the database has it, or None if it has none."""
+    indexes = {i["name"]: i for i in inspect(repo.engine).get_indexes("object_attributes")}
+    options = indexes["ix_object_attributes_name_text"].get("dialect_options", {})
+    where = options.get("sqlite_where", options.get("postgresql_where"))
+    return None if where is None else str(where).strip("()")
 
 
 def test_schema_version_is_recorded(repo: Repository) -> None:
