@@ -240,6 +240,13 @@ class Session:
         return conn
 
     @property
+    def aborted(self) -> bool:
+        """Whether a statement failed in a way that spoiled the transaction: PostgreSQL then
+        refuses every further statement until it ends (SQLite keeps a transaction usable)."""
+        conn = self._connection
+        return self._postgresql and conn is not None and _postgresql_aborted(conn)
+
+    @property
     def started(self) -> bool:
         """Whether a statement has run (so there is a transaction to commit)."""
         return self._connection is not None or bool(self._pending)

@@ -5,6 +5,7 @@ Each test gets a fresh database; the clock is injectable so date rules are teste
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from pathlib import Path
 
@@ -29,6 +30,7 @@ from kmip_client.protocol.spec.enums import (
     State,
     UniqueIdentifier,
 )
+from kmip_server.engine.registry import HANDLERS
 
 from .engine_support import (
     ADMIN,
@@ -576,6 +578,44 @@ def test_handle_many_commits_writers_together_and_isolates_failures(engine):
         for n in ("g1", "g2", "g3")
     }
     assert names == {"g1": (g1,), "g2": (), "g3": (g3,)}
+
+
+def test_handle_many_runs_readers_in_one_read_transaction(engine, monkeypatch):
+    uids = [create(engine) for _ in range(3)]
+    opened = []
+    read = engine.repository.read
+    monkeypatch.setattr(engine.repository, "read", lambda: opened.append(1) or read())
+    requests = [(request_bytes(V14, item(Operation.GET, unique_identifier=uid)), ALICE) for uid in uids]
+    requests.append((request_bytes(V14, item(Operation.GET, unique_identifier=uids[0])), BOB))
+    answers = [response(data) for data in engine.handle_many(requests)]
+    assert [ok(a.batch_items[0]).unique_identifier for a in answers[:3]] == uids
+    failure(answers[3].batch_items[0], ResultReason.PERMISSION_DENIED)  # each message keeps its identity
+    assert len(opened) == 1
+
+
+def test_a_failed_statement_in_one_reader_does_not_fail_the_others(engine, monkeypatch):
+    # A database error in one read message spoils a PostgreSQL transaction for every
+    # statement after it; the readers sharing it must then run again, each on its own.
+    uids = [create(engine) for _ in range(2)]
+    spec = HANDLERS[Operation.GET_ATTRIBUTE_LIST]
+
+    def poisoned(ctx, payload):
+        if payload.unique_identifier == "poison":
+            ctx.session.connection.execute(text("SELECT * FROM no_such_table"))
+        return spec.handler(ctx, payload)
+
+    monkeypatch.setitem(HANDLERS, Operation.GET_ATTRIBUTE_LIST, dataclasses.replace(spec, handler=poisoned))
+    requests = [
+        (request_bytes(V14, item(Operation.GET, unique_identifier=uids[0])), ALICE),
+        (request_bytes(V14, item(Operation.GET_ATTRIBUTE_LIST, unique_identifier="poison")), ALICE),
+        (request_bytes(V14, item(Operation.GET, unique_identifier=uids[1])), ALICE),
+        (request_bytes(V14, item(Operation.GET_ATTRIBUTE_LIST, unique_identifier=uids[1])), ALICE),
+    ]
+    answers = [response(data) for data in engine.handle_many(requests)]
+    assert ok(answers[0].batch_items[0]).unique_identifier == uids[0]
+    failure(answers[1].batch_items[0], ResultReason.GENERAL_FAILURE)
+    assert ok(answers[2].batch_items[0]).unique_identifier == uids[1]
+    assert ok(answers[3].batch_items[0]).unique_identifier == uids[1]
 
 
 def test_a_token_failure_is_an_error_and_stores_nothing(engine, softhsm_token):
