@@ -435,8 +435,9 @@ _LISTENER_COMMENTS = {
     "shutdown_grace": ("Seconds a stopping server lets requests in progress finish (SIGTERM, Ctrl-C).",),
     "group_commit_wait": (
         "Seconds a worker holding requests that write waits for others (at most 0.1) so that one",
-        "durable commit serves them all, up to 4 times while fewer clients have sent than the",
-        "last batch held; 0 commits each turn's requests at once.",
+        "durable commit serves them all: up to 4 times while the clients of the last batch (and",
+        "any new ones) have not all sent, and no longer once they have; 0 commits each turn's",
+        "requests at once.",
     ),
 }
 
