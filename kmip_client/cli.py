@@ -12,6 +12,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 
 from .cli_commands import add_client_commands, parse_time
+from .cli_replay import add_replay_command
 from .convert import FORMATS, Bindings, convert
 from .protocol.errors import KmipError
 
@@ -29,6 +30,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _add_convert(commands)
     add_client_commands(commands)
+    add_replay_command(commands)
     return parser
 
 

@@ -159,13 +159,9 @@ class Dispatcher:
     def _encode(self, prepared: _Prepared, items: list[ResponseBatchItem]) -> bytes:
         message, version = prepared.message, prepared.version
         assert message.header is not None
-        header: ResponseHeader | EncodedItem
-        if message.header.client_correlation_value is not None and version >= (1, 4):
-            header = dataclasses.replace(
-                response_header(version, len(items)), client_correlation_value=message.header.client_correlation_value
-            )
-        else:
-            header = encoded_response_header(version, len(items))
+        # A Client Correlation Value is not echoed: the response header has no such duty, and
+        # none of the OASIS test cases' responses carries one.
+        header: ResponseHeader | EncodedItem = encoded_response_header(version, len(items))
         response = to_bytes(ResponseMessage(header=header, batch_items=tuple(items)))  # type: ignore[arg-type]
         limit = message.header.maximum_response_size
         if limit is not None and len(response) > limit:

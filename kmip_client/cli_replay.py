@@ -1,0 +1,156 @@
+"""``kmip replay``: run OASIS test-case conversations against a server and report PASS/FAIL.
+
+One line per file, ``PASS name`` or ``FAIL name: step N, path: expected X, got Y``, then
+``N passed, N failed``; the exit status is 1 when any file failed. After each file the objects
+it created (the ``$UNIQUE_IDENTIFIER_n`` it bound) are revoked and destroyed, whether it passed
+or not, so that no file sees another's objects (``--keep`` leaves them, for debugging).
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import sys
+from pathlib import Path
+from typing import Protocol
+
+from .https_transport import CONTENT_TYPES, HttpsTransport
+from .protocol.spec import Tag
+from .protocol.spec.enums import Operation, RevocationReasonCode
+from .protocol.ttlv import Item, ItemType, encode
+from .protocol.xml_codec import item_to_xml
+from .replay import CaseResult, Exchange, case_files, load_steps, replay_steps, summary
+from .tls import client_ssl_context
+from .transport import ConnectionPool, KmipTransportError, parse_servers
+
+__all__ = ["add_replay_command"]
+
+
+class _Transport(Protocol):
+    def exchange(self, request: bytes, *, idempotent: bool) -> bytes: ...
+
+    def close(self) -> None: ...
+
+
+def add_replay_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    sub = commands.add_parser(
+        "replay",
+        help="replay OASIS KMIP test-case files against a server and compare the responses",
+        description="Send each RequestMessage of each test-case file (XML) in order and compare "
+        "the server's response with the expected ResponseMessage. The comparison rules are in "
+        "docs/conformance.md.",
+    )
+    target = sub.add_mutually_exclusive_group(required=True)
+    target.add_argument("--server", metavar="HOST:PORT", help="binary TTLV over mutual TLS")
+    target.add_argument("--url", help="KMIP over HTTPS, e.g. https://HOST:PORT/kmip")
+    sub.add_argument("--encoding", choices=sorted(CONTENT_TYPES), default="ttlv", help="HTTPS body encoding")
+    sub.add_argument("--ca", required=True, help="CA certificate(s) that signed the server's certificate")
+    identity = sub.add_mutually_exclusive_group(required=True)
+    identity.add_argument("--cert", help="client certificate, PEM")
+    identity.add_argument(
+        "--cert-dir",
+        type=Path,
+        help="a fresh identity per file: DIR/NAME.crt and DIR/NAME.key, NAME the file's name without .xml",
+    )
+    sub.add_argument("--key", help="client private key, PEM (default: in --cert)")
+    sub.add_argument("-v", "--verbose", action="store_true", help="print the differing response (XML) of a FAIL")
+    sub.add_argument("--timeout", type=float, default=30.0, help="seconds per request (default 30)")
+    sub.add_argument("--keep", action="store_true", help="do not destroy what each file created")
+    sub.add_argument("files", nargs="+", metavar="FILE_OR_DIR")
+    sub.set_defaults(handler=run_replay)
+
+
+def run_replay(args: argparse.Namespace) -> int:
+    if args.encoding != "ttlv" and not args.url:
+        print("kmip replay: --encoding applies to --url (KMIP over HTTPS) only", file=sys.stderr)
+        return 2
+    files = list(case_files(args.files))
+    if not files:
+        print("kmip replay: no test-case files found", file=sys.stderr)
+        return 2
+    roots = [Path(p) for p in args.files if Path(p).is_dir()]
+    results: list[CaseResult] = []
+    for path in files:
+        cert, key = (args.cert, args.key) if args.cert_dir is None else _identity(args.cert_dir, path)
+        context = client_ssl_context(ca=args.ca, cert=cert, key=key, check_hostname=False)
+        transport: _Transport
+        if args.url:
+            transport = HttpsTransport(args.url, context, encoding=args.encoding, timeout=args.timeout)
+        else:
+            transport = ConnectionPool(parse_servers(args.server), context, timeout=args.timeout, retries=0)
+        try:
+            result = replay_one(path, functools.partial(transport.exchange, idempotent=False), keep=args.keep)
+        finally:
+            transport.close()
+        results.append(result)
+        root = next((r for r in roots if path.is_relative_to(r)), None)
+        print(result.line(root), flush=True)
+        if args.verbose and result.last_response is not None:
+            print(item_to_xml(result.last_response), file=sys.stderr)
+    print(summary(results))
+    return 0 if all(r.passed for r in results) else 1
+
+
+def _identity(directory: Path, case: Path) -> tuple[str, str]:
+    cert, key = directory / f"{case.stem}.crt", directory / f"{case.stem}.key"
+    if not cert.is_file() or not key.is_file():
+        raise OSError(
+            2, f"no identity for {case.name} in {directory} (want {cert.name} and {key.name})", str(directory)
+        )
+    return str(cert), str(key)
+
+
+def replay_one(path: Path, exchange: Exchange, *, keep: bool = False) -> CaseResult:
+    """Replay one file, then (unless ``keep``) destroy what it created."""
+    try:
+        steps = load_steps(path.read_bytes())
+    except (OSError, ValueError) as error:
+        from .replay_compare import Difference
+
+        return CaseResult(path, 0, Difference(0, "", "a readable test-case file", f"{type(error).__name__}: {error}"))
+    result = replay_steps(path, steps, exchange)
+    if not keep:
+        version = _version_of(steps[0].request)
+        for uid in reversed(result.created):
+            clean_up(exchange, version, uid)
+    return result
+
+
+def _version_of(request: Item) -> tuple[int, int]:
+    header = next(c for c in request.value if c.tag == Tag.REQUEST_HEADER)
+    version = next(c for c in header.value if c.tag == Tag.PROTOCOL_VERSION)
+    major = next(c.value for c in version.value if c.tag == Tag.PROTOCOL_VERSION_MAJOR)
+    minor = next(c.value for c in version.value if c.tag == Tag.PROTOCOL_VERSION_MINOR)
+    return int(major), int(minor)
+
+
+def clean_up(exchange: Exchange, version: tuple[int, int], uid: str) -> None:
+    """Revoke and destroy ``uid``; failures (already destroyed, never activated) are expected."""
+    reason = _struct(
+        Tag.REVOCATION_REASON, _enum(Tag.REVOCATION_REASON_CODE, RevocationReasonCode.CESSATION_OF_OPERATION)
+    )
+    for operation, extra in ((Operation.REVOKE, (reason,)), (Operation.DESTROY, ())):
+        payload = _struct(Tag.REQUEST_PAYLOAD, Item(Tag.UNIQUE_IDENTIFIER, ItemType.TEXT_STRING, uid), *extra)
+        try:
+            exchange(encode(_request(version, operation, payload)))
+        except (OSError, KmipTransportError, ValueError):
+            return
+
+
+def _request(version: tuple[int, int], operation: Operation, payload: Item) -> Item:
+    protocol = _struct(
+        Tag.PROTOCOL_VERSION,
+        Item(Tag.PROTOCOL_VERSION_MAJOR, ItemType.INTEGER, version[0]),
+        Item(Tag.PROTOCOL_VERSION_MINOR, ItemType.INTEGER, version[1]),
+    )
+    header = _struct(Tag.REQUEST_HEADER, protocol, Item(Tag.BATCH_COUNT, ItemType.INTEGER, 1))
+    item = _struct(Tag.BATCH_ITEM, _enum(Tag.OPERATION, operation), payload)
+    return _struct(Tag.REQUEST_MESSAGE, header, item)
+
+
+def _struct(tag: Tag, *children: Item) -> Item:
+    return Item(int(tag), ItemType.STRUCTURE, tuple(children))
+
+
+def _enum(tag: Tag, value: int) -> Item:
+    return Item(int(tag), ItemType.ENUMERATION, int(value))
