@@ -47,10 +47,13 @@ R = ResultReason
 A = CryptographicAlgorithm
 HMAC_ALGORITHMS = frozenset({A.HMAC_SHA1, A.HMAC_SHA224, A.HMAC_SHA256, A.HMAC_SHA384, A.HMAC_SHA512})
 AES_LENGTHS = (128, 192, 256)
+#: Triple DES: two-key (112 bits of key) and three-key (168), stored with their parity bits.
+DES3_BYTES = {112: 16, 168: 24}
 HMAC_LENGTH_RANGE = (64, 4096)  # bits; HMAC keys of any byte length, within reason
 
 _DEFAULT_MASKS = {
     A.AES: CryptographicUsageMask.ENCRYPT | CryptographicUsageMask.DECRYPT,
+    A.DES3: CryptographicUsageMask.ENCRYPT | CryptographicUsageMask.DECRYPT,
     **dict.fromkeys(HMAC_ALGORITHMS, CryptographicUsageMask.MAC_GENERATE | CryptographicUsageMask.MAC_VERIFY),
 }
 
@@ -86,7 +89,8 @@ def _symmetric_parameters(ctx: RequestContext, attrs: AttributeSet, key_bytes: i
     if length is None:
         if key_bytes is None:
             raise KmipError("a symmetric key needs a Cryptographic Length", ctx.reason(R.MISSING_DATA, R.INVALID_FIELD))
-        length = key_bytes * 8
+        des3 = {size: bits for bits, size in DES3_BYTES.items()}
+        length = des3.get(key_bytes, key_bytes * 8) if algorithm == A.DES3 else key_bytes * 8
         attrs.set("Cryptographic Length", length, ItemType.INTEGER)
     if algorithm == A.AES:
         if length not in AES_LENGTHS:
@@ -94,16 +98,29 @@ def _symmetric_parameters(ctx: RequestContext, attrs: AttributeSet, key_bytes: i
     elif algorithm in HMAC_ALGORITHMS:
         if length % 8 or not HMAC_LENGTH_RANGE[0] <= length <= HMAC_LENGTH_RANGE[1]:
             raise _invalid(ctx, f"HMAC key length must be a multiple of 8 from 64 to 4096 bits, not {length}")
+    elif algorithm == A.DES3:
+        if length not in DES3_BYTES:
+            raise _invalid(ctx, f"Triple DES keys are 112 or 168 bits long, not {length}")
     elif key_bytes is None:
         raise KmipError(
-            f"Create makes AES and HMAC keys; {getattr(algorithm, 'name', algorithm)} is not supported",
+            f"Create makes AES, Triple DES and HMAC keys; {getattr(algorithm, 'name', algorithm)} is not supported",
             ctx.reason(R.INVALID_ATTRIBUTE_VALUE, R.INVALID_FIELD),
         )
-    if key_bytes is not None and key_bytes * 8 != length:
-        raise _invalid(ctx, f"the key is {key_bytes * 8} bits long but Cryptographic Length says {length}")
+    if key_bytes is not None and key_bytes != key_size(algorithm, length):
+        raise _invalid(ctx, f"a {key_bytes}-byte key does not have a Cryptographic Length of {length}")
     if "Cryptographic Usage Mask" not in attrs and algorithm in _DEFAULT_MASKS:
         attrs.set("Cryptographic Usage Mask", _DEFAULT_MASKS[algorithm], ItemType.INTEGER)
     return int(algorithm), int(length)
+
+
+def key_size(algorithm: int, length: int) -> int:
+    """Bytes of key material for a key of ``length`` bits (Triple DES carries parity bits)."""
+    return DES3_BYTES[length] if algorithm == A.DES3 and length in DES3_BYTES else length // 8
+
+
+def with_odd_parity(key: bytes) -> bytes:
+    """DES key bytes with each byte's low bit set so that the byte has odd parity."""
+    return bytes((b & 0xFE) | ((b >> 1).bit_count() + 1) % 2 for b in key)
 
 
 def store_new_object(
@@ -179,7 +196,9 @@ def create(ctx: RequestContext, request: CreateRequest) -> Struct:
     attrs = AttributeSet()
     apply_initial(ctx, attrs, from_request(ctx, request.template_attribute, request.attributes))
     algorithm, length = _symmetric_parameters(ctx, attrs, None)
-    key = ctx.custody.random(length // 8)
+    key = ctx.custody.random(key_size(algorithm, length))
+    if algorithm == A.DES3:
+        key = with_odd_parity(key)
     managed = SymmetricKey(key_block=_key_block(key, KeyFormatType.RAW, algorithm, length))
     uid = store_new_object(
         ctx,

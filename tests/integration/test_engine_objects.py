@@ -133,6 +133,23 @@ def test_two_keys_differ_and_hmac_keys_work(engine):
     assert len(key.managed_object.key_block.key_value.key_material) == 64
 
 
+@pytest.mark.parametrize("length,size", [(168, 24), (112, 16)])
+def test_triple_des_keys_have_odd_parity_and_their_length(engine, length, size):
+    des3 = [
+        Attribute(name="Cryptographic Algorithm", value=CryptographicAlgorithm.DES3),
+        Attribute(name="Cryptographic Length", value=length),
+    ]
+    uid = ok(one(engine, V14, item(Operation.CREATE, object_type=ObjectType.SYMMETRIC_KEY, **attrs_for(V14, des3))))
+    block = ok(one(engine, V14, item(Operation.GET, unique_identifier=uid.unique_identifier))).managed_object.key_block
+    key = block.key_value.key_material
+    assert len(key) == size and block.cryptographic_length == length
+    assert all(bin(byte).count("1") % 2 == 1 for byte in key)  # each byte: 7 key bits and odd parity
+    for bad in (128, 192):
+        des3[1] = Attribute(name="Cryptographic Length", value=bad)
+        request = item(Operation.CREATE, object_type=ObjectType.SYMMETRIC_KEY, **attrs_for(V14, des3))
+        assert "112 or 168" in failure(one(engine, V14, request), ResultReason.INVALID_FIELD)
+
+
 @pytest.mark.parametrize(
     "version,attribute,value,reason",
     [
