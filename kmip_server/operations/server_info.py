@@ -43,8 +43,13 @@ def query(ctx: RequestContext, request: QueryRequest) -> Struct:
         fields["object_types"] = SUPPORTED_OBJECT_TYPES
     if QueryFunction.QUERY_SERVER_INFORMATION in functions:
         fields["vendor_identification"] = VENDOR
-        if ctx.v2:
-            fields["server_information"] = ServerInformation(
+        # 1.x defines no fields inside Server Information (it is vendor-specific): an empty
+        # structure, as the OASIS test cases show; 2.x names its fields.
+        fields["server_information"] = (
+            ServerInformation(
                 server_name=VENDOR, product_name="Strongroom KMIP server", server_version=kmip_server.__version__
             )
+            if ctx.v2
+            else ServerInformation()
+        )
     return QueryResponse(**fields) if fields else response  # type: ignore[arg-type]

@@ -16,6 +16,7 @@ from kmip_client.protocol.model import Attribute, Name
 from kmip_client.protocol.model.attributes import RevocationReason
 from kmip_client.protocol.model.base import EnumValue
 from kmip_client.protocol.model.objects import KeyBlock, KeyValue, OpaqueObject, SecretData
+from kmip_client.protocol.model.payloads.structures import ServerInformation
 from kmip_client.protocol.spec.enums import (
     BatchErrorContinuationOption,
     CryptographicAlgorithm,
@@ -90,8 +91,14 @@ def test_query_reports_only_what_is_registered(engine):
     assert Operation.ENCRYPT not in ops and Operation.CREATE_KEY_PAIR not in ops
     assert set(payload.object_types) == {ObjectType.SYMMETRIC_KEY, ObjectType.SECRET_DATA, ObjectType.OPAQUE_OBJECT}
     assert payload.vendor_identification == "Strongroom"
+    assert payload.server_information.server_name == "Strongroom"
     v14 = ok(one(engine, V14, item(Operation.QUERY, query_functions=(QueryFunction.QUERY_OPERATIONS,))))
     assert Operation.SET_ATTRIBUTE not in set(v14.operations)  # a 2.x operation
+    assert v14.server_information is None  # not asked for
+    info = QueryFunction.QUERY_SERVER_INFORMATION
+    v14 = ok(one(engine, V14, item(Operation.QUERY, query_functions=(info,))))
+    # 1.x names no fields of Server Information: present and empty, as the OASIS cases show.
+    assert v14.vendor_identification == "Strongroom" and v14.server_information == ServerInformation()
 
 
 # --------------------------------------------------------------------------- create / get

@@ -1,0 +1,38 @@
+"""The OASIS profile test cases, replayed by ``kmip replay`` against a live server.
+
+Prints every file's PASS/FAIL line and the profile × version table (``pytest -s`` shows them;
+``tests/conformance/run.py --table`` prints the same without pytest). Fails if a file listed
+in ``passing.txt`` no longer passes: the list only grows, as the server passes more files.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from .run import PROFILES, VECTORS, VERSIONS, case_files, run, table
+
+PASSING = Path(__file__).with_name("passing.txt")
+
+
+def _listed() -> set[str]:
+    lines = PASSING.read_text().splitlines()
+    return {line.strip() for line in lines if line.strip() and not line.startswith("#")}
+
+
+def test_the_profiles_pass_at_least_as_before() -> None:
+    files = case_files(VERSIONS, PROFILES)
+    outcomes = run(files)
+    names = {path: str(path.relative_to(VECTORS)) for path in files}
+    for path in files:
+        print(outcomes[path].replace(str(VECTORS) + "/", ""))
+    print(table(outcomes))
+    passing = {names[path] for path, line in outcomes.items() if line.startswith("PASS")}
+    listed = _listed()
+    assert listed <= set(names.values()), f"passing.txt names files that do not exist: {listed - set(names.values())}"
+    regressed = sorted(listed - passing)
+    assert not regressed, "files that passed before fail now:\n" + "\n".join(
+        outcomes[path].replace(str(VECTORS) + "/", "") for path in files if names[path] in regressed
+    )
+    newly = sorted(passing - listed)
+    if newly:
+        print("passing now, add to tests/conformance/passing.txt:\n" + "\n".join(newly))

@@ -1,0 +1,226 @@
+"""The comparison rules of ``kmip replay``: each rule, and that everything else is exact."""
+
+from __future__ import annotations
+
+import hashlib
+
+import pytest
+
+from kmip_client.protocol.placeholders import Placeholder
+from kmip_client.protocol.spec import Tag
+from kmip_client.protocol.ttlv import Item, ItemType
+from kmip_client.replay import load_steps, replay_steps
+from kmip_client.replay_compare import Comparison
+
+S, E, INT, T, B, D = (
+    ItemType.STRUCTURE,
+    ItemType.ENUMERATION,
+    ItemType.INTEGER,
+    ItemType.TEXT_STRING,
+    ItemType.BYTE_STRING,
+    ItemType.DATE_TIME,
+)
+NOW = 1_800_000_000
+
+
+def st(tag: Tag, *children: Item) -> Item:
+    return Item(int(tag), S, tuple(children))
+
+
+def leaf(tag: Tag, typ: ItemType, value: object) -> Item:
+    return Item(int(tag), typ, value)
+
+
+def response(*payload: Item, operation: int = 0x0A, header_extra: tuple[Item, ...] = ()) -> Item:
+    """A one-item Response Message (Get by default) with ``payload``."""
+    version = st(
+        Tag.PROTOCOL_VERSION, leaf(Tag.PROTOCOL_VERSION_MAJOR, INT, 1), leaf(Tag.PROTOCOL_VERSION_MINOR, INT, 4)
+    )
+    header = st(
+        Tag.RESPONSE_HEADER,
+        version,
+        leaf(Tag.TIME_STAMP, D, NOW),
+        *header_extra,
+        leaf(Tag.BATCH_COUNT, INT, 1),
+    )
+    item = st(
+        Tag.BATCH_ITEM,
+        leaf(Tag.OPERATION, E, operation),
+        leaf(Tag.RESULT_STATUS, E, 0),
+        st(Tag.RESPONSE_PAYLOAD, *payload),
+    )
+    return st(Tag.RESPONSE_MESSAGE, header, item)
+
+
+def key(material: bytes) -> Item:
+    block = st(
+        Tag.KEY_BLOCK,
+        leaf(Tag.KEY_FORMAT_TYPE, E, 1),
+        st(Tag.KEY_VALUE, leaf(Tag.KEY_MATERIAL, B, material)),
+    )
+    return st(Tag.SYMMETRIC_KEY, block)
+
+
+def uid(value: object) -> Item:
+    return leaf(Tag.UNIQUE_IDENTIFIER, T, value)
+
+
+def test_identical_responses_match_and_any_value_change_is_reported_with_its_path() -> None:
+    expected = response(uid("k1"), leaf(Tag.OBJECT_TYPE, E, 2))
+    assert Comparison(NOW).compare(1, expected, expected) is None
+    changed = response(uid("k1"), leaf(Tag.OBJECT_TYPE, E, 7))
+    difference = Comparison(NOW).compare(3, expected, changed)
+    assert difference is not None
+    assert str(difference) == (
+        "step 3, ResponseMessage/BatchItem/ResponsePayload/ObjectType: "
+        "expected Enumeration SymmetricKey, got Enumeration SecretData"
+    )
+
+
+def test_counts_and_order_are_exact() -> None:
+    expected = response(uid("a"), uid("b"))
+    assert "nothing more" in str(Comparison(NOW).compare(1, expected, response(uid("a"), uid("b"), uid("c"))))
+    assert "got nothing" in str(Comparison(NOW).compare(1, expected, response(uid("a"))))
+    assert "expected TextString 'a'" in str(Comparison(NOW).compare(1, expected, response(uid("b"), uid("a"))))
+
+
+def test_types_are_exact() -> None:
+    expected = response(leaf(Tag.CRYPTOGRAPHIC_LENGTH, INT, 256))
+    actual = response(leaf(Tag.CRYPTOGRAPHIC_LENGTH, ItemType.LONG_INTEGER, 256))
+    assert "expected INTEGER, got LONG_INTEGER" in str(Comparison(NOW).compare(1, expected, actual))
+
+
+def test_a_placeholder_binds_on_first_sight_then_must_repeat_and_feeds_requests() -> None:
+    comparison = Comparison(NOW)
+    expected = response(uid(Placeholder("UNIQUE_IDENTIFIER_0")))
+    assert comparison.compare(1, expected, response(uid("server-chose-this"))) is None
+    assert comparison.compare(2, expected, response(uid("server-chose-this"))) is None
+    difference = comparison.compare(3, expected, response(uid("another")))
+    assert difference is not None and "bound to 'server-chose-this'" in difference.expected
+    request = st(Tag.REQUEST_MESSAGE, uid(Placeholder("UNIQUE_IDENTIFIER_0")))
+    assert comparison.concrete_request(request).value[0].value == "server-chose-this"
+    assert comparison.bound_identifiers() == ["server-chose-this"]
+
+
+def test_an_unbound_placeholder_in_a_request_is_an_error_not_a_guess() -> None:
+    with pytest.raises(KeyError, match="UNIQUE_IDENTIFIER_3"):
+        Comparison(NOW).concrete_request(st(Tag.REQUEST_MESSAGE, uid(Placeholder("UNIQUE_IDENTIFIER_3"))))
+
+
+def test_now_in_a_request_is_the_run_time_and_in_a_response_any_date() -> None:
+    comparison = Comparison(NOW)
+    request = st(Tag.REQUEST_MESSAGE, leaf(Tag.ACTIVATION_DATE, D, Placeholder("NOW", -3600)))
+    assert comparison.concrete_request(request).value[0].value == NOW - 3600
+    expected = response(leaf(Tag.INITIAL_DATE, D, Placeholder("NOW")))
+    assert comparison.compare(1, expected, response(leaf(Tag.INITIAL_DATE, D, 12345))) is None
+    wrong_type = response(leaf(Tag.INITIAL_DATE, ItemType.LONG_INTEGER, 12345))
+    assert comparison.compare(1, expected, wrong_type) is not None
+    # A concrete date (one the client set, say) is compared exactly.
+    exact = response(leaf(Tag.ACTIVATION_DATE, D, NOW - 3600))
+    assert comparison.compare(1, exact, response(leaf(Tag.ACTIVATION_DATE, D, NOW - 3599))) is not None
+
+
+def test_generated_key_material_is_compared_by_presence_supplied_material_exactly() -> None:
+    comparison = Comparison(NOW)
+    vector_key = bytes(range(32))
+    assert comparison.compare(1, response(key(vector_key)), response(key(b"\x01" * 32))) is None
+    assert comparison.compare(1, response(key(vector_key)), response(key(b""))) is None  # still a byte string
+    # Once a request has carried those bytes (a Register), the server must give them back.
+    comparison.concrete_request(st(Tag.REQUEST_MESSAGE, key(vector_key)))
+    assert comparison.compare(2, response(key(vector_key)), response(key(b"\x01" * 32))) is not None
+    assert comparison.compare(2, response(key(vector_key)), response(key(vector_key))) is None
+
+
+def test_a_digest_of_supplied_bytes_is_exact_of_generated_bytes_by_presence() -> None:
+    comparison = Comparison(NOW)
+    supplied = b"registered key bytes"
+    digest = st(Tag.DIGEST, leaf(Tag.DIGEST_VALUE, B, hashlib.sha256(supplied).digest()))
+    other = st(Tag.DIGEST, leaf(Tag.DIGEST_VALUE, B, b"\x00" * 32))
+    assert comparison.compare(1, response(digest), response(other)) is None
+    comparison.concrete_request(st(Tag.REQUEST_MESSAGE, leaf(Tag.KEY_MATERIAL, B, supplied)))
+    assert comparison.compare(2, response(digest), response(other)) is not None
+
+
+def test_server_chosen_header_and_message_fields() -> None:
+    expected = response(uid("k"))
+    later = response(uid("k"))
+    assert Comparison(NOW).compare(1, expected, later) is None  # time stamps differ freely
+    correlated = response(uid("k"), header_extra=(leaf(Tag.SERVER_CORRELATION_VALUE, T, "abc"),))
+    assert Comparison(NOW).compare(1, expected, correlated) is None
+    assert Comparison(NOW).compare(1, correlated, expected) is None
+    message = response(leaf(Tag.RESULT_MESSAGE, T, "the vector's words"))
+    assert Comparison(NOW).compare(1, message, response(leaf(Tag.RESULT_MESSAGE, T, "ours"))) is None
+
+
+def test_query_lists_need_each_kind_shown_in_any_number_and_nothing_unasked() -> None:
+    query = 0x18
+    expected = response(
+        leaf(Tag.OPERATION, E, 1),
+        leaf(Tag.OPERATION, E, 2),
+        leaf(Tag.OBJECT_TYPE, E, 2),
+        leaf(Tag.VENDOR_IDENTIFICATION, T, "vector vendor"),
+        operation=query,
+    )
+    ours = response(
+        leaf(Tag.OPERATION, E, 3),
+        leaf(Tag.OBJECT_TYPE, E, 2),
+        leaf(Tag.OBJECT_TYPE, E, 7),
+        leaf(Tag.VENDOR_IDENTIFICATION, T, "us"),
+        operation=query,
+    )
+    assert Comparison(NOW).compare(1, expected, ours) is None
+    no_objects = response(leaf(Tag.OPERATION, E, 3), leaf(Tag.VENDOR_IDENTIFICATION, T, "us"), operation=query)
+    assert "at least one ObjectType" in str(Comparison(NOW).compare(1, expected, no_objects))
+    unasked = response(*ours.value[1].value[2].value, st(Tag.SERVER_INFORMATION), operation=query)
+    assert "not asked for" in str(Comparison(NOW).compare(1, expected, unasked))
+    # Outside a Query response the same tags are compared exactly.
+    assert Comparison(NOW).compare(1, response(leaf(Tag.OBJECT_TYPE, E, 2)), response(leaf(Tag.OBJECT_TYPE, E, 7)))
+
+
+_CASE = b"""<KMIP>
+<RequestMessage><RequestHeader><ProtocolVersion><ProtocolVersionMajor type="Integer" value="1"/>
+<ProtocolVersionMinor type="Integer" value="4"/></ProtocolVersion><BatchCount type="Integer" value="1"/>
+</RequestHeader><BatchItem><Operation type="Enumeration" value="Get"/><RequestPayload>
+<UniqueIdentifier type="TextString" value="fixed"/></RequestPayload></BatchItem></RequestMessage>
+<ResponseMessage><ResponseHeader><ProtocolVersion><ProtocolVersionMajor type="Integer" value="1"/>
+<ProtocolVersionMinor type="Integer" value="4"/></ProtocolVersion><TimeStamp type="DateTime" value="$NOW"/>
+<BatchCount type="Integer" value="1"/></ResponseHeader><BatchItem><Operation type="Enumeration" value="Get"/>
+<ResultStatus type="Enumeration" value="Success"/><ResponsePayload>
+<UniqueIdentifier type="TextString" value="$UNIQUE_IDENTIFIER_0"/></ResponsePayload></BatchItem></ResponseMessage>
+</KMIP>"""
+
+
+def test_a_file_runs_step_by_step_and_stops_at_the_first_difference(tmp_path) -> None:
+    from kmip_client.protocol.ttlv import decode, encode
+
+    steps = load_steps(_CASE)
+    assert len(steps) == 1 and steps[0].number == 1
+    sent = []
+
+    def exchange(data: bytes) -> bytes:
+        sent.append(decode(data))
+        answer = steps[0].expected
+        header, item = answer.value
+        header = Item(
+            header.tag, S, tuple(leaf(Tag.TIME_STAMP, D, NOW) if c.tag == Tag.TIME_STAMP else c for c in header.value)
+        )
+        payload = st(Tag.RESPONSE_PAYLOAD, uid("the-key"))
+        item = Item(item.tag, S, (*item.value[:2], payload))
+        return encode(Item(answer.tag, S, (header, item)))
+
+    result = replay_steps(tmp_path / "case.xml", steps, exchange)
+    assert result.passed and result.created == ["the-key"]
+    assert sent[0].value[1].value[1].value[0].value == "fixed"
+    assert result.line() == f"PASS {tmp_path / 'case.xml'}"
+
+    def failing(data: bytes) -> bytes:
+        raise ConnectionResetError("reset by peer")
+
+    broken = replay_steps(tmp_path / "case.xml", steps, failing)
+    assert not broken.passed and broken.line().startswith(f"FAIL {tmp_path / 'case.xml'}: step 1")
+    assert "ConnectionResetError" in broken.line()
+
+
+def test_a_file_must_alternate_requests_and_responses() -> None:
+    with pytest.raises(Exception, match="without a RequestMessage"):
+        load_steps(b"<KMIP>" + _CASE.split(b"</RequestMessage>")[1].replace(b"</KMIP>", b"") + b"</KMIP>")
