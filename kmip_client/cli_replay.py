@@ -3,7 +3,11 @@
 One line per file, ``PASS name`` or ``FAIL name: step N, path: expected X, got Y``, then
 ``N passed, N failed``; the exit status is 1 when any file failed. After each file the objects
 it created (the ``$UNIQUE_IDENTIFIER_n`` it bound) are revoked and destroyed, whether it passed
-or not, so that no file sees another's objects (``--keep`` leaves them, for debugging).
+or not (``--keep`` leaves them, for debugging). Destroyed objects stay visible to Locate,
+so for files that cannot see each other's objects at all, give each its own client identity:
+``--cert-dir DIR`` with ``DIR/NAME.crt`` and ``DIR/NAME.key`` per file (what
+``tests/conformance/run.py`` does). A file that continues another (``replay.CONTINUES``)
+runs as that file's client, after it, and finds its objects left for it.
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ from .protocol.spec import Tag
 from .protocol.spec.enums import Operation, RevocationReasonCode
 from .protocol.ttlv import Item, ItemType, encode
 from .protocol.xml_codec import item_to_xml
-from .replay import CaseResult, Exchange, case_files, load_steps, replay_steps, summary
+from .replay import CaseResult, Exchange, case_files, load_steps, predecessor, replay_steps, summary
 from .tls import client_ssl_context
 from .transport import ConnectionPool, KmipTransportError, parse_servers
 
@@ -70,8 +74,11 @@ def run_replay(args: argparse.Namespace) -> int:
         return 2
     roots = [Path(p) for p in args.files if Path(p).is_dir()]
     results: list[CaseResult] = []
+    continued = {predecessor(f) for f in files if predecessor(f) != f and predecessor(f) in files}
     for path in files:
-        cert, key = (args.cert, args.key) if args.cert_dir is None else _identity(args.cert_dir, path)
+        # A file that continues another runs as that file's client (see replay.CONTINUES).
+        identity = predecessor(path)
+        cert, key = (args.cert, args.key) if args.cert_dir is None else _identity(args.cert_dir, identity)
         context = client_ssl_context(ca=args.ca, cert=cert, key=key, check_hostname=False)
         transport: _Transport
         if args.url:
@@ -79,7 +86,8 @@ def run_replay(args: argparse.Namespace) -> int:
         else:
             transport = ConnectionPool(parse_servers(args.server), context, timeout=args.timeout, retries=0)
         try:
-            result = replay_one(path, functools.partial(transport.exchange, idempotent=False), keep=args.keep)
+            keep = args.keep or path in continued  # its objects are the next file's input
+            result = replay_one(path, functools.partial(transport.exchange, idempotent=False), keep=keep)
         finally:
             transport.close()
         results.append(result)

@@ -29,10 +29,28 @@ from .protocol.ttlv import Item, decode, encode
 from .protocol.xml_codec import items_from_xml_document
 from .replay_compare import Comparison, Difference
 
-__all__ = ["Step", "CaseResult", "Exchange", "case_files", "load_steps", "replay_file", "replay_steps", "summary"]
+__all__ = [
+    "CONTINUES",
+    "Step",
+    "CaseResult",
+    "Exchange",
+    "case_files",
+    "case_name",
+    "predecessor",
+    "load_steps",
+    "replay_file",
+    "replay_steps",
+    "summary",
+]
 
 #: Sends one whole TTLV request message and returns the whole TTLV response message.
 Exchange = Callable[[bytes], bytes]
+
+#: Test cases that continue another's conversation: the Tape Library's TL-M-3 locates, reads
+#: and finally destroys the key TL-M-2 created (TL-M-2 ends without destroying it). Such a file
+#: runs as the same client as the file it continues, after it, and that file's objects are
+#: left for it. Keys are case names without the version suffix.
+CONTINUES = {"TL-M-3": "TL-M-2"}
 
 _REQUEST = int(Tag.REQUEST_MESSAGE)
 _RESPONSE = int(Tag.RESPONSE_MESSAGE)
@@ -95,6 +113,19 @@ def load_steps(data: bytes) -> list[Step]:
     if not steps:
         raise ProtocolError("no RequestMessage in the file")
     return steps
+
+
+def case_name(path: Path) -> str:
+    """``TL-M-3-14.xml`` → ``TL-M-3``: the case, without the KMIP version suffix."""
+    return path.stem.rsplit("-", 1)[0]
+
+
+def predecessor(path: Path) -> Path:
+    """The file ``path`` continues (same directory and version suffix), or ``path`` itself."""
+    name = CONTINUES.get(case_name(path))
+    if name is None:
+        return path
+    return path.with_name(f"{name}-{path.stem.rsplit('-', 1)[1]}{path.suffix}")
 
 
 def case_files(paths: Iterable[str | Path]) -> Iterator[Path]:

@@ -30,6 +30,7 @@ class RequestContext:
     policy: Policy
     now: int
     id_placeholder: str | None = None
+    test_harness: bool = False  # the server answers the test-harness operations (Interop)
 
     @property
     def v2(self) -> bool:

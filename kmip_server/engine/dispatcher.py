@@ -84,11 +84,15 @@ class Dispatcher:
         policy: Policy,
         *,
         clock: Callable[[], float] = time.time,
+        test_harness: bool = False,
     ) -> None:
         self.repository = repository
         self.custody = custody
         self.policy = policy
         self.clock = clock
+        # The Interop operation "SHALL NOT be available in a production server" (KMIP 2.1
+        # 6.1.26): only a server configured for conformance testing answers it.
+        self.test_harness = test_harness
 
     def close(self) -> None:
         """Release the store's connections and the token session (a worker is exiting)."""
@@ -264,6 +268,7 @@ class Dispatcher:
             custody=self.custody,
             policy=self.policy,
             now=now,
+            test_harness=self.test_harness,
         )
         writes = prepared.writes
         single = len(message.batch_items) == 1
@@ -314,7 +319,7 @@ class Dispatcher:
     def _checked_payload(self, ctx: RequestContext, item: RequestBatchItem, spec: OperationSpec | None) -> Any:
         if item.operation is None:
             raise KmipError("the batch item has no Operation", ResultReason.INVALID_MESSAGE)
-        if spec is None or ctx.version < spec.min_version:
+        if spec is None or ctx.version < spec.min_version or (spec.harness and not ctx.test_harness):
             raise KmipError(f"operation {_op_name(item)} is not supported", ResultReason.OPERATION_NOT_SUPPORTED)
         payload = item.payload
         if payload is None or isinstance(payload, RawPayload):

@@ -21,23 +21,31 @@ class OperationSpec:
     # transaction, which on SQLite does not take the database's write lock.
     writes: bool
     min_version: Version
+    # A test-harness operation (Interop): answered only by a server started for testing.
+    harness: bool = False
 
 
 HANDLERS: dict[int, OperationSpec] = {}
 
 
-def operation(op: Operation, *, writes: bool, min_version: Version = (1, 0)) -> Callable[[Handler], Handler]:
+def operation(
+    op: Operation, *, writes: bool, min_version: Version = (1, 0), harness: bool = False
+) -> Callable[[Handler], Handler]:
     """Register the decorated function as the handler of ``op``."""
 
     def register(handler: Handler) -> Handler:
         if op in HANDLERS:
             raise RuntimeError(f"two handlers registered for {op.name}")
-        HANDLERS[op] = OperationSpec(op, handler, writes, min_version)
+        HANDLERS[op] = OperationSpec(op, handler, writes, min_version, harness)
         return handler
 
     return register
 
 
-def supported_operations(version: Version) -> list[Operation]:
+def supported_operations(version: Version, *, test_harness: bool = False) -> list[Operation]:
     """The operations a client speaking ``version`` may use, in the spec's numbering order."""
-    return sorted(spec.operation for spec in HANDLERS.values() if version >= spec.min_version)
+    return sorted(
+        spec.operation
+        for spec in HANDLERS.values()
+        if version >= spec.min_version and (test_harness or not spec.harness)
+    )

@@ -38,7 +38,7 @@ def query(ctx: RequestContext, request: QueryRequest) -> Struct:
     response = QueryResponse()
     fields: dict[str, object] = {}
     if QueryFunction.QUERY_OPERATIONS in functions:
-        fields["operations"] = tuple(supported_operations(ctx.version))
+        fields["operations"] = tuple(supported_operations(ctx.version, test_harness=ctx.test_harness))
     if QueryFunction.QUERY_OBJECTS in functions:
         fields["object_types"] = SUPPORTED_OBJECT_TYPES
     if QueryFunction.QUERY_SERVER_INFORMATION in functions:

@@ -6,6 +6,7 @@ Each test gets a fresh database; the clock is injectable so date rules are teste
 from __future__ import annotations
 
 import dataclasses
+import logging
 import time
 from pathlib import Path
 
@@ -16,6 +17,7 @@ from kmip_client.protocol.model import Attribute, Name
 from kmip_client.protocol.model.attributes import RevocationReason
 from kmip_client.protocol.model.base import EnumValue
 from kmip_client.protocol.model.objects import KeyBlock, KeyValue, OpaqueObject, SecretData
+from kmip_client.protocol.model.payloads.harness import InteropResponse, LogResponse
 from kmip_client.protocol.model.payloads.structures import ServerInformation
 from kmip_client.protocol.spec.enums import (
     BatchErrorContinuationOption,
@@ -69,6 +71,27 @@ def test_response_headers_carry_the_time_version_and_count_of_each_answer(engine
         assert result.header.protocol_version.as_tuple() == version
         assert result.header.batch_count == len(result.batch_items) == count
         assert before <= result.header.time_stamp.timestamp() <= after
+
+
+def test_interop_answers_only_a_server_run_for_testing(engine):
+    begin = item(Operation.INTEROP, interop_function=EnumValue(1), interop_identifier="BL-M-1-21")
+    failure(one(engine, V21, begin), ResultReason.OPERATION_NOT_SUPPORTED)
+    query = item(Operation.QUERY, query_functions=(QueryFunction.QUERY_OPERATIONS,))
+    assert Operation.INTEROP not in ok(one(engine, V21, query)).operations
+    engine.test_harness = True
+    for function in (1, 2, 3):  # Begin, End, Reset
+        request = item(Operation.INTEROP, interop_function=EnumValue(function), interop_identifier="BL-M-1-21")
+        assert ok(one(engine, V21, request)) == InteropResponse()
+    assert Operation.INTEROP in ok(one(engine, V21, query)).operations
+    bad = item(Operation.INTEROP, interop_function=EnumValue(9), interop_identifier="x")
+    assert "Begin, End or Reset" in failure(one(engine, V21, bad), ResultReason.INVALID_FIELD)
+
+
+def test_log_writes_the_message_to_the_server_log_printably(engine, caplog):
+    with caplog.at_level(logging.INFO, logger="strongroom.client_log"):
+        assert ok(one(engine, V21, item(Operation.LOG, log_message="hello\nforged line"))) == LogResponse()
+    assert "identity=alice message=hello\\x0aforged line" in caplog.text
+    failure(one(engine, V14, item(Operation.LOG, log_message="x")), ResultReason.OPERATION_NOT_SUPPORTED)  # 2.x
 
 
 def test_query_reports_only_what_is_registered(engine):
