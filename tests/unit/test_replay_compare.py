@@ -224,3 +224,15 @@ def test_a_file_runs_step_by_step_and_stops_at_the_first_difference(tmp_path) ->
 def test_a_file_must_alternate_requests_and_responses() -> None:
     with pytest.raises(Exception, match="without a RequestMessage"):
         load_steps(b"<KMIP>" + _CASE.split(b"</RequestMessage>")[1].replace(b"</KMIP>", b"") + b"</KMIP>")
+
+
+def test_a_continuation_runs_as_the_file_it_continues() -> None:
+    from pathlib import Path
+
+    from kmip_client.replay import case_name, predecessor
+
+    third = Path("v1.4/mandatory/TL-M-3-14.xml")
+    assert case_name(third) == "TL-M-3"
+    assert predecessor(third) == Path("v1.4/mandatory/TL-M-2-14.xml")
+    assert predecessor(Path("v2.1/mandatory/TL-M-2-21.xml")) == Path("v2.1/mandatory/TL-M-2-21.xml")
+    assert predecessor(Path("SKLC-M-1-14.xml")) == Path("SKLC-M-1-14.xml")
