@@ -364,7 +364,7 @@ class _Connection(asyncio.Protocol):
             log.info("aborting %s (%s): its output was not taken in time", self._peer, self._name)
         elif self._handshaking:
             log.info("TLS handshake with %s timed out", self._peer)
-        elif self._framer.buffered or self._awaiting:
+        elif not self._quiet:
             log.info("dropping %s (%s): message incomplete after %g s", self._peer, self._name, self._idle_timeout)
         else:
             log.info("closing idle connection from %s (%s) after %g s", self._peer, self._name, self._idle_timeout)
@@ -426,6 +426,9 @@ class _Connection(asyncio.Protocol):
 
 class Listener:
     """Serves one listening socket in the current process's event loop."""
+
+    #: The protocol of each accepted connection (the HTTPS listener's speaks HTTP over the TLS).
+    connection_class: type[_Connection] = _Connection
 
     def __init__(
         self,
@@ -538,7 +541,7 @@ class Listener:
 
     async def _open(self, conn: socket.socket, peer: str) -> None:
         try:
-            await self.loop.connect_accepted_socket(lambda: _Connection(self, peer), conn)
+            await self.loop.connect_accepted_socket(lambda: self.connection_class(self, peer), conn)
         except OSError as exc:
             log.debug("connection from %s failed at once: %s", peer, exc)
             conn.close()
