@@ -67,6 +67,10 @@ class ListenerSettings:
     # Seconds a worker holding requests that write waits for more before running them, so
     # that one durable commit serves more of them (group commit); 0 runs them at once.
     group_commit_wait: float = 0.0005
+    # A second port on the same host for KMIP over HTTPS (POST /kmip with a TTLV, JSON or XML
+    # body; see transport/https_listener.py): the same TLS settings and client identities as
+    # `port`, and the size, time-out and connection limits above; 0: no HTTPS listener.
+    https_port: int = 0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -126,6 +130,7 @@ _LISTENER_BOUNDS: dict[str, tuple[float | None, float | None]] = {
     "max_connections": (1, None),
     "shutdown_grace": (0, None),
     "group_commit_wait": (0, 0.1),
+    "https_port": (0, 65535),
 }
 # Zero would mean "time out at once", which is never what anyone wants.
 _LISTENER_POSITIVE = frozenset({"idle_timeout", "handshake_timeout"})
@@ -428,7 +433,10 @@ _LISTENER_COMMENTS = {
     ),
     "port": ("TCP port; 5696 is the IANA port for KMIP over TLS.",),
     "workers": ("Worker processes serving requests; 0 starts one per CPU core.",),
-    "max_message_size": ("Largest request accepted, in bytes (the whole TTLV message); larger ones are refused.",),
+    "max_message_size": (
+        "Largest request accepted, in bytes (the whole TTLV message, or the body of an HTTPS",
+        "request); larger ones are refused.",
+    ),
     "idle_timeout": ("Seconds a connection may stay open without sending a complete request.",),
     "max_connections": ("Open connections per worker; further clients wait in the kernel's accept queue.",),
     "handshake_timeout": ("Seconds a client has to complete the TLS handshake.",),
@@ -438,6 +446,12 @@ _LISTENER_COMMENTS = {
         "durable commit serves them all: up to 4 times while the clients of the last batch (and",
         "any new ones) have not all sent, and no longer once they have; 0 commits each turn's",
         "requests at once.",
+    ),
+    "https_port": (
+        "TCP port for KMIP over HTTPS (the KMIP HTTPS profile), served beside the port above by",
+        "every worker: POST /kmip with a TTLV (application/octet-stream), JSON (application/json)",
+        "or XML (text/xml) body, answered in kind; the same TLS, client certificates, identities,",
+        "message size and time-outs. 0 turns it off.",
     ),
 }
 
@@ -489,7 +503,8 @@ def render_default_config(data_dir: Path, module: Path | None = None) -> str:
             "Relative paths are relative to the data directory, the directory holding this file:",
             f"  {_toml_string(str(data_dir))}",
             "Secrets are never written here: the token PIN is read from a file or an environment",
-            "variable. `strongroom serve --host/--port/--workers` override the [listener] values.",
+            "variable. `strongroom serve --host/--port/--workers/--https-port` override the [listener]",
+            "values.",
             "Unknown keys are errors, so a misspelt setting is reported rather than ignored.",
         ]
     )

@@ -214,6 +214,8 @@ def test_unknown_keys_are_errors(tmp_path: Path, old: str, new: str, expected: s
         ("max_message_size = 100", "listener.max_message_size: must be from 1024"),
         ("max_connections = 0", "listener.max_connections: must be at least 1, not 0"),
         ("host = 127", "listener.host: must be a string, not an integer (127)"),
+        ("https_port = 70000", "listener.https_port: must be from 0 to 65535, not 70000"),
+        ("https_port = -1", "listener.https_port: must be from 0 to 65535, not -1"),
     ],
 )
 def test_bad_listener_values(tmp_path: Path, listener: str, expected: str) -> None:
