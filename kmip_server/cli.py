@@ -321,7 +321,12 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     config = load_config(Path(args.data_dir))
     overrides = {
         name: value
-        for name, value in (("host", args.host), ("port", args.port), ("workers", args.workers))
+        for name, value in (
+            ("host", args.host),
+            ("port", args.port),
+            ("workers", args.workers),
+            ("https_port", args.https_port),
+        )
         if value is not None
     }
     config = dataclasses.replace(
@@ -457,6 +462,13 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--data-dir", required=True, metavar="DIR", help="a data directory made by `strongroom init`")
     serve.add_argument("--host", metavar="HOST", help="address to listen on (listener.host)")
     serve.add_argument("--port", type=_bounded_int(1, 65535), metavar="PORT", help="TCP port (listener.port)")
+    serve.add_argument(
+        "--https-port",
+        type=_bounded_int(0, 65535),
+        metavar="PORT",
+        help="also serve KMIP over HTTPS (POST /kmip; TTLV, JSON or XML bodies) on this TCP port, "
+        "0 = not (listener.https_port)",
+    )
     serve.add_argument(
         "--workers",
         type=_bounded_int(0, 4096),

@@ -1,7 +1,9 @@
-"""The KMIP listener: binary TTLV over mutual TLS, served by forked worker processes."""
+"""The KMIP listeners: binary TTLV over mutual TLS and, optionally, KMIP over HTTPS, served by
+forked worker processes."""
 
 from __future__ import annotations
 
+from .https_listener import HttpsListener
 from .listener import BatchHandler, Listener, MessageHandler
 from .tls import IDENTITY_MODES, identity_from_certificate, server_ssl_context
 from .workers import HandlerFactory, batch_handler_of, bind_listening_socket, raise_file_limit, run_server
@@ -10,6 +12,7 @@ __all__ = [
     "IDENTITY_MODES",
     "BatchHandler",
     "HandlerFactory",
+    "HttpsListener",
     "Listener",
     "MessageHandler",
     "batch_handler_of",

@@ -7,6 +7,10 @@ built by the parent (so every worker shares its session-ticket key). What must *
 fork, the PKCS#11 session and the database connections, is opened by ``handler_factory`` in
 each child after the fork. The parent stays single-threaded, which is what makes fork safe.
 
+With ``listener.https_port`` set, the parent binds a second socket the same way and every
+worker serves KMIP over HTTPS on it too (:class:`~.https_listener.HttpsListener`), in the same
+event loop, with the same handler, TLS context and shutdown.
+
 The parent only supervises: it forwards SIGTERM/SIGINT, restarts a worker that dies, and
 turns a worker that cannot start (a wrong token PIN, say) into exit status 1 with the reason.
 """
@@ -31,6 +35,7 @@ from typing import Any
 
 from ..config import ListenerSettings, ServerConfig
 from .balance import AcceptBalancer, ConnectionTable
+from .https_listener import KMIP_PATH, HttpsListener
 from .listener import BatchHandler, Listener, MessageHandler
 from .tls import server_ssl_context
 
@@ -68,9 +73,11 @@ def raise_file_limit() -> int:
     return target
 
 
-def bind_listening_socket(settings: ListenerSettings) -> socket.socket:
-    """Bind and listen in the parent, so "address already in use" is reported at once."""
-    infos = socket.getaddrinfo(settings.host or None, settings.port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+def bind_listening_socket(settings: ListenerSettings, port: int | None = None) -> socket.socket:
+    """Bind and listen in the parent, so "address already in use" is reported at once.
+    ``port`` replaces ``settings.port`` (the HTTPS listener's)."""
+    port = settings.port if port is None else port
+    infos = socket.getaddrinfo(settings.host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
     family, kind, proto, _, address = infos[0]
     sock = socket.socket(family, kind, proto)
     try:
@@ -169,17 +176,19 @@ def _close_handler(handler: MessageHandler) -> None:
             log.exception("closing the request handler failed")
 
 
-async def _serve(listener: Listener, grace: float, started: Callable[[], None]) -> None:
+async def _serve(listeners: list[Listener], grace: float, started: Callable[[], None]) -> None:
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     for signum in _STOP_SIGNALS:
         loop.add_signal_handler(signum, stop.set)
-    listener.start()
+    for listener in listeners:
+        listener.start()
     started()
     await stop.wait()
     # A handler call in progress when the signal came has already returned and its response
-    # is queued: signal callbacks run between callbacks, never inside one.
-    await listener.shutdown(grace)
+    # is queued: signal callbacks run between callbacks, never inside one. The listeners
+    # (TTLV, and HTTPS if configured) drain at the same time, within the one grace period.
+    await asyncio.gather(*(listener.shutdown(grace) for listener in listeners))
 
 
 @dataclasses.dataclass
@@ -199,10 +208,12 @@ class _Supervisor:
         sock: socket.socket,
         handler_factory: HandlerFactory,
         count: int,
+        https_sock: socket.socket | None = None,
     ) -> None:
         self.config = config
         self.context = context
         self.sock = sock
+        self.https_sock = https_sock
         self.handler_factory = handler_factory
         self.count = count
         self.workers: dict[int, _Worker] = {}
@@ -259,7 +270,10 @@ class _Supervisor:
             if not announced and not self.stopping and all(w.ready for w in self.workers.values()):
                 announced = True
                 noun = "worker" if self.count == 1 else "workers"
-                log.info("listening on %s (%d %s)", _format_address(self.sock), self.count, noun)
+                https = ""
+                if self.https_sock is not None:
+                    https = f", KMIP over HTTPS on https://{_format_address(self.https_sock)}{KMIP_PATH}"
+                log.info("listening on %s%s (%d %s)", _format_address(self.sock), https, self.count, noun)
                 if ready is not None:
                     ready()
             if self.stopping:
@@ -460,6 +474,12 @@ class _Supervisor:
             writes=write_detector_of(handler),
             balancer=AcceptBalancer(self.connection_table, index) if self.count > 1 else None,
         )
+        listeners = [listener]
+        if self.https_sock is not None:
+            identity_mode = self.config.tls.identity_from
+            listeners.append(
+                HttpsListener(self.https_sock, self.context, settings, handler, identity_mode=identity_mode)
+            )
         _freeze_startup_objects()
 
         def started() -> None:
@@ -469,7 +489,7 @@ class _Supervisor:
             os.close(status_w)
 
         try:
-            asyncio.run(_serve(listener, settings.shutdown_grace, started))
+            asyncio.run(_serve(listeners, settings.shutdown_grace, started))
         finally:
             _close_handler(handler)
         return 0
@@ -492,6 +512,9 @@ def run_server(
     of an object that has one, as ``Dispatcher.handle`` is), the messages each worker receives
     in one turn of its event loop, from all connections, are answered by one call to it, so
     the engine can commit their writes together.
+
+    With ``listener.https_port`` set, every worker also serves KMIP over HTTPS on that port
+    (see :mod:`.https_listener`), answering with the plain handler.
     """
     settings = config.listener
     count = settings.workers or os.cpu_count() or 1
@@ -509,12 +532,25 @@ def run_server(
     except (OSError, ValueError) as exc:  # ssl.SSLError is an OSError
         _report_fatal(f"cannot set up TLS: {exc}")
         return 1
+    if settings.https_port == settings.port:
+        _report_fatal(f"listener.https_port must differ from listener.port ({settings.port})")
+        return 1
     try:
         sock = bind_listening_socket(settings)
     except OSError as exc:
         _report_fatal(f"cannot listen on {settings.host}:{settings.port}: {exc.strerror or exc}")
         return 1
+    https_sock = None
     try:
-        return _Supervisor(config, context, sock, handler_factory, count).run(ready)
+        if settings.https_port:
+            try:
+                https_sock = bind_listening_socket(settings, settings.https_port)
+            except OSError as exc:
+                where = f"{settings.host}:{settings.https_port}"
+                _report_fatal(f"cannot listen for KMIP over HTTPS on {where}: {exc.strerror or exc}")
+                return 1
+        return _Supervisor(config, context, sock, handler_factory, count, https_sock).run(ready)
     finally:
         sock.close()
+        if https_sock is not None:
+            https_sock.close()
