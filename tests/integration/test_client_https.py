@@ -1,79 +1,48 @@
-"""The client over KMIP-over-HTTPS, in each body encoding, against the real engine behind a
-stand-in HTTPS endpoint (real mutual TLS on loopback; Strongroom's own HTTPS listener arrives
-with the conformance issue)."""
+"""The client over KMIP-over-HTTPS, in each body encoding, against Strongroom's own HTTPS
+listener: a real ``strongroom serve --https-port`` on loopback (real mutual TLS, SoftHSM2),
+on each store (SQLite and PostgreSQL)."""
 
 from __future__ import annotations
 
-import http.server
+import contextlib
+import re
 import ssl
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from kmip_client import Client
-from kmip_client.https_transport import CONTENT_TYPES, HttpsTransport
-from kmip_client.protocol.json_codec import item_from_json, item_to_json
-from kmip_client.protocol.ttlv import decode, encode
-from kmip_client.protocol.xml_codec import item_from_xml, item_to_xml
+from kmip_client.https_transport import HttpsTransport
 from kmip_client.tls import client_ssl_context
 from kmip_client.transport import InvalidResponse
-from kmip_server.engine.identity import ClientIdentity
-from kmip_server.pki import create_ca, issue_client_certificate, issue_server_certificate, write_issued
-from tests.support.server_process import free_port
+from tests.support.server_process import LOOPBACK, free_port, running_server, strongroom_init
 
-_DECODERS = {"application/json": item_from_json, "text/xml": item_from_xml}
-_ENCODERS = {"application/json": item_to_json, "text/xml": item_to_xml}
+from .conftest import postgres_schema_url
 
 
-def handler_for(engine):
-    class KmipOverHttps(http.server.BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"  # keep-alive, as KMIP clients expect
-
-        def do_POST(self) -> None:  # noqa: N802 (http.server's naming)
-            body = self.rfile.read(int(self.headers["Content-Length"]))
-            kind = self.headers["Content-Type"]
-            if self.path != "/kmip" or kind not in CONTENT_TYPES.values():
-                self.send_error(415 if self.path == "/kmip" else 404)
-                return
-            request = body if kind == CONTENT_TYPES["ttlv"] else encode(_DECODERS[kind](body.decode()))
-            answer = engine.handle(request, ClientIdentity("admin"))
-            if kind != CONTENT_TYPES["ttlv"]:
-                answer = _ENCODERS[kind](decode(answer)).encode()
-            self.send_response(200)
-            self.send_header("Content-Type", kind)
-            self.send_header("Content-Length", str(len(answer)))
-            self.end_headers()
-            self.wfile.write(answer)
-
-        def log_message(self, *args: object) -> None:
-            pass  # quiet tests
-
-    return KmipOverHttps
+def _use_store(data_dir: Path, url: str) -> None:
+    """Point the data directory's configuration at another database."""
+    config = data_dir / "strongroom.toml"
+    text, count = re.subn(r'(?m)^url = ".*"$', f'url = "{url}"', config.read_text())
+    assert count == 1
+    config.write_text(text)
 
 
-@pytest.fixture
-def https_url(engine, tmp_path: Path) -> Iterator[tuple[str, ssl.SSLContext]]:
-    ca = create_ca("HTTPS test CA", days=1)
-    (tmp_path / "ca.crt").write_bytes(ca.certificate_pem())
-    write_issued(issue_server_certificate(ca, days=1), tmp_path / "server.crt", tmp_path / "server.key")
-    write_issued(issue_client_certificate(ca, "admin", days=1), tmp_path / "admin.crt", tmp_path / "admin.key")
-    server_context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    server_context.load_cert_chain(tmp_path / "server.crt", tmp_path / "server.key")
-    server_context.load_verify_locations(tmp_path / "ca.crt")
-    server_context.verify_mode = ssl.CERT_REQUIRED
-    port = free_port()
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", port), handler_for(engine))
-    server.socket = server_context.wrap_socket(server.socket, server_side=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    client_context = client_ssl_context(ca=tmp_path / "ca.crt", cert=tmp_path / "admin.crt", key=tmp_path / "admin.key")
-    try:
-        yield f"https://127.0.0.1:{port}/kmip", client_context
-    finally:
-        server.shutdown()
-        server.server_close()
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def https_url(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[str, ssl.SSLContext]]:
+    data_dir = tmp_path_factory.mktemp(f"client-https-{request.param}") / "data"
+    admin = strongroom_init(data_dir)
+    context = client_ssl_context(ca=admin.ca, cert=admin.cert, key=admin.key)
+    https_port = free_port()
+    store = postgres_schema_url() if request.param == "postgresql" else contextlib.nullcontext()
+    with store as url:  # the SQLite store init made, or an empty PostgreSQL schema
+        if url is not None:
+            _use_store(data_dir, url)
+        with running_server(data_dir, free_port(), workers=1, extra_args=["--https-port", str(https_port)]):
+            yield f"https://{LOOPBACK}:{https_port}/kmip", context
 
 
 @pytest.mark.parametrize("encoding", ["ttlv", "json", "xml"])
