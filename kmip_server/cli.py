@@ -333,8 +333,13 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         config,
         listener=dataclasses.replace(config.listener, **overrides),
         log_level=args.log_level or config.log_level,
+        test_harness=args.test_harness or config.test_harness,
     )
     logging.getLogger().setLevel(config.log_level)
+    if config.test_harness:
+        logging.getLogger("strongroom").warning(
+            "test-harness operations (Interop) are answered: a server for conformance tests, not production"
+        )
 
     from .custody import CustodyError, use_softhsm_conf
 
@@ -476,6 +481,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="worker processes, 0 = one per CPU (listener.workers)",
     )
     serve.add_argument("--log-level", type=str.upper, choices=LOG_LEVELS, help="log verbosity (log_level)")
+    serve.add_argument(
+        "--test-harness",
+        action="store_true",
+        help="answer the test-harness operation Interop, for conformance test suites; never in production (test_harness)",
+    )
     serve.set_defaults(run=_cmd_serve)
 
     certs = commands.add_parser(

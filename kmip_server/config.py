@@ -103,6 +103,9 @@ class ServerConfig:
     storage: StorageSettings
     policy: PolicySettings
     log_level: str = "INFO"
+    # Answer the test-harness operation Interop, which conformance test suites open and close
+    # their test cases with; KMIP forbids it on a production server (2.1 6.1.26).
+    test_harness: bool = False
 
 
 class ConfigError(ValueError):
@@ -110,7 +113,7 @@ class ConfigError(ValueError):
 
 
 _MISSING: Any = object()
-_TOP_LEVEL_KEYS = ("log_level",)
+_TOP_LEVEL_KEYS = ("log_level", "test_harness")
 _SECTION_KEYS: dict[str, tuple[str, ...]] = {
     "listener": tuple(field.name for field in dataclasses.fields(ListenerSettings)),
     "tls": ("certificate", "private_key", "client_ca", "identity_from"),
@@ -362,6 +365,7 @@ def load_config(data_dir: Path) -> ServerConfig:
     log_level = top.string("log_level", "INFO")
     if log_level.upper() not in LOG_LEVELS:
         raise top.error("log_level", f"must be one of {', '.join(LOG_LEVELS)}, not {log_level!r}")
+    test_harness = top.boolean("test_harness", False)
     listener = _listener(sections["listener"])
     tls = _tls(sections["tls"])
     custody = _custody(sections["custody"])
@@ -379,6 +383,7 @@ def load_config(data_dir: Path) -> ServerConfig:
         storage=storage,
         policy=policy,
         log_level=log_level.upper(),
+        test_harness=test_harness,
     )
 
 
@@ -509,7 +514,14 @@ def render_default_config(data_dir: Path, module: Path | None = None) -> str:
         ]
     )
     out += ["", *_comment(["Log verbosity: DEBUG, INFO, WARNING, ERROR or CRITICAL (logs go to stderr)."])]
-    out += [f"log_level = {_toml_string('INFO')}", "", "[listener]"]
+    out += [f"log_level = {_toml_string('INFO')}", ""]
+    out += _comment(
+        [
+            "Answer KMIP's test-harness operation (Interop), which conformance test suites use;",
+            "never on a production server (KMIP 2.1 6.1.26). `strongroom serve --test-harness`.",
+        ]
+    )
+    out += ["test_harness = false", "", "[listener]"]
     for field in dataclasses.fields(ListenerSettings):
         comment = _LISTENER_COMMENTS.get(field.name, (f"{field.name}: see kmip_server.config.ListenerSettings.",))
         out += [*_comment(comment), f"{field.name} = {_toml_value(field.default)}"]

@@ -42,7 +42,7 @@ def build_dispatcher(config: ServerConfig) -> Dispatcher:
     except Exception:
         custody.close()
         raise
-    return Dispatcher(repository, custody, policy)
+    return Dispatcher(repository, custody, policy, test_harness=config.test_harness)
 
 
 def build_handler(config: ServerConfig) -> MessageHandler:

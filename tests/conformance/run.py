@@ -8,8 +8,10 @@ file an identity of its own (a client certificate from the data dir's CA, so no 
 another's objects), and runs ``kmip replay`` (the real command) over the files. Prints one
 PASS/FAIL line per file, then a table of passed/total per profile and KMIP version.
 
-The profiles are the symmetric-key ones issue 4 asks for; MSGENC-* (the HTTPS, JSON and XML
-message encodings) need the HTTPS listener and run over it when the server has one.
+The profiles are the symmetric-key ones issue 4 asks for. MSGENC-* (the HTTPS, JSON and XML
+message encodings) run over the server's KMIP-over-HTTPS listener with TTLV, JSON and XML bodies;
+the rest over binary TTLV. The server answers the test-harness operation Interop
+(``--test-harness``), which the BL-M files begin and end with.
 """
 
 from __future__ import annotations
@@ -32,7 +34,21 @@ from kmip_server.pki import issue_client_certificate, load_issued, write_issued 
 from tests.support.server_process import free_port, running_server, strongroom_init  # noqa: E402
 
 VECTORS = _ROOT / "tests" / "vectors" / "oasis"
-PROFILES = ("BL-M", "SKLC-M", "SKLC-O", "SKFF-M", "OMOS-M", "OMOS-O", "TL-M", "QS-M")
+PROFILES = (
+    "BL-M",
+    "SKLC-M",
+    "SKLC-O",
+    "SKFF-M",
+    "OMOS-M",
+    "OMOS-O",
+    "TL-M",
+    "QS-M",
+    "MSGENC-HTTPS-M",
+    "MSGENC-JSON-M",
+    "MSGENC-XML-M",
+)
+#: The message-encoding profiles run over KMIP over HTTPS, each in its body encoding.
+ENCODINGS = {"MSGENC-HTTPS-M": "ttlv", "MSGENC-JSON-M": "json", "MSGENC-XML-M": "xml"}
 VERSIONS = ("1.3", "1.4", "2.0", "2.1")
 _RESULT = re.compile(r"^(PASS|FAIL) (.+?\.xml)")
 
@@ -62,13 +78,13 @@ def issue_identities(data_dir: Path, files: list[Path], out: Path) -> None:
         write_issued(issued, out / f"{path.stem}.crt", out / f"{path.stem}.key", overwrite=True)
 
 
-def replay(port: int, ca: Path, identities: Path, files: list[Path], verbose: bool) -> dict[Path, str]:
-    """Run ``kmip replay`` over ``files``; the outcome line of each file by path."""
+def replay(target: list[str], ca: Path, identities: Path, files: list[Path], verbose: bool) -> dict[Path, str]:
+    """Run ``kmip replay`` over ``files`` at ``target`` (its --server or --url options); the
+    outcome line of each file by path."""
     command = [
         str(Path(sys.executable).with_name("kmip")),
         "replay",
-        "--server",
-        f"127.0.0.1:{port}",
+        *target,
         "--ca",
         str(ca),
         "--cert-dir",
@@ -120,9 +136,21 @@ def run(files: list[Path], verbose: bool = False) -> dict[Path, str]:
         strongroom_init(data_dir)
         identities = Path(tmp) / "identities"
         issue_identities(data_dir, files, identities)
-        port = free_port()
-        with running_server(data_dir, port, extra_args=["--log-level", "WARNING"]):
-            return replay(port, data_dir / "pki" / "ca.crt", identities, files, verbose)
+        port, https_port = free_port(), free_port()
+        ca = data_dir / "pki" / "ca.crt"
+        extra = ["--log-level", "WARNING", "--https-port", str(https_port), "--test-harness"]
+        outcomes: dict[Path, str] = {}
+        with running_server(data_dir, port, extra_args=extra):
+            groups: dict[str, list[Path]] = collections.defaultdict(list)
+            for path in files:
+                groups[ENCODINGS.get(profile_of(path), "")].append(path)
+            for encoding, group in groups.items():
+                if encoding:
+                    target = ["--url", f"https://127.0.0.1:{https_port}/kmip", "--encoding", encoding]
+                else:
+                    target = ["--server", f"127.0.0.1:{port}"]
+                outcomes.update(replay(target, ca, identities, group, verbose))
+        return outcomes
 
 
 def main(argv: list[str] | None = None) -> int:

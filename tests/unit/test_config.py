@@ -111,6 +111,11 @@ def test_minimal_file_gets_defaults_and_paths_relative_to_the_data_dir(tmp_path:
     assert config.storage.url == f"sqlite:///{data_dir}/strongroom.db"
     assert config.policy == PolicySettings()
     assert config.log_level == "INFO"
+    assert config.test_harness is False  # Interop is never answered unless asked for
+
+
+def test_test_harness_is_a_top_level_switch(tmp_path: Path) -> None:
+    assert load_config(write_config(tmp_path, "test_harness = true\n" + MINIMAL)).test_harness is True
 
 
 def test_full_file(tmp_path: Path) -> None:
@@ -236,6 +241,7 @@ def test_bad_listener_values(tmp_path: Path, listener: str, expected: str) -> No
         ('url = "sqlite:///strongroom.db"', "", "storage.url: missing (required)"),
         ("[storage]", '[policy]\nadmin_identities = "admin"\n[storage]', "policy.admin_identities: must be a list"),
         ("[tls]", 'log_level = "LOUD"\n[tls]', "log_level: must be one of DEBUG, INFO, WARNING, ERROR, CRITICAL"),
+        ("[tls]", 'test_harness = "yes"\n[tls]', "test_harness: must be true or false"),
         ("[tls]", "listener = 5\n[tls]", "listener must be a table ([listener]), not an integer"),
     ],
 )
@@ -342,6 +348,7 @@ def test_default_config_loads_back(tmp_path: Path) -> None:
     assert config.storage.url == f"sqlite:///{root}/strongroom.db"
     assert config.policy == PolicySettings(admin_identities=("admin",), policy_file=None)
     assert config.log_level == "INFO"
+    assert config.test_harness is False
 
 
 def test_default_config_documents_the_alternatives(tmp_path: Path) -> None:
