@@ -10,6 +10,8 @@ type only (docs/conformance.md gives the reasons):
 * a Result Message (free text: the reason is in Result Reason, which is compared exactly);
 * key material the server generated (Key Material, or the Key of a transparent key, that no
   request of the file supplied), and a Digest Value that is not the digest of supplied bytes;
+* the value of a Random Number Generator attribute (the server's own generator), unless a
+  request of the file supplied that value;
 * in a Query response, the lists the server reports about itself (Operation, Object Type,
   Vendor Identification, Server Information, Application Namespace, ...): every kind of item
   the vector shows must be there, with the vector's type, in any number.
@@ -62,6 +64,9 @@ _QUERY_LISTS = frozenset(
     )
     if hasattr(Tag, t.name)
 )
+_RANDOM_NUMBER_GENERATOR = int(Tag.RANDOM_NUMBER_GENERATOR)
+_ATTRIBUTE_VALUE = int(Tag.ATTRIBUTE_VALUE)
+_ATTRIBUTE_NAME = int(Tag.ATTRIBUTE_NAME)
 _RESPONSE_HEADER = int(Tag.RESPONSE_HEADER)
 _BATCH_ITEM = int(Tag.BATCH_ITEM)
 _OPERATION = int(Tag.OPERATION)
@@ -117,6 +122,7 @@ class Comparison:
         self.now = now
         self.bindings: dict[str, Any] = {}
         self._supplied: set[bytes] = set()
+        self._supplied_structures: set[Any] = set()
 
     # ---- requests
 
@@ -126,6 +132,8 @@ class Comparison:
 
     def _concrete(self, item: Item) -> Item:
         if item.type == _STRUCTURE:
+            if item.tag in (_RANDOM_NUMBER_GENERATOR, _ATTRIBUTE_VALUE):
+                self._supplied_structures.add(_shape(item))
             children = tuple(self._concrete(child) for child in item.value)
             return item if children == item.value else Item(item.tag, item.type, children)
         value = item.value
@@ -174,6 +182,8 @@ class Comparison:
         if exp.type == _STRUCTURE:
             if self._chosen(exp, context):
                 return
+            if _is_generator(exp, exp_siblings) and _shape(exp) not in self._supplied_structures:
+                return  # describes the server's own random number generator
             self._children(exp, act, path, context + (exp.tag,))
             return
         value = exp.value
@@ -254,6 +264,22 @@ class Comparison:
                 if hashlib.new(name, supplied).digest() == digest:
                     return True
         return False
+
+
+def _is_generator(item: Item, siblings: tuple[Item, ...]) -> bool:
+    """A Random Number Generator value: the 2.x structure, or a 1.x Attribute Value so named."""
+    if item.tag == _RANDOM_NUMBER_GENERATOR:
+        return True
+    return item.tag == _ATTRIBUTE_VALUE and any(
+        s.tag == _ATTRIBUTE_NAME and s.value == "Random Number Generator" for s in siblings
+    )
+
+
+def _shape(item: Item) -> Any:
+    """A hashable copy of an item tree (placeholders and all), to recognise supplied values."""
+    if item.type == _STRUCTURE:
+        return (item.tag, tuple(_shape(c) for c in item.value))
+    return (item.tag, item.type, str(item.value) if isinstance(item.value, Placeholder) else item.value)
 
 
 def _operation(context: tuple[int, ...], current: Any) -> Any:

@@ -236,3 +236,23 @@ def test_a_continuation_runs_as_the_file_it_continues() -> None:
     assert predecessor(third) == Path("v1.4/mandatory/TL-M-2-14.xml")
     assert predecessor(Path("v2.1/mandatory/TL-M-2-21.xml")) == Path("v2.1/mandatory/TL-M-2-21.xml")
     assert predecessor(Path("SKLC-M-1-14.xml")) == Path("SKLC-M-1-14.xml")
+
+
+def test_the_random_number_generator_is_the_servers_own_unless_a_request_set_it() -> None:
+    def rng(algorithm: int) -> Item:
+        return st(Tag.RANDOM_NUMBER_GENERATOR, leaf(Tag.RNG_ALGORITHM, E, algorithm))
+
+    def rng_1x(algorithm: int) -> Item:
+        value = Item(int(Tag.ATTRIBUTE_VALUE), S, (leaf(Tag.RNG_ALGORITHM, E, algorithm),))
+        return st(Tag.ATTRIBUTE, leaf(Tag.ATTRIBUTE_NAME, T, "Random Number Generator"), value)
+
+    vector, ours = 5, 3  # ANSI X9.31 in the vectors; a DRBG here
+    for make in (rng, rng_1x):
+        comparison = Comparison(NOW)
+        assert comparison.compare(1, response(make(vector)), response(make(ours))) is None
+        comparison.concrete_request(st(Tag.REQUEST_MESSAGE, make(vector)))  # a Register that sets it
+        assert comparison.compare(2, response(make(vector)), response(make(ours))) is not None
+    # Another attribute's structured value stays exact.
+    other = st(Tag.ATTRIBUTE, leaf(Tag.ATTRIBUTE_NAME, T, "Name"), Item(int(Tag.ATTRIBUTE_VALUE), S, (uid("a"),)))
+    changed = st(Tag.ATTRIBUTE, leaf(Tag.ATTRIBUTE_NAME, T, "Name"), Item(int(Tag.ATTRIBUTE_VALUE), S, (uid("b"),)))
+    assert Comparison(NOW).compare(1, response(other), response(changed)) is not None
