@@ -338,11 +338,9 @@ class Dispatcher:
 
 
 def _undone(item: ResponseBatchItem) -> ResponseBatchItem:
-    if item.result_status != _SUCCESS:
-        return item
-    return ResponseBatchItem(
-        operation=item.operation, unique_batch_item_id=item.unique_batch_item_id, result_status=_UNDONE
-    )
+    # The payload stays, as the OASIS test cases show (v2.1 BL-M-2): it says what the item did
+    # before it was undone (a Create's identifier, which then names nothing).
+    return item if item.result_status != _SUCCESS else dataclasses.replace(item, result_status=_UNDONE)
 
 
 def _op_name(item: RequestBatchItem) -> str:

@@ -524,6 +524,10 @@ def test_batch_undo_rolls_everything_back(engine):
         ResultStatus.OPERATION_FAILED,
     ]
     assert locate(engine, V14, []).unique_identifiers == before
+    # An undone item keeps its payload (what it did before it was undone), as v2.1 BL-M-2 shows.
+    undone_uid = result.batch_items[0].payload.unique_identifier
+    assert result.batch_items[1].payload.unique_identifier == undone_uid
+    failure(one(engine, V14, item(Operation.GET, unique_identifier=undone_uid)), ResultReason.ITEM_NOT_FOUND)
 
 
 # --------------------------------------------------------------------------- bad input
