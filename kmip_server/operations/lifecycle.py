@@ -94,4 +94,6 @@ def check(ctx: RequestContext, request: CheckRequest) -> Struct:
             raise wrong_state(ctx, obj, "use")
     if request.usage_limits_count is not None or request.lease_time is not None:
         raise KmipError("usage limits and leases are not supported yet", R.FEATURE_NOT_SUPPORTED)
-    return CheckResponse(unique_identifier=obj.uid, cryptographic_usage_mask=wanted)
+    # The mask comes back only when the server rejects it (KMIP 2.1 6.1.3): a pass is just the
+    # identifier, as the OASIS cases (v2.1 BL-M-2) show.
+    return CheckResponse(unique_identifier=obj.uid)

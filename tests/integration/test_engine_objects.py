@@ -18,6 +18,7 @@ from kmip_client.protocol.model.attributes import RevocationReason
 from kmip_client.protocol.model.base import EnumValue
 from kmip_client.protocol.model.objects import KeyBlock, KeyValue, OpaqueObject, SecretData
 from kmip_client.protocol.model.payloads.harness import InteropResponse, LogResponse
+from kmip_client.protocol.model.payloads.lifecycle import CheckResponse
 from kmip_client.protocol.model.payloads.structures import ServerInformation
 from kmip_client.protocol.spec.enums import (
     BatchErrorContinuationOption,
@@ -451,7 +452,8 @@ def test_check_enforces_usage_mask_and_state(engine):
         ResultReason.WRONG_KEY_LIFECYCLE_STATE,
     )
     ok(one(engine, V21, item(Operation.ACTIVATE, unique_identifier=uid)))
-    ok(one(engine, V21, item(Operation.CHECK, unique_identifier=uid, cryptographic_usage_mask=int(M.ENCRYPT))))
+    passed = ok(one(engine, V21, item(Operation.CHECK, unique_identifier=uid, cryptographic_usage_mask=int(M.ENCRYPT))))
+    assert passed == CheckResponse(unique_identifier=uid)  # the mask only comes back when refused
     failure(
         one(engine, V21, item(Operation.CHECK, unique_identifier=uid, cryptographic_usage_mask=int(M.SIGN))),
         ResultReason.INCOMPATIBLE_CRYPTOGRAPHIC_USAGE_MASK,
