@@ -10,14 +10,24 @@ from kmip_client.protocol.model.payloads.server_info import (
     QueryRequest,
     QueryResponse,
 )
-from kmip_client.protocol.model.payloads.structures import ServerInformation
-from kmip_client.protocol.spec.enums import ObjectType, Operation, QueryFunction
+from kmip_client.protocol.model.payloads.structures import ProfileInformation, ProfileVersion, ServerInformation
+from kmip_client.protocol.spec.enums import ObjectType, Operation, ProfileName, QueryFunction
 
 from ..engine.context import RequestContext
 from ..engine.registry import operation, supported_operations
 from ..engine.versions import SUPPORTED_VERSIONS
 
 VENDOR = "Strongroom"
+#: The server profiles whose mandatory OASIS test cases all pass, by profile and KMIP version:
+#: what Query Profiles reports. tests/conformance checks every entry against a replay of the
+#: test cases, so the list cannot claim more than is true.
+CONFORMANT_PROFILES: dict[str, tuple[str, ...]] = {
+    "SYMMETRIC_KEY_LIFECYCLE_SERVER": ("1.3", "1.4", "2.1"),
+    "OPAQUE_MANAGED_OBJECT_STORE_SERVER": ("1.3", "1.4", "2.0", "2.1"),
+    "HTTPS_SERVER": ("1.3", "1.4", "2.1"),
+    "JSON_SERVER": ("1.3", "1.4", "2.1"),
+    "XML_SERVER": ("1.3", "1.4", "2.1"),
+}
 #: The object types Create, Register and Get handle.
 SUPPORTED_OBJECT_TYPES = (ObjectType.SYMMETRIC_KEY, ObjectType.SECRET_DATA, ObjectType.OPAQUE_OBJECT)
 
@@ -52,4 +62,22 @@ def query(ctx: RequestContext, request: QueryRequest) -> Struct:
             if ctx.v2
             else ServerInformation()
         )
+    if QueryFunction.QUERY_PROFILES in functions and ctx.version >= (1, 3):
+        fields["profile_information"] = profiles_for(ctx.version)
     return QueryResponse(**fields) if fields else response  # type: ignore[arg-type]
+
+
+def profiles_for(version: tuple[int, int]) -> tuple[ProfileInformation, ...]:
+    """The Profile Information of the conformant profiles of ``version`` (1.x names carry the
+    version; 2.x names a profile and gives its version apart)."""
+    text = f"{version[0]}.{version[1]}"
+    found = []
+    for base, versions in CONFORMANT_PROFILES.items():
+        if text not in versions:
+            continue
+        if version >= (2, 0):
+            profile = ProfileVersion(major=version[0], minor=version[1])
+            found.append(ProfileInformation(profile_name=ProfileName[base], profile_version=profile))
+        else:
+            found.append(ProfileInformation(profile_name=ProfileName[f"{base}_KMIP_V{version[0]}_{version[1]}"]))
+    return tuple(found)

@@ -9,7 +9,22 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .run import PROFILES, VECTORS, VERSIONS, case_files, run, table
+from kmip_server.operations.server_info import CONFORMANT_PROFILES
+
+from .run import PROFILES, VECTORS, VERSIONS, case_files, profile_of, run, table
+
+#: Query's profile names and the test cases that show conformance to each (the mandatory ones).
+PROFILE_CASES = {
+    "BASELINE_SERVER": "BL-M",
+    "SYMMETRIC_KEY_LIFECYCLE_SERVER": "SKLC-M",
+    "SYMMETRIC_KEY_FOUNDRY_SERVER": "SKFF-M",
+    "OPAQUE_MANAGED_OBJECT_STORE_SERVER": "OMOS-M",
+    "TAPE_LIBRARY_SERVER": "TL-M",
+    "QUANTUM_SAFE_SERVER": "QS-M",
+    "HTTPS_SERVER": "MSGENC-HTTPS-M",
+    "JSON_SERVER": "MSGENC-JSON-M",
+    "XML_SERVER": "MSGENC-XML-M",
+}
 
 PASSING = Path(__file__).with_name("passing.txt")
 
@@ -33,6 +48,14 @@ def test_the_profiles_pass_at_least_as_before() -> None:
     assert not regressed, "files that passed before fail now:\n" + "\n".join(
         outcomes[path].replace(str(VECTORS) + "/", "") for path in files if names[path] in regressed
     )
+    # Query Profiles claims exactly what is shown here: each profile it reports, in each version,
+    # has test cases, and all of them pass.
+    for profile, versions in CONFORMANT_PROFILES.items():
+        for version in versions:
+            cases = [p for p in files if profile_of(p) == PROFILE_CASES[profile] and p.parts[-3] == f"v{version}"]
+            assert cases, f"Query reports {profile} for KMIP {version}, which has no test cases here"
+            failing = [names[p] for p in cases if not outcomes[p].startswith("PASS")]
+            assert not failing, f"Query reports {profile} for KMIP {version}, but these fail: {failing}"
     newly = sorted(passing - listed)
     if newly:
         print("passing now, add to tests/conformance/passing.txt:\n" + "\n".join(newly))

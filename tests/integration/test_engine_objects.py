@@ -74,6 +74,20 @@ def test_response_headers_carry_the_time_version_and_count_of_each_answer(engine
         assert before <= result.header.time_stamp.timestamp() <= after
 
 
+def test_query_profiles_names_the_conformant_profiles_in_each_version(engine):
+    from kmip_client.protocol.spec.enums import ProfileName
+
+    profiles = item(Operation.QUERY, query_functions=(QueryFunction.QUERY_PROFILES,))
+    v14 = {p.profile_name for p in ok(one(engine, V14, profiles)).profile_information}
+    assert ProfileName.SYMMETRIC_KEY_LIFECYCLE_SERVER_KMIP_V1_4 in v14
+    assert ProfileName.BASELINE_SERVER_BASIC_KMIP_V1_4 not in v14  # not shown by its test cases
+    v21 = ok(one(engine, V21, profiles)).profile_information
+    lifecycle = next(p for p in v21 if p.profile_name == ProfileName.SYMMETRIC_KEY_LIFECYCLE_SERVER)
+    assert (lifecycle.profile_version.major, lifecycle.profile_version.minor) == (2, 1)
+    v12 = item(Operation.QUERY, query_functions=(QueryFunction.QUERY_PROFILES,))
+    assert ok(one(engine, (1, 2), v12)).profile_information == ()  # Query Profiles came in 1.3
+
+
 def test_interop_answers_only_a_server_run_for_testing(engine):
     begin = item(Operation.INTEROP, interop_function=EnumValue(1), interop_identifier="BL-M-1-21")
     failure(one(engine, V21, begin), ResultReason.OPERATION_NOT_SUPPORTED)
