@@ -3,8 +3,8 @@
 One line per file, ``PASS name`` or ``FAIL name: step N, path: expected X, got Y``, then
 ``N passed, N failed``; the exit status is 1 when any file failed. After each file the objects
 it created (the ``$UNIQUE_IDENTIFIER_n`` it bound) are revoked and destroyed, whether it passed
-or not (``--keep`` leaves them, for debugging). Destroyed objects stay visible to Locate,
-so for files that cannot see each other's objects at all, give each its own client identity:
+or not (``--keep`` leaves them, for debugging). Destroyed objects stay visible to a 1.x
+Locate, so for files that cannot see each other's objects at all, give each its own client identity:
 ``--cert-dir DIR`` with ``DIR/NAME.crt`` and ``DIR/NAME.key`` per file (what
 ``tests/conformance/run.py`` does). A file that continues another (``replay.CONTINUES``)
 runs as that file's client, after it, and finds its objects left for it.
@@ -19,11 +19,13 @@ from pathlib import Path
 from typing import Protocol
 
 from .https_transport import CONTENT_TYPES, HttpsTransport
+from .protocol.errors import ProtocolError
 from .protocol.spec import Tag
 from .protocol.spec.enums import Operation, RevocationReasonCode
 from .protocol.ttlv import Item, ItemType, encode
 from .protocol.xml_codec import item_to_xml
 from .replay import CaseResult, Exchange, case_files, load_steps, predecessor, replay_steps, summary
+from .replay_compare import Difference
 from .tls import client_ssl_context
 from .transport import ConnectionPool, KmipTransportError, parse_servers
 
@@ -112,9 +114,7 @@ def replay_one(path: Path, exchange: Exchange, *, keep: bool = False) -> CaseRes
     """Replay one file, then (unless ``keep``) destroy what it created."""
     try:
         steps = load_steps(path.read_bytes())
-    except (OSError, ValueError) as error:
-        from .replay_compare import Difference
-
+    except (OSError, ProtocolError, ValueError) as error:
         return CaseResult(path, 0, Difference(0, "", "a readable test-case file", f"{type(error).__name__}: {error}"))
     result = replay_steps(path, steps, exchange)
     if not keep:

@@ -1,0 +1,101 @@
+"""``kmip replay`` as an operator runs it: the installed command against ``strongroom serve``.
+
+Real mutual TLS on loopback, over binary TTLV and over KMIP over HTTPS; the output lines, the
+exit status, clean-up after each file, and a file that fails with the first difference named.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from kmip_client import Client
+from tests.support.server_process import (
+    ServerProcess,
+    TlsFiles,
+    free_port,
+    issue_client_cert,
+    running_server,
+    strongroom_init,
+)
+
+VECTORS = Path(__file__).resolve().parents[1] / "vectors" / "oasis"
+SKLC = VECTORS / "v1.4" / "mandatory" / "SKLC-M-1-14.xml"
+OMOS = VECTORS / "v2.1" / "mandatory" / "OMOS-M-1-21.xml"
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[ServerProcess, TlsFiles, int]]:
+    data_dir = tmp_path_factory.mktemp("replay") / "data"
+    strongroom_init(data_dir)
+    tls = issue_client_cert(data_dir, "replayer", data_dir.parent / "replayer")
+    https_port = free_port()
+    extra = ["--log-level", "WARNING", "--https-port", str(https_port)]
+    with running_server(data_dir, free_port(), extra_args=extra) as server:
+        yield server, tls, https_port
+
+
+def kmip(*args: str) -> subprocess.CompletedProcess[str]:
+    command = [str(Path(sys.executable).with_name("kmip")), "replay", *args]
+    return subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
+
+
+def identity(tls: TlsFiles) -> list[str]:
+    return ["--ca", str(tls.ca), "--cert", str(tls.cert), "--key", str(tls.key)]
+
+
+def test_passing_files_print_pass_lines_a_summary_and_exit_0(served) -> None:
+    server, tls, https_port = served
+    done = kmip("--server", f"127.0.0.1:{server.port}", *identity(tls), str(SKLC), str(OMOS))
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert done.stdout.splitlines() == [f"PASS {SKLC}", f"PASS {OMOS}", "2 passed, 0 failed"]
+    # Over KMIP over HTTPS, in the JSON encoding, the same conversation passes as well.
+    url = f"https://127.0.0.1:{https_port}/kmip"
+    over_https = kmip("--url", url, "--encoding", "json", *identity(tls), str(SKLC))
+    assert over_https.returncode == 0, over_https.stdout + over_https.stderr
+    assert over_https.stdout.splitlines()[0] == f"PASS {SKLC}"
+
+
+def test_a_failing_file_names_its_first_difference_and_what_it_created_is_destroyed(served, tmp_path) -> None:
+    server, tls, _ = served
+    wrong = tmp_path / "SKLC-M-1-14.xml"
+    # The same conversation, expecting a 128-bit key where the request asks for 256 bits (in the
+    # Get Attributes answer: the third "Cryptographic Length" of the file).
+    text = SKLC.read_text()
+    at = text.index('<AttributeValue type="Integer" value="256"/>', text.rindex('value="Cryptographic Length"'))
+    wrong.write_text(text[:at] + text[at:].replace('value="256"', 'value="128"', 1))
+    done = kmip("--server", f"127.0.0.1:{server.port}", *identity(tls), "-v", str(wrong))
+    assert done.returncode == 1
+    line, summary = done.stdout.splitlines()
+    assert line.startswith(f"FAIL {wrong}: step ")
+    assert "/AttributeValue: expected Integer 128, got Integer 256" in line
+    assert summary == "0 passed, 1 failed"
+    assert "<ResponseMessage>" in done.stderr  # -v shows the response that differed
+    # The key the file created was revoked and destroyed after it: Get finds no key material.
+    # A 1.x client: Locate in 2.x leaves destroyed objects out unless asked for them.
+    with Client(f"127.0.0.1:{server.port}", ca=tls.ca, cert=tls.cert, key=tls.key, version=(1, 4)) as client:
+        created = client.locate(name="SKLC-M-1-14")
+        assert created  # the file's key (and its earlier passing run's) is still there, destroyed
+        for uid in created:
+            assert client.get_attributes(uid, ["State"])["State"][0].name in ("DESTROYED", "DESTROYED_COMPROMISED")
+
+
+def test_a_directory_runs_its_files_and_usage_errors_exit_2(served, tmp_path) -> None:
+    server, tls, _ = served
+    folder = tmp_path / "cases"
+    folder.mkdir()
+    (folder / SKLC.name).write_bytes(SKLC.read_bytes())
+    done = kmip("--server", f"127.0.0.1:{server.port}", *identity(tls), str(folder))
+    assert done.stdout.splitlines() == [f"PASS {SKLC.name}", "1 passed, 0 failed"]
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert kmip("--server", f"127.0.0.1:{server.port}", *identity(tls), str(empty)).returncode == 2
+    assert kmip("--server", f"127.0.0.1:{server.port}", *identity(tls), "--encoding", "json", str(SKLC)).returncode == 2
+    unreadable = tmp_path / "broken.xml"
+    unreadable.write_text("<KMIP><RequestMessage>")
+    broken = kmip("--server", f"127.0.0.1:{server.port}", *identity(tls), str(unreadable))
+    assert broken.returncode == 1 and broken.stdout.startswith(f"FAIL {unreadable}: ")
