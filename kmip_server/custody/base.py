@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import abc
+import dataclasses
 
 
 class CustodyError(Exception):
@@ -14,6 +15,22 @@ class CustodyUnavailable(CustodyError):
 
     Raised at start-up so the server stops with a clear message instead of serving without keys.
     """
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class RandomGenerator:
+    """What a custody's :meth:`KeyCustody.random` draws from, as far as it is known: KMIP
+    reports it as the Random Number Generator of the keys the server generates. ``kind`` is
+    ``"unspecified"`` or ``"drbg"`` (NIST SP 800-90A); ``drbg`` names the DRBG (``"ctr"``),
+    ``cipher`` and ``bits`` its block cipher and key size."""
+
+    kind: str = "unspecified"
+    drbg: str | None = None
+    cipher: str | None = None
+    bits: int | None = None
+
+
+UNSPECIFIED_GENERATOR = RandomGenerator()
 
 
 class KeyCustody(abc.ABC):
@@ -41,6 +58,11 @@ class KeyCustody(abc.ABC):
     @abc.abstractmethod
     def random(self, length: int) -> bytes:
         """``length`` bytes from the token's random number generator (new key material)."""
+
+    @property
+    def random_generator(self) -> RandomGenerator:
+        """The generator behind :meth:`random`; unspecified unless the token is known."""
+        return UNSPECIFIED_GENERATOR
 
     @abc.abstractmethod
     def close(self) -> None:

@@ -74,7 +74,7 @@ from pkcs11.exceptions import (
 )
 from pkcs11.mechanisms import GCMParams
 
-from .base import CustodyError, CustodyUnavailable, KeyCustody
+from .base import UNSPECIFIED_GENERATOR, CustodyError, CustodyUnavailable, KeyCustody, RandomGenerator
 
 __all__ = ["BLOB_VERSION", "Pkcs11Custody"]
 
@@ -147,6 +147,25 @@ os.register_at_fork(after_in_child=_after_fork_in_child)
 
 def _is_softhsm(module: Path) -> bool:
     return "softhsm" in module.name.lower()
+
+
+# SoftHSM2's C_GenerateRandom is its crypto backend's generator. Built on OpenSSL 1.1.1 or 3.x
+# (the Debian package is) that is RAND_bytes: by default a CTR-DRBG on AES-256 (NIST SP
+# 800-90A). Botan's generator differs, and other tokens do not tell which one they use.
+_OPENSSL_CTR_DRBG = RandomGenerator(kind="drbg", drbg="ctr", cipher="aes", bits=256)
+
+
+def _token_generator(module: Path) -> RandomGenerator:
+    """What the token behind ``module`` generates random bytes with, as far as is known."""
+    if not _is_softhsm(module):
+        return UNSPECIFIED_GENERATOR
+    try:
+        image = module.read_bytes()  # the libraries it links against are named in it
+    except OSError:
+        return UNSPECIFIED_GENERATOR
+    if b"libcrypto.so.3" in image or b"libcrypto.so.1.1" in image:
+        return _OPENSSL_CTR_DRBG
+    return UNSPECIFIED_GENERATOR
 
 
 def _current_softhsm_conf() -> str:
@@ -330,8 +349,10 @@ class Pkcs11Custody(KeyCustody):
         master_key_id: str,
         login_key: tuple[str, bytes],
         generation: int,
+        generator: RandomGenerator = UNSPECIFIED_GENERATOR,
     ) -> None:
         """Internal: use :meth:`open`."""
+        self._generator = generator
         self._session = session
         self._key: Any = key
         self._master_key_id = master_key_id
@@ -374,12 +395,24 @@ class Pkcs11Custody(KeyCustody):
         master_key_id = f"pkcs11:{token_label}/{master_key_label}"
         if key_id:
             master_key_id += f"#{key_id.hex()}"
-        return cls(session=session, key=key, master_key_id=master_key_id, login_key=login_key, generation=generation)
+        return cls(
+            session=session,
+            key=key,
+            master_key_id=master_key_id,
+            login_key=login_key,
+            generation=generation,
+            generator=_token_generator(module),
+        )
 
     @property
     def master_key_id(self) -> str:
         """``pkcs11:<token label>/<key label>#<CKA_ID hex>``: names the key, reveals nothing of it."""
         return self._master_key_id
+
+    @property
+    def random_generator(self) -> RandomGenerator:
+        """SoftHSM2 on OpenSSL: a CTR-DRBG on AES-256; other tokens: unspecified."""
+        return self._generator
 
     def _live_key(self) -> Any:
         """The key to operate with; caller holds ``self._lock``."""
