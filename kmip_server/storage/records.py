@@ -57,6 +57,9 @@ class ObjectRecord:
     # Set by Repository.get_for_release only: "Extractable" (False) or "Sensitive" (True) when
     # that attribute forbids returning the value in the clear, else None.
     withheld_by: str | None = None
+    # Set by Repository.get_for_release only: whether the object is still Fresh (KMIP's Fresh
+    # attribute: never served by Get). None when not read.
+    fresh: bool | None = None
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

@@ -124,7 +124,12 @@ _WITHHOLDING = (
     )
     .scalar_subquery()
 )
-_GET_VALUE = _GET.add_columns(_WITHHOLDING)
+# Whether the object is still Fresh (never served by Get): no "Fresh" row means it is, a row
+# holds the value (1 or 0). Also folded into the value read.
+_FRESH = (
+    select(func.coalesce(func.min(_a.number_value), 1)).where(_a.uid == _o.uid, _a.name == "Fresh").scalar_subquery()
+)
+_GET_VALUE = _GET.add_columns(_WITHHOLDING, _FRESH)
 
 
 _DRIVER_GET_VALUE = DriverStatement(_GET_VALUE)
@@ -287,11 +292,15 @@ class Session:
 
     def get_for_release(self, uid: str) -> ObjectRecord | None:
         """The object ``uid`` without its attributes, for releasing its value (one SELECT):
-        ``withheld_by`` names the attribute that forbids a release in the clear, if any."""
+        ``withheld_by`` names the attribute that forbids a release in the clear, if any;
+        ``fresh`` says whether the object has never been served (no "Fresh" attribute
+        saying otherwise)."""
         row = _DRIVER_GET_VALUE.first(self._conn, uid=uid)
         if row is None:
             return None
-        return ObjectRecord(*row[:10], sequence=row[10], withheld_by=row[11])
+        record = ObjectRecord(*row[:10], sequence=row[10], withheld_by=row[11])
+        record.fresh = bool(row[12])
+        return record
 
     def get_attributes(self, uid: str, names: Sequence[str] | None = None) -> list[StoredAttribute]:
         """The attribute instances of ``uid`` (all, or only those named), ordered by name in
