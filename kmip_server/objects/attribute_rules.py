@@ -32,6 +32,8 @@ _SINGLE = AttributeRule()
 _MULTI = AttributeRule(multi=True)
 # A client may set it, but once set it stays (dates the lifecycle relies on).
 _SET_ONCE = AttributeRule(client_delete=False)
+# A client may give it (in Register, or later with Add Attribute) but never change it.
+_GIVEN_ONCE = AttributeRule(client_modify=False, client_delete=False)
 
 RULES: dict[str, AttributeRule] = {
     "Unique Identifier": _SERVER_ONLY,
@@ -39,7 +41,8 @@ RULES: dict[str, AttributeRule] = {
     "State": _SERVER_ONLY,
     "Initial Date": _SERVER_ONLY,
     "Last Change Date": _SERVER_ONLY,
-    "Original Creation Date": _SERVER_ONLY,
+    # For an object the server generates the server sets it (Create overrides a client's).
+    "Original Creation Date": _GIVEN_ONCE,
     "Digest": _SERVER_ONLY_MULTI,
     "Lease Time": _SERVER_ONLY,
     "Destroy Date": _SERVER_ONLY,
@@ -47,19 +50,22 @@ RULES: dict[str, AttributeRule] = {
     "Compromise Occurrence Date": _SERVER_ONLY,
     "Revocation Reason": _SERVER_ONLY,
     "Archive Date": _SERVER_ONLY,
-    "Fresh": _SERVER_ONLY,
+    # A client may register an object as not fresh; only Get changes it afterwards.
+    "Fresh": dataclasses.replace(_SERVER_ONLY, on_create=True),
     "Always Sensitive": _SERVER_ONLY,
     "Never Extractable": _SERVER_ONLY,
     "Key Value Present": _SERVER_ONLY,
     "Key Format Type": _SERVER_ONLY,
     "Short Unique Identifier": _SERVER_ONLY,
+    "Protection Storage Mask": _SERVER_ONLY,
     "Cryptographic Algorithm": _CREATE_ONLY,
     "Cryptographic Length": _CREATE_ONLY,
     "Cryptographic Domain Parameters": _CREATE_ONLY,
     "Cryptographic Usage Mask": _CREATE_ONLY,
     "Certificate Type": _CREATE_ONLY,
     "Certificate Length": _SERVER_ONLY,
-    "Random Number Generator": _CREATE_ONLY,
+    # Create checks a client's against the token's generator.
+    "Random Number Generator": _GIVEN_ONCE,
     "Usage Limits": _SINGLE,
     "Name": _MULTI,
     "Alternative Name": _MULTI,
@@ -73,8 +79,9 @@ RULES: dict[str, AttributeRule] = {
     "Description": _SINGLE,
     "Comment": _SINGLE,
     "PKCS#12 Friendly Name": _SINGLE,
-    "Sensitive": _SINGLE,
-    "Extractable": _SINGLE,
+    # Always present (False / True unless a client said otherwise): changed, never deleted.
+    "Sensitive": _SET_ONCE,
+    "Extractable": _SET_ONCE,
     "Protection Level": _SINGLE,
     "Protection Period": _SINGLE,
     "Quantum Safe": _SINGLE,
@@ -107,7 +114,7 @@ def rule_for(name: str) -> AttributeRule | None:
 
 
 #: Attributes the server derives from the object's row rather than storing as attributes.
-SYNTHESISED = ("Unique Identifier", "Object Type", "State")
+SYNTHESISED = ("Unique Identifier", "Short Unique Identifier", "Object Type", "State", "Key Format Type")
 
 
 _DATE, _ENUM, _INT, _TEXT = ItemType.DATE_TIME, ItemType.ENUMERATION, ItemType.INTEGER, ItemType.TEXT_STRING
@@ -143,4 +150,7 @@ VALUE_TYPES: dict[str, ItemType] = {
         _STRUCT,
     ),
     "Lease Time": _INTERVAL,
+    "Random Number Generator": _STRUCT,
+    "Protection Storage Mask": _INT,
+    "Short Unique Identifier": ItemType.BYTE_STRING,
 }

@@ -13,7 +13,13 @@ from datetime import datetime
 from typing import Any
 
 from kmip_client.protocol.model import Attribute
-from kmip_client.protocol.model.attributes import AlternativeName, ApplicationSpecificInformation, Link, Name
+from kmip_client.protocol.model.attributes import (
+    AlternativeName,
+    ApplicationSpecificInformation,
+    Link,
+    Name,
+    RandomNumberGenerator,
+)
 from kmip_client.protocol.model.base import to_bytes
 from kmip_client.protocol.ttlv import ItemType, decode
 
@@ -41,9 +47,10 @@ def search_keys(value: Any) -> tuple[str | None, int | None]:
     return None, None
 
 
-# Scalar values recur (an algorithm, a length, a mask, this second's dates): their stored
-# bytes are kept, keyed with the value's type too, since True == 1 == an enum member of 1.
-_CACHEABLE = (bool, int, datetime)
+# Scalar values recur (an algorithm, a length, a mask, this second's dates), and so does the
+# Random Number Generator of generated keys: their stored bytes are kept, keyed with the
+# value's type too, since True == 1 == an enum member of 1.
+_CACHEABLE = (bool, int, datetime, RandomNumberGenerator)
 _encoded: dict[tuple[str, type, Any, ItemType | None], bytes] = {}
 _ENCODED_LIMIT = 4096
 
@@ -121,6 +128,15 @@ class AttributeSet:
     def set(self, name: str, value: Any, typ: ItemType | None = None, index: int = 0) -> None:
         self._values.setdefault(name, {})[index] = Attribute(name=name, value=value, type=typ)
         self._dirty.add(name)
+
+    def default(self, attr: Attribute) -> None:
+        """Give the object ``attr`` (a plain attribute) if it has no instance of that name,
+        as a value it has without a stored row: not written unless changed afterwards."""
+        self._values.setdefault(attr.name, {0: attr})
+
+    def is_dirty(self, name: str) -> bool:
+        """Whether ``name`` changed since loading (or since :meth:`changed` was last called)."""
+        return name in self._dirty
 
     def set_from(self, name: str, attr: Attribute) -> None:
         """As :meth:`set` with ``attr``'s value and type, keeping ``attr`` itself when it is

@@ -27,13 +27,14 @@ from kmip_client.protocol.model.payloads.attributes_ops import (
     SetAttributeResponse,
 )
 from kmip_client.protocol.model.payloads.structures import attribute_reference, reference_name
-from kmip_client.protocol.spec.enums import AdjustmentType, ObjectType, Operation, ResultReason, State
+from kmip_client.protocol.spec.enums import AdjustmentType, KeyFormatType, ObjectType, Operation, ResultReason, State
 from kmip_client.protocol.ttlv import ItemType
 
 from ..engine.context import RequestContext
 from ..engine.registry import operation
 from ..objects import lifecycle
 from ..objects.attribute_rules import SYNTHESISED, is_custom, rule_for
+from ..objects.server_attributes import defined_in, listing_key, short_unique_identifier
 from .attribute_input import checked, read_only, single_attribute
 from .common import ManagedObject, load_object, wrong_state
 
@@ -47,22 +48,47 @@ def _synthesised(obj: ManagedObject, name: str) -> Attribute | None:
         return Attribute(name=name, value=ObjectType(obj.record.object_type))
     if name == "State":
         return Attribute(name=name, value=State(obj.state))
+    if name == "Short Unique Identifier":
+        return Attribute(name=name, value=short_unique_identifier(obj.uid), type=ItemType.BYTE_STRING)
+    if name == "Key Format Type":
+        key_format = _key_format(obj)
+        return Attribute(name=name, value=key_format) if key_format is not None else None
     return None
 
 
+def _key_format(obj: ManagedObject) -> KeyFormatType | None:
+    """The Key Format Type of a key or secret's value as stored (and returned by default)."""
+    if obj.record.value_format is None or obj.record.object_type == ObjectType.OPAQUE_OBJECT:
+        return None
+    try:
+        return KeyFormatType(obj.record.value_format)
+    except ValueError:
+        return None
+
+
 def _present(obj: ManagedObject, ctx: RequestContext, name: str) -> list[Attribute]:
-    """The instances of ``name`` as the client's version sends them."""
-    fixed = _synthesised(obj, name)
-    if fixed is not None:
-        return [attribute_for_version(name, fixed.value, ctx.version, type=fixed.type)]
+    """The instances of ``name`` as the client's version sends them (none if that version has
+    no such attribute)."""
+    if not defined_in(name, ctx.version):
+        return []
+    if name in SYNTHESISED:
+        fixed = _synthesised(obj, name)
+        return [] if fixed is None else [attribute_for_version(name, fixed.value, ctx.version, type=fixed.type)]
     return [
         attribute_for_version(name, attr.value, ctx.version, index=index or None, type=attr.type)
         for index, attr in obj.attributes.instances(name)
     ]
 
 
-def _all_names(obj: ManagedObject) -> list[str]:
-    return [*SYNTHESISED, *obj.attributes.names()]
+def _all_names(ctx: RequestContext, obj: ManagedObject) -> list[str]:
+    """Every attribute the object has in the client's version, in the listing order."""
+    names = [
+        name
+        for name in (*SYNTHESISED, *obj.attributes.names())
+        if defined_in(name, ctx.version) and (name != "Key Format Type" or _key_format(obj) is not None)
+    ]
+    names.sort(key=listing_key)
+    return names
 
 
 def _requested_names(ctx: RequestContext, request: GetAttributesRequest) -> list[str]:
@@ -74,7 +100,7 @@ def _requested_names(ctx: RequestContext, request: GetAttributesRequest) -> list
 @operation(Operation.GET_ATTRIBUTES, writes=False)
 def get_attributes(ctx: RequestContext, request: GetAttributesRequest) -> Struct:
     obj = load_object(ctx, request.unique_identifier)
-    names = _requested_names(ctx, request) or _all_names(obj)
+    names = _requested_names(ctx, request) or _all_names(ctx, obj)
     found = [attr for name in dict.fromkeys(names) for attr in _present(obj, ctx, name)]
     ctx.id_placeholder = obj.uid
     if ctx.v2:
@@ -85,7 +111,7 @@ def get_attributes(ctx: RequestContext, request: GetAttributesRequest) -> Struct
 @operation(Operation.GET_ATTRIBUTE_LIST, writes=False)
 def get_attribute_list(ctx: RequestContext, request: GetAttributeListRequest) -> Struct:
     obj = load_object(ctx, request.unique_identifier)
-    names = _all_names(obj)
+    names = _all_names(ctx, obj)
     ctx.id_placeholder = obj.uid
     if ctx.v2:
         return GetAttributeListResponse(
@@ -141,7 +167,7 @@ def add_attribute(ctx: RequestContext, request: AddAttributeRequest) -> Struct:
         return AddAttributeResponse(unique_identifier=obj.uid)
     return AddAttributeResponse(
         unique_identifier=obj.uid,
-        attribute=attribute_for_version(name, attr.value, ctx.version, index=index, type=attr.type),
+        attribute=attribute_for_version(name, attr.value, ctx.version, index=index or None, type=attr.type),
     )
 
 
@@ -185,7 +211,7 @@ def modify_attribute(ctx: RequestContext, request: ModifyAttributeRequest) -> St
         return ModifyAttributeResponse(unique_identifier=obj.uid)
     return ModifyAttributeResponse(
         unique_identifier=obj.uid,
-        attribute=attribute_for_version(name, attr.value, ctx.version, index=index, type=attr.type),
+        attribute=attribute_for_version(name, attr.value, ctx.version, index=index or None, type=attr.type),
     )
 
 
@@ -219,7 +245,7 @@ def delete_attribute(ctx: RequestContext, request: DeleteAttributeRequest) -> St
         return DeleteAttributeResponse(unique_identifier=obj.uid)
     return DeleteAttributeResponse(
         unique_identifier=obj.uid,
-        attribute=attribute_for_version(name, deleted.value, ctx.version, index=index, type=deleted.type),
+        attribute=attribute_for_version(name, deleted.value, ctx.version, index=index or None, type=deleted.type),
     )
 
 

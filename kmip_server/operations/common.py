@@ -12,6 +12,7 @@ from kmip_client.protocol.spec.enums import ResultReason
 from ..engine.context import RequestContext
 from ..objects import lifecycle
 from ..objects.attribute_set import AttributeSet
+from ..objects.server_attributes import fill_defaults, record_history
 from ..storage.records import ObjectRecord
 
 
@@ -67,6 +68,7 @@ class ManagedObject:
     def save(self, ctx: RequestContext, **columns: Any) -> None:
         """Write the changed attributes, and the state when it changed (by time or operation)."""
         session = ctx.session
+        record_history(self.attributes)
         for name in self.attributes.changed():
             session.set_attributes(self.uid, name, self.attributes.rows(name))
         if self.state != self._stored_state:
@@ -90,7 +92,9 @@ def load_object(
     the caller may not act for. With ``attributes=False`` only the row is read (the Get path),
     so time-based state changes are then not applied: callers that care about state load the
     attributes. ``for_release`` (implies ``attributes=False``) also reads whether Sensitive or
-    Extractable withholds the value (``record.withheld_by``).
+    Extractable withholds the value (``record.withheld_by``) and whether the object is Fresh.
+    Loaded attributes include those an object has without a stored row (see
+    :mod:`kmip_server.objects.server_attributes`).
     """
     uid = ctx.uid(given_uid)
     if for_release:
@@ -102,9 +106,11 @@ def load_object(
         raise KmipError(f"no object with Unique Identifier {uid!r}", ResultReason.ITEM_NOT_FOUND)
     if not ctx.policy.may_use(ctx.identity.name, record.owner):
         raise PermissionDenied(f"{ctx.identity.name!r} may not use object {uid!r}")
-    attrs = AttributeSet(record.attributes) if attributes else None
-    state = state_now(ctx, record.state, attrs) if attrs is not None else record.state
-    return ManagedObject(record, attrs, state)
+    if not attributes:
+        return ManagedObject(record, None, record.state)
+    attrs = AttributeSet(record.attributes)
+    fill_defaults(attrs)
+    return ManagedObject(record, attrs, state_now(ctx, record.state, attrs))
 
 
 def state_now(ctx: RequestContext, stored: int, attrs: AttributeSet) -> int:

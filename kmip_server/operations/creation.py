@@ -15,7 +15,7 @@ from enum import IntEnum
 
 from kmip_client.protocol.errors import KmipError
 from kmip_client.protocol.model import Struct
-from kmip_client.protocol.model.attributes import Digest
+from kmip_client.protocol.model.attributes import Digest, ProtectionStorageMasks
 from kmip_client.protocol.model.base import to_bytes
 from kmip_client.protocol.model.objects import KeyBlock, KeyValue, OpaqueObject, SecretData, SymmetricKey
 from kmip_client.protocol.model.payloads.lifecycle import (
@@ -39,6 +39,7 @@ from ..engine.context import RequestContext
 from ..engine.registry import operation
 from ..objects import lifecycle
 from ..objects.attribute_set import AttributeSet
+from ..objects.server_attributes import PROTECTION_STORAGE, random_number_generator
 from ..storage.records import ObjectRecord
 from .attribute_input import apply_initial, from_request
 from .common import date_attribute, state_now
@@ -123,6 +124,32 @@ def with_odd_parity(key: bytes) -> bytes:
     return bytes((b & 0xFE) | ((b >> 1).bit_count() + 1) % 2 for b in key)
 
 
+def _check_storage_masks(ctx: RequestContext, masks: ProtectionStorageMasks | None) -> None:
+    """KMIP 2.x: the client may say where the object may be stored; this server keeps every
+    object in software (its database), so one of the masks must allow that."""
+    if masks is None or not masks.masks or any(int(mask) & PROTECTION_STORAGE for mask in masks.masks):
+        return
+    raise KmipError(
+        "this server stores objects in software (Protection Storage Mask Software); none of the masks allows that",
+        R.PROTECTION_STORAGE_UNAVAILABLE,
+    )
+
+
+def _generated_by_server(ctx: RequestContext, attrs: AttributeSet) -> None:
+    """The attributes of an object whose value the server generates: its Random Number
+    Generator (a client's must be the token's: KMIP 1.4 §3.44) and Original Creation Date (the
+    Initial Date: §3.43); it is Fresh, whatever a client said."""
+    generator = random_number_generator(ctx.custody.random_generator)
+    if "Random Number Generator" in attrs and not attrs.has_value("Random Number Generator", generator.value):
+        raise KmipError(
+            "the requested Random Number Generator is not the one this server generates keys with",
+            ctx.reason(R.INVALID_ATTRIBUTE_VALUE, R.INVALID_FIELD),
+        )
+    attrs.set_from("Random Number Generator", generator)
+    attrs.set_from("Original Creation Date", date_attribute("Original Creation Date", ctx.now))
+    attrs.delete("Fresh")
+
+
 def store_new_object(
     ctx: RequestContext,
     object_type: ObjectType,
@@ -193,9 +220,11 @@ def create(ctx: RequestContext, request: CreateRequest) -> Struct:
             "Create makes Symmetric Key objects; other object types are not supported",
             ctx.reason(R.INVALID_OBJECT_TYPE, R.INVALID_FIELD),
         )
+    _check_storage_masks(ctx, request.protection_storage_masks)
     attrs = AttributeSet()
     apply_initial(ctx, attrs, from_request(ctx, request.template_attribute, request.attributes))
     algorithm, length = _symmetric_parameters(ctx, attrs, None)
+    _generated_by_server(ctx, attrs)
     key = ctx.custody.random(key_size(algorithm, length))
     if algorithm == A.DES3:
         key = with_odd_parity(key)
@@ -254,6 +283,7 @@ def register(ctx: RequestContext, request: RegisterRequest) -> Struct:
     managed = request.managed_object
     if not isinstance(managed, cls):
         raise KmipError(f"the Object Type says {object_type.name} but the object is another type", R.INVALID_FIELD)  # type: ignore[union-attr]
+    _check_storage_masks(ctx, request.protection_storage_masks)
     attrs = AttributeSet()
     apply_initial(ctx, attrs, from_request(ctx, request.template_attribute, request.attributes))
     algorithm = length = None

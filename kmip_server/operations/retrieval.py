@@ -16,11 +16,12 @@ from kmip_client.protocol.model.objects import (
 )
 from kmip_client.protocol.model.payloads.lifecycle import GetRequest, GetResponse
 from kmip_client.protocol.spec.enums import KeyFormatType, ObjectType, Operation, ResultReason
-from kmip_client.protocol.ttlv import decode
+from kmip_client.protocol.ttlv import ItemType, decode
 
-from ..engine.context import RequestContext
+from ..engine.context import RequestContext, WriteNeeded
 from ..engine.registry import operation
 from ..objects import lifecycle
+from ..objects.attribute_set import stored
 from .common import destroyed, load_object
 from .creation import wrap_context
 
@@ -63,6 +64,19 @@ def _withheld(ctx: RequestContext, uid: str, attribute: str) -> KmipError:
     return KmipError(message, ctx.reason(reason, R.PERMISSION_DENIED))
 
 
+_NOT_FRESH = (stored("Fresh", 0, False, ItemType.BOOLEAN),)
+
+
+def _served(ctx: RequestContext, uid: str) -> None:
+    """The object is being served: it is Fresh no longer (KMIP 1.4 §3.34), which takes a write.
+    In a read transaction that happens when the dispatcher runs the message again as a write;
+    a dispatcher that cannot leaves the object Fresh."""
+    if ctx.session.writable:
+        ctx.session.set_attributes(uid, "Fresh", _NOT_FRESH)
+    elif ctx.escalate:
+        raise WriteNeeded(f"Get of Fresh object {uid!r}")
+
+
 @operation(Operation.GET, writes=False)
 def get(ctx: RequestContext, request: GetRequest) -> Struct:
     if request.key_wrapping_specification is not None or request.key_wrap_type is not None:
@@ -76,6 +90,8 @@ def get(ctx: RequestContext, request: GetRequest) -> Struct:
         raise destroyed(ctx, record.uid, "has been destroyed; its value is gone")
     if record.withheld_by is not None:
         raise _withheld(ctx, record.uid, record.withheld_by)
+    if record.fresh:
+        _served(ctx, record.uid)
     plain = ctx.custody.unwrap(record.wrapped_value, wrap_context(record.uid, record.object_type))
     wanted = request.key_format_type
     managed: Struct | EncodedItem

@@ -224,7 +224,17 @@ def test_locate_by_algorithm_and_maximum_items(connect: ClientFactory) -> None:
 # --------------------------------------------------------------------------- attributes
 
 
-def test_get_attributes_named_and_all(connect: ClientFactory) -> None:
+# PyKMIP 0.11 cannot decode every attribute a server of KMIP 1.3 or later reports for a key it
+# generated: its 1.x decoder has no Random Number Generator (KMIP 1.3; mandatory for generated
+# keys, KMIP 1.4 §3.44) and raises "No value type"; its 2.0 decoder raises on Short Unique
+# Identifier, Key Format Type, Protection Storage Mask, Original Creation Date, Extractable ...
+# The OASIS test cases show every one of them in a Get Attributes of everything (SKLC-O-1-14,
+# SKLC-O-1-21, TL-M-3-20), so against any conforming server PyKMIP's Get Attributes without
+# names works up to KMIP 1.2 only. Named Get Attributes and Get Attribute List work throughout.
+PYKMIP_DECODES_EVERY_ATTRIBUTE = (enums.KMIPVersion.KMIP_1_2,)
+
+
+def test_get_attributes_named_and_all(connect: ClientFactory, kmip_version: enums.KMIPVersion) -> None:
     client = connect()
     name = unique_name("attrs")
     uid = client.create(enums.CryptographicAlgorithm.AES, 192, name=name)
@@ -236,15 +246,24 @@ def test_get_attributes_named_and_all(connect: ClientFactory) -> None:
     assert named["Name"][0].name_value.value == name
     assert named["Name"][0].name_type.value == enums.NameType.UNINTERPRETED_TEXT_STRING
 
+    listed = client.get_attribute_list(uid)
+    assert {"Unique Identifier", "Object Type", "Cryptographic Algorithm", "State", "Name"} <= set(listed)
+    if kmip_version >= enums.KMIPVersion.KMIP_1_3:
+        assert "Random Number Generator" in listed
+
+    if kmip_version not in PYKMIP_DECODES_EVERY_ATTRIBUTE:
+        with pytest.raises(Exception, match="RANDOM_NUMBER_GENERATOR|SHORT_UNIQUE_IDENTIFIER"):
+            attributes_of(client, uid)  # PyKMIP's limit, above: when it goes, test everything here
+        return
     everything = attributes_of(client, uid)
     for expected in ("Unique Identifier", "Object Type", "Cryptographic Algorithm", "Cryptographic Length", "State"):
         assert expected in everything, sorted(everything)
     assert everything["Unique Identifier"] == [uid]
     assert everything["Cryptographic Length"] == [192]
     assert everything["Cryptographic Algorithm"] == [enums.CryptographicAlgorithm.AES]
-
-    listed = client.get_attribute_list(uid)
-    assert {"Unique Identifier", "Object Type", "Cryptographic Algorithm", "State", "Name"} <= set(listed)
+    assert everything["Fresh"] == [True]
+    assert everything["Lease Time"] == [3600]
+    assert "Random Number Generator" not in everything  # KMIP 1.3's
 
 
 @pytest.fixture
