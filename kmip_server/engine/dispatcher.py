@@ -34,7 +34,7 @@ from kmip_client.protocol.spec.enums import BatchErrorContinuationOption, Result
 from ..custody import CustodyError, KeyCustody
 from ..policy import Policy
 from ..storage.repository import Repository
-from .context import RequestContext
+from .context import RequestContext, WriteNeeded
 from .identity import ClientIdentity
 from .registry import HANDLERS, OperationSpec
 from .responses import encoded_response_header, error_response, failure_item, invalid_message_response, response_header
@@ -123,7 +123,14 @@ class Dispatcher:
         if readers:
             results = self._in_transaction([prepared[i] for i in readers], [requests[i][1] for i in readers])  # type: ignore[misc]
             for i, result in zip(readers, results, strict=True):
-                outcomes[i] = result
+                if result is None:
+                    # A handler found it must write (a Get of a Fresh object): the message
+                    # runs again with the writers.
+                    prepared[i] = dataclasses.replace(prepared[i], writes=True)  # type: ignore[type-var]
+                    writers.append(i)
+                else:
+                    outcomes[i] = result
+            writers.sort()
         if writers:
             results = self._in_transaction([prepared[i] for i in writers], [requests[i][1] for i in writers])  # type: ignore[misc]
             for i, result in zip(writers, results, strict=True):
@@ -232,6 +239,8 @@ class Dispatcher:
                 for prepared, identity in zip(group, identities, strict=True):
                     try:
                         results.append(self._run_message(session, prepared, identity, now))
+                    except WriteNeeded:
+                        results.append(None)  # type: ignore[arg-type]  (runs again as a write)
                     except _Rollback as rollback:
                         if grouped:
                             raise _GroupAborted from None
@@ -269,6 +278,7 @@ class Dispatcher:
             policy=self.policy,
             now=now,
             test_harness=self.test_harness,
+            escalate=not prepared.writes,
         )
         writes = prepared.writes
         single = len(message.batch_items) == 1
@@ -297,6 +307,8 @@ class Dispatcher:
                     response_payload = spec.handler(ctx, payload)
             else:
                 response_payload = spec.handler(ctx, payload)
+        except WriteNeeded:
+            raise
         except KmipError as exc:
             self._audit(ctx, item, exc.reason.name)
             return failure_item(exc, item.operation, item.unique_batch_item_id)
