@@ -109,9 +109,28 @@ def _symmetric_parameters(ctx: RequestContext, attrs: AttributeSet, key_bytes: i
         )
     if key_bytes is not None and key_bytes != key_size(algorithm, length):
         raise _invalid(ctx, f"a {key_bytes}-byte key does not have a Cryptographic Length of {length}")
+    if attrs.first("Quantum Safe") is True and not quantum_safe(algorithm, length):
+        # The client requires the key to stay safe against a quantum computer for its
+        # Protection Period; this one would not, and no server can make it so.
+        raise KmipError(
+            f"a {length}-bit {getattr(algorithm, 'name', algorithm)} key is not quantum safe: "
+            f"Grover's search halves its strength; symmetric keys need {QUANTUM_SAFE_BITS} bits or more",
+            R.GENERAL_FAILURE,
+        )
     if "Cryptographic Usage Mask" not in attrs and algorithm in _DEFAULT_MASKS:
         attrs.set("Cryptographic Usage Mask", _DEFAULT_MASKS[algorithm], ItemType.INTEGER)
     return int(algorithm), int(length)
+
+
+#: Key bits a symmetric key needs to be quantum safe: a quantum search (Grover) halves a key's
+#: strength, and 128 bits of strength is the floor (CNSA 2.0 asks for AES-256).
+QUANTUM_SAFE_BITS = 256
+
+
+def quantum_safe(algorithm: int, length: int) -> bool:
+    """Whether a symmetric key keeps at least 128 bits of strength against a quantum attacker
+    (Triple DES never does: its strength is 112 bits at most even classically)."""
+    return algorithm != A.DES3 and length >= QUANTUM_SAFE_BITS
 
 
 def key_size(algorithm: int, length: int) -> int:

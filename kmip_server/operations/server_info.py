@@ -23,6 +23,8 @@ VENDOR = "Strongroom"
 #: test cases, so the list cannot claim more than is true.
 CONFORMANT_PROFILES: dict[str, tuple[str, ...]] = {
     "SYMMETRIC_KEY_LIFECYCLE_SERVER": ("1.3", "1.4", "2.1"),
+    "SYMMETRIC_KEY_FOUNDRY_SERVER": ("1.4", "2.0", "2.1"),
+    "QUANTUM_SAFE_SERVER": ("2.0", "2.1"),
     "OPAQUE_MANAGED_OBJECT_STORE_SERVER": ("1.3", "1.4", "2.0", "2.1"),
     "HTTPS_SERVER": ("1.3", "1.4", "2.1"),
     "JSON_SERVER": ("1.3", "1.4", "2.1"),

@@ -196,6 +196,31 @@ def test_triple_des_keys_have_odd_parity_and_their_length(engine, length, size):
 
 
 @pytest.mark.parametrize(
+    "algorithm,length,safe",
+    [
+        (CryptographicAlgorithm.AES, 128, False),
+        (CryptographicAlgorithm.AES, 256, True),
+        (CryptographicAlgorithm.DES3, 168, False),
+        (CryptographicAlgorithm.HMAC_SHA256, 256, True),
+    ],
+)
+def test_a_quantum_safe_key_needs_256_bits(engine, algorithm, length, safe):
+    attributes = [
+        Attribute(name="Cryptographic Algorithm", value=algorithm),
+        Attribute(name="Cryptographic Length", value=length),
+        Attribute(name="Quantum Safe", value=True),
+    ]
+    request = item(Operation.CREATE, object_type=ObjectType.SYMMETRIC_KEY, **attrs_for(V21, attributes))
+    if safe:
+        uid = ok(one(engine, V21, request)).unique_identifier
+        assert attributes_of(engine, uid, V21, names=["Quantum Safe"])["Quantum Safe"] is True
+    else:
+        assert "not quantum safe" in failure(one(engine, V21, request), ResultReason.GENERAL_FAILURE)
+    attributes[2] = Attribute(name="Quantum Safe", value=False)  # not asked for: any length will do
+    ok(one(engine, V21, item(Operation.CREATE, object_type=ObjectType.SYMMETRIC_KEY, **attrs_for(V21, attributes))))
+
+
+@pytest.mark.parametrize(
     "version,attribute,value,reason",
     [
         (V21, "Extractable", False, ResultReason.NOT_EXTRACTABLE),
