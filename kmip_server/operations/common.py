@@ -88,7 +88,7 @@ def load_object(
 ) -> ManagedObject:
     """The object ``given_uid`` names (or the ID Placeholder), checked against the policy.
 
-    Item Not Found when there is no such object; Permission Denied when it belongs to someone
+    Object Not Found (1.x: Item Not Found) when there is no such object; Permission Denied when it belongs to someone
     the caller may not act for. With ``attributes=False`` only the row is read (the Get path),
     so time-based state changes are then not applied: callers that care about state load the
     attributes. ``for_release`` (implies ``attributes=False``) also reads whether Sensitive or
@@ -103,7 +103,10 @@ def load_object(
     else:
         record = ctx.session.get(uid, attributes=attributes, for_update=for_update)
     if record is None:
-        raise KmipError(f"no object with Unique Identifier {uid!r}", ResultReason.ITEM_NOT_FOUND)
+        raise KmipError(
+            f"no object with Unique Identifier {uid!r}",
+            ctx.reason(ResultReason.OBJECT_NOT_FOUND, ResultReason.ITEM_NOT_FOUND),
+        )
     if not ctx.policy.may_use(ctx.identity.name, record.owner):
         raise PermissionDenied(f"{ctx.identity.name!r} may not use object {uid!r}")
     if not attributes:

@@ -208,7 +208,7 @@ def test_json_flag_before_the_subcommand(capsys: pytest.CaptureFixture[str], ser
 def test_missing_object_is_reported_by_reason(capsys: pytest.CaptureFixture[str], server: ServerProcess) -> None:
     status, out, err = kmip(capsys, "get", "no-such-uid", *conn(server))
     assert status == 1 and out == ""
-    assert err.startswith("kmip: ITEM_NOT_FOUND: ") and "no-such-uid" in err
+    assert err.startswith("kmip: OBJECT_NOT_FOUND: ") and "no-such-uid" in err  # the CLI speaks 2.x
     assert "Traceback" not in err and len(err.splitlines()) == 1
 
 
@@ -311,7 +311,7 @@ def test_installed_kmip_command(server: ServerProcess, tmp_path: Path) -> None:
 
     missing = subprocess.run([str(KMIP), "destroy", "nope"], capture_output=True, text=True, env=env, timeout=60)
     assert missing.returncode == 1
-    assert missing.stderr.startswith("kmip: ITEM_NOT_FOUND:") and "Traceback" not in missing.stderr
+    assert missing.stderr.startswith("kmip: OBJECT_NOT_FOUND:") and "Traceback" not in missing.stderr
 
 
 # ------------------------------------------------------------------------------ value parsing

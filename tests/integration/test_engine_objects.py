@@ -52,6 +52,8 @@ from .engine_support import (
 )
 from .kmip_messages import V14, V21, aes_attributes, at, attrs_for, create_aes, item, ok, request_bytes, response
 
+V20 = (2, 0)
+
 # --------------------------------------------------------------------------- server information
 
 
@@ -398,6 +400,19 @@ def test_no_key_material_in_the_store(engine):
     assert len(blob) > 1000
     for key in [*keys, secret]:
         assert key not in blob and key.hex().encode() not in blob
+
+
+@pytest.mark.parametrize(
+    ("version", "reason"),
+    [(V14, ResultReason.ITEM_NOT_FOUND), (V20, ResultReason.OBJECT_NOT_FOUND), (V21, ResultReason.OBJECT_NOT_FOUND)],
+)
+@pytest.mark.parametrize("operation", [Operation.GET, Operation.GET_ATTRIBUTES, Operation.DESTROY, Operation.REVOKE])
+def test_unknown_uid_is_object_not_found_in_2x(engine, version, reason, operation):
+    """KMIP 2.x has Object Not Found (v2.1 BL-M-4 step 6); 1.x only Item Not Found."""
+    fields = {"unique_identifier": "AAABBBCCC"}
+    if operation == Operation.REVOKE:
+        fields["revocation_reason"] = RevocationReason(code=RevocationReasonCode.UNSPECIFIED)
+    failure(one(engine, version, item(operation, **fields)), reason)
 
 
 def test_unknown_uid_and_other_owner(engine):
