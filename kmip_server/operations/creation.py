@@ -17,7 +17,14 @@ from kmip_client.protocol.errors import KmipError
 from kmip_client.protocol.model import Struct
 from kmip_client.protocol.model.attributes import Digest, ProtectionStorageMasks
 from kmip_client.protocol.model.base import to_bytes
-from kmip_client.protocol.model.objects import KeyBlock, KeyValue, OpaqueObject, SecretData, SymmetricKey
+from kmip_client.protocol.model.objects import (
+    KeyBlock,
+    KeyValue,
+    OpaqueObject,
+    SecretData,
+    SymmetricKey,
+    TransparentKeyMaterial,
+)
 from kmip_client.protocol.model.payloads.lifecycle import (
     CreateRequest,
     CreateResponse,
@@ -215,9 +222,14 @@ def store_new_object(
 
 
 def _key_block(key: bytes, key_format: int, algorithm: int | None, length: int | None) -> KeyBlock:
+    """A key block of plain key bytes; a Transparent Symmetric Key keeps its form (Get returns
+    a key in the format it was registered in: v2.1 BL-M-3)."""
+    material: bytes | TransparentKeyMaterial = key
+    if key_format == KeyFormatType.TRANSPARENT_SYMMETRIC_KEY:
+        material = TransparentKeyMaterial(key=key)
     return KeyBlock(
         key_format_type=KeyFormatType(key_format),
-        key_value=KeyValue(key_material=key),
+        key_value=KeyValue(key_material=material),
         cryptographic_algorithm=_enum(CryptographicAlgorithm, algorithm),
         cryptographic_length=length,
     )
@@ -285,8 +297,6 @@ def _key_bytes(ctx: RequestContext, block: KeyBlock | None) -> tuple[bytes, int]
             f"Key Format Type {getattr(fmt, 'name', fmt)} is not supported for this object",
             R.KEY_FORMAT_TYPE_NOT_SUPPORTED,
         )
-    if fmt == KeyFormatType.TRANSPARENT_SYMMETRIC_KEY:
-        fmt = KeyFormatType.RAW  # the same bytes; Get can return either form
     return material, int(fmt)  # type: ignore[arg-type]
 
 

@@ -36,6 +36,8 @@ def _reformat(ctx: RequestContext, managed: Struct, wanted: int | None) -> Struc
         return managed
     if isinstance(managed, SymmetricKey) and wanted in _SYMMETRIC_FORMATS:
         material = block.key_value.key_material
+        if isinstance(material, TransparentKeyMaterial):
+            material = material.key
         if wanted == KeyFormatType.TRANSPARENT_SYMMETRIC_KEY:
             material = TransparentKeyMaterial(key=material)
         new_block = dataclasses.replace(
