@@ -64,6 +64,12 @@ RULES: dict[str, AttributeRule] = {
     "Cryptographic Usage Mask": _CREATE_ONLY,
     "Certificate Type": _CREATE_ONLY,
     "Certificate Length": _SERVER_ONLY,
+    # Read from a registered X.509 certificate (KMIP 2.x §4.9, §4.10).
+    **{
+        f"Certificate {part} {field}": _SERVER_ONLY_MULTI
+        for part in ("Subject", "Issuer")
+        for field in ("CN", "O", "OU", "Email", "C", "ST", "L", "UID", "Serial Number", "Title", "DC", "DN Qualifier")
+    },
     # Create checks a client's against the token's generator.
     "Random Number Generator": _GIVEN_ONCE,
     "Usage Limits": _SINGLE,

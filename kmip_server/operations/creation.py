@@ -1,4 +1,4 @@
-"""Create and Register: new managed objects, their value wrapped by custody before it is stored.
+"""Create (and what Register shares with it): new managed objects, their value wrapped by custody before it is stored.
 
 The value stored (wrapped) is the TTLV of the whole managed object as it will be returned by
 Get (a Symmetric Key with its Key Block, a Secret Data, an Opaque Object), so whatever format
@@ -20,16 +20,12 @@ from kmip_client.protocol.model.base import to_bytes
 from kmip_client.protocol.model.objects import (
     KeyBlock,
     KeyValue,
-    OpaqueObject,
-    SecretData,
     SymmetricKey,
     TransparentKeyMaterial,
 )
 from kmip_client.protocol.model.payloads.lifecycle import (
     CreateRequest,
     CreateResponse,
-    RegisterRequest,
-    RegisterResponse,
 )
 from kmip_client.protocol.spec.enums import (
     CryptographicAlgorithm,
@@ -221,15 +217,12 @@ def store_new_object(
     return uid
 
 
-def _key_block(key: bytes, key_format: int, algorithm: int | None, length: int | None) -> KeyBlock:
-    """A key block of plain key bytes; a Transparent Symmetric Key keeps its form (Get returns
-    a key in the format it was registered in: v2.1 BL-M-3)."""
-    material: bytes | TransparentKeyMaterial = key
-    if key_format == KeyFormatType.TRANSPARENT_SYMMETRIC_KEY:
-        material = TransparentKeyMaterial(key=key)
+def _key_block(
+    key: bytes | TransparentKeyMaterial, key_format: int, algorithm: int | None, length: int | None
+) -> KeyBlock:
     return KeyBlock(
         key_format_type=KeyFormatType(key_format),
-        key_value=KeyValue(key_material=material),
+        key_value=KeyValue(key_material=key),
         cryptographic_algorithm=_enum(CryptographicAlgorithm, algorithm),
         cryptographic_length=length,
     )
@@ -271,84 +264,3 @@ def create(ctx: RequestContext, request: CreateRequest) -> Struct:
         length=length,
     )
     return CreateResponse(object_type=ObjectType.SYMMETRIC_KEY, unique_identifier=uid)
-
-
-_REGISTRABLE = {
-    ObjectType.SYMMETRIC_KEY: SymmetricKey,
-    ObjectType.SECRET_DATA: SecretData,
-    ObjectType.OPAQUE_OBJECT: OpaqueObject,
-}
-
-
-def _key_bytes(ctx: RequestContext, block: KeyBlock | None) -> tuple[bytes, int]:
-    """The plain key bytes and format of a registered key block (wrapped blocks are refused)."""
-    if block is None or block.key_value is None:
-        raise KmipError("the object has no Key Block with a Key Value", R.INVALID_FIELD)
-    if block.key_wrapping_data is not None or isinstance(block.key_value, bytes):
-        raise KmipError("registering wrapped key blocks is not supported yet", R.FEATURE_NOT_SUPPORTED)
-    material = block.key_value.key_material
-    fmt = block.key_format_type
-    if fmt == KeyFormatType.TRANSPARENT_SYMMETRIC_KEY and material is not None and not isinstance(material, bytes):
-        material = material.key
-    if not isinstance(material, bytes) or not material:
-        raise KmipError("the Key Material must be a non-empty Byte String", R.INVALID_FIELD)
-    if fmt not in (KeyFormatType.RAW, KeyFormatType.OPAQUE, KeyFormatType.TRANSPARENT_SYMMETRIC_KEY):
-        raise KmipError(
-            f"Key Format Type {getattr(fmt, 'name', fmt)} is not supported for this object",
-            R.KEY_FORMAT_TYPE_NOT_SUPPORTED,
-        )
-    return material, int(fmt)  # type: ignore[arg-type]
-
-
-@operation(Operation.REGISTER, writes=True)
-def register(ctx: RequestContext, request: RegisterRequest) -> Struct:
-    object_type = request.object_type
-    cls = _REGISTRABLE.get(object_type)  # type: ignore[arg-type]
-    if cls is None:
-        raise KmipError(
-            "Register accepts Symmetric Key, Secret Data and Opaque Object objects",
-            ctx.reason(R.INVALID_OBJECT_TYPE, R.INVALID_FIELD),
-        )
-    managed = request.managed_object
-    if not isinstance(managed, cls):
-        raise KmipError(f"the Object Type says {object_type.name} but the object is another type", R.INVALID_FIELD)  # type: ignore[union-attr]
-    _check_storage_masks(ctx, request.protection_storage_masks)
-    attrs = AttributeSet()
-    apply_initial(ctx, attrs, from_request(ctx, request.template_attribute, request.attributes))
-    algorithm = length = None
-    if isinstance(managed, OpaqueObject):
-        if not isinstance(managed.opaque_data_value, bytes):
-            raise KmipError("an Opaque Object needs an Opaque Data Value", R.INVALID_FIELD)
-        value, key_format = managed.opaque_data_value, None
-        stored_object: Struct = OpaqueObject(
-            opaque_data_type=managed.opaque_data_type, opaque_data_value=managed.opaque_data_value
-        )
-    else:
-        block = managed.key_block
-        value, key_format = _key_bytes(ctx, block)
-        assert block is not None
-        if isinstance(managed, SymmetricKey):
-            for name, given in (
-                ("Cryptographic Algorithm", block.cryptographic_algorithm),
-                ("Cryptographic Length", block.cryptographic_length),
-            ):
-                if given is not None and name not in attrs:
-                    attrs.set(name, given, ItemType.ENUMERATION if name.endswith("Algorithm") else ItemType.INTEGER)
-            algorithm, length = _symmetric_parameters(ctx, attrs, len(value))
-            stored_object = SymmetricKey(key_block=_key_block(value, key_format, algorithm, length))
-        else:
-            stored_object = SecretData(
-                secret_data_type=managed.secret_data_type,
-                key_block=_key_block(value, key_format, block.cryptographic_algorithm, block.cryptographic_length),
-            )
-    uid = store_new_object(
-        ctx,
-        object_type,  # type: ignore[arg-type]
-        attrs,
-        stored_object,
-        digest_of=value,
-        key_format=key_format,
-        algorithm=algorithm,
-        length=length,
-    )
-    return RegisterResponse(unique_identifier=uid)

@@ -30,8 +30,17 @@ CONFORMANT_PROFILES: dict[str, tuple[str, ...]] = {
     "JSON_SERVER": ("1.3", "1.4", "2.1"),
     "XML_SERVER": ("1.3", "1.4", "2.1"),
 }
-#: The object types Create, Register and Get handle.
-SUPPORTED_OBJECT_TYPES = (ObjectType.SYMMETRIC_KEY, ObjectType.SECRET_DATA, ObjectType.OPAQUE_OBJECT)
+#: The object types Create (Symmetric Key only), Register and Get handle. Public Keys, Private
+#: Keys and Certificates are stored and returned, not made or used (no Create Key Pair, no
+#: cryptographic operations).
+SUPPORTED_OBJECT_TYPES = (
+    ObjectType.SYMMETRIC_KEY,
+    ObjectType.PUBLIC_KEY,
+    ObjectType.PRIVATE_KEY,
+    ObjectType.CERTIFICATE,
+    ObjectType.SECRET_DATA,
+    ObjectType.OPAQUE_OBJECT,
+)
 
 
 @operation(Operation.DISCOVER_VERSIONS, writes=False)

@@ -16,7 +16,7 @@ from sqlalchemy import text
 from kmip_client.protocol.model import Attribute, Name
 from kmip_client.protocol.model.attributes import RevocationReason
 from kmip_client.protocol.model.base import EnumValue
-from kmip_client.protocol.model.objects import KeyBlock, KeyValue, OpaqueObject, SecretData
+from kmip_client.protocol.model.objects import KeyBlock, KeyValue, OpaqueObject, PrivateKey, SecretData
 from kmip_client.protocol.model.payloads.harness import InteropResponse, LogResponse
 from kmip_client.protocol.model.payloads.lifecycle import CheckResponse
 from kmip_client.protocol.model.payloads.structures import ServerInformation
@@ -51,6 +51,7 @@ from .engine_support import (
     state_of,
 )
 from .kmip_messages import V14, V21, aes_attributes, at, attrs_for, create_aes, item, ok, request_bytes, response
+from .test_engine_registration import PKCS8, RSA_NUMBERS
 
 V20 = (2, 0)
 
@@ -129,7 +130,14 @@ def test_query_reports_only_what_is_registered(engine):
     ops = set(payload.operations)
     assert {Operation.CREATE, Operation.GET, Operation.LOCATE, Operation.SET_ATTRIBUTE} <= ops
     assert Operation.ENCRYPT not in ops and Operation.CREATE_KEY_PAIR not in ops
-    assert set(payload.object_types) == {ObjectType.SYMMETRIC_KEY, ObjectType.SECRET_DATA, ObjectType.OPAQUE_OBJECT}
+    assert set(payload.object_types) == {
+        ObjectType.SYMMETRIC_KEY,
+        ObjectType.PUBLIC_KEY,
+        ObjectType.PRIVATE_KEY,
+        ObjectType.CERTIFICATE,
+        ObjectType.SECRET_DATA,
+        ObjectType.OPAQUE_OBJECT,
+    }
     assert payload.vendor_identification == "Strongroom"
     assert payload.server_information.server_name == "Strongroom"
     v14 = ok(one(engine, V14, item(Operation.QUERY, query_functions=(QueryFunction.QUERY_OPERATIONS,))))
@@ -396,9 +404,21 @@ def test_no_key_material_in_the_store(engine):
             ),
         )
     )
+    # A registered private key (PKCS#8 DER): neither the encoding nor its private exponent.
+    pkcs8 = PKCS8
+    private = PrivateKey(
+        key_block=KeyBlock(
+            key_format_type=KeyFormatType.PKCS_8,
+            key_value=KeyValue(key_material=pkcs8),
+            cryptographic_algorithm=CryptographicAlgorithm.RSA,
+            cryptographic_length=1024,
+        )
+    )
+    ok(one(engine, V21, item(Operation.REGISTER, object_type=ObjectType.PRIVATE_KEY, managed_object=private)))
+    exponent = RSA_NUMBERS.d.to_bytes((RSA_NUMBERS.d.bit_length() + 7) // 8, "big")
     blob = stored_bytes(engine)
     assert len(blob) > 1000
-    for key in [*keys, secret]:
+    for key in [*keys, secret, pkcs8, exponent]:
         assert key not in blob and key.hex().encode() not in blob
 
 

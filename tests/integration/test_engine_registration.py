@@ -1,13 +1,40 @@
-"""Register: objects come back in the form they were registered in."""
+"""Register: objects come back in the form they were registered in; public and private keys
+and certificates are stored, described by their attributes and go through the lifecycle."""
 
 from __future__ import annotations
 
+import datetime
+
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat, PublicFormat
+from cryptography.x509.oid import NameOID
 
-from kmip_client.protocol.model.objects import KeyBlock, KeyValue, SymmetricKey, TransparentKeyMaterial
-from kmip_client.protocol.spec.enums import CryptographicAlgorithm, KeyFormatType, ObjectType, Operation
+from kmip_client.protocol.model import Attribute, Attributes
+from kmip_client.protocol.model.attributes import RevocationReason
+from kmip_client.protocol.model.objects import (
+    Certificate,
+    KeyBlock,
+    KeyValue,
+    PrivateKey,
+    PublicKey,
+    SymmetricKey,
+    TransparentKeyMaterial,
+)
+from kmip_client.protocol.spec.enums import (
+    CertificateType,
+    CryptographicAlgorithm,
+    KeyFormatType,
+    ObjectType,
+    Operation,
+    ResultReason,
+    RevocationReasonCode,
+    State,
+)
 
-from .engine_support import attributes_of, one
+from .engine_support import attributes_of, failure, one, state_of
 from .kmip_messages import V14, V21, attrs_for, item, ok
 
 KEY = bytes.fromhex("0123456789abcdef0123456789abcdef")
@@ -50,3 +77,193 @@ def test_transparent_symmetric_key_comes_back_transparent(engine, version):
     if version >= (2, 0):  # a 2.x attribute
         assert attrs["Key Format Type"] == KeyFormatType.TRANSPARENT_SYMMETRIC_KEY
     assert attrs["Cryptographic Length"] == 128
+
+
+# --------------------------------------------------------------------------- asymmetric keys, certificates
+
+_RSA = rsa.generate_private_key(public_exponent=65537, key_size=1024)
+RSA_NUMBERS = _RSA.private_numbers()
+PKCS8 = _RSA.private_bytes(Encoding.DER, PrivateFormat.PKCS8, NoEncryption())
+PKCS1_PRIVATE = _RSA.private_bytes(Encoding.DER, PrivateFormat.TraditionalOpenSSL, NoEncryption())
+PKCS1_PUBLIC = _RSA.public_key().public_bytes(Encoding.DER, PublicFormat.PKCS1)
+SPKI = _RSA.public_key().public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo)
+
+
+def _certificate_der() -> bytes:
+    subject = x509.Name(
+        [
+            x509.NameAttribute(NameOID.COMMON_NAME, "strongroom test"),
+            x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Example"),
+        ]
+    )
+    issuer = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "test CA")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(issuer)
+        .public_key(_RSA.public_key())
+        .serial_number(42)
+        .not_valid_before(now)
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .sign(_RSA, hashes.SHA256())
+    )
+    return cert.public_bytes(Encoding.DER)
+
+
+CERT = _certificate_der()
+
+
+def _key(cls, fmt, material, algorithm=CryptographicAlgorithm.RSA, length=1024):
+    block = KeyBlock(
+        key_format_type=fmt,
+        key_value=KeyValue(key_material=material),
+        cryptographic_algorithm=algorithm,
+        cryptographic_length=length,
+    )
+    return cls(key_block=block)
+
+
+TRANSPARENT_RSA_PRIVATE = TransparentKeyMaterial(
+    modulus=RSA_NUMBERS.public_numbers.n,
+    private_exponent=RSA_NUMBERS.d,
+    public_exponent=RSA_NUMBERS.public_numbers.e,
+    p=RSA_NUMBERS.p,
+    q=RSA_NUMBERS.q,
+    prime_exponent_p=RSA_NUMBERS.dmp1,
+    prime_exponent_q=RSA_NUMBERS.dmq1,
+    crt_coefficient=RSA_NUMBERS.iqmp,
+)
+KEYS = {
+    "private PKCS#8": (ObjectType.PRIVATE_KEY, _key(PrivateKey, KeyFormatType.PKCS_8, PKCS8)),
+    "private PKCS#1": (ObjectType.PRIVATE_KEY, _key(PrivateKey, KeyFormatType.PKCS_1, PKCS1_PRIVATE)),
+    "private transparent RSA": (
+        ObjectType.PRIVATE_KEY,
+        _key(PrivateKey, KeyFormatType.TRANSPARENT_RSA_PRIVATE_KEY, TRANSPARENT_RSA_PRIVATE),
+    ),
+    "public PKCS#1": (ObjectType.PUBLIC_KEY, _key(PublicKey, KeyFormatType.PKCS_1, PKCS1_PUBLIC)),
+    "public X.509": (ObjectType.PUBLIC_KEY, _key(PublicKey, KeyFormatType.X_509, SPKI)),
+    "public transparent DSA": (
+        ObjectType.PUBLIC_KEY,
+        _key(
+            PublicKey,
+            KeyFormatType.TRANSPARENT_DSA_PUBLIC_KEY,
+            TransparentKeyMaterial(p=2**511 + 111, q=2**159 + 7, g=5, y=2**500 + 3),
+            CryptographicAlgorithm.DSA,
+            512,
+        ),
+    ),
+}
+
+
+@pytest.mark.parametrize("version", [V14, V21])
+@pytest.mark.parametrize("kind", list(KEYS))
+def test_register_asymmetric_key_round_trip(engine, version, kind):
+    object_type, key = KEYS[kind]
+    uid = register(engine, version, object_type, key)
+    got = ok(one(engine, version, item(Operation.GET, unique_identifier=uid)))
+    assert got.object_type == object_type and got.managed_object == key
+    attrs = attributes_of(engine, uid, version)
+    assert attrs["Object Type"] == object_type
+    assert attrs["Cryptographic Algorithm"] == key.key_block.cryptographic_algorithm
+    assert attrs["Cryptographic Length"] == key.key_block.cryptographic_length
+    assert attrs["State"] == State.PRE_ACTIVE
+    if version >= (2, 0):
+        assert attrs["Key Format Type"] == key.key_block.key_format_type
+    # No format conversion: another format than the registered one is refused.
+    other = KeyFormatType.RAW
+    request = item(Operation.GET, unique_identifier=uid, key_format_type=other)
+    failure(one(engine, version, request), ResultReason.KEY_FORMAT_TYPE_NOT_SUPPORTED)
+
+
+@pytest.mark.parametrize(
+    ("object_type", "key"),
+    [
+        (ObjectType.PUBLIC_KEY, _key(PublicKey, KeyFormatType.PKCS_8, PKCS8)),
+        (ObjectType.PRIVATE_KEY, _key(PrivateKey, KeyFormatType.X_509, SPKI)),
+        (ObjectType.PRIVATE_KEY, _key(PrivateKey, KeyFormatType.RAW, PKCS8)),
+    ],
+)
+def test_register_refuses_a_format_the_key_type_has_not(engine, object_type, key):
+    request = item(Operation.REGISTER, object_type=object_type, managed_object=key, **attrs_for(V21, []))
+    failure(one(engine, V21, request), ResultReason.KEY_FORMAT_TYPE_NOT_SUPPORTED)
+
+
+def test_register_refuses_an_object_of_another_type(engine):
+    key = KEYS["public PKCS#1"][1]
+    request = item(Operation.REGISTER, object_type=ObjectType.PRIVATE_KEY, managed_object=key, **attrs_for(V21, []))
+    failure(one(engine, V21, request), ResultReason.INVALID_FIELD)
+
+
+@pytest.mark.parametrize("version", [V14, V21])
+def test_register_certificate(engine, version):
+    cert = Certificate(certificate_type=CertificateType.X_509, certificate_value=CERT)
+    given = [Attribute(name="Certificate Type", value=CertificateType.X_509)]
+    uid = register(engine, version, ObjectType.CERTIFICATE, cert, given)
+    got = ok(one(engine, version, item(Operation.GET, unique_identifier=uid)))
+    assert got.object_type == ObjectType.CERTIFICATE and got.managed_object == cert
+    attrs = attributes_of(engine, uid, version)
+    assert attrs["Certificate Type"] == CertificateType.X_509
+    assert attrs["Certificate Length"] == len(CERT)
+    if version >= (2, 0):
+        assert attrs["Certificate Subject CN"] == "strongroom test"
+        assert attrs["Certificate Subject O"] == "Example"
+        assert attrs["Certificate Issuer CN"] == "test CA"
+        change = item(
+            Operation.MODIFY_ATTRIBUTE,
+            unique_identifier=uid,
+            new_attribute=Attributes(attributes=(Attribute(name="Certificate Length", value=123),)),
+        )
+        failure(one(engine, version, change), ResultReason.ATTRIBUTE_READ_ONLY)  # v2.1 BL-M-10
+    else:
+        assert "Certificate Subject CN" not in attrs  # a 2.x attribute
+
+
+def test_register_refuses_a_certificate_that_is_not_x509_der(engine):
+    cert = Certificate(certificate_type=CertificateType.X_509, certificate_value=b"not a certificate")
+    request = item(Operation.REGISTER, object_type=ObjectType.CERTIFICATE, managed_object=cert, **attrs_for(V21, []))
+    failure(one(engine, V21, request), ResultReason.INVALID_FIELD)
+
+
+@pytest.mark.parametrize("version", [V14, V21])
+@pytest.mark.parametrize("kind", ["private PKCS#8", "public transparent DSA", "certificate"])
+def test_revoke_compromised_then_destroy(engine, version, kind):
+    if kind == "certificate":
+        object_type, managed = (
+            ObjectType.CERTIFICATE,
+            Certificate(certificate_type=CertificateType.X_509, certificate_value=CERT),
+        )
+    else:
+        object_type, managed = KEYS[kind]
+    uid = register(engine, version, object_type, managed)
+    ok(one(engine, version, item(Operation.ACTIVATE, unique_identifier=uid)))
+    revoke = item(
+        Operation.REVOKE,
+        unique_identifier=uid,
+        revocation_reason=RevocationReason(code=RevocationReasonCode.KEY_COMPROMISE, message="breach"),
+        compromise_occurrence_date=datetime.datetime(2000, 2, 1, tzinfo=datetime.UTC),
+    )
+    ok(one(engine, version, revoke))
+    assert state_of(engine, uid, version) == State.COMPROMISED
+    ok(one(engine, version, item(Operation.DESTROY, unique_identifier=uid)))
+    assert state_of(engine, uid, version) == State.DESTROYED_COMPROMISED
+    gone = ResultReason.OBJECT_DESTROYED if version >= (2, 0) else ResultReason.ITEM_NOT_FOUND
+    failure(one(engine, version, item(Operation.GET, unique_identifier=uid)), gone)
+
+
+@pytest.mark.parametrize(("version", "reason"), [(V14, ResultReason.PERMISSION_DENIED), (V21, ResultReason.SENSITIVE)])
+def test_sensitive_private_key_is_not_released(engine, version, reason):
+    """v2.1 BL-M-12: Get of a Sensitive object fails with Sensitive (1.4 has no such reason)."""
+    object_type, key = KEYS["private PKCS#8"]
+    uid = register(engine, version, object_type, key, [Attribute(name="Sensitive", value=True)])
+    failure(one(engine, version, item(Operation.GET, unique_identifier=uid)), reason)
+    assert attributes_of(engine, uid, version)["Always Sensitive"] is True
+
+
+def test_registered_private_key_is_fresh_until_got(engine):
+    """v2.1 BL-M-13: a key registered Fresh stays so until a Get serves it."""
+    object_type, key = KEYS["private transparent RSA"]
+    uid = register(engine, V21, object_type, key, [Attribute(name="Fresh", value=True)])
+    assert attributes_of(engine, uid, V21)["Fresh"] is True
+    ok(one(engine, V21, item(Operation.GET, unique_identifier=uid)))
+    assert attributes_of(engine, uid, V21)["Fresh"] is False

@@ -1,0 +1,233 @@
+"""Register: objects a client made, stored as they were given (wrapped by custody).
+
+Symmetric keys are checked like the keys Create makes; Secret Data and Opaque Objects are kept
+as bytes; Public Keys, Private Keys and Certificates are stored, not used: the server keeps
+their key block or certificate value and the attributes that describe it (Cryptographic
+Algorithm and Length from the key block; Certificate Type, Length and the subject and issuer
+names from an X.509 certificate), and Get returns them in the format they were registered in.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from cryptography import x509
+
+from kmip_client.protocol.errors import KmipError
+from kmip_client.protocol.model import Struct
+from kmip_client.protocol.model.base import to_bytes
+from kmip_client.protocol.model.objects import (
+    Certificate,
+    KeyBlock,
+    OpaqueObject,
+    PrivateKey,
+    PublicKey,
+    SecretData,
+    SymmetricKey,
+    TransparentKeyMaterial,
+)
+from kmip_client.protocol.model.payloads.lifecycle import RegisterRequest, RegisterResponse
+from kmip_client.protocol.spec.enums import CertificateType, KeyFormatType, ObjectType, Operation, ResultReason
+from kmip_client.protocol.ttlv import ItemType
+
+from ..engine.context import RequestContext
+from ..engine.registry import operation
+from ..objects.attribute_set import AttributeSet
+from .attribute_input import apply_initial, from_request
+from .creation import _check_storage_masks, _key_block, _symmetric_parameters, store_new_object
+
+R = ResultReason
+F = KeyFormatType
+
+_REGISTRABLE: dict[ObjectType, type[Struct]] = {
+    ObjectType.SYMMETRIC_KEY: SymmetricKey,
+    ObjectType.SECRET_DATA: SecretData,
+    ObjectType.OPAQUE_OBJECT: OpaqueObject,
+    ObjectType.PUBLIC_KEY: PublicKey,
+    ObjectType.PRIVATE_KEY: PrivateKey,
+    ObjectType.CERTIFICATE: Certificate,
+}
+_SYMMETRIC_FORMATS = (F.RAW, F.OPAQUE, F.TRANSPARENT_SYMMETRIC_KEY)
+#: The formats a registered asymmetric key may come in (KMIP 2.1 §11.15): encoded (a Byte
+#: String of Key Material) or transparent (a structure of Big Integers).
+_PUBLIC_FORMATS = frozenset(
+    {
+        F.PKCS_1,
+        F.X_509,
+        F.TRANSPARENT_RSA_PUBLIC_KEY,
+        F.TRANSPARENT_DSA_PUBLIC_KEY,
+        F.TRANSPARENT_DH_PUBLIC_KEY,
+        F.TRANSPARENT_EC_PUBLIC_KEY,
+    }
+)
+_PRIVATE_FORMATS = frozenset(
+    {
+        F.PKCS_1,
+        F.PKCS_8,
+        F.TRANSPARENT_RSA_PRIVATE_KEY,
+        F.TRANSPARENT_DSA_PRIVATE_KEY,
+        F.TRANSPARENT_DH_PRIVATE_KEY,
+        F.TRANSPARENT_EC_PRIVATE_KEY,
+    }
+)
+_TRANSPARENT_ASYMMETRIC = frozenset(f for f in _PUBLIC_FORMATS | _PRIVATE_FORMATS if f.name.startswith("TRANSPARENT"))
+
+
+def _plain_block(block: KeyBlock | None) -> KeyBlock:
+    if block is None or block.key_value is None:
+        raise KmipError("the object has no Key Block with a Key Value", R.INVALID_FIELD)
+    if block.key_wrapping_data is not None or isinstance(block.key_value, bytes):
+        raise KmipError("registering wrapped key blocks is not supported yet", R.FEATURE_NOT_SUPPORTED)
+    return block
+
+
+def _key_bytes(ctx: RequestContext, block: KeyBlock | None) -> tuple[bytes, int]:
+    """The plain key bytes and format of a registered symmetric key or secret."""
+    block = _plain_block(block)
+    material = block.key_value.key_material
+    fmt = block.key_format_type
+    if fmt == F.TRANSPARENT_SYMMETRIC_KEY and isinstance(material, TransparentKeyMaterial):
+        material = material.key
+    if not isinstance(material, bytes) or not material:
+        raise KmipError("the Key Material must be a non-empty Byte String", R.INVALID_FIELD)
+    if fmt not in _SYMMETRIC_FORMATS:
+        raise KmipError(
+            f"Key Format Type {getattr(fmt, 'name', fmt)} is not supported for this object",
+            R.KEY_FORMAT_TYPE_NOT_SUPPORTED,
+        )
+    return material, int(fmt)  # type: ignore[arg-type]
+
+
+def _asymmetric(ctx: RequestContext, managed: PublicKey | PrivateKey, attrs: AttributeSet) -> tuple[Struct, bytes, int]:
+    """A public or private key kept as given: its block, the bytes its Digest is of, its format."""
+    block = _plain_block(managed.key_block)
+    fmt = block.key_format_type
+    formats = _PUBLIC_FORMATS if isinstance(managed, PublicKey) else _PRIVATE_FORMATS
+    if fmt not in formats:
+        raise KmipError(
+            f"Key Format Type {getattr(fmt, 'name', fmt)} is not supported for a {type(managed).__name__}",
+            R.KEY_FORMAT_TYPE_NOT_SUPPORTED,
+        )
+    material = block.key_value.key_material
+    if fmt in _TRANSPARENT_ASYMMETRIC:
+        if not isinstance(material, TransparentKeyMaterial):
+            raise KmipError(f"{fmt.name} Key Material is a structure of its values", R.INVALID_FIELD)
+        digest_of = to_bytes(material)
+    else:
+        if not isinstance(material, bytes) or not material:
+            raise KmipError(f"{fmt.name} Key Material is a non-empty Byte String", R.INVALID_FIELD)
+        digest_of = material
+    for name, given in (
+        ("Cryptographic Algorithm", block.cryptographic_algorithm),
+        ("Cryptographic Length", block.cryptographic_length),
+    ):
+        if given is not None and name not in attrs:
+            attrs.set(name, given, ItemType.ENUMERATION if name.endswith("Algorithm") else ItemType.INTEGER)
+    return type(managed)(key_block=block), digest_of, int(fmt)
+
+
+#: The X.509 name attributes KMIP 2.x names (§4.9, §4.10) by their OID dotted strings.
+_NAME_FIELDS = {
+    "2.5.4.3": "CN",
+    "2.5.4.10": "O",
+    "2.5.4.11": "OU",
+    "1.2.840.113549.1.9.1": "Email",
+    "2.5.4.6": "C",
+    "2.5.4.8": "ST",
+    "2.5.4.7": "L",
+    "0.9.2342.19200300.100.1.1": "UID",
+    "2.5.4.5": "Serial Number",
+    "2.5.4.12": "Title",
+    "0.9.2342.19200300.100.1.25": "DC",
+    "2.5.4.46": "DN Qualifier",
+}
+
+
+def _certificate(ctx: RequestContext, managed: Certificate, attrs: AttributeSet) -> tuple[Struct, bytes]:
+    value = managed.certificate_value
+    if managed.certificate_type is None or not isinstance(value, bytes) or not value:
+        raise KmipError("a Certificate needs a Certificate Type and a Certificate Value", R.INVALID_FIELD)
+    given = attrs.first("Certificate Type")
+    if given is not None and int(given) != int(managed.certificate_type):
+        raise KmipError("the Certificate Type attribute differs from the certificate's", R.INVALID_FIELD)
+    attrs.set("Certificate Type", managed.certificate_type, ItemType.ENUMERATION)
+    attrs.set("Certificate Length", len(value), ItemType.INTEGER)
+    if managed.certificate_type == CertificateType.X_509:
+        _x509_names(value, attrs)
+    return Certificate(certificate_type=managed.certificate_type, certificate_value=value), value
+
+
+def _x509_names(der: bytes, attrs: AttributeSet) -> None:
+    """Certificate Subject/Issuer CN, O, ... (KMIP 2.x) from an X.509 certificate."""
+    try:
+        cert = x509.load_der_x509_certificate(der)
+        names = (("Subject", cert.subject), ("Issuer", cert.issuer))
+        for part, name in names:
+            for rdn in name:
+                field = _NAME_FIELDS.get(rdn.oid.dotted_string)
+                if field is not None and isinstance(rdn.value, str):
+                    attrs.add(f"Certificate {part} {field}", rdn.value, ItemType.TEXT_STRING)
+    except ValueError as exc:
+        raise KmipError(f"the Certificate Value is not a DER X.509 certificate: {exc}", R.INVALID_FIELD) from exc
+
+
+@operation(Operation.REGISTER, writes=True)
+def register(ctx: RequestContext, request: RegisterRequest) -> Struct:
+    object_type = request.object_type
+    cls = _REGISTRABLE.get(object_type)  # type: ignore[arg-type]
+    if cls is None:
+        raise KmipError(
+            "Register accepts Symmetric Key, Secret Data, Opaque Object, Public Key, Private Key and Certificate objects",
+            ctx.reason(R.INVALID_OBJECT_TYPE, R.INVALID_FIELD),
+        )
+    managed: Any = request.managed_object
+    if not isinstance(managed, cls):
+        raise KmipError(f"the Object Type says {object_type.name} but the object is another type", R.INVALID_FIELD)  # type: ignore[union-attr]
+    _check_storage_masks(ctx, request.protection_storage_masks)
+    attrs = AttributeSet()
+    apply_initial(ctx, attrs, from_request(ctx, request.template_attribute, request.attributes))
+    algorithm = length = key_format = None
+    if isinstance(managed, OpaqueObject):
+        if not isinstance(managed.opaque_data_value, bytes):
+            raise KmipError("an Opaque Object needs an Opaque Data Value", R.INVALID_FIELD)
+        value = managed.opaque_data_value
+        stored_object: Struct = OpaqueObject(
+            opaque_data_type=managed.opaque_data_type, opaque_data_value=managed.opaque_data_value
+        )
+    elif isinstance(managed, Certificate):
+        stored_object, value = _certificate(ctx, managed, attrs)
+    elif isinstance(managed, (PublicKey, PrivateKey)):
+        stored_object, value, key_format = _asymmetric(ctx, managed, attrs)
+        algorithm, length = attrs.first("Cryptographic Algorithm"), attrs.first("Cryptographic Length")
+    else:
+        block = managed.key_block
+        value, key_format = _key_bytes(ctx, block)
+        assert block is not None
+        if isinstance(managed, SymmetricKey):
+            for name, given in (
+                ("Cryptographic Algorithm", block.cryptographic_algorithm),
+                ("Cryptographic Length", block.cryptographic_length),
+            ):
+                if given is not None and name not in attrs:
+                    attrs.set(name, given, ItemType.ENUMERATION if name.endswith("Algorithm") else ItemType.INTEGER)
+            algorithm, length = _symmetric_parameters(ctx, attrs, len(value))
+            # A Transparent Symmetric Key keeps its form: Get returns a key in the format it
+            # was registered in (v2.1 BL-M-3).
+            material = TransparentKeyMaterial(key=value) if key_format == F.TRANSPARENT_SYMMETRIC_KEY else value
+            stored_object = SymmetricKey(key_block=_key_block(material, key_format, algorithm, length))
+        else:
+            stored_object = SecretData(
+                secret_data_type=managed.secret_data_type,
+                key_block=_key_block(value, key_format, block.cryptographic_algorithm, block.cryptographic_length),
+            )
+    uid = store_new_object(
+        ctx,
+        object_type,  # type: ignore[arg-type]
+        attrs,
+        stored_object,
+        digest_of=value,
+        key_format=key_format,
+        algorithm=None if algorithm is None else int(algorithm),
+        length=length,
+    )
+    return RegisterResponse(unique_identifier=uid)
