@@ -161,6 +161,12 @@ def add_attribute(ctx: RequestContext, request: AddAttributeRequest) -> Struct:
             f"attribute {name!r} has a single value and object {obj.uid!r} already has it",
             ctx.reason(R.ATTRIBUTE_SINGLE_VALUED, R.INVALID_FIELD),
         )
+    if name == "Name" and _instance_with_value(obj, name, attr.value) is not None:
+        # A Name identifies one object; the same Name twice identifies nothing more (v2.1 BL-M-8).
+        raise KmipError(
+            f"object {obj.uid!r} already has this Name",
+            ctx.reason(R.NON_UNIQUE_NAME_ATTRIBUTE, R.INVALID_FIELD),
+        )
     index = obj.attributes.add(name, attr.value, attr.type)
     _finish(ctx, obj)
     if ctx.v2:

@@ -3,6 +3,7 @@ and certificates are stored, described by their attributes and go through the li
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 
 import pytest
@@ -12,7 +13,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat, PublicFormat
 from cryptography.x509.oid import NameOID
 
-from kmip_client.protocol.model import Attribute, Attributes
+from kmip_client.protocol.model import Attribute, Attributes, Name
 from kmip_client.protocol.model.attributes import RevocationReason
 from kmip_client.protocol.model.objects import (
     Certificate,
@@ -27,6 +28,7 @@ from kmip_client.protocol.spec.enums import (
     CertificateType,
     CryptographicAlgorithm,
     KeyFormatType,
+    NameType,
     ObjectType,
     Operation,
     ResultReason,
@@ -267,3 +269,18 @@ def test_registered_private_key_is_fresh_until_got(engine):
     assert attributes_of(engine, uid, V21)["Fresh"] is True
     ok(one(engine, V21, item(Operation.GET, unique_identifier=uid)))
     assert attributes_of(engine, uid, V21)["Fresh"] is False
+
+
+@pytest.mark.parametrize(
+    ("version", "reason"), [(V14, ResultReason.INVALID_FIELD), (V21, ResultReason.NON_UNIQUE_NAME_ATTRIBUTE)]
+)
+def test_adding_a_name_the_object_has_is_refused(engine, version, reason):
+    """v2.1 BL-M-8: Add Attribute of the Name an object already has."""
+    name = Attribute(name="Name", value=Name(value="BL-M-8", type=NameType.UNINTERPRETED_TEXT_STRING))
+    object_type, key = KEYS["public PKCS#1"]
+    uid = register(engine, version, object_type, key, [name])
+    field = {"new_attribute": Attributes(attributes=(name,))} if version >= (2, 0) else {"attribute": name}
+    failure(one(engine, version, item(Operation.ADD_ATTRIBUTE, unique_identifier=uid, **field)), reason)
+    other = dataclasses.replace(name, value=Name(value="another", type=NameType.UNINTERPRETED_TEXT_STRING))
+    field = {"new_attribute": Attributes(attributes=(other,))} if version >= (2, 0) else {"attribute": other}
+    ok(one(engine, version, item(Operation.ADD_ATTRIBUTE, unique_identifier=uid, **field)))
