@@ -64,7 +64,18 @@ RULES: dict[str, AttributeRule] = {
     "Cryptographic Usage Mask": _CREATE_ONLY,
     "Certificate Type": _CREATE_ONLY,
     "Certificate Length": _SERVER_ONLY,
-    # Read from a registered X.509 certificate (KMIP 2.x §4.9, §4.10).
+    # Read from a registered X.509 certificate (KMIP 1.4 §3.9-3.15, 2.x §4.9, §4.10).
+    **dict.fromkeys(
+        (
+            "X.509 Certificate Identifier",
+            "X.509 Certificate Subject",
+            "X.509 Certificate Issuer",
+            "Certificate Identifier",
+            "Certificate Subject",
+            "Certificate Issuer",
+        ),
+        _SERVER_ONLY,
+    ),
     **{
         f"Certificate {part} {field}": _SERVER_ONLY_MULTI
         for part in ("Subject", "Issuer")

@@ -15,6 +15,14 @@ from cryptography import x509
 
 from kmip_client.protocol.errors import KmipError
 from kmip_client.protocol.model import Struct
+from kmip_client.protocol.model.attributes import (
+    CertificateIdentifier,
+    CertificateIssuer,
+    CertificateSubject,
+    X509CertificateIdentifier,
+    X509CertificateIssuer,
+    X509CertificateSubject,
+)
 from kmip_client.protocol.model.base import to_bytes
 from kmip_client.protocol.model.objects import (
     Certificate,
@@ -158,17 +166,36 @@ def _certificate(ctx: RequestContext, managed: Certificate, attrs: AttributeSet)
 
 
 def _x509_names(der: bytes, attrs: AttributeSet) -> None:
-    """Certificate Subject/Issuer CN, O, ... (KMIP 2.x) from an X.509 certificate."""
+    """The attributes an X.509 certificate's names give it: X.509 Certificate Identifier,
+    Subject and Issuer (KMIP 1.1+: DER names), Certificate Identifier, Subject and Issuer (KMIP
+    1.0 to 1.4: text) and Certificate Subject/Issuer CN, O, ... (KMIP 2.x). Each version's client
+    sees those its version defines."""
     try:
         cert = x509.load_der_x509_certificate(der)
+        serial = cert.serial_number
+        issuer_der, subject_der = cert.issuer.public_bytes(), cert.subject.public_bytes()
+        issuer_text, subject_text = cert.issuer.rfc4514_string(), cert.subject.rfc4514_string()
         names = (("Subject", cert.subject), ("Issuer", cert.issuer))
-        for part, name in names:
-            for rdn in name:
-                field = _NAME_FIELDS.get(rdn.oid.dotted_string)
-                if field is not None and isinstance(rdn.value, str):
-                    attrs.add(f"Certificate {part} {field}", rdn.value, ItemType.TEXT_STRING)
+        fields = [
+            (f"Certificate {part} {field}", rdn.value)
+            for part, name in names
+            for rdn in name
+            if (field := _NAME_FIELDS.get(rdn.oid.dotted_string)) is not None and isinstance(rdn.value, str)
+        ]
     except ValueError as exc:
         raise KmipError(f"the Certificate Value is not a DER X.509 certificate: {exc}", R.INVALID_FIELD) from exc
+    serial_bytes = serial.to_bytes(max(1, (serial.bit_length() + 8) // 8), "big", signed=True)
+    attrs.set(
+        "X.509 Certificate Identifier",
+        X509CertificateIdentifier(issuer_distinguished_name=issuer_der, certificate_serial_number=serial_bytes),
+    )
+    attrs.set("X.509 Certificate Subject", X509CertificateSubject(subject_distinguished_name=subject_der))
+    attrs.set("X.509 Certificate Issuer", X509CertificateIssuer(issuer_distinguished_name=issuer_der))
+    attrs.set("Certificate Identifier", CertificateIdentifier(issuer=issuer_text, serial_number=str(serial)))
+    attrs.set("Certificate Subject", CertificateSubject(distinguished_name=subject_text))
+    attrs.set("Certificate Issuer", CertificateIssuer(distinguished_name=issuer_text))
+    for name, value in fields:
+        attrs.add(name, value, ItemType.TEXT_STRING)
 
 
 @operation(Operation.REGISTER, writes=True)

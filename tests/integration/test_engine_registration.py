@@ -14,7 +14,7 @@ from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption,
 from cryptography.x509.oid import NameOID
 
 from kmip_client.protocol.model import Attribute, Attributes, Name
-from kmip_client.protocol.model.attributes import RevocationReason
+from kmip_client.protocol.model.attributes import CertificateIdentifier, RevocationReason, X509CertificateIdentifier
 from kmip_client.protocol.model.objects import (
     Certificate,
     KeyBlock,
@@ -219,6 +219,14 @@ def test_register_certificate(engine, version):
         failure(one(engine, version, change), ResultReason.ATTRIBUTE_READ_ONLY)  # v2.1 BL-M-10
     else:
         assert "Certificate Subject CN" not in attrs  # a 2.x attribute
+        assert attrs["Certificate Subject"].distinguished_name == "O=Example,CN=strongroom test"
+        assert attrs["Certificate Identifier"] == CertificateIdentifier(issuer="CN=test CA", serial_number="42")
+    parsed = x509.load_der_x509_certificate(CERT)
+    assert attrs["X.509 Certificate Identifier"] == X509CertificateIdentifier(
+        issuer_distinguished_name=parsed.issuer.public_bytes(), certificate_serial_number=b"\x2a"
+    )
+    assert attrs["X.509 Certificate Subject"].subject_distinguished_name == parsed.subject.public_bytes()
+    assert attrs["X.509 Certificate Issuer"].issuer_distinguished_name == parsed.issuer.public_bytes()
 
 
 def test_register_refuses_a_certificate_that_is_not_x509_der(engine):
