@@ -12,6 +12,9 @@ from __future__ import annotations
 from typing import Any
 
 from cryptography import x509
+from cryptography.exceptions import UnsupportedAlgorithm
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import dh, dsa, ec, rsa
 
 from kmip_client.protocol.errors import KmipError
 from kmip_client.protocol.model import Struct
@@ -35,7 +38,14 @@ from kmip_client.protocol.model.objects import (
     TransparentKeyMaterial,
 )
 from kmip_client.protocol.model.payloads.lifecycle import RegisterRequest, RegisterResponse
-from kmip_client.protocol.spec.enums import CertificateType, KeyFormatType, ObjectType, Operation, ResultReason
+from kmip_client.protocol.spec.enums import (
+    CertificateType,
+    CryptographicAlgorithm,
+    KeyFormatType,
+    ObjectType,
+    Operation,
+    ResultReason,
+)
 from kmip_client.protocol.ttlv import ItemType
 
 from ..engine.context import RequestContext
@@ -46,6 +56,7 @@ from .creation import _check_storage_masks, _key_block, _symmetric_parameters, s
 
 R = ResultReason
 F = KeyFormatType
+A = CryptographicAlgorithm
 
 _REGISTRABLE: dict[ObjectType, type[Struct]] = {
     ObjectType.SYMMETRIC_KEY: SymmetricKey,
@@ -131,7 +142,47 @@ def _asymmetric(ctx: RequestContext, managed: PublicKey | PrivateKey, attrs: Att
     ):
         if given is not None and name not in attrs:
             attrs.set(name, given, ItemType.ENUMERATION if name.endswith("Algorithm") else ItemType.INTEGER)
+    # What the key itself says: it fills in what the client left out and must agree with what it said.
+    algorithm, length = _described(fmt, material, isinstance(managed, PrivateKey))
+    for name, value in (("Cryptographic Algorithm", algorithm), ("Cryptographic Length", length)):
+        given = attrs.first(name)
+        if value is None:
+            continue
+        if given is None:
+            attrs.set(name, value, ItemType.ENUMERATION if name.endswith("Algorithm") else ItemType.INTEGER)
+        elif int(given) != int(value):
+            shown = getattr(value, "name", value)
+            raise KmipError(f"the key's {name} is {shown}, not {getattr(given, 'name', given)}", R.INVALID_FIELD)
     return type(managed)(key_block=block), digest_of, int(fmt)
+
+
+def _described(fmt: int, material: Any, private: bool) -> tuple[A | None, int | None]:
+    """The algorithm and length a key's material shows (None where it does not say: an EC
+    key may be EC, ECDSA or ECDH)."""
+    if isinstance(material, TransparentKeyMaterial):
+        if fmt in (F.TRANSPARENT_RSA_PUBLIC_KEY, F.TRANSPARENT_RSA_PRIVATE_KEY) and material.modulus:
+            return A.RSA, material.modulus.bit_length()
+        if fmt in (F.TRANSPARENT_DSA_PUBLIC_KEY, F.TRANSPARENT_DSA_PRIVATE_KEY) and material.p:
+            return A.DSA, material.p.bit_length()
+        if fmt in (F.TRANSPARENT_DH_PUBLIC_KEY, F.TRANSPARENT_DH_PRIVATE_KEY) and material.p:
+            return A.DH, material.p.bit_length()
+        return None, None
+    try:
+        if private:
+            key: Any = serialization.load_der_private_key(material, password=None)
+        else:
+            key = serialization.load_der_public_key(material)
+    except (ValueError, TypeError, UnsupportedAlgorithm) as exc:
+        raise KmipError(f"the Key Material is not a DER {F(fmt).name} key: {exc}", R.INVALID_FIELD) from exc
+    if isinstance(key, (rsa.RSAPrivateKey, rsa.RSAPublicKey)):
+        return A.RSA, key.key_size
+    if isinstance(key, (dsa.DSAPrivateKey, dsa.DSAPublicKey)):
+        return A.DSA, key.key_size
+    if isinstance(key, (dh.DHPrivateKey, dh.DHPublicKey)):
+        return A.DH, key.key_size
+    if isinstance(key, (ec.EllipticCurvePrivateKey, ec.EllipticCurvePublicKey)):
+        return None, key.key_size
+    return None, None
 
 
 #: The X.509 name attributes KMIP 2.x names (§4.9, §4.10) by their OID dotted strings.

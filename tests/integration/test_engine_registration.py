@@ -292,3 +292,29 @@ def test_adding_a_name_the_object_has_is_refused(engine, version, reason):
     other = dataclasses.replace(name, value=Name(value="another", type=NameType.UNINTERPRETED_TEXT_STRING))
     field = {"new_attribute": Attributes(attributes=(other,))} if version >= (2, 0) else {"attribute": other}
     ok(one(engine, version, item(Operation.ADD_ATTRIBUTE, unique_identifier=uid, **field)))
+
+
+@pytest.mark.parametrize("kind", ["private PKCS#8", "private PKCS#1", "public PKCS#1", "public X.509"])
+def test_algorithm_and_length_come_from_the_key_when_not_given(engine, kind):
+    object_type, key = KEYS[kind]
+    bare = type(key)(
+        key_block=dataclasses.replace(key.key_block, cryptographic_algorithm=None, cryptographic_length=None)
+    )
+    uid = register(engine, V21, object_type, bare)
+    attrs = attributes_of(engine, uid, V21)
+    assert attrs["Cryptographic Algorithm"] == CryptographicAlgorithm.RSA and attrs["Cryptographic Length"] == 1024
+
+
+@pytest.mark.parametrize(
+    "block_change",
+    [
+        {"cryptographic_length": 2048},
+        {"cryptographic_algorithm": CryptographicAlgorithm.DSA},
+        {"key_value": KeyValue(key_material=b"\x30\x03not DER")},
+    ],
+)
+def test_a_key_that_contradicts_its_block_is_refused(engine, block_change):
+    object_type, key = KEYS["private PKCS#8"]
+    bad = PrivateKey(key_block=dataclasses.replace(key.key_block, **block_change))
+    request = item(Operation.REGISTER, object_type=object_type, managed_object=bad, **attrs_for(V21, []))
+    failure(one(engine, V21, request), ResultReason.INVALID_FIELD)
