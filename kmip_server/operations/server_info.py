@@ -25,6 +25,7 @@ CONFORMANT_PROFILES: dict[str, tuple[str, ...]] = {
     "SYMMETRIC_KEY_LIFECYCLE_SERVER": ("1.3", "1.4", "2.1"),
     "SYMMETRIC_KEY_FOUNDRY_SERVER": ("1.4", "2.0", "2.1"),
     "QUANTUM_SAFE_SERVER": ("2.0", "2.1"),
+    "BASELINE_SERVER": ("2.1",),
     "OPAQUE_MANAGED_OBJECT_STORE_SERVER": ("1.3", "1.4", "2.0", "2.1"),
     "HTTPS_SERVER": ("1.3", "1.4", "2.1"),
     "JSON_SERVER": ("1.3", "1.4", "2.1"),
