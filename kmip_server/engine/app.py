@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+import fcntl
+import os
+from collections.abc import Callable, Iterator
+from pathlib import Path
 
 from ..config import ServerConfig, read_pin
 from ..custody.pkcs11 import Pkcs11Custody
@@ -20,6 +24,29 @@ def policy_from_config(config: ServerConfig) -> Policy:
     return base.with_administrators(config.policy.admin_identities)
 
 
+#: The lock file, in the data directory, that the processes of a server take turns on to open the token.
+TOKEN_LOCK = ".token-open.lock"
+
+
+@contextlib.contextmanager
+def token_opening_lock(data_dir: Path) -> Iterator[None]:
+    """Hold an exclusive lock on ``data_dir/TOKEN_LOCK`` for the block.
+
+    The worker processes open the token at the same moment, and opening it writes to it:
+    logging in makes SoftHSM2 (its file object store) rewrite the token's ``token.object`` and
+    ``generation`` files. A process reading them meanwhile finds the token missing or its slot
+    list failing ("cannot list the tokens ...: GeneralError"), and a worker failing to start
+    stops the server: seen in a few of the day's many 2-worker starts. Opening one process at a
+    time costs milliseconds at start; once open, the sessions are used concurrently as before.
+    """
+    fd = os.open(data_dir / TOKEN_LOCK, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # releases the lock
+
+
 def build_dispatcher(config: ServerConfig) -> Dispatcher:
     """Open the token and the store for this process (call it after fork) and wire the engine."""
     from .. import operations  # noqa: F401  (registers the handlers)
@@ -28,12 +55,13 @@ def build_dispatcher(config: ServerConfig) -> Dispatcher:
     if config.custody.softhsm2_conf is not None:
         # SoftHSM2 reads its configuration once per process, when the library starts.
         use_softhsm_conf(config.custody.softhsm2_conf)
-    custody = Pkcs11Custody.open(
-        config.custody.module,
-        config.custody.token_label,
-        read_pin(config.custody),
-        config.custody.master_key_label,
-    )
+    with token_opening_lock(config.data_dir):
+        custody = Pkcs11Custody.open(
+            config.custody.module,
+            config.custody.token_label,
+            read_pin(config.custody),
+            config.custody.master_key_label,
+        )
     try:
         repository = Repository(config.storage.url, background_checkpoints=True)
         # Idempotent and safe from all workers at once: a store named in the configuration

@@ -9,6 +9,8 @@ SOFTHSM2_CONF it sees then.
 
 from __future__ import annotations
 
+import fcntl
+import os
 import signal
 import socket
 import stat
@@ -35,6 +37,7 @@ from kmip_client.protocol.model.payloads.server_info import DiscoverVersionsRequ
 from kmip_client.protocol.spec.enums import Operation, ResultStatus
 from kmip_server.cli import main
 from kmip_server.config import load_config
+from kmip_server.engine.app import TOKEN_LOCK
 from kmip_server.pki import load_issued
 from tests.support.server_process import (
     LOOPBACK,
@@ -44,6 +47,7 @@ from tests.support.server_process import (
     free_port,
     running_server,
     strongroom_command,
+    wait_for_tls,
 )
 
 from .conftest import postgres_schema_url
@@ -387,6 +391,25 @@ def test_serve_stops_on_sigint_too(initialised: Path) -> None:
         assert server.process.wait(timeout=30) == 0
     assert server.host == LOOPBACK
     assert admin_tls(initialised).cert.exists()
+
+
+def test_workers_open_the_token_one_at_a_time(initialised: Path) -> None:
+    # Opening the token writes to it (SoftHSM2 rewrites token.object at login), so the workers
+    # take turns: while another process holds the data directory's token lock, no worker gets
+    # the token open and the server does not listen; once released, it starts.
+    lock = os.open(initialised / TOKEN_LOCK, os.O_RDWR | os.O_CREAT, 0o600)
+    fcntl.flock(lock, fcntl.LOCK_EX)
+    port = free_port()
+    command = [*strongroom_command(), "serve", "--data-dir", str(initialised), "--port", str(port), "--workers", "2"]
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        with pytest.raises(TimeoutError):
+            wait_for_tls(LOOPBACK, port, admin_tls(initialised), timeout=2.0, process=process)
+        os.close(lock)  # releases it
+        wait_for_tls(LOOPBACK, port, admin_tls(initialised), timeout=30.0, process=process)
+    finally:
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=30) == 0
 
 
 def test_help_texts() -> None:
