@@ -19,13 +19,11 @@ from pathlib import Path
 from typing import Protocol
 
 from .https_transport import CONTENT_TYPES, HttpsTransport
-from .protocol.errors import ProtocolError
 from .protocol.spec import Tag
 from .protocol.spec.enums import Operation, RevocationReasonCode
 from .protocol.ttlv import Item, ItemType, encode
 from .protocol.xml_codec import item_to_xml
-from .replay import CaseResult, Exchange, case_files, load_steps, predecessor, replay_steps, summary
-from .replay_compare import Difference
+from .replay import CaseResult, Exchange, case_files, predecessor, replay_file, summary
 from .tls import client_ssl_context
 from .transport import ConnectionPool, KmipTransportError, parse_servers
 
@@ -112,24 +110,11 @@ def _identity(directory: Path, case: Path) -> tuple[str, str]:
 
 def replay_one(path: Path, exchange: Exchange, *, keep: bool = False) -> CaseResult:
     """Replay one file, then (unless ``keep``) destroy what it created."""
-    try:
-        steps = load_steps(path.read_bytes())
-    except (OSError, ProtocolError, ValueError) as error:
-        return CaseResult(path, 0, Difference(0, "", "a readable test-case file", f"{type(error).__name__}: {error}"))
-    result = replay_steps(path, steps, exchange)
-    if not keep:
-        version = _version_of(steps[0].request)
+    result = replay_file(path, exchange)
+    if not keep and result.version is not None:
         for uid in reversed(result.created):
-            clean_up(exchange, version, uid)
+            clean_up(exchange, result.version, uid)
     return result
-
-
-def _version_of(request: Item) -> tuple[int, int]:
-    header = next(c for c in request.value if c.tag == Tag.REQUEST_HEADER)
-    version = next(c for c in header.value if c.tag == Tag.PROTOCOL_VERSION)
-    major = next(c.value for c in version.value if c.tag == Tag.PROTOCOL_VERSION_MAJOR)
-    minor = next(c.value for c in version.value if c.tag == Tag.PROTOCOL_VERSION_MINOR)
-    return int(major), int(minor)
 
 
 def clean_up(exchange: Exchange, version: tuple[int, int], uid: str) -> None:

@@ -74,6 +74,7 @@ class CaseResult:
     difference: Difference | None = None
     created: list[str] = dataclasses.field(default_factory=list)  # identifiers bound, for clean-up
     last_response: Item | None = None  # the response that differed (for --verbose)
+    version: tuple[int, int] | None = None  # the KMIP version the file speaks (for clean-up)
 
     @property
     def passed(self) -> bool:
@@ -142,14 +143,14 @@ def replay_file(path: Path, exchange: Exchange, *, now: int | None = None) -> Ca
     """Run the conversation in ``path`` through ``exchange``; stop at the first difference."""
     try:
         steps = load_steps(path.read_bytes())
-    except (OSError, ProtocolError) as error:
+    except (OSError, ProtocolError, ValueError) as error:
         return CaseResult(path, 0, Difference(0, "", "a readable test-case file", _error_text(error)))
     return replay_steps(path, steps, exchange, now=now)
 
 
 def replay_steps(path: Path, steps: list[Step], exchange: Exchange, *, now: int | None = None) -> CaseResult:
     comparison = Comparison(now=int(time.time()) if now is None else now)
-    result = CaseResult(path, len(steps))
+    result = CaseResult(path, len(steps), version=_version_of(steps[0].request))
     for step in steps:
         try:
             request = comparison.concrete_request(step.request)
@@ -169,6 +170,20 @@ def replay_steps(path: Path, steps: list[Step], exchange: Exchange, *, now: int 
             break
     result.created = comparison.bound_identifiers()
     return result
+
+
+def _version_of(request: Item) -> tuple[int, int] | None:
+    """The Protocol Version in a request's header (None if the header has none)."""
+    fields = {
+        c.tag: c.value
+        for header in request.value
+        if header.tag == Tag.REQUEST_HEADER
+        for version in header.value
+        if version.tag == Tag.PROTOCOL_VERSION
+        for c in version.value
+    }
+    major, minor = fields.get(Tag.PROTOCOL_VERSION_MAJOR), fields.get(Tag.PROTOCOL_VERSION_MINOR)
+    return (major, minor) if isinstance(major, int) and isinstance(minor, int) else None
 
 
 def _error_text(error: BaseException) -> str:
