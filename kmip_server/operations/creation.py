@@ -53,6 +53,7 @@ HMAC_ALGORITHMS = frozenset({A.HMAC_SHA1, A.HMAC_SHA224, A.HMAC_SHA256, A.HMAC_S
 AES_LENGTHS = (128, 192, 256)
 #: Triple DES: two-key (112 bits of key) and three-key (168), stored with their parity bits.
 DES3_BYTES = {112: 16, 168: 24}
+_DES3_BITS = {size: bits for bits, size in DES3_BYTES.items()}
 HMAC_LENGTH_RANGE = (64, 4096)  # bits; HMAC keys of any byte length, within reason
 
 _DEFAULT_MASKS = {
@@ -93,8 +94,7 @@ def _symmetric_parameters(ctx: RequestContext, attrs: AttributeSet, key_bytes: i
     if length is None:
         if key_bytes is None:
             raise KmipError("a symmetric key needs a Cryptographic Length", ctx.reason(R.MISSING_DATA, R.INVALID_FIELD))
-        des3 = {size: bits for bits, size in DES3_BYTES.items()}
-        length = des3.get(key_bytes, key_bytes * 8) if algorithm == A.DES3 else key_bytes * 8
+        length = _DES3_BITS.get(key_bytes, key_bytes * 8) if algorithm == A.DES3 else key_bytes * 8
         attrs.set("Cryptographic Length", length, ItemType.INTEGER)
     if algorithm == A.AES:
         if length not in AES_LENGTHS:
