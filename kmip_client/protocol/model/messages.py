@@ -12,6 +12,7 @@ from ..spec import Tag
 from ..spec.enums import Operation
 from ..ttlv import Item, ItemType, decode
 from .base import Struct, decode_fields, decode_struct, from_item, kfield, structure, to_bytes
+from .reader import Decline, read_struct
 
 _TEXT = ItemType.TEXT_STRING
 _BYTES = ItemType.BYTE_STRING
@@ -144,11 +145,16 @@ class _BatchItem(Struct):
     PAYLOAD_NAME: ClassVar[str]
 
     @classmethod
+    def payload_class(cls, operation: Any) -> type[Struct]:
+        """The payload structure of ``operation`` (:class:`RawPayload` for one not declared)."""
+        return cls.PAYLOADS.get(operation, RawPayload)
+
+    @classmethod
     def decode_item(cls, item: Item, path: str = "") -> Any:
         values = decode_fields(cls, item)
         raw = values.get("payload")
         if raw is not None:
-            payload_cls = cls.PAYLOADS.get(values.get("operation"), RawPayload)  # type: ignore[arg-type]
+            payload_cls = cls.payload_class(values.get("operation"))
             try:
                 values["payload"] = decode_struct(payload_cls, raw)
             except ProtocolError as exc:
@@ -214,7 +220,22 @@ def message_from_item(item: Item) -> Message:
 
 def decode_message(data: bytes) -> Message:
     """Decode TTLV bytes of one whole message."""
+    if type(data) is not bytes:
+        data = bytes(data)
+    cls = _MESSAGE_CLASSES.get(data[:4])
+    if cls is not None:
+        try:
+            return read_struct(cls, data)  # type: ignore[no-any-return]
+        except (Decline, ProtocolError):
+            # Invalid, or a rare shape: the two-step decoder gives the answer, or the error
+            # with its path and offset.
+            return message_from_item(decode(data))
     return message_from_item(decode(data))
+
+
+_MESSAGE_CLASSES: dict[bytes, type[Struct]] = {
+    (cls.TAG << 8 | ItemType.STRUCTURE).to_bytes(4, "big"): cls for cls in (RequestMessage, ResponseMessage)
+}
 
 
 def encode_message(message: Struct) -> bytes:
