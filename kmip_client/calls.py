@@ -42,7 +42,7 @@ def _uid(payload: Any) -> str:
     return str(payload.unique_identifier)
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, slots=True)
 class Call:
     """One operation: the batch item, and ``parse`` turning the response payload into the result."""
 

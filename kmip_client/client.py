@@ -79,6 +79,7 @@ class Client:
             transport = ConnectionPool(parse_servers(servers), context, timeout=timeout, retries=retries)
         self._transport = transport
         self._version = version
+        self._calls_cache: Calls | None = None  # the requests of the negotiated version
         self._lock = threading.Lock()
 
     # ------------------------------------------------------------------ plumbing
@@ -120,10 +121,13 @@ class Client:
 
     @property
     def _calls(self) -> Calls:
-        return Calls(self.version)
+        calls = self._calls_cache
+        if calls is None or calls.version != self._version:
+            calls = self._calls_cache = Calls(self.version)
+        return calls
 
     def _run(self, call: Call) -> Any:
-        data = self._transport.exchange(ops.encode_request(self.version, [call.item]), idempotent=call.idempotent)
+        data = self._transport.exchange(ops.encode_request(self.version, (call.item,)), idempotent=call.idempotent)
         return call.parse(ops.single_payload(ops.decode_response(data)))
 
     # ------------------------------------------------------------------ server

@@ -66,7 +66,7 @@ IDEMPOTENT = frozenset(
 # --------------------------------------------------------------------------- results
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, slots=True)
 class ManagedObject:
     """An object returned by Get: its value and what describes it.
 

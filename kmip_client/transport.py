@@ -34,6 +34,7 @@ from __future__ import annotations
 import dataclasses
 import socket
 import ssl
+import struct
 import threading
 import time
 from collections import deque
@@ -59,6 +60,7 @@ __all__ = [
 #: The IANA-registered KMIP port.
 DEFAULT_PORT = 5696
 _RECV_SIZE = 65536
+_HEADER = struct.Struct(">II")  # a message's tag and type, and its length
 
 
 # ------------------------------------------------------------------------------- endpoints
@@ -252,7 +254,7 @@ class _PoolCore:
             self._down_until[endpoint] = time.monotonic() + self.backoff
 
     def mark_up(self, endpoint: Endpoint) -> None:
-        if endpoint in self._down_until:
+        if self._down_until and endpoint in self._down_until:  # (a racy first read is harmless)
             with self.lock:
                 self._down_until.pop(endpoint, None)
 
@@ -312,34 +314,41 @@ _PROBE_AFTER = 1.0
 class _Connection:
     """One TLS connection, used by one exchange at a time."""
 
-    def __init__(self, sock: ssl.SSLSocket, endpoint: Endpoint) -> None:
+    def __init__(self, sock: ssl.SSLSocket, endpoint: Endpoint, idle: deque[_Connection]) -> None:
         self.sock = sock
         self.endpoint = endpoint
+        self.idle = idle  # the pool's idle list for the endpoint (saves hashing the endpoint)
         self.reusable = True
         self.idle_since = 0.0
 
     def roundtrip(self, request: bytes, timeout: float, max_message_size: int) -> bytes:
         deadline = time.monotonic() + timeout
+        sock = self.sock
         try:
-            if self.sock.gettimeout() != timeout:  # a system call each time, so only on change
-                self.sock.settimeout(timeout)
-            self.sock.sendall(request)
+            if sock.gettimeout() != timeout:  # a system call each time, so only on change
+                sock.settimeout(timeout)
+            # A TLS socket writes all of it or fails (OpenSSL's partial writes are off), so
+            # sendall's Python loop is only for the case that ever changes.
+            sent = sock.send(request)
+            if sent != len(request):
+                sock.sendall(request[sent:])
         except OSError as error:
             raise _Failure("send", 0, error) from error
+        try:
+            chunk = sock.recv(_RECV_SIZE)
+        except OSError as error:
+            raise _Failure("receive", 0, error) from error
+        # The usual case: the whole response in one read, handed back without a framer.
+        if len(chunk) >= 8:
+            tt, length = _HEADER.unpack_from(chunk)
+            if tt & 0xFF == 0x01 and length + 8 == len(chunk) <= max_message_size:
+                return chunk
+        return self._rest_of_response(chunk, deadline, timeout, max_message_size)
+
+    def _rest_of_response(self, chunk: bytes, deadline: float, timeout: float, max_message_size: int) -> bytes:
         framer = Framer(max_message_size)
         received = 0
-        first = True
         while True:
-            try:
-                if not first:  # a response in several reads: what is left of the time-out
-                    remaining = deadline - time.monotonic()
-                    if remaining <= 0:
-                        raise TimeoutError(f"no complete response within {timeout} s")
-                    self.sock.settimeout(remaining)
-                first = False
-                chunk = self.sock.recv(_RECV_SIZE)
-            except OSError as error:
-                raise _Failure("receive", received, error) from error
             if not chunk:
                 eof = EOFError(f"the server closed the connection after {received} bytes of the response")
                 raise _Failure("receive", received, eof)
@@ -349,6 +358,14 @@ class _Connection:
                 if len(messages) > 1 or framer.buffered:
                     self.reusable = False  # bytes we did not ask for: the stream is out of step
                 return messages[0]
+            try:
+                remaining = deadline - time.monotonic()  # a response in several reads: what is left
+                if remaining <= 0:
+                    raise TimeoutError(f"no complete response within {timeout} s")
+                self.sock.settimeout(remaining)
+                chunk = self.sock.recv(_RECV_SIZE)
+            except OSError as error:
+                raise _Failure("receive", received, error) from error
 
     def alive(self) -> bool:
         """Probe an idle connection without blocking: False if the server closed it (or sent
@@ -503,11 +520,11 @@ class ConnectionPool(_PoolBase["_Connection"]):
         except BaseException:
             raw.close()
             raise
-        return _Connection(sock, endpoint)
+        return _Connection(sock, endpoint, self._idle[endpoint])
 
     def _release(self, connection: _Connection) -> None:
         with self._core.lock:
-            idle = self._idle[connection.endpoint]
+            idle = connection.idle
             if not self._core.closed and connection.reusable and len(idle) < self._core.max_idle:
                 connection.idle_since = time.monotonic()
                 idle.append(connection)

@@ -2,17 +2,19 @@
 
 :func:`~kmip_client.protocol.model.messages.decode_message` is on the hot path of both the
 client and the server. Decoding in two steps (bytes → :class:`Item` tree → dataclasses) makes
-and walks every item twice; this reader makes one pass, each class compiled once into a table
-keyed by the item's tag and type together (so a type check is a dictionary hit).
+and walks every item twice. Here each structure class gets a reader generated for it on first
+use, as :mod:`dataclasses` generates ``__init__``: one function whose loop compares each
+child's tag-and-type word against the class's fields, reads the value in place into a local
+variable, and at the end fills the frozen instance's slots directly.
 
-It makes every check :func:`~kmip_client.protocol.ttlv.decode` makes (lengths against the
-enclosing structure, fixed lengths, zero padding, UTF-8, nesting depth, trailing bytes) but
-does not describe what it finds: it only declines, by raising :class:`Decline`, and the caller
-decodes the same bytes the two-step way, which reports the problem with its path and offset
-exactly as before (and gives the answer, should it accept what this reader declined). Rare
-shapes decline too: a batch item whose payload comes before its operation. Items of rarer
-types, and structures with their own decoder (attributes, key values), are decoded by the
-two-step code for that item alone. A differential test holds both ways to the same results.
+A reader makes every check :func:`~kmip_client.protocol.ttlv.decode` makes (lengths against
+the enclosing structure, fixed lengths, zero padding, UTF-8, nesting depth) but does not
+describe what it finds: it only declines, by raising :class:`Decline`, and the caller decodes
+the same bytes the two-step way, which reports the problem with its path and offset exactly
+as before (and gives the answer, should it accept what a reader declined). Rare shapes
+decline too: a batch item whose payload comes before its operation. Items of rarer types and
+structures with a decoder of their own (attributes) are decoded the two-step way for that
+item alone. A differential test holds both ways to the same results.
 """
 
 from __future__ import annotations
@@ -28,31 +30,22 @@ from ..spec import enum_for_tag
 from ..ttlv import DEFAULT_MAX_DEPTH, Item, ItemType, decode_item
 from .base import EnumValue, Struct, _plan
 
-__all__ = ["Decline", "read_struct"]
+__all__ = ["Decline", "read_struct", "reader_for"]
 
 
 class Decline(Exception):
-    """The bytes are not something this reader decodes; decode them the two-step way."""
+    """The bytes are not something the reader decodes; decode them the two-step way."""
 
 
-_DECLINE = Decline()  # raised often on bad input; one instance spares building a traceback chain
+_DECLINE = Decline()  # raised often on bad input; one instance spares making one each time
 
-# How a (tag, type) child is read. Plain ints compared with ``is``-free ``==`` in one chain,
-# commonest first.
-_ENUM, _INTEGER, _TEXT, _BYTES, _STRUCT, _DATETIME, _PAYLOAD, _VIA_ITEM = range(8)
+#: A generated reader: (data, offset of the first child, offset just past the last, how many
+#: structures are open) → the instance.
+Reader = Callable[[bytes, int, int, int], Any]
+_READERS: dict[type, Reader] = {}
 
 _HEADER = struct.Struct(">II").unpack_from
-_I32_PAD = struct.Struct(">iI").unpack_from
-_U32_PAD = struct.Struct(">II").unpack_from
-_I64 = struct.Struct(">q").unpack_from
-_ZEROS = bytes(8)
-_UTC = UTC
-
-#: (tag << 8 | type) → (field name, how to read it, repeated, what the reader needs)
-_Table = dict[int, tuple[str, int, bool, Any]]
-#: Per class: its table, the tags of its fields, its repeated fields, how to build an instance.
-_Compiled = tuple[_Table, frozenset[int], tuple[str, ...], Callable[[dict[str, Any]], Any]]
-_TABLES: dict[type, _Compiled] = {}
+_UNSET = object()  # a field not met yet (None is a value a field may be given)
 
 
 def read_struct(cls: type[Struct], data: bytes) -> Any:
@@ -65,71 +58,41 @@ def read_struct(cls: type[Struct], data: bytes) -> Any:
     tt, length = _HEADER(data, 0)
     if tt != (cls.TAG << 8 | 1) or length + 8 != len(data) or length & 7:
         raise _DECLINE
-    return _read(cls, data, 8, len(data), 1)
+    try:
+        return (_READERS.get(cls) or reader_for(cls))(data, 8, len(data), 1)
+    except struct.error:
+        raise _DECLINE from None  # a header cut short by the end of the data
 
 
-def _table(cls: type[Struct]) -> _Compiled:
-    compiled = _TABLES.get(cls)
-    if compiled is None:
-        compiled = _TABLES[cls] = _compile(cls)
-    return compiled
+def reader_for(cls: type[Struct]) -> Reader:
+    """The reader of ``cls``, generated on first use."""
+    reader = _READERS.get(cls)
+    if reader is None:
+        # A stand-in while generating: a structure that contains itself, at any depth, calls
+        # its own reader through it.
+        _READERS[cls] = lambda data, pos, end, depth: _READERS[cls](data, pos, end, depth)
+        try:
+            reader = _READERS[cls] = _generate(cls) if _readable(cls) else _decline
+        except BaseException:
+            del _READERS[cls]
+            raise
+    return reader
 
 
-def _compile(cls: type[Struct]) -> _Compiled:
-    plan = _plan(cls)
-    table: _Table = {}
-    payload_class = getattr(cls, "payload_class", None)
-    for tag, (name, decoders, repeated, field) in plan.by_tag.items():
-        for typ, kind in field.kinds.items():
-            how: int
-            need: Any = None
-            if typ == ItemType.STRUCTURE:
-                if kind is Item and payload_class is not None and name == "payload":
-                    how, need = _PAYLOAD, payload_class
-                elif isinstance(kind, type) and issubclass(kind, Struct) and _plain(kind):
-                    how, need = _STRUCT, kind
-                else:  # a raw Item, or a structure with its own decoder
-                    how, need = _VIA_ITEM, decoders[typ]
-            elif typ == ItemType.ENUMERATION:
-                enum = enum_for_tag(tag)
-                how, need = _ENUM, (dict(enum._value2member_map_) if enum is not None else {})  # type: ignore[attr-defined]
-            elif typ == ItemType.INTEGER and not _is_mask(tag):
-                how = _INTEGER
-            elif typ == ItemType.TEXT_STRING:
-                how = _TEXT
-            elif typ == ItemType.BYTE_STRING:
-                how = _BYTES
-            elif typ == ItemType.DATE_TIME:
-                how = _DATETIME
-            else:  # masks, Boolean, Long and Big Integer, Interval, Date-Time Extended: rare
-                how, need = _VIA_ITEM, decoders[typ]
-            table[tag << 8 | typ] = (name, how, repeated, need)
-    return table, frozenset(plan.by_tag), tuple(plan.repeated_names), _builder(cls)
+def _decline(data: bytes, pos: int, end: int, depth: int) -> Any:
+    raise _DECLINE
 
 
-def _builder(cls: type[Struct]) -> Callable[[dict[str, Any]], Any]:
-    """A function that makes an instance of ``cls`` from its field values (the others take
-    their defaults), as ``cls(**values)`` does but in about half the time: it sets the slots
-    through their descriptors, without the frozen class's ``object.__setattr__`` per field
-    and without the keyword-argument parsing. Generated, as dataclasses generate ``__init__``."""
-    fields = dataclasses.fields(cls)
-    if hasattr(cls, "__post_init__") or any(f.default is dataclasses.MISSING or not f.init for f in fields):
-        return lambda values: cls(**values)
-    scope: dict[str, Any] = {"new": object.__new__, "cls": cls}
-    lines = ["def build(values):", "    obj = new(cls)"]
-    for number, field in enumerate(fields):
-        scope[f"set{number}"] = getattr(cls, field.name).__set__  # the slot's member descriptor
-        scope[f"default{number}"] = field.default
-        lines.append(f"    set{number}(obj, values.get({field.name!r}, default{number}))")
-    lines.append("    return obj")
-    exec("\n".join(lines), scope)  # noqa: S102 - source built above from field names only
-    return scope["build"]  # type: ignore[no-any-return]
-
-
-def _plain(cls: type[Struct]) -> bool:
-    """Whether this reader reads ``cls`` itself: it has no decoder of its own, or is a batch
-    item (whose decoder only picks the payload's class, which the reader does too)."""
-    return _plan(cls).custom_decode is None or hasattr(cls, "payload_class")
+def _readable(cls: type[Struct]) -> bool:
+    """Whether a reader is generated for ``cls``: its decoding is the generic one (or a batch
+    item's, which only picks the payload's class, as the reader does too), and its instances
+    can be filled slot by slot (no ``__post_init__``, a default for every field)."""
+    if _plan(cls).custom_decode is not None and not hasattr(cls, "payload_class"):
+        return False
+    return not hasattr(cls, "__post_init__") and all(
+        f.init and f.default is not dataclasses.MISSING
+        for f in dataclasses.fields(cls)  # type: ignore[arg-type]
+    )
 
 
 def _is_mask(tag: int) -> bool:
@@ -137,99 +100,199 @@ def _is_mask(tag: int) -> bool:
     return enum is not None and issubclass(enum, IntFlag)
 
 
-def _read(cls: type[Struct], data: bytes, pos: int, end: int, depth: int) -> Any:
-    """The instance of ``cls`` whose children are ``data[pos:end]``; ``depth`` structures are open."""
-    table, known_tags, repeated_names, build = _TABLES.get(cls) or _table(cls)
-    values: dict[str, Any] = {}
-    extras: list[tuple[int, Item]] | None = None
-    index = -1
-    while pos < end:
+def _keep(extras: list[tuple[int, Item]] | None, data: bytes, first: int, start: int, end: int, depth: int) -> Any:
+    """Keep the item at ``start`` aside (an undeclared child, or a second instance of a single
+    field): ``extras`` with it appended, and the offset just past it. ``first`` is where the
+    structure's children begin: the item's position among them is counted only here, as
+    this is rare."""
+    max_depth = DEFAULT_MAX_DEPTH - depth
+    index, pos = 0, first
+    while pos < start:
+        pos = decode_item(data, pos, end, max_depth=max_depth)[1]
         index += 1
-        if pos + 8 > end:
-            raise _DECLINE
-        tt, length = _HEADER(data, pos)
-        entry = table.get(tt)
-        if entry is None:
-            if tt >> 8 in known_tags:
-                raise _DECLINE  # a field's tag with a type the field cannot have
-            # A child the class does not model: kept aside as an item, checked by decode_item.
-            item, pos = decode_item(data, pos, end, max_depth=DEFAULT_MAX_DEPTH - depth)
-            if extras is None:
-                extras = []
-            extras.append((index, item))
-            continue
-        name, how, repeated, need = entry
-        start = pos
-        vpos = pos + 8
-        if how == _ENUM or how == _INTEGER:
-            pos = vpos + 8
-            if length != 4 or pos > end:
-                raise _DECLINE
-            value, pad = (_U32_PAD if how == _ENUM else _I32_PAD)(data, vpos)
-            if pad:
-                raise _DECLINE
-            if how == _ENUM:
-                member = need.get(value)
-                value = EnumValue(value) if member is None else member
-        elif how == _TEXT or how == _BYTES:
-            pos = vpos + ((length + 7) & ~7)
-            if pos > end:
-                raise _DECLINE
-            stop = vpos + length
-            if pos != stop:
-                if data[stop:pos] != _ZEROS[: pos - stop]:
-                    raise _DECLINE
-            elif pos + 8 <= end and data[pos : pos + 8] == _ZEROS:
-                pos += 8  # PyKMIP's eight extra zero bytes after such a string (see ttlv.decode)
-            if how == _TEXT:
-                try:
-                    value = data[vpos:stop].decode("utf-8")
-                except UnicodeDecodeError:
-                    raise _DECLINE from None
-            else:
-                value = data[vpos:stop]
-        elif how == _STRUCT:
-            pos = vpos + length
-            if pos > end or length & 7 or depth >= DEFAULT_MAX_DEPTH:
-                raise _DECLINE
-            value = _read(need, data, vpos, pos, depth + 1)
-        elif how == _DATETIME:
-            pos = vpos + 8
-            if length != 8 or pos > end:
-                raise _DECLINE
-            try:
-                value = datetime.fromtimestamp(_I64(data, vpos)[0], _UTC)
-            except (OverflowError, OSError, ValueError):
-                raise _DECLINE from None
-        elif how == _PAYLOAD:
-            operation = values.get("operation")
-            if operation is None:
-                raise _DECLINE  # the payload's class follows from an Operation not seen yet
-            pos = vpos + length
-            if pos > end or length & 7 or depth >= DEFAULT_MAX_DEPTH:
-                raise _DECLINE
-            value = _read(need(operation), data, vpos, pos, depth + 1)
-        else:  # _VIA_ITEM
-            item, pos = decode_item(data, start, end, max_depth=DEFAULT_MAX_DEPTH - depth)
-            decoder: Callable[[Item], Any] | None = need
-            value = item.value if decoder is None else decoder(item)
-        if repeated:
-            found = values.get(name)
-            if found is None:
-                values[name] = [value]
-            else:
-                found.append(value)
-        elif name in values:
-            # A second instance of a single field is kept aside as it came, not guessed at.
-            item, _ = decode_item(data, start, end, max_depth=DEFAULT_MAX_DEPTH - depth)
-            if extras is None:
-                extras = []
-            extras.append((index, item))
+    item, pos = decode_item(data, start, end, max_depth=max_depth)
+    if extras is None:
+        extras = []
+    extras.append((index, item))
+    return extras, pos
+
+
+# The code read for each kind of child: it leaves the value in ``v`` and ``pos`` past the
+# item. ``start`` is the item's offset, ``length`` its declared length. {n} numbers the
+# field's own constants in the generated function's scope.
+_FIXED_4 = """\
+pos = start + 16
+if length != 4 or pos > end:
+    raise DECLINE
+v, pad = {unpack}(data, start + 8)
+if pad:
+    raise DECLINE
+"""
+_ENUM = _FIXED_4.replace("{unpack}", "U32PAD") + "m = MEMBERS{n}.get(v)\nv = EnumValue(v) if m is None else m\n"
+_INTEGER = _FIXED_4.replace("{unpack}", "I32PAD")
+_STRING = """\
+stop = start + 8 + length
+pos = start + 8 + ((length + 7) & -8)
+if pos > end:
+    raise DECLINE
+if pos != stop:
+    if data[stop:pos] != ZEROS[: pos - stop]:
+        raise DECLINE
+elif pos + 8 <= end and data[pos : pos + 8] == ZEROS:
+    pos += 8  # PyKMIP's eight extra zero bytes after such a string (see ttlv.decode)
+"""
+_BYTES = _STRING + "v = data[start + 8 : stop]\n"
+_TEXT = (
+    _STRING
+    + """\
+try:
+    v = data[start + 8 : stop].decode("utf-8")
+except UnicodeDecodeError:
+    raise DECLINE from None
+"""
+)
+_NESTED = """\
+pos = start + 8 + length
+if pos > end or length & 7 or depth >= MAX_DEPTH:
+    raise DECLINE
+"""
+_STRUCT = _NESTED + "v = READER{n}(data, start + 8, pos, depth + 1)\n"
+_PAYLOAD = (
+    "if {operation} is {unset}:\n    raise DECLINE  # the payload's class follows from an Operation not seen yet\n"
+    + _NESTED
+    + "v = reader_for(payload_class({operation}))(data, start + 8, pos, depth + 1)\n"
+)
+_DATETIME = """\
+pos = start + 16
+if length != 8 or pos > end:
+    raise DECLINE
+try:
+    v = fromtimestamp(I64(data, start + 8)[0], UTC)
+except (OverflowError, OSError, ValueError):
+    raise DECLINE from None
+"""
+_VIA_ITEM = "item, pos = decode_item(data, start, end, max_depth=MAX_DEPTH - depth)\nv = {decode}\n"
+_SINGLE = "if {var} is {unset}:\n    {var} = v\nelse:\n    extras, pos = keep(extras, data, first, start, end, depth)\n"
+_REPEATED = "if {var} is None:\n    {var} = [v]\nelse:\n    {var}.append(v)\n"
+
+
+def _generate(cls: type[Struct]) -> Reader:
+    plan = _plan(cls)
+    fields = dataclasses.fields(cls)  # type: ignore[arg-type]
+    var_of = {f.name: f"v{number}" for number, f in enumerate(fields)}
+    # What a single field's variable holds until the field is met: its default when that is
+    # None (no value decodes to None), so that it is the field's value as it stands.
+    unset_of = {f.name: "None" if f.default is None else "UNSET" for f in fields}
+    scope: dict[str, Any] = {
+        "cls": cls,
+        "new": object.__new__,
+        "HEADER": _HEADER,
+        "U32PAD": struct.Struct(">II").unpack_from,
+        "I32PAD": struct.Struct(">iI").unpack_from,
+        "I64": struct.Struct(">q").unpack_from,
+        "ZEROS": bytes(8),
+        "DECLINE": _DECLINE,
+        "UNSET": _UNSET,
+        "UTC": UTC,
+        "fromtimestamp": datetime.fromtimestamp,
+        "EnumValue": EnumValue,
+        "decode_item": decode_item,
+        "keep": _keep,
+        "reader_for": reader_for,
+        "payload_class": getattr(cls, "payload_class", None),
+        "MAX_DEPTH": DEFAULT_MAX_DEPTH,
+        "KNOWN": frozenset(plan.by_tag),
+        "BRANCHES": {},
+    }
+    branches: list[str] = []
+    for tag, (name, decoders, repeated, field) in plan.by_tag.items():
+        for typ, kind in field.kinds.items():
+            n = len(branches)
+            code = _child_code(cls, name, tag, typ, kind, decoders[typ], n, scope, var_of, unset_of)
+            store = (_REPEATED if repeated else _SINGLE).format(var=var_of[name], unset=unset_of[name])
+            scope["BRANCHES"][tag << 8 | typ] = n + 1
+            branches.append(f"{'if' if not branches else 'elif'} branch == {n + 1}:\n" + _indent(code + store))
+    unknown = "if tt >> 8 in KNOWN:\n    raise DECLINE  # a field's tag, in a type the field cannot have\n"
+    unknown += "extras, pos = keep(extras, data, first, start, end, depth)\n"
+    branches.append(("else:\n" if branches else "if True:\n") + _indent(unknown))
+    fills = []
+    for number, f in enumerate(fields):
+        scope[f"SET{number}"] = getattr(cls, f.name).__set__  # the slot's member descriptor
+        scope[f"DEFAULT{number}"] = f.default
+        var = var_of[f.name]
+        if f.name == "extras":
+            value = "() if extras is None else tuple(extras)"
+        elif f.metadata.get("kmip") is None:
+            value = f"DEFAULT{number}"
+        elif f.metadata["kmip"][2]:  # repeated
+            value = f"DEFAULT{number} if {var} is None else tuple({var})"
+        elif f.default is None:
+            value = var
         else:
-            values[name] = value
-    for name in repeated_names:
-        if name in values:
-            values[name] = tuple(values[name])
-    if extras:
-        values["extras"] = tuple(extras)
-    return build(values)
+            value = f"DEFAULT{number} if {var} is UNSET else {var}"
+        fills.append(f"SET{number}(obj, {value})\n")
+    singles = [f.name for f in fields if f.metadata.get("kmip") and not f.metadata["kmip"][2]]
+    repeats = [var_of[f.name] for f in fields if f.metadata.get("kmip") and f.metadata["kmip"][2]]
+    source = f"def read_{cls.__name__}(data, pos, end, depth):\n" + _indent(
+        "".join(f"{var_of[name]} = {unset_of[name]}\n" for name in singles)
+        + "".join(f"{var} = None\n" for var in repeats)
+        + "extras = None\nfirst = pos\n"
+        + "while pos < end:\n"
+        + _indent(
+            # No check that the header fits before ``end``: every branch below checks
+            # that the whole item does (and reading past the data raises struct.error).
+            "start = pos\n"
+            + "tt, length = HEADER(data, pos)\n"
+            # Small numbers: compared faster than the tag-and-type words, which need two digits.
+            + "branch = BRANCHES.get(tt, 0)\n"
+            + "".join(branches)
+        )
+        + "obj = new(cls)\n"
+        + "".join(fills)
+        + "return obj\n"
+    )
+    exec(compile(source, f"<reader of {cls.__qualname__}>", "exec"), scope)  # noqa: S102 - built above
+    return scope[f"read_{cls.__name__}"]  # type: ignore[no-any-return]
+
+
+def _child_code(
+    cls: type[Struct],
+    name: str,
+    tag: int,
+    typ: int,
+    kind: Any,
+    decoder: Callable[[Item], Any] | None,
+    n: int,
+    scope: dict[str, Any],
+    var_of: dict[str, str],
+    unset_of: dict[str, str],
+) -> str:
+    """The code that reads one (tag, type) child of ``cls`` into ``v``; adds what it needs to
+    ``scope`` under names numbered ``n``."""
+    if typ == ItemType.STRUCTURE:
+        if kind is Item and name == "payload" and scope["payload_class"] is not None:
+            return _PAYLOAD.format(operation=var_of["operation"], unset=unset_of["operation"])
+        if isinstance(kind, type) and issubclass(kind, Struct) and _readable(kind):
+            scope[f"READER{n}"] = reader_for(kind)
+            return _STRUCT.format(n=n)
+    elif typ == ItemType.ENUMERATION:
+        enum = enum_for_tag(tag)
+        scope[f"MEMBERS{n}"] = dict(enum._value2member_map_) if enum is not None else {}  # type: ignore[attr-defined]
+        return _ENUM.format(n=n)
+    elif typ == ItemType.INTEGER and not _is_mask(tag):
+        return _INTEGER
+    elif typ == ItemType.TEXT_STRING:
+        return _TEXT
+    elif typ == ItemType.BYTE_STRING:
+        return _BYTES
+    elif typ == ItemType.DATE_TIME:
+        return _DATETIME
+    # A raw Item, a structure with its own decoder, a mask, or a rarer type: its item first.
+    if decoder is None:
+        return _VIA_ITEM.format(decode="item.value")
+    scope[f"DECODE{n}"] = decoder
+    return _VIA_ITEM.format(decode=f"DECODE{n}(item)")
+
+
+def _indent(code: str) -> str:
+    return "".join(f"    {line}\n" if line else "\n" for line in code.splitlines())
