@@ -158,11 +158,16 @@ def encode_request(
         ]
     # The message is its header (the same for every request of a version and batch size,
     # so encoded once) and the batch items, inside the Request Message structure's header.
-    body = _header_bytes(version, len(items), batch_option) + b"".join(to_bytes(it, Tag.BATCH_ITEM) for it in items)
+    header = _header_bytes(version, len(items), batch_option)
+    if len(items) == 1:
+        body = header + to_bytes(items[0], _BATCH_ITEM)
+    else:
+        body = header + b"".join([to_bytes(it, _BATCH_ITEM) for it in items])
     return _REQUEST_MESSAGE + len(body).to_bytes(4, "big") + body
 
 
 _REQUEST_MESSAGE = (int(Tag.REQUEST_MESSAGE) << 8 | 0x01).to_bytes(4, "big")  # tag + Structure type
+_BATCH_ITEM = int(Tag.BATCH_ITEM)
 
 
 @functools.lru_cache(maxsize=64)

@@ -91,7 +91,7 @@ def _readable(cls: type[Struct]) -> bool:
         return False
     return not hasattr(cls, "__post_init__") and all(
         f.init and f.default is not dataclasses.MISSING
-        for f in dataclasses.fields(cls)  # type: ignore[arg-type]
+        for f in dataclasses.fields(cls)
     )
 
 
@@ -178,7 +178,7 @@ _REPEATED = "if {var} is None:\n    {var} = [v]\nelse:\n    {var}.append(v)\n"
 
 def _generate(cls: type[Struct]) -> Reader:
     plan = _plan(cls)
-    fields = dataclasses.fields(cls)  # type: ignore[arg-type]
+    fields = dataclasses.fields(cls)
     var_of = {f.name: f"v{number}" for number, f in enumerate(fields)}
     # What a single field's variable holds until the field is met: its default when that is
     # None (no value decodes to None), so that it is the field's value as it stands.
