@@ -3,9 +3,9 @@
 :func:`~kmip_client.protocol.model.messages.decode_message` is on the hot path of both the
 client and the server. Decoding in two steps (bytes → :class:`Item` tree → dataclasses) makes
 and walks every item twice. Here each structure class gets a reader generated for it on first
-use, as :mod:`dataclasses` generates ``__init__``: one function whose loop compares each
-child's tag-and-type word against the class's fields, reads the value in place into a local
-variable, and at the end fills the frozen instance's slots directly.
+use, as :mod:`dataclasses` generates ``__init__``: one function whose loop finds each child's
+field from its tag-and-type word, reads the value in place into a local variable, and at the
+end fills a new instance (through its assembly twin, :mod:`.assembly`).
 
 A reader makes every check :func:`~kmip_client.protocol.ttlv.decode` makes (lengths against
 the enclosing structure, fixed lengths, zero padding, UTF-8, nesting depth) but does not
@@ -28,6 +28,7 @@ from typing import Any
 
 from ..spec import enum_for_tag
 from ..ttlv import DEFAULT_MAX_DEPTH, Item, ItemType, decode_item
+from .assembly import assembly_class
 from .base import EnumValue, Struct, _plan
 
 __all__ = ["Decline", "read_struct", "reader_for"]
@@ -90,8 +91,7 @@ def _readable(cls: type[Struct]) -> bool:
     if _plan(cls).custom_decode is not None and not hasattr(cls, "payload_class"):
         return False
     return not hasattr(cls, "__post_init__") and all(
-        f.init and f.default is not dataclasses.MISSING
-        for f in dataclasses.fields(cls)
+        f.init and f.default is not dataclasses.MISSING for f in dataclasses.fields(cls)
     )
 
 
@@ -216,8 +216,8 @@ def _generate(cls: type[Struct]) -> Reader:
     unknown += "extras, pos = keep(extras, data, first, start, end, depth)\n"
     branches.append(("else:\n" if branches else "if True:\n") + _indent(unknown))
     fills = []
+    scope["ASSEMBLY"] = assembly_class(cls)
     for number, f in enumerate(fields):
-        scope[f"SET{number}"] = getattr(cls, f.name).__set__  # the slot's member descriptor
         scope[f"DEFAULT{number}"] = f.default
         var = var_of[f.name]
         if f.name == "extras":
@@ -230,7 +230,7 @@ def _generate(cls: type[Struct]) -> Reader:
             value = var
         else:
             value = f"DEFAULT{number} if {var} is UNSET else {var}"
-        fills.append(f"SET{number}(obj, {value})\n")
+        fills.append(f"obj.{f.name} = {value}\n")
     singles = [f.name for f in fields if f.metadata.get("kmip") and not f.metadata["kmip"][2]]
     repeats = [var_of[f.name] for f in fields if f.metadata.get("kmip") and f.metadata["kmip"][2]]
     source = f"def read_{cls.__name__}(data, pos, end, depth):\n" + _indent(
@@ -247,8 +247,10 @@ def _generate(cls: type[Struct]) -> Reader:
             + "branch = BRANCHES.get(tt, 0)\n"
             + "".join(branches)
         )
-        + "obj = new(cls)\n"
+        # Filled as the class's assembly twin, then made the frozen class (see .assembly).
+        + "obj = new(ASSEMBLY)\n"
         + "".join(fills)
+        + "obj.__class__ = cls\n"
         + "return obj\n"
     )
     exec(compile(source, f"<reader of {cls.__qualname__}>", "exec"), scope)  # noqa: S102 - built above
