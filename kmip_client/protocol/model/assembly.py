@@ -78,4 +78,5 @@ def assembling_init(cls: type) -> Callable[..., None]:
     init: Callable[..., None] = scope["__init__"]
     init.__qualname__ = f"{cls.__qualname__}.__init__"
     init.__doc__ = original.__doc__
+    init.__annotations__ = original.__annotations__
     return init
