@@ -482,7 +482,6 @@ class ConnectionPool(_PoolBase["_Connection"]):
             if not attempts.fresh_only:
                 connection = self._pop_idle(endpoint)
                 if connection is not None:
-                    core.count("reused")
                     return connection, True
             try:
                 connection = self._connect(endpoint)
@@ -498,18 +497,24 @@ class ConnectionPool(_PoolBase["_Connection"]):
         raise ServerUnavailable(attempts.failures)
 
     def _pop_idle(self, endpoint: Endpoint) -> _Connection | None:
+        """An idle connection to ``endpoint`` that is still open (counted as reused), or None."""
+        core = self._core
         while True:
-            with self._core.lock:
+            with core.lock:
                 idle = self._idle[endpoint]
                 if not idle:
                     return None
                 connection = idle.pop()  # LIFO: the most recently used is the least likely stale
-            # A connection back in the pool for under a second is not worth a probe (a read and
-            # two mode switches, a fifth of a Get's client CPU): servers close idle ones after
-            # minutes, and the stale rule still catches the rare close in between.
-            if time.monotonic() - connection.idle_since < _PROBE_AFTER or connection.alive():
+                # A connection back in the pool for under a second is not worth a probe (a read
+                # and two mode switches, a fifth of a Get's client CPU): servers close idle ones
+                # after minutes, and the stale rule still catches the rare close in between.
+                if time.monotonic() - connection.idle_since < _PROBE_AFTER:
+                    core.counts["reused"] += 1
+                    return connection
+            if connection.alive():
+                core.count("reused")
                 return connection
-            self._core.count("stale")
+            core.count("stale")
             connection.close()
 
     def _connect(self, endpoint: Endpoint) -> _Connection:
