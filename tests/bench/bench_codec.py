@@ -25,6 +25,7 @@ from kmip_client.protocol.model import (
     ResponseHeader,
     ResponseMessage,
     SymmetricKey,
+    decode_message,
     encode_message,
     message_from_item,
     to_item,
@@ -140,8 +141,8 @@ def main() -> None:
     for name, message in (("Get response (AES-256)", get_response()), ("Locate response (100 ids)", locate_response())):
         wire = encode(to_item(message))
         ours_encode = lambda m=message: encode_message(m)  # noqa: E731
-        ours_decode = lambda w=wire: message_from_item(decode(w))  # noqa: E731
-        assert ours_decode() == message, "our own round trip must be exact"
+        ours_decode = lambda w=wire: decode_message(w)  # noqa: E731  # one pass (model/reader.py)
+        assert ours_decode() == message == message_from_item(decode(wire)), "our own round trip must be exact"
         pk_encode, pk_decode, pk_wire = pykmip_codec(wire)
         # Both sides must really handle the same message, or the comparison means nothing.
         # PyKMIP 0.11 pads a Text String whose length is a multiple of 8 with 8 extra zero
