@@ -154,3 +154,33 @@ def test_nesting_depth_is_limited_alike(levels: int) -> None:
     assert isinstance(got, Exception) == isinstance(expected, Exception)
     if not isinstance(expected, Exception):
         assert got == expected
+
+
+def test_a_recurring_header_is_read_once_for_the_same_bytes() -> None:
+    def message(minor: int, stamp: int) -> bytes:
+        header = Item(
+            Tag.RESPONSE_HEADER,
+            ItemType.STRUCTURE,
+            (
+                Item(
+                    Tag.PROTOCOL_VERSION,
+                    ItemType.STRUCTURE,
+                    (
+                        Item(Tag.PROTOCOL_VERSION_MAJOR, ItemType.INTEGER, 1),
+                        Item(Tag.PROTOCOL_VERSION_MINOR, ItemType.INTEGER, minor),
+                    ),
+                ),
+                Item(Tag.TIME_STAMP, ItemType.DATE_TIME, stamp),
+                Item(Tag.BATCH_COUNT, ItemType.INTEGER, 0),
+            ),
+        )
+        return encode(Item(Tag.RESPONSE_MESSAGE, ItemType.STRUCTURE, (header,)))
+
+    first, again = decode_message(message(4, 1_800_000_000)), decode_message(message(4, 1_800_000_000))
+    assert again.header is first.header  # type: ignore[union-attr]
+    later = decode_message(message(4, 1_800_000_001))
+    assert later.header is not first.header and later.header.time_stamp.timestamp() == 1_800_000_001  # type: ignore[union-attr]
+    assert later.header.protocol_version is first.header.protocol_version  # type: ignore[union-attr]
+    other = decode_message(message(3, 1_800_000_001))
+    assert other.header.protocol_version.minor == 3  # type: ignore[union-attr]
+    assert other == message_from_item(decode(message(3, 1_800_000_001)))

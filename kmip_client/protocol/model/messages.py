@@ -58,6 +58,9 @@ class ProtocolVersion(Struct):
     major: int | None = kfield(Tag.PROTOCOL_VERSION_MAJOR, _INT)
     minor: int | None = kfield(Tag.PROTOCOL_VERSION_MINOR, _INT)
 
+    #: The same bytes message after message: decoders may hand out the last instance again.
+    RECURRING: ClassVar[bool] = True
+
     def as_tuple(self) -> tuple[int, int]:
         return (self.major or 0, self.minor or 0)
 
@@ -124,6 +127,9 @@ class RequestHeader(Struct):
     time_stamp: datetime | None = kfield(Tag.TIME_STAMP, _DT)
     batch_count: int | None = kfield(Tag.BATCH_COUNT, _INT)
 
+    #: A client sends the same header request after request.
+    RECURRING: ClassVar[bool] = True
+
 
 @structure(Tag.RESPONSE_HEADER)
 class ResponseHeader(Struct):
@@ -135,6 +141,9 @@ class ResponseHeader(Struct):
     client_correlation_value: str | None = kfield(Tag.CLIENT_CORRELATION_VALUE, _TEXT, min_version=(1, 4))
     server_correlation_value: str | None = kfield(Tag.SERVER_CORRELATION_VALUE, _TEXT, min_version=(1, 4))
     batch_count: int | None = kfield(Tag.BATCH_COUNT, _INT)
+
+    #: A server's responses carry the same header for as long as their time stamp's second.
+    RECURRING: ClassVar[bool] = True
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

@@ -11,7 +11,10 @@ A reader makes every check :func:`~kmip_client.protocol.ttlv.decode` makes (leng
 the enclosing structure, fixed lengths, zero padding, UTF-8, nesting depth) but does not
 describe what it finds: it only declines, by raising :class:`Decline`, and the caller decodes
 the same bytes the two-step way, which reports the problem with its path and offset exactly
-as before (and gives the answer, should it accept what a reader declined). Rare shapes
+as before (and gives the answer, should it accept what a reader declined). A structure
+class marked ``RECURRING`` (message headers, protocol versions: the same bytes message after
+message) keeps the last instance it read with its bytes and hands it out again for the same
+bytes: the instances are immutable, so sharing one is safe. Rare shapes
 decline too: a batch item whose payload comes before its operation. Items of rarer types and
 structures with a decoder of their own (attributes) are decoded the two-step way for that
 item alone. A differential test holds both ways to the same results.
@@ -157,6 +160,20 @@ if pos > end or length & 7 or depth >= MAX_DEPTH:
     raise DECLINE
 """
 _STRUCT = _NESTED + "v = READER{n}(data, start + 8, pos, depth + 1)\n"
+# A recurring structure: the last one read, kept as one (bytes, instance) tuple so that
+# another thread never sees the bytes of one with the instance of another.
+_RECURRING = (
+    _NESTED
+    + """\
+raw = data[start:pos]
+last = LAST{n}[0]
+if raw == last[0]:
+    v = last[1]
+else:
+    v = READER{n}(data, start + 8, pos, depth + 1)
+    LAST{n}[0] = (raw, v)
+"""
+)
 _PAYLOAD = (
     "if {operation} is {unset}:\n    raise DECLINE  # the payload's class follows from an Operation not seen yet\n"
     + _NESTED
@@ -276,6 +293,9 @@ def _child_code(
             return _PAYLOAD.format(operation=var_of["operation"], unset=unset_of["operation"])
         if isinstance(kind, type) and issubclass(kind, Struct) and _readable(kind):
             scope[f"READER{n}"] = reader_for(kind)
+            if getattr(kind, "RECURRING", False):
+                scope[f"LAST{n}"] = [(None, None)]
+                return _RECURRING.format(n=n)
             return _STRUCT.format(n=n)
     elif typ == ItemType.ENUMERATION:
         enum = enum_for_tag(tag)
