@@ -22,7 +22,7 @@ import struct
 from collections.abc import Callable
 from typing import Any
 
-from ..ttlv import DEFAULT_MAX_DEPTH, ItemType
+from ..ttlv import DEFAULT_MAX_DEPTH, Item, ItemType
 from .base import WRITERS, EncodedItem, Struct, _Field, _plan, write_generic, write_value
 
 __all__ = ["writer_for"]
@@ -117,6 +117,16 @@ def _value_code(field: Any, n: int, scope: dict[str, Any]) -> str:
     # several kinds, choices and raw items: the generic code for one value.
     scope[f"FIELD{n}"] = field
     other = _OTHER.format(n=n, child_tag=field.tag if isinstance(field, _Field) else None)
+    if isinstance(field, _Field) and next(iter(field.kinds.values())) is Item and len(field.kinds) == 1:
+        # A raw-item field (a batch item's payload, whose class depends on the operation):
+        # nearly always given a structure instance.
+        struct_code = f"writer(x, {field.tag:#x}, out, depth)\n"
+        return (
+            "writer = WRITERS.get(type(x))\nif writer is not None:\n"
+            + _indent(struct_code)
+            + "else:\n"
+            + _indent(other)
+        )
     if isinstance(field, _Field) and ItemType.TEXT_STRING in field.kinds:
         # A 2.x Unique Identifier (Text String, Enumeration or Integer) is nearly always text.
         text = _TEXT.format(tt=field.tag << 8 | ItemType.TEXT_STRING)
