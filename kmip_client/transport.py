@@ -32,7 +32,6 @@ Retry and failover rules (shared by :class:`kmip_client.aio_transport.AsyncConne
 from __future__ import annotations
 
 import dataclasses
-import socket
 import ssl
 import struct
 import threading
@@ -43,6 +42,7 @@ from typing import Generic, Literal, TypeVar
 
 from .protocol.errors import ProtocolError
 from .protocol.framing import Framer
+from .tls_channel import TlsChannel
 
 __all__ = [
     "DEFAULT_PORT",
@@ -307,6 +307,8 @@ def frame_response(framer: Framer, chunk: bytes) -> list[bytes]:
 
 #: Seconds a pooled connection may rest before it is probed for a server-side close on reuse.
 _PROBE_AFTER = 1.0
+#: How far past its time-out a response may be waited for when sending took a little time.
+_SLACK = 0.05
 
 # ------------------------------------------------------------------------ blocking transport
 
@@ -314,8 +316,8 @@ _PROBE_AFTER = 1.0
 class _Connection:
     """One TLS connection, used by one exchange at a time."""
 
-    def __init__(self, sock: ssl.SSLSocket, endpoint: Endpoint, idle: deque[_Connection]) -> None:
-        self.sock = sock
+    def __init__(self, channel: TlsChannel, endpoint: Endpoint, idle: deque[_Connection]) -> None:
+        self.channel = channel
         self.endpoint = endpoint
         self.idle = idle  # the pool's idle list for the endpoint (saves hashing the endpoint)
         self.reusable = True
@@ -323,19 +325,16 @@ class _Connection:
 
     def roundtrip(self, request: bytes, timeout: float, max_message_size: int) -> bytes:
         deadline = time.monotonic() + timeout
-        sock = self.sock
         try:
-            if sock.gettimeout() != timeout:  # a system call each time, so only on change
-                sock.settimeout(timeout)
-            # A TLS socket writes all of it or fails (OpenSSL's partial writes are off), so
-            # sendall's Python loop is only for the case that ever changes.
-            sent = sock.send(request)
-            if sent != len(request):
-                sock.sendall(request[sent:])
+            self.channel.send(request, timeout)
         except OSError as error:
             raise _Failure("send", 0, error) from error
+        # The first wait is the whole time-out unless sending took a noticeable part of it
+        # (changing the socket's limit costs a system call, so it is not trimmed by micro-
+        # seconds: the response is due within timeout + _SLACK of the request being sent).
+        left = deadline - time.monotonic()
         try:
-            chunk = sock.recv(_RECV_SIZE)
+            chunk = self.channel.receive(timeout if left > timeout - _SLACK else _positive(left))
         except OSError as error:
             raise _Failure("receive", 0, error) from error
         # The usual case: the whole response in one read, handed back without a framer.
@@ -362,30 +361,23 @@ class _Connection:
                 remaining = deadline - time.monotonic()  # a response in several reads: what is left
                 if remaining <= 0:
                     raise TimeoutError(f"no complete response within {timeout} s")
-                self.sock.settimeout(remaining)
-                chunk = self.sock.recv(_RECV_SIZE)
+                chunk = self.channel.receive(remaining)
             except OSError as error:
                 raise _Failure("receive", received, error) from error
 
     def alive(self) -> bool:
         """Probe an idle connection without blocking: False if the server closed it (or sent
         something unsolicited, which leaves the stream out of step)."""
-        try:
-            if self.sock.pending():
-                return False
-            self.sock.setblocking(False)
-            self.sock.recv(1)
-        except (ssl.SSLWantReadError, BlockingIOError):
-            return True  # nothing to read (TLS 1.3 session tickets are consumed silently)
-        except OSError:
-            return False
-        return False  # end-of-file, or unsolicited bytes
+        return self.channel.probe()
 
     def close(self) -> None:
-        try:
-            self.sock.close()
-        except OSError:
-            pass  # already broken; closing is best effort
+        self.channel.close()
+
+
+def _positive(seconds: float) -> float:
+    if seconds <= 0:
+        raise TimeoutError("the time-out ran out while sending the request")
+    return seconds
 
 
 _C = TypeVar("_C")
@@ -518,14 +510,8 @@ class ConnectionPool(_PoolBase["_Connection"]):
             connection.close()
 
     def _connect(self, endpoint: Endpoint) -> _Connection:
-        raw = socket.create_connection((endpoint.host, endpoint.port), timeout=self._core.connect_timeout)
-        try:
-            raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # requests are small, latency matters
-            sock = self._ssl_context.wrap_socket(raw, server_hostname=endpoint.host)
-        except BaseException:
-            raw.close()
-            raise
-        return _Connection(sock, endpoint, self._idle[endpoint])
+        channel = TlsChannel.connect(endpoint.host, endpoint.port, self._ssl_context, self._core.connect_timeout)
+        return _Connection(channel, endpoint, self._idle[endpoint])
 
     def _release(self, connection: _Connection) -> None:
         with self._core.lock:

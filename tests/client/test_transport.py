@@ -254,7 +254,8 @@ class MisbehavingServer:
     ``silent``: read requests, never answer. ``close``: read one request, close. ``partial``:
     read one request, send part of a response, close. ``once``: echo one request (a
     well-framed message) and close. ``first-only``: echo the first request, read the second
-    and close without answering.
+    and close without answering. ``pieces``: echo every request in 7-byte TLS records, a
+    moment apart. ``trickle``: echo a request one byte every 0.1 s.
     """
 
     def __init__(self, client_pki: ClientPki, tmp_path: Path, mode: str, **cert_names: object) -> None:
@@ -298,6 +299,15 @@ class MisbehavingServer:
                             tls.sendall(message[:12])
                         if self.mode == "once":
                             tls.sendall(message)
+                        if self.mode == "pieces":
+                            for at in range(0, len(message), 7):
+                                tls.sendall(message[at : at + 7])
+                                time.sleep(0.002)
+                            continue
+                        if self.mode == "trickle":
+                            for at in range(len(message)):
+                                tls.sendall(message[at : at + 1])
+                                time.sleep(0.1)
                         if self.mode == "first-only" and answered == 0:
                             tls.sendall(message)
                             answered += 1
@@ -384,6 +394,29 @@ def test_timeout(misbehaving: Misbehaving, client_context: ssl.SSLContext) -> No
 
         asyncio.run(main())
         assert server.requests == 4
+
+
+def test_a_response_in_many_records_and_reads_is_put_together(
+    misbehaving: Misbehaving, client_context: ssl.SSLContext
+) -> None:
+    with misbehaving("pieces") as server, ConnectionPool([server.endpoint], client_context) as pool:
+        for tag in ("1", "2", "3"):
+            assert pool.exchange(discover(tag), idempotent=True) == discover(tag)
+        assert pool.stats().opened == 1
+    # Several full TLS records (16 KiB each at most) in one read from the socket.
+    big = "x" * 100_000
+    with misbehaving("once") as server, ConnectionPool([server.endpoint], client_context) as pool:
+        assert pool.exchange(discover(big), idempotent=True) == discover(big)
+
+
+def test_a_trickled_response_times_out_as_a_whole(misbehaving: Misbehaving, client_context: ssl.SSLContext) -> None:
+    # One byte every 0.1 s: every wait is short, but the whole response would take seconds.
+    with misbehaving("trickle") as server:
+        with ConnectionPool([server.endpoint], client_context, timeout=0.5, retries=0) as pool:
+            started = time.monotonic()
+            with pytest.raises(KmipTimeout):
+                pool.exchange(discover(), idempotent=True)
+            assert time.monotonic() - started < 1.5
 
 
 def test_stale_pooled_connection_is_replaced(misbehaving: Misbehaving, client_context: ssl.SSLContext) -> None:
