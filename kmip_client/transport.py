@@ -426,7 +426,8 @@ class ConnectionPool(_PoolBase["_Connection"]):
     :param endpoints: servers in order of preference (see :func:`parse_servers`).
     :param ssl_context: e.g. from :func:`kmip_client.tls.client_ssl_context`; the endpoint's
         host is sent as the TLS server name and checked if the context checks host names.
-    :param timeout: seconds allowed for one request to be sent and its whole response received.
+    :param timeout: seconds allowed for one request to be sent and its whole response received
+        (up to 50 ms more: the socket's wait limit is not re-set for less).
     :param connect_timeout: seconds for TCP connect plus TLS handshake (default ``timeout``).
     :param max_message_size: largest response accepted, header included.
     :param retries: how many times an idempotent request is re-sent after a failure that may
@@ -497,9 +498,9 @@ class ConnectionPool(_PoolBase["_Connection"]):
                 if not idle:
                     return None
                 connection = idle.pop()  # LIFO: the most recently used is the least likely stale
-                # A connection back in the pool for under a second is not worth a probe (a read
-                # and two mode switches, a fifth of a Get's client CPU): servers close idle ones
-                # after minutes, and the stale rule still catches the rare close in between.
+                # A connection back in the pool for under a second is not worth a probe (a system
+                # call, as costly as a Get's own): servers close idle ones after minutes, and
+                # the stale rule still catches the rare close in between.
                 if time.monotonic() - connection.idle_since < _PROBE_AFTER:
                     core.counts["reused"] += 1
                     return connection
