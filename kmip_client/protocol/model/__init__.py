@@ -1,7 +1,9 @@
 """The typed KMIP model: messages, payloads, managed objects and attributes.
 
-Every class is a frozen dataclass mapped to TTLV by one generic walker (:mod:`.base`);
-importing this package registers all operation payloads with the batch-item decoder.
+Every class is a frozen dataclass declared once; :mod:`.reader` and :mod:`.writer` generate
+its TTLV reader and writer from the declaration on first use, and the generic walker of
+:mod:`.base` handles the rare shapes and reports errors. Importing this package registers all
+operation payloads with the batch-item decoder.
 """
 
 from __future__ import annotations

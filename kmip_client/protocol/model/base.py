@@ -5,7 +5,9 @@ A KMIP structure is declared once, as a frozen dataclass whose fields carry meta
 protocol versions it exists in. ``from_item``/``to_item`` walk any such class generically,
 with the per-class plan compiled once. Children the class does not declare (vendor
 extensions, tags from a newer version, a duplicated field) are kept in ``extras`` with their
-position, so decode then encode gives back the same items.
+position, so decode then encode gives back the same items. The hot paths, bytes to instances
+and back, use readers and writers generated from the same plans (:mod:`.reader`,
+:mod:`.writer`); this walker is their reference and their fallback.
 
 Value conventions: enumerations decode to the spec's IntEnum members (unknown values, such
 as vendor extensions 0x8xxxxxxx, stay plain ints), masks to IntFlag, Date-Time to aware UTC
