@@ -11,13 +11,14 @@ A reader makes every check :func:`~kmip_client.protocol.ttlv.decode` makes (leng
 the enclosing structure, fixed lengths, zero padding, UTF-8, nesting depth) but does not
 describe what it finds: it only declines, by raising :class:`Decline`, and the caller decodes
 the same bytes the two-step way, which reports the problem with its path and offset exactly
-as before (and gives the answer, should it accept what a reader declined). A structure
-class marked ``RECURRING`` (message headers, protocol versions: the same bytes message after
-message) keeps the last instance it read with its bytes and hands it out again for the same
-bytes: the instances are immutable, so sharing one is safe. Rare shapes
+as before (and gives the answer, should it accept what a reader declined). Rare shapes
 decline too: a batch item whose payload comes before its operation. Items of rarer types and
 structures with a decoder of their own (attributes) are decoded the two-step way for that
 item alone. A differential test holds both ways to the same results.
+
+A structure class marked ``RECURRING`` (message headers, protocol versions: the same bytes
+message after message) keeps the last instance read with its bytes, and hands it out again
+for the same bytes: the instances are immutable, so sharing one is safe.
 """
 
 from __future__ import annotations
@@ -41,8 +42,6 @@ class Decline(Exception):
     """The bytes are not something the reader decodes; decode them the two-step way."""
 
 
-_DECLINE = Decline()  # raised often on bad input; one instance spares making one each time
-
 #: A generated reader: (data, offset of the first child, offset just past the last, how many
 #: structures are open) → the instance.
 Reader = Callable[[bytes, int, int, int], Any]
@@ -58,14 +57,14 @@ def read_struct(cls: type[Struct], data: bytes) -> Any:
     :raises Decline: the bytes are invalid, or of a shape left to the two-step decoder.
     """
     if len(data) < 8:
-        raise _DECLINE
+        raise Decline
     tt, length = _HEADER(data, 0)
     if tt != (cls.TAG << 8 | 1) or length + 8 != len(data) or length & 7:
-        raise _DECLINE
+        raise Decline
     try:
         return (_READERS.get(cls) or reader_for(cls))(data, 8, len(data), 1)
     except struct.error:
-        raise _DECLINE from None  # a header cut short by the end of the data
+        raise Decline from None  # a header cut short by the end of the data
 
 
 def reader_for(cls: type[Struct]) -> Reader:
@@ -84,7 +83,7 @@ def reader_for(cls: type[Struct]) -> Reader:
 
 
 def _decline(data: bytes, pos: int, end: int, depth: int) -> Any:
-    raise _DECLINE
+    raise Decline
 
 
 def _readable(cls: type[Struct]) -> bool:
@@ -208,7 +207,7 @@ def _generate(cls: type[Struct]) -> Reader:
         "I32PAD": struct.Struct(">iI").unpack_from,
         "I64": struct.Struct(">q").unpack_from,
         "ZEROS": bytes(8),
-        "DECLINE": _DECLINE,
+        "DECLINE": Decline,  # the class: a new instance each time (a shared one would keep every traceback)
         "UNSET": _UNSET,
         "UTC": UTC,
         "fromtimestamp": datetime.fromtimestamp,
