@@ -184,3 +184,36 @@ def test_a_recurring_header_is_read_once_for_the_same_bytes() -> None:
     other = decode_message(message(3, 1_800_000_001))
     assert other.header.protocol_version.minor == 3  # type: ignore[union-attr]
     assert other == message_from_item(decode(message(3, 1_800_000_001)))
+
+
+def test_threads_meeting_a_class_first_at_once_all_decode_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+    import threading
+
+    from kmip_client.protocol.model import reader
+
+    monkeypatch.setattr(reader, "_READERS", {})  # every reader is generated anew, in a race
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # switch threads as often as possible
+    data = [wire for _, wire in CORPUS[:40]]
+    expected = [_two_step(wire) for wire in data]
+    start = threading.Barrier(8)
+    failures: list[BaseException] = []
+
+    def decode_all() -> None:
+        start.wait()
+        try:
+            for wire, answer in zip(data, expected, strict=True):
+                assert decode_message(wire) == answer
+        except BaseException as exc:  # noqa: BLE001 - reported by the main thread
+            failures.append(exc)
+
+    try:
+        threads = [threading.Thread(target=decode_all) for _ in range(8)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(60)
+    finally:
+        sys.setswitchinterval(interval)
+    assert not failures, failures[:3]

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import dataclasses
 import struct
+import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
 from enum import IntFlag
@@ -46,6 +47,10 @@ class Decline(Exception):
 #: structures are open) → the instance.
 Reader = Callable[[bytes, int, int, int], Any]
 _READERS: dict[type, Reader] = {}
+_PENDING: dict[type, Reader] = {}  # stand-ins for the readers being generated, seen by that thread only
+# Held while generating (re-entered for the classes a class contains): a reader is published
+# in _READERS only once whole, so that no other thread ever calls a stand-in for one.
+_GENERATING = threading.RLock()
 
 _HEADER = struct.Struct(">II").unpack_from
 _UNSET = object()  # a field not met yet (None is a value a field may be given)
@@ -68,17 +73,21 @@ def read_struct(cls: type[Struct], data: bytes) -> Any:
 
 
 def reader_for(cls: type[Struct]) -> Reader:
-    """The reader of ``cls``, generated on first use."""
+    """The reader of ``cls``, generated on first use (by one thread; the others wait)."""
     reader = _READERS.get(cls)
     if reader is None:
-        # A stand-in while generating: a structure that contains itself, at any depth, calls
-        # its own reader through it.
-        _READERS[cls] = lambda data, pos, end, depth: _READERS[cls](data, pos, end, depth)
-        try:
-            reader = _READERS[cls] = _generate(cls) if _readable(cls) else _decline
-        except BaseException:
-            del _READERS[cls]
-            raise
+        with _GENERATING:
+            reader = _READERS.get(cls) or _PENDING.get(cls)
+            if reader is None:
+                # A stand-in while generating, for a structure that contains itself at any
+                # depth; it finds the real reader when called, waiting if it is not there yet.
+                _PENDING[cls] = lambda data, pos, end, depth: (_READERS.get(cls) or reader_for(cls))(
+                    data, pos, end, depth
+                )
+                try:
+                    reader = _READERS[cls] = _generate(cls) if _readable(cls) else _decline
+                finally:
+                    del _PENDING[cls]
     return reader
 
 
