@@ -86,6 +86,8 @@ class TlsChannel:
                 if deadline is None:
                     deadline = time.monotonic() + timeout
                 timeout = _left(deadline, "the response")
+                if self._outgoing.pending:  # OpenSSL answered something (a key update, a renegotiation)
+                    self._flush(timeout)
                 continue
             except ssl.SSLZeroReturnError:
                 return b""
