@@ -74,7 +74,7 @@ class TlsChannel:
     def receive(self, timeout: float) -> bytes:
         """The application bytes that arrive next (at least one), or b"" at the end of the
         stream (the server closed the connection, or sent TLS close_notify); within ``timeout``."""
-        deadline = None
+        deadline = time.monotonic() + timeout
         while True:
             if not self._fill(timeout):
                 return b""
@@ -83,8 +83,6 @@ class TlsChannel:
             except ssl.SSLWantReadError:
                 # Only records without application data so far (TLS 1.3 session tickets, or
                 # part of a record): read on, in what is left of the time.
-                if deadline is None:
-                    deadline = time.monotonic() + timeout
                 timeout = _left(deadline, "the response")
                 if self._outgoing.pending:  # OpenSSL answered something (a key update, a renegotiation)
                     self._flush(timeout)

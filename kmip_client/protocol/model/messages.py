@@ -231,15 +231,13 @@ def decode_message(data: bytes) -> Message:
     """Decode TTLV bytes of one whole message."""
     if type(data) is not bytes:
         data = bytes(data)
-    cls = _MESSAGE_CLASSES.get(data[:4])
-    if cls is not None:
-        try:
-            return read_struct(cls, data)  # type: ignore[no-any-return]
-        except (Decline, ProtocolError):
-            # Invalid, or a rare shape: the two-step decoder gives the answer, or the error
-            # with its path and offset.
-            return message_from_item(decode(data))
-    return message_from_item(decode(data))
+    try:
+        # (Bytes that start as neither message are declined at once by the tag check.)
+        return read_struct(_MESSAGE_CLASSES.get(data[:4], RequestMessage), data)  # type: ignore[no-any-return]
+    except (Decline, ProtocolError):
+        # Invalid, or a rare shape: the two-step decoder gives the answer, or the error with
+        # its path and offset.
+        return message_from_item(decode(data))
 
 
 _MESSAGE_CLASSES: dict[bytes, type[Struct]] = {

@@ -233,7 +233,7 @@ def _generate(cls: type[Struct]) -> Reader:
     for tag, (name, decoders, repeated, field) in plan.by_tag.items():
         for typ, kind in field.kinds.items():
             n = len(branches)
-            code = _child_code(cls, name, tag, typ, kind, decoders[typ], n, scope, var_of, unset_of)
+            code = _child_code(name, tag, typ, kind, decoders[typ], n, scope, var_of, unset_of)
             store = (_REPEATED if repeated else _SINGLE).format(var=var_of[name], unset=unset_of[name])
             scope["BRANCHES"][tag << 8 | typ] = n + 1
             branches.append(f"{'if' if not branches else 'elif'} branch == {n + 1}:\n" + _indent(code + store))
@@ -283,7 +283,6 @@ def _generate(cls: type[Struct]) -> Reader:
 
 
 def _child_code(
-    cls: type[Struct],
     name: str,
     tag: int,
     typ: int,
@@ -294,8 +293,8 @@ def _child_code(
     var_of: dict[str, str],
     unset_of: dict[str, str],
 ) -> str:
-    """The code that reads one (tag, type) child of ``cls`` into ``v``; adds what it needs to
-    ``scope`` under names numbered ``n``."""
+    """The code that reads one (tag, type) child, of field ``name``, into ``v``; adds what it
+    needs to ``scope`` under names numbered ``n``."""
     if typ == ItemType.STRUCTURE:
         if kind is Item and name == "payload" and scope["payload_class"] is not None:
             return _PAYLOAD.format(operation=var_of["operation"], unset=unset_of["operation"])

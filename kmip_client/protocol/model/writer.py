@@ -98,35 +98,30 @@ def _generate(cls: type[Struct]) -> Writer:
 
 def _value_code(field: Any, n: int, scope: dict[str, Any]) -> str:
     """The code appending one value ``x`` of ``field`` (number ``n`` among the class's fields)."""
-    if isinstance(field, _Field) and len(field.kinds) == 1:
-        kind = next(iter(field.kinds.values()))
-        tt = field.tag << 8 | (ItemType.STRUCTURE if isinstance(kind, type) else kind)
-        if kind in (ItemType.ENUMERATION, ItemType.INTERVAL):
+    only = next(iter(field.kinds.values())) if isinstance(field, _Field) and len(field.kinds) == 1 else None
+    if only is not None:
+        tt = field.tag << 8 | (ItemType.STRUCTURE if isinstance(only, type) else only)
+        if only in (ItemType.ENUMERATION, ItemType.INTERVAL):
             return _FIXED.format(pack="PACK_U32", tt=tt, size=4)
-        if kind == ItemType.INTEGER:
+        if only == ItemType.INTEGER:
             return _FIXED.format(pack="PACK_I32", tt=tt, size=4)
-        if kind in (ItemType.LONG_INTEGER, ItemType.DATE_TIME_EXTENDED):
+        if only in (ItemType.LONG_INTEGER, ItemType.DATE_TIME_EXTENDED):
             return _FIXED.format(pack="PACK_I64", tt=tt, size=8)
-        if kind == ItemType.TEXT_STRING:
+        if only == ItemType.TEXT_STRING:
             return _TEXT.format(tt=tt)
-        if kind == ItemType.BYTE_STRING:
+        if only == ItemType.BYTE_STRING:
             return _BYTES.format(tt=tt)
-        if isinstance(kind, type) and issubclass(kind, Struct):
+        if isinstance(only, type) and issubclass(only, Struct):
             return _STRUCT.format(tag=field.tag)
     # Booleans (checked to be bools), Big Integers, Date-Times (datetime or seconds), fields of
     # several kinds, choices and raw items: the generic code for one value.
     scope[f"FIELD{n}"] = field
     other = _OTHER.format(n=n, child_tag=field.tag if isinstance(field, _Field) else None)
-    if isinstance(field, _Field) and next(iter(field.kinds.values())) is Item and len(field.kinds) == 1:
+    if only is Item:
         # A raw-item field (a batch item's payload, whose class depends on the operation):
         # nearly always given a structure instance.
-        struct_code = f"writer(x, {field.tag:#x}, out, depth)\n"
-        return (
-            "writer = WRITERS.get(type(x))\nif writer is not None:\n"
-            + _indent(struct_code)
-            + "else:\n"
-            + _indent(other)
-        )
+        fast = f"writer(x, {field.tag:#x}, out, depth)\n"
+        return "writer = WRITERS.get(type(x))\nif writer is not None:\n" + _indent(fast) + "else:\n" + _indent(other)
     if isinstance(field, _Field) and ItemType.TEXT_STRING in field.kinds:
         # A 2.x Unique Identifier (Text String, Enumeration or Integer) is nearly always text.
         text = _TEXT.format(tt=field.tag << 8 | ItemType.TEXT_STRING)
