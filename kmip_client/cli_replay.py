@@ -18,10 +18,11 @@ import sys
 from pathlib import Path
 from typing import Protocol
 
+from . import operations as ops
+from .calls import Calls
 from .https_transport import CONTENT_TYPES, HttpsTransport
-from .protocol.spec import Tag
-from .protocol.spec.enums import Operation, RevocationReasonCode
-from .protocol.ttlv import Item, ItemType, encode
+from .protocol.errors import KmipError
+from .protocol.spec.enums import ResultReason, RevocationReasonCode
 from .protocol.xml_codec import item_to_xml
 from .replay import CaseResult, Exchange, case_files, predecessor, replay_file, summary
 from .tls import client_ssl_context
@@ -79,7 +80,11 @@ def run_replay(args: argparse.Namespace) -> int:
         # A file that continues another runs as that file's client (see replay.CONTINUES).
         identity = predecessor(path)
         cert, key = (args.cert, args.key) if args.cert_dir is None else _identity(args.cert_dir, identity)
-        context = client_ssl_context(ca=args.ca, cert=cert, key=key, check_hostname=False)
+        try:
+            context = client_ssl_context(ca=args.ca, cert=cert, key=key, check_hostname=False)
+        except ValueError as error:  # (unreadable files are OSErrors, which the command reports)
+            print(f"kmip replay: cannot use the TLS files: {error}", file=sys.stderr)
+            return 2
         transport: _Transport
         if args.url:
             transport = HttpsTransport(args.url, context, encoding=args.encoding, timeout=args.timeout)
@@ -113,37 +118,27 @@ def replay_one(path: Path, exchange: Exchange, *, keep: bool = False) -> CaseRes
     result = replay_file(path, exchange)
     if not keep and result.version is not None:
         for uid in reversed(result.created):
-            clean_up(exchange, result.version, uid)
+            problem = clean_up(exchange, result.version, uid)
+            if problem is not None:
+                print(f"kmip replay: {path.name}: could not destroy {uid}: {problem}", file=sys.stderr)
     return result
 
 
-def clean_up(exchange: Exchange, version: tuple[int, int], uid: str) -> None:
-    """Revoke and destroy ``uid``; failures (already destroyed, never activated) are expected."""
-    reason = _struct(
-        Tag.REVOCATION_REASON, _enum(Tag.REVOCATION_REASON_CODE, RevocationReasonCode.CESSATION_OF_OPERATION)
-    )
-    for operation, extra in ((Operation.REVOKE, (reason,)), (Operation.DESTROY, ())):
-        payload = _struct(Tag.REQUEST_PAYLOAD, Item(Tag.UNIQUE_IDENTIFIER, ItemType.TEXT_STRING, uid), *extra)
-        try:
-            exchange(encode(_request(version, operation, payload)))
-        except (OSError, KmipTransportError, ValueError):
-            return
+#: What Destroy answers for an object the file itself destroyed already (1.x has only the first).
+_GONE = frozenset({ResultReason.ITEM_NOT_FOUND, ResultReason.OBJECT_DESTROYED, ResultReason.OBJECT_NOT_FOUND})
 
 
-def _request(version: tuple[int, int], operation: Operation, payload: Item) -> Item:
-    protocol = _struct(
-        Tag.PROTOCOL_VERSION,
-        Item(Tag.PROTOCOL_VERSION_MAJOR, ItemType.INTEGER, version[0]),
-        Item(Tag.PROTOCOL_VERSION_MINOR, ItemType.INTEGER, version[1]),
-    )
-    header = _struct(Tag.REQUEST_HEADER, protocol, Item(Tag.BATCH_COUNT, ItemType.INTEGER, 1))
-    item = _struct(Tag.BATCH_ITEM, _enum(Tag.OPERATION, operation), payload)
-    return _struct(Tag.REQUEST_MESSAGE, header, item)
-
-
-def _struct(tag: Tag, *children: Item) -> Item:
-    return Item(int(tag), ItemType.STRUCTURE, tuple(children))
-
-
-def _enum(tag: Tag, value: int) -> Item:
-    return Item(int(tag), ItemType.ENUMERATION, int(value))
+def clean_up(exchange: Exchange, version: tuple[int, int], uid: str) -> str | None:
+    """Revoke and destroy ``uid``; why that failed, or None. The Revoke may be refused (the
+    object never activated, or gone), and so may the Destroy of an object already destroyed."""
+    calls = Calls(version)
+    revoke = calls.revoke(uid, RevocationReasonCode.CESSATION_OF_OPERATION, None, None)
+    try:
+        exchange(ops.encode_request(version, (revoke.item,)))
+        answer = exchange(ops.encode_request(version, (calls.destroy(uid).item,)))
+        ops.single_payload(ops.decode_response(answer))
+    except KmipError as error:
+        return None if error.reason in _GONE else f"{error.reason.name}: {error}"
+    except (OSError, KmipTransportError) as error:
+        return f"{type(error).__name__}: {error}"
+    return None

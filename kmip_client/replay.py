@@ -28,6 +28,7 @@ from .protocol.spec import Tag, tag_name
 from .protocol.ttlv import Item, decode, encode
 from .protocol.xml_codec import items_from_xml_document
 from .replay_compare import Comparison, Difference
+from .transport import KmipTransportError
 
 __all__ = [
     "CONTINUES",
@@ -160,7 +161,7 @@ def replay_steps(path: Path, steps: list[Step], exchange: Exchange, *, now: int 
         try:
             answer = exchange(encode(request))
             actual = decode(answer)
-        except (OSError, ProtocolError, ValueError) as error:
+        except (OSError, KmipTransportError, ProtocolError, ValueError) as error:
             result.difference = Difference(step.number, "ResponseMessage", "a response", _error_text(error))
             break
         difference = comparison.compare(step.number, step.expected, actual)

@@ -99,3 +99,42 @@ def test_a_directory_runs_its_files_and_usage_errors_exit_2(served, tmp_path) ->
     unreadable.write_text("<KMIP><RequestMessage>")
     broken = kmip("--server", f"127.0.0.1:{server.port}", *identity(tls), str(unreadable))
     assert broken.returncode == 1 and broken.stdout.startswith(f"FAIL {unreadable}: ")
+
+
+def test_a_server_that_is_down_fails_each_file_instead_of_stopping_the_run(served) -> None:
+    _, tls, _ = served
+    done = kmip("--server", f"127.0.0.1:{free_port()}", *identity(tls), str(SKLC), str(OMOS))
+    assert done.returncode == 1, done.stderr
+    first, second, summary = done.stdout.splitlines()
+    assert first.startswith(f"FAIL {SKLC}: step 1, ResponseMessage: expected a response, got ServerUnavailable")
+    assert second.startswith(f"FAIL {OMOS}: ")
+    assert summary == "0 passed, 2 failed"
+    assert "Traceback" not in done.stderr
+
+
+def test_clean_up_reports_what_it_could_not_destroy() -> None:
+    from kmip_client.cli_replay import clean_up
+    from kmip_client.protocol.model import ProtocolVersion, ResponseBatchItem, ResponseHeader, ResponseMessage
+    from kmip_client.protocol.model.base import to_bytes
+    from kmip_client.protocol.spec.enums import Operation, ResultReason, ResultStatus
+    from kmip_client.transport import ConnectionLost
+
+    def refusing(reason: ResultReason):  # an in-process server answering every request so
+        def exchange(request: bytes) -> bytes:
+            item = ResponseBatchItem(
+                operation=Operation.DESTROY, result_status=ResultStatus.OPERATION_FAILED, result_reason=reason
+            )
+            header = ResponseHeader(protocol_version=ProtocolVersion(major=2, minor=1), batch_count=1)
+            return to_bytes(ResponseMessage(header=header, batch_items=(item,)))
+
+        return exchange
+
+    assert clean_up(refusing(ResultReason.OBJECT_DESTROYED), (2, 1), "k") is None  # gone already
+    assert clean_up(refusing(ResultReason.ITEM_NOT_FOUND), (1, 4), "k") is None
+    refused = clean_up(refusing(ResultReason.PERMISSION_DENIED), (2, 1), "k")
+    assert refused is not None and refused.startswith("PERMISSION_DENIED")
+
+    def broken(request: bytes) -> bytes:
+        raise ConnectionLost("reset by peer")
+
+    assert clean_up(broken, (2, 1), "k") == "ConnectionLost: reset by peer"
