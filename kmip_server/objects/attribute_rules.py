@@ -14,6 +14,22 @@ import dataclasses
 from kmip_client.protocol.spec.attributes import ATTRIBUTE_TAGS
 from kmip_client.protocol.ttlv import ItemType
 
+#: The name fields of the 2.x Certificate Subject/Issuer attributes ("Certificate Subject CN" ...).
+CERTIFICATE_NAME_FIELDS = (
+    "CN",
+    "O",
+    "OU",
+    "Email",
+    "C",
+    "ST",
+    "L",
+    "UID",
+    "Serial Number",
+    "Title",
+    "DC",
+    "DN Qualifier",
+)
+
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class AttributeRule:
@@ -79,7 +95,7 @@ RULES: dict[str, AttributeRule] = {
     **{
         f"Certificate {part} {field}": _SERVER_ONLY_MULTI
         for part in ("Subject", "Issuer")
-        for field in ("CN", "O", "OU", "Email", "C", "ST", "L", "UID", "Serial Number", "Title", "DC", "DN Qualifier")
+        for field in CERTIFICATE_NAME_FIELDS
     },
     # Create checks a client's against the token's generator.
     "Random Number Generator": _GIVEN_ONCE,

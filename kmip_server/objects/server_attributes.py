@@ -33,14 +33,12 @@ from kmip_client.protocol.spec.enums import (
 from kmip_client.protocol.ttlv import ItemType
 
 from ..custody.base import RandomGenerator
-from .attribute_rules import is_custom
+from .attribute_rules import CERTIFICATE_NAME_FIELDS, is_custom
 from .attribute_set import AttributeSet
 
 Version = tuple[int, int]
 
 # --------------------------------------------------------------------------- versions
-
-_CERTIFICATE_FIELDS = ("CN", "O", "OU", "Email", "C", "ST", "L", "UID", "Serial Number", "Title", "DC", "DN Qualifier")
 
 #: The version that introduced each attribute not in KMIP 1.0 (1.x: KMIP 1.4 §3 and the tags'
 #: versions; 2.x: KMIP 2.1 §4). Key Format Type and Opaque Data Type were fields of objects
@@ -81,7 +79,7 @@ _SINCE: dict[str, Version] = {
             "Protection Period",
             "Protection Storage Mask",
             "Quantum Safe",
-            *(f"Certificate {part} {field}" for part in ("Subject", "Issuer") for field in _CERTIFICATE_FIELDS),
+            *(f"Certificate {part} {field}" for part in ("Subject", "Issuer") for field in CERTIFICATE_NAME_FIELDS),
         ),
         (2, 0),
     ),

@@ -146,7 +146,7 @@ def with_odd_parity(key: bytes) -> bytes:
     return bytes((b & 0xFE) | ((b >> 1).bit_count() + 1) % 2 for b in key)
 
 
-def _check_storage_masks(ctx: RequestContext, masks: ProtectionStorageMasks | None) -> None:
+def _check_storage_masks(masks: ProtectionStorageMasks | None) -> None:
     """KMIP 2.x: the client may say where the object may be stored; this server keeps every
     object in software (its database), so one of the masks must allow that."""
     if masks is None or not masks.masks or any(int(mask) & PROTECTION_STORAGE for mask in masks.masks):
@@ -244,7 +244,7 @@ def create(ctx: RequestContext, request: CreateRequest) -> Struct:
             "Create makes Symmetric Key objects; other object types are not supported",
             ctx.reason(R.INVALID_OBJECT_TYPE, R.INVALID_FIELD),
         )
-    _check_storage_masks(ctx, request.protection_storage_masks)
+    _check_storage_masks(request.protection_storage_masks)
     attrs = AttributeSet()
     apply_initial(ctx, attrs, from_request(ctx, request.template_attribute, request.attributes))
     algorithm, length = _symmetric_parameters(ctx, attrs, None)

@@ -100,7 +100,7 @@ def _plain_block(block: KeyBlock | None) -> KeyBlock:
     return block
 
 
-def _key_bytes(ctx: RequestContext, block: KeyBlock | None) -> tuple[bytes, int]:
+def _key_bytes(block: KeyBlock | None) -> tuple[bytes, int]:
     """The plain key bytes and format of a registered symmetric key or secret."""
     block = _plain_block(block)
     material = block.key_value.key_material
@@ -117,7 +117,15 @@ def _key_bytes(ctx: RequestContext, block: KeyBlock | None) -> tuple[bytes, int]
     return material, int(fmt)  # type: ignore[arg-type]
 
 
-def _asymmetric(ctx: RequestContext, managed: PublicKey | PrivateKey, attrs: AttributeSet) -> tuple[Struct, bytes, int]:
+def _attributes_from_block(attrs: AttributeSet, block: KeyBlock) -> None:
+    """The key block's Cryptographic Algorithm and Length, as attributes where the client gave none."""
+    if block.cryptographic_algorithm is not None and "Cryptographic Algorithm" not in attrs:
+        attrs.set("Cryptographic Algorithm", block.cryptographic_algorithm, ItemType.ENUMERATION)
+    if block.cryptographic_length is not None and "Cryptographic Length" not in attrs:
+        attrs.set("Cryptographic Length", block.cryptographic_length, ItemType.INTEGER)
+
+
+def _asymmetric(managed: PublicKey | PrivateKey, attrs: AttributeSet) -> tuple[Struct, bytes, int]:
     """A public or private key kept as given: its block, the bytes its Digest is of, its format."""
     block = _plain_block(managed.key_block)
     fmt = block.key_format_type
@@ -136,12 +144,7 @@ def _asymmetric(ctx: RequestContext, managed: PublicKey | PrivateKey, attrs: Att
         if not isinstance(material, bytes) or not material:
             raise KmipError(f"{fmt.name} Key Material is a non-empty Byte String", R.INVALID_FIELD)
         digest_of = material
-    for name, given in (
-        ("Cryptographic Algorithm", block.cryptographic_algorithm),
-        ("Cryptographic Length", block.cryptographic_length),
-    ):
-        if given is not None and name not in attrs:
-            attrs.set(name, given, ItemType.ENUMERATION if name.endswith("Algorithm") else ItemType.INTEGER)
+    _attributes_from_block(attrs, block)
     # What the key itself says: it fills in what the client left out and must agree with what it said.
     algorithm, length = _described(fmt, material, isinstance(managed, PrivateKey))
     for name, value in (("Cryptographic Algorithm", algorithm), ("Cryptographic Length", length)):
@@ -202,7 +205,7 @@ _NAME_FIELDS = {
 }
 
 
-def _certificate(ctx: RequestContext, managed: Certificate, attrs: AttributeSet) -> tuple[Struct, bytes]:
+def _certificate(managed: Certificate, attrs: AttributeSet) -> tuple[Struct, bytes]:
     value = managed.certificate_value
     if managed.certificate_type is None or not isinstance(value, bytes) or not value:
         raise KmipError("a Certificate needs a Certificate Type and a Certificate Value", R.INVALID_FIELD)
@@ -261,7 +264,7 @@ def register(ctx: RequestContext, request: RegisterRequest) -> Struct:
     managed: Any = request.managed_object
     if not isinstance(managed, cls):
         raise KmipError(f"the Object Type says {object_type.name} but the object is another type", R.INVALID_FIELD)  # type: ignore[union-attr]
-    _check_storage_masks(ctx, request.protection_storage_masks)
+    _check_storage_masks(request.protection_storage_masks)
     attrs = AttributeSet()
     apply_initial(ctx, attrs, from_request(ctx, request.template_attribute, request.attributes))
     algorithm = length = key_format = None
@@ -273,21 +276,16 @@ def register(ctx: RequestContext, request: RegisterRequest) -> Struct:
             opaque_data_type=managed.opaque_data_type, opaque_data_value=managed.opaque_data_value
         )
     elif isinstance(managed, Certificate):
-        stored_object, value = _certificate(ctx, managed, attrs)
+        stored_object, value = _certificate(managed, attrs)
     elif isinstance(managed, (PublicKey, PrivateKey)):
-        stored_object, value, key_format = _asymmetric(ctx, managed, attrs)
+        stored_object, value, key_format = _asymmetric(managed, attrs)
         algorithm, length = attrs.first("Cryptographic Algorithm"), attrs.first("Cryptographic Length")
     else:
         block = managed.key_block
-        value, key_format = _key_bytes(ctx, block)
+        value, key_format = _key_bytes(block)
         assert block is not None
         if isinstance(managed, SymmetricKey):
-            for name, given in (
-                ("Cryptographic Algorithm", block.cryptographic_algorithm),
-                ("Cryptographic Length", block.cryptographic_length),
-            ):
-                if given is not None and name not in attrs:
-                    attrs.set(name, given, ItemType.ENUMERATION if name.endswith("Algorithm") else ItemType.INTEGER)
+            _attributes_from_block(attrs, block)
             algorithm, length = _symmetric_parameters(ctx, attrs, len(value))
             # A Transparent Symmetric Key keeps its form: Get returns a key in the format it
             # was registered in (v2.1 BL-M-3).
