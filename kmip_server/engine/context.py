@@ -20,8 +20,8 @@ V2 = (2, 0)
 
 class WriteNeeded(Exception):
     """A handler running in a read transaction found that it must write after all (a Get of a
-    Fresh object: serving it ends its freshness). Raised only when ``ctx.escalate`` is set: the
-    dispatcher then runs the message again in a write transaction."""
+    Fresh object: serving it ends its freshness). The dispatcher, which opened the read
+    transaction, then runs the message again in a write transaction."""
 
 
 @dataclasses.dataclass(slots=True)
@@ -36,9 +36,6 @@ class RequestContext:
     policy: Policy
     now: int
     id_placeholder: str | None = None
-    # Whether a handler in a read transaction may raise WriteNeeded to have its message run
-    # again in a write transaction (set by a dispatcher that does that).
-    escalate: bool = False
     test_harness: bool = False  # the server answers the test-harness operations (Interop)
 
     @property

@@ -278,7 +278,6 @@ class Dispatcher:
             policy=self.policy,
             now=now,
             test_harness=self.test_harness,
-            escalate=not prepared.writes,
         )
         writes = prepared.writes
         single = len(message.batch_items) == 1

@@ -71,12 +71,10 @@ _NOT_FRESH = (stored("Fresh", 0, False, ItemType.BOOLEAN),)
 
 def _served(ctx: RequestContext, uid: str) -> None:
     """The object is being served: it is Fresh no longer (KMIP 1.4 §3.34), which takes a write.
-    In a read transaction that happens when the dispatcher runs the message again as a write;
-    a dispatcher that cannot leaves the object Fresh."""
-    if ctx.session.writable:
-        ctx.session.set_attributes(uid, "Fresh", _NOT_FRESH)
-    elif ctx.escalate:
+    In a read transaction that happens when the dispatcher runs the message again as a write."""
+    if not ctx.session.writable:
         raise WriteNeeded(f"Get of Fresh object {uid!r}")
+    ctx.session.set_attributes(uid, "Fresh", _NOT_FRESH)
 
 
 @operation(Operation.GET, writes=False)
