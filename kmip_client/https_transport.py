@@ -17,15 +17,13 @@ import ssl
 import threading
 import urllib.parse
 
-from .protocol.json_codec import item_from_json, item_to_json
-from .protocol.ttlv import decode, encode
-from .protocol.xml_codec import item_from_xml, item_to_xml
+from .protocol.errors import ProtocolError
+from .protocol.message_encodings import CONTENT_TYPES, from_ttlv, to_ttlv
 from .transport import ConnectionLost, Endpoint, InvalidResponse, KmipTimeout, ServerUnavailable
 
 __all__ = ["HttpsTransport", "CONTENT_TYPES"]
 
 #: The body encodings of the KMIP HTTPS profile and their media types.
-CONTENT_TYPES = {"ttlv": "application/octet-stream", "json": "application/json", "xml": "text/xml"}
 
 
 class HttpsTransport:
@@ -56,23 +54,12 @@ class HttpsTransport:
         self._lock = threading.Lock()
         self._closed = False
 
-    def _body(self, request: bytes) -> bytes:
-        if self.encoding == "ttlv":
-            return request
-        item = decode(request)
-        text = item_to_json(item) if self.encoding == "json" else item_to_xml(item)
-        return text.encode("utf-8")
-
     def _ttlv(self, body: bytes) -> bytes:
         if len(body) > self.max_message_size:
             raise InvalidResponse(f"the response is larger than {self.max_message_size} bytes")
-        if self.encoding == "ttlv":
-            return body
         try:
-            text = body.decode("utf-8")
-            item = item_from_json(text) if self.encoding == "json" else item_from_xml(text)
-            return encode(item)
-        except (UnicodeDecodeError, ValueError) as error:
+            return to_ttlv(body, self.encoding)
+        except (ProtocolError, ValueError) as error:
             raise InvalidResponse(f"the server's {self.encoding} response is not a KMIP message: {error}") from error
 
     def _connection(self) -> tuple[http.client.HTTPSConnection, bool]:
@@ -85,7 +72,7 @@ class HttpsTransport:
 
     def exchange(self, request: bytes, *, idempotent: bool) -> bytes:
         """POST one request message and return the response message as TTLV."""
-        body = self._body(request)
+        body = from_ttlv(request, self.encoding)
         headers = {"Content-Type": CONTENT_TYPES[self.encoding], "Accept": CONTENT_TYPES[self.encoding]}
         attempts = 2 if idempotent else 1
         for attempt in range(attempts):

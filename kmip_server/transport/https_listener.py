@@ -69,10 +69,8 @@ import urllib.parse
 from typing import NamedTuple
 
 from kmip_client.protocol.errors import KmipError
-from kmip_client.protocol.json_codec import item_from_json, item_to_json
+from kmip_client.protocol.message_encodings import MEDIA_TYPES, from_ttlv, to_ttlv
 from kmip_client.protocol.spec.enums import ResultReason
-from kmip_client.protocol.ttlv import decode, encode
-from kmip_client.protocol.xml_codec import item_from_xml, item_to_xml
 
 from ..config import ListenerSettings
 from ..engine.responses import error_response, invalid_message_response
@@ -84,20 +82,8 @@ log = logging.getLogger("strongroom.transport.https")
 
 #: The one resource: the KMIP HTTPS profile's path.
 KMIP_PATH = "/kmip"
-#: The request media types served, and the body encoding each stands for.
-MEDIA_TYPES = {
-    "application/octet-stream": "ttlv",
-    "application/json": "json",
-    "text/xml": "xml",
-    "application/xml": "xml",
-}
-# The answer's Content-Type: the request's media type, XML's with the charset it is written in.
-_ANSWER_TYPES = {
-    "application/octet-stream": "application/octet-stream",
-    "application/json": "application/json",
-    "text/xml": "text/xml; charset=utf-8",
-    "application/xml": "application/xml; charset=utf-8",
-}
+# The request media types served are MEDIA_TYPES. The answer's Content-Type: the request's media type, XML's with the charset it is written in.
+_ANSWER_TYPES = {media: media + ("; charset=utf-8" if kind == "xml" else "") for media, kind in MEDIA_TYPES.items()}
 _ACCEPT = "Accept: " + ", ".join(MEDIA_TYPES)
 _TEXT = "text/plain; charset=utf-8"
 
@@ -174,15 +160,6 @@ def _head(
 def _tokens(fields: dict[str, list[str]], name: str) -> list[str]:
     """The comma-separated members of every ``name`` field, lower case."""
     return [token.strip().lower() for value in fields.get(name, ()) for token in value.split(",") if token.strip()]
-
-
-def _to_encoding(response: bytes, encoding: str) -> bytes:
-    """The TTLV response message in the request's encoding."""
-    if encoding == "ttlv":
-        return response
-    item = decode(response)
-    text = item_to_json(item, indent=None) if encoding == "json" else item_to_xml(item, indent=False)
-    return text.encode("utf-8")
 
 
 class _HttpsConnection(_Connection):
@@ -332,25 +309,34 @@ class _HttpsConnection(_Connection):
             message = body
         else:
             try:
-                message = encode(item_from_json(body) if encoding == "json" else item_from_xml(body))
+                message = to_ttlv(body, encoding)
             except (KmipError, ValueError, RecursionError) as exc:  # ProtocolError is a KmipError
                 # The client's own input, but logged without it: it may hold key material.
                 log.info("malformed %s request from %s (%s)", encoding.upper(), self._peer, identity.name)
                 failure = invalid_message_response(f"cannot read the {encoding.upper()} request: {exc}")
-                return _to_encoding(failure, encoding), False
+                return from_ttlv(failure, encoding), False
         try:
             response = self._listener.handler(message, identity)
         except Exception:
             # As on the TTLV port: a bug in the engine, not bad input; the request is not logged.
             log.exception("request handler failed for %s (%s); closing the connection", self._peer, identity.name)
-            return _to_encoding(_internal_error_response(), encoding), True
+            return from_ttlv(_internal_error_response(), encoding), True
         try:
-            return _to_encoding(response, encoding), False
+            return from_ttlv(response, encoding), False
         except (KmipError, ValueError):
-            # Text that XML cannot carry (a control character in a name, say).
-            log.info("the response to %s (%s) cannot be written in %s", self._peer, identity.name, encoding.upper())
-            error = KmipError(f"the response cannot be written in {encoding.upper()}", ResultReason.GENERAL_FAILURE)
-            return _to_encoding(error_response(error), encoding), False
+            # Text that XML cannot carry (a control character in a name, say). The request was
+            # carried out all the same (a Create made its key): say so, or a retry would repeat it.
+            log.warning(
+                "the response to %s (%s) cannot be written in %s; the request was carried out",
+                self._peer,
+                identity.name,
+                encoding.upper(),
+            )
+            error = KmipError(
+                f"the request was carried out, but its response cannot be written in {encoding.upper()}",
+                ResultReason.GENERAL_FAILURE,
+            )
+            return from_ttlv(error_response(error), encoding), False
 
     def _reply_text(self, request: _Request, status: int, text: str, extra: tuple[str, ...] = ()) -> None:
         log.debug("HTTPS %d for %s (%s)", status, self._peer, self._name)
@@ -386,11 +372,7 @@ class _HttpsConnection(_Connection):
         if known is not None and (known == 0 or known > cap):
             self._close()  # nothing more is coming, or too much to wait for
             return
-        try:
-            self._tls.unwrap()  # close_notify: the client sees the end of the answer now
-        except ssl.SSLError:
-            pass  # SSLWantReadError: ours is queued; the peer's is not awaited
-        self._flush()
+        self._say_close_notify()  # the client sees the end of the answer now
         self._lingering = True
         if known is None:
             self._discard = cap
@@ -405,12 +387,6 @@ class _HttpsConnection(_Connection):
         self._discard -= count
         if self._discard <= 0:
             self._close()
-
-    def _close(self) -> None:
-        if self._lingering:
-            self._close_socket()  # close_notify is already out
-        else:
-            super()._close()
 
     def _check_deadline(self) -> None:
         if self._lingering and not self._closing and self._listener.loop.time() >= self._deadline:

@@ -100,6 +100,7 @@ class _Connection(asyncio.Protocol):
         "_framer",
         "_identity",
         "_closing",
+        "_said_close_notify",
         "_draining",
         "_awaiting",
         "_close_pending",
@@ -121,6 +122,7 @@ class _Connection(asyncio.Protocol):
         self._framer = Framer(listener.settings.max_message_size)
         self._identity: ClientIdentity | None = None
         self._closing = False
+        self._said_close_notify = False
         self._draining = False  # shutting down: close as soon as no message is half received
         self._awaiting = 0  # messages handed to the batch handler and not yet answered
         self._close_pending = False  # close once they are answered...
@@ -390,12 +392,19 @@ class _Connection(asyncio.Protocol):
         if self._closing:
             return
         if not self._handshaking:
-            try:
-                self._tls.unwrap()
-            except ssl.SSLError:
-                pass  # SSLWantReadError: our close_notify is queued; the peer's is not awaited
-            self._flush()
+            self._say_close_notify()
         self._close_socket()
+
+    def _say_close_notify(self) -> None:
+        """Send our close_notify (once): the client then knows the last answer is whole."""
+        if self._said_close_notify:
+            return
+        self._said_close_notify = True
+        try:
+            self._tls.unwrap()
+        except ssl.SSLError:
+            pass  # SSLWantReadError (ours is queued; the peer's is not awaited) or a broken session
+        self._flush()
 
     def _close_socket(self) -> None:
         self._closing = True

@@ -24,14 +24,12 @@ import pytest
 from kmip_client import Client
 from kmip_client.https_transport import HttpsTransport
 from kmip_client.protocol.errors import PermissionDenied
-from kmip_client.protocol.json_codec import item_from_json, item_to_json
+from kmip_client.protocol.message_encodings import from_ttlv, to_ttlv
 from kmip_client.protocol.model import RequestBatchItem, RequestHeader, ResponseMessage
 from kmip_client.protocol.model.base import to_bytes
 from kmip_client.protocol.model.messages import RequestMessage, decode_message
 from kmip_client.protocol.model.payloads.server_info import DiscoverVersionsRequest
 from kmip_client.protocol.spec.enums import Operation, ResultReason, ResultStatus
-from kmip_client.protocol.ttlv import decode, encode
-from kmip_client.protocol.xml_codec import item_from_xml, item_to_xml
 from tests.support.server_process import (
     LOOPBACK,
     ServerProcess,
@@ -104,16 +102,8 @@ def discover_versions(tag: bytes = b"dv") -> bytes:
     )
 
 
-def in_encoding(message: bytes, encoding: str) -> bytes:
-    if encoding == "ttlv":
-        return message
-    item = decode(message)
-    return (item_to_json(item) if encoding == "json" else item_to_xml(item)).encode()
-
-
 def from_encoding(body: bytes, encoding: str) -> ResponseMessage:
-    ttlv = body if encoding == "ttlv" else encode(item_from_json(body) if encoding == "json" else item_from_xml(body))
-    message = decode_message(ttlv)
+    message = decode_message(to_ttlv(body, encoding))
     assert isinstance(message, ResponseMessage)
     return message
 
@@ -216,7 +206,7 @@ def test_answer_is_in_the_request_encoding_and_media_type(server: HttpsServer, c
     encoding = ENCODING_OF[content_type]
     conn = server.connection()
     try:
-        answer = post(conn, in_encoding(discover_versions(), encoding), content_type)
+        answer = post(conn, from_ttlv(discover_versions(), encoding), content_type)
         body = answer.read()
         assert answer.status == 200
         assert answer.getheader("Content-Type", "").split(";")[0] == content_type
@@ -243,7 +233,7 @@ def test_identity_comes_from_the_client_certificate(server: HttpsServer) -> None
 def test_keep_alive_serves_several_requests_on_one_connection(server: HttpsServer) -> None:
     conn = server.connection()
     try:
-        first = post(conn, in_encoding(discover_versions(b"one"), "json"))
+        first = post(conn, from_ttlv(discover_versions(b"one"), "json"))
         assert first.status == 200 and not first.will_close
         assert from_encoding(first.read(), "json").batch_items[0].unique_batch_item_id == b"one"
         sock = conn.sock
@@ -261,7 +251,7 @@ def test_pipelined_requests_are_answered_in_order(server: HttpsServer) -> None:
     with server.raw() as sock:
         requests = b""
         for tag in (b"p1", b"p2", b"p3"):
-            body = in_encoding(discover_versions(tag), "xml")
+            body = from_ttlv(discover_versions(tag), "xml")
             lines = ["POST /kmip HTTP/1.1", "Host: kms", "Content-Type: text/xml", f"Content-Length: {len(body)}"]
             requests += head_bytes(lines, body)
         sock.sendall(requests)
@@ -289,7 +279,7 @@ def test_a_request_split_byte_by_byte_is_reassembled(server: HttpsServer) -> Non
 
 
 def test_expect_100_continue(server: HttpsServer) -> None:
-    body = in_encoding(discover_versions(), "json")
+    body = from_ttlv(discover_versions(), "json")
     lines = [
         "POST /kmip HTTP/1.1",
         "Host: kms",
@@ -326,10 +316,10 @@ def test_wrong_path_is_404_and_the_connection_stays_open(server: HttpsServer) ->
     conn = server.connection()
     try:
         for path in ("/", "/kmip/", "/other", "/KMIP"):
-            answer = post(conn, in_encoding(discover_versions(), "json"), path=path)
+            answer = post(conn, from_ttlv(discover_versions(), "json"), path=path)
             answer.read()
             assert answer.status == 404, path
-        answer = post(conn, in_encoding(discover_versions(), "json"))  # the same connection
+        answer = post(conn, from_ttlv(discover_versions(), "json"))  # the same connection
         assert answer.status == 200
         assert_success(from_encoding(answer.read(), "json"))
     finally:
@@ -365,7 +355,7 @@ def test_unsupported_content_type_is_415(server: HttpsServer, content_type: str 
 def test_content_type_parameters_and_case_are_accepted(server: HttpsServer) -> None:
     conn = server.connection()
     try:
-        answer = post(conn, in_encoding(discover_versions(), "json"), "Application/JSON; charset=utf-8")
+        answer = post(conn, from_ttlv(discover_versions(), "json"), "Application/JSON; charset=utf-8")
         assert answer.status == 200
         assert_success(from_encoding(answer.read(), "json"))
     finally:
@@ -396,7 +386,7 @@ def test_huge_declared_length_is_413_without_waiting_for_the_body(server: HttpsS
 def test_chunked_body_is_411_and_closed(server: HttpsServer) -> None:
     conn = server.connection()
     try:
-        body = in_encoding(discover_versions(), "json")
+        body = from_ttlv(discover_versions(), "json")
         headers = {"Content-Type": "application/json", "Transfer-Encoding": "chunked"}
         conn.request("POST", "/kmip", body=iter([body[:50], body[50:]]), headers=headers, encode_chunked=True)
         answer = conn.getresponse()
@@ -497,7 +487,7 @@ def test_client_without_a_certificate_is_refused(server: HttpsServer) -> None:
         # TLS 1.3: the client's handshake may finish before the server has refused it; the
         # refusal then arrives as an alert, or a closed connection, instead of the answer.
         with pytest.raises((ssl.SSLError, ConnectionError, http.client.RemoteDisconnected)):
-            post(conn, in_encoding(discover_versions(), "json")).read()
+            post(conn, from_ttlv(discover_versions(), "json")).read()
     finally:
         conn.close()
     assert "PEER_DID_NOT_RETURN_A_CERTIFICATE" in server.process.stderr_text(100_000)
@@ -511,7 +501,7 @@ def test_client_with_a_certificate_from_another_ca_is_refused(server: HttpsServe
     conn = http.client.HTTPSConnection(LOOPBACK, server.https_port, timeout=10, context=context)
     try:
         with pytest.raises((ssl.SSLError, ConnectionError, http.client.RemoteDisconnected)):
-            post(conn, in_encoding(discover_versions(), "json")).read()
+            post(conn, from_ttlv(discover_versions(), "json")).read()
     finally:
         conn.close()
 
