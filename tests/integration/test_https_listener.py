@@ -25,11 +25,9 @@ from kmip_client import Client
 from kmip_client.https_transport import HttpsTransport
 from kmip_client.protocol.errors import PermissionDenied
 from kmip_client.protocol.message_encodings import from_ttlv, to_ttlv
-from kmip_client.protocol.model import RequestBatchItem, RequestHeader, ResponseMessage
-from kmip_client.protocol.model.base import to_bytes
-from kmip_client.protocol.model.messages import RequestMessage, decode_message
-from kmip_client.protocol.model.payloads.server_info import DiscoverVersionsRequest
-from kmip_client.protocol.spec.enums import Operation, ResultReason, ResultStatus
+from kmip_client.protocol.model import ResponseMessage
+from kmip_client.protocol.model.messages import decode_message
+from kmip_client.protocol.spec.enums import ResultReason, ResultStatus
 from tests.support.server_process import (
     LOOPBACK,
     ServerProcess,
@@ -41,7 +39,8 @@ from tests.support.server_process import (
     strongroom_init,
 )
 
-from .tls_fixtures import V14, PkiFiles, make_pki, start_server
+from .tls_fixtures import PkiFiles, make_pki, start_server
+from .tls_fixtures import connect as echo_connect_to
 from .tls_fixtures import request as echo_request
 
 MAX_MESSAGE_SIZE = 1024 * 1024  # the default listener.max_message_size
@@ -84,22 +83,6 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HttpsServer]:
 
 
 # ---- helpers
-
-
-def discover_versions(tag: bytes = b"dv") -> bytes:
-    """A KMIP 1.4 Discover Versions request message (TTLV)."""
-    return to_bytes(
-        RequestMessage(
-            header=RequestHeader(protocol_version=V14, batch_count=1),
-            batch_items=(
-                RequestBatchItem(
-                    operation=Operation.DISCOVER_VERSIONS,
-                    unique_batch_item_id=tag,
-                    payload=DiscoverVersionsRequest(protocol_versions=(V14,)),
-                ),
-            ),
-        )
-    )
 
 
 def from_encoding(body: bytes, encoding: str) -> ResponseMessage:
@@ -206,7 +189,7 @@ def test_answer_is_in_the_request_encoding_and_media_type(server: HttpsServer, c
     encoding = ENCODING_OF[content_type]
     conn = server.connection()
     try:
-        answer = post(conn, from_ttlv(discover_versions(), encoding), content_type)
+        answer = post(conn, from_ttlv(echo_request(b"dv"), encoding), content_type)
         body = answer.read()
         assert answer.status == 200
         assert answer.getheader("Content-Type", "").split(";")[0] == content_type
@@ -233,13 +216,13 @@ def test_identity_comes_from_the_client_certificate(server: HttpsServer) -> None
 def test_keep_alive_serves_several_requests_on_one_connection(server: HttpsServer) -> None:
     conn = server.connection()
     try:
-        first = post(conn, from_ttlv(discover_versions(b"one"), "json"))
+        first = post(conn, from_ttlv(echo_request(b"one"), "json"))
         assert first.status == 200 and not first.will_close
         assert from_encoding(first.read(), "json").batch_items[0].unique_batch_item_id == b"one"
         sock = conn.sock
         assert sock is not None
         local = sock.getsockname()
-        second = post(conn, discover_versions(b"two"), "application/octet-stream")
+        second = post(conn, echo_request(b"two"), "application/octet-stream")
         assert second.status == 200
         assert from_encoding(second.read(), "ttlv").batch_items[0].unique_batch_item_id == b"two"
         assert conn.sock is sock and sock.getsockname() == local  # no new connection
@@ -251,7 +234,7 @@ def test_pipelined_requests_are_answered_in_order(server: HttpsServer) -> None:
     with server.raw() as sock:
         requests = b""
         for tag in (b"p1", b"p2", b"p3"):
-            body = from_ttlv(discover_versions(tag), "xml")
+            body = from_ttlv(echo_request(tag), "xml")
             lines = ["POST /kmip HTTP/1.1", "Host: kms", "Content-Type: text/xml", f"Content-Length: {len(body)}"]
             requests += head_bytes(lines, body)
         sock.sendall(requests)
@@ -263,7 +246,7 @@ def test_pipelined_requests_are_answered_in_order(server: HttpsServer) -> None:
 
 
 def test_a_request_split_byte_by_byte_is_reassembled(server: HttpsServer) -> None:
-    body = discover_versions(b"slow-client")
+    body = echo_request(b"slow-client")
     lines = [
         "POST /kmip HTTP/1.1",
         "Host: kms",
@@ -279,7 +262,7 @@ def test_a_request_split_byte_by_byte_is_reassembled(server: HttpsServer) -> Non
 
 
 def test_expect_100_continue(server: HttpsServer) -> None:
-    body = from_ttlv(discover_versions(), "json")
+    body = from_ttlv(echo_request(b"dv"), "json")
     lines = [
         "POST /kmip HTTP/1.1",
         "Host: kms",
@@ -298,7 +281,7 @@ def test_expect_100_continue(server: HttpsServer) -> None:
 
 
 def test_http10_is_answered_then_closed(server: HttpsServer) -> None:
-    body = discover_versions()
+    body = echo_request(b"dv")
     lines = ["POST /kmip HTTP/1.0", "Content-Type: application/octet-stream", f"Content-Length: {len(body)}"]
     with server.raw() as sock:
         sock.sendall(head_bytes(lines, body))
@@ -316,10 +299,10 @@ def test_wrong_path_is_404_and_the_connection_stays_open(server: HttpsServer) ->
     conn = server.connection()
     try:
         for path in ("/", "/kmip/", "/other", "/KMIP"):
-            answer = post(conn, from_ttlv(discover_versions(), "json"), path=path)
+            answer = post(conn, from_ttlv(echo_request(b"dv"), "json"), path=path)
             answer.read()
             assert answer.status == 404, path
-        answer = post(conn, from_ttlv(discover_versions(), "json"))  # the same connection
+        answer = post(conn, from_ttlv(echo_request(b"dv"), "json"))  # the same connection
         assert answer.status == 200
         assert_success(from_encoding(answer.read(), "json"))
     finally:
@@ -344,7 +327,7 @@ def test_methods_other_than_post_are_405_with_allow(server: HttpsServer, method:
 def test_unsupported_content_type_is_415(server: HttpsServer, content_type: str | None) -> None:
     conn = server.connection()
     try:
-        answer = post(conn, discover_versions(), content_type)
+        answer = post(conn, echo_request(b"dv"), content_type)
         answer.read()
         assert answer.status == 415
         assert "application/json" in answer.getheader("Accept", "")
@@ -355,7 +338,7 @@ def test_unsupported_content_type_is_415(server: HttpsServer, content_type: str 
 def test_content_type_parameters_and_case_are_accepted(server: HttpsServer) -> None:
     conn = server.connection()
     try:
-        answer = post(conn, from_ttlv(discover_versions(), "json"), "Application/JSON; charset=utf-8")
+        answer = post(conn, from_ttlv(echo_request(b"dv"), "json"), "Application/JSON; charset=utf-8")
         assert answer.status == 200
         assert_success(from_encoding(answer.read(), "json"))
     finally:
@@ -386,7 +369,7 @@ def test_huge_declared_length_is_413_without_waiting_for_the_body(server: HttpsS
 def test_chunked_body_is_411_and_closed(server: HttpsServer) -> None:
     conn = server.connection()
     try:
-        body = from_ttlv(discover_versions(), "json")
+        body = from_ttlv(echo_request(b"dv"), "json")
         headers = {"Content-Type": "application/json", "Transfer-Encoding": "chunked"}
         conn.request("POST", "/kmip", body=iter([body[:50], body[50:]]), headers=headers, encode_chunked=True)
         answer = conn.getresponse()
@@ -403,7 +386,7 @@ def test_post_without_content_length_is_411_and_kept_open(server: HttpsServer) -
         reader = RawReader(sock)
         answer = reader.response()
         assert answer.status == 411 and "connection" not in answer.headers
-        body = discover_versions()
+        body = echo_request(b"dv")
         lines = ["POST /kmip HTTP/1.1", "Host: kms", "Content-Type: application/octet-stream"]
         sock.sendall(head_bytes([*lines, f"Content-Length: {len(body)}"], body))
         assert reader.response().status == 200
@@ -440,7 +423,7 @@ def test_malformed_request_heads_are_refused_and_closed(server: HttpsServer, cas
 
 def test_a_ttlv_client_on_the_https_port_is_refused_at_once(server: HttpsServer) -> None:
     with server.raw() as sock:
-        sock.sendall(discover_versions())
+        sock.sendall(echo_request(b"dv"))
         sock.settimeout(5)  # not the idle time-out: the binary is seen in its first bytes
         reader = RawReader(sock)
         assert reader.response().status == 400
@@ -487,7 +470,7 @@ def test_client_without_a_certificate_is_refused(server: HttpsServer) -> None:
         # TLS 1.3: the client's handshake may finish before the server has refused it; the
         # refusal then arrives as an alert, or a closed connection, instead of the answer.
         with pytest.raises((ssl.SSLError, ConnectionError, http.client.RemoteDisconnected)):
-            post(conn, from_ttlv(discover_versions(), "json")).read()
+            post(conn, from_ttlv(echo_request(b"dv"), "json")).read()
     finally:
         conn.close()
     assert "PEER_DID_NOT_RETURN_A_CERTIFICATE" in server.process.stderr_text(100_000)
@@ -501,7 +484,7 @@ def test_client_with_a_certificate_from_another_ca_is_refused(server: HttpsServe
     conn = http.client.HTTPSConnection(LOOPBACK, server.https_port, timeout=10, context=context)
     try:
         with pytest.raises((ssl.SSLError, ConnectionError, http.client.RemoteDisconnected)):
-            post(conn, from_ttlv(discover_versions(), "json")).read()
+            post(conn, from_ttlv(echo_request(b"dv"), "json")).read()
     finally:
         conn.close()
 
@@ -525,11 +508,6 @@ def echo_post(tag: bytes) -> bytes:
     return head_bytes(lines, body)
 
 
-def echo_connect(pki: PkiFiles, port: int, client: str = "alice") -> ssl.SSLSocket:
-    raw = socket.create_connection((LOOPBACK, port), timeout=10)
-    return pki.client_context(client).wrap_socket(raw)
-
-
 def echo_answer(reader: RawReader) -> tuple[RawResponse, str, bytes]:
     """The response, and its item's Result Message (the identity) and Unique Batch Item ID."""
     answer = reader.response()
@@ -551,7 +529,7 @@ def test_identity_mode_applies_to_https(pki: PkiFiles, tmp_path: Path) -> None:
     https_port = free_port()
     server = start_server(pki, tmp_path, workers=1, https_port=https_port, identity_from="san-email")
     try:
-        with echo_connect(pki, https_port, "ops-email") as sock:
+        with echo_connect_to(pki, https_port, "ops-email") as sock:
             sock.sendall(echo_post(b"who"))
             assert echo_answer(RawReader(sock))[1] == "carol@example.org"
     finally:
@@ -563,7 +541,7 @@ def test_sigterm_answers_requests_in_flight_and_closes_idle_connections(pki: Pki
     https_port = free_port()
     server = start_server(pki, tmp_path, workers=2, https_port=https_port, shutdown_grace=10.0)
     try:
-        with echo_connect(pki, https_port) as busy, echo_connect(pki, https_port, "bob") as idle:
+        with echo_connect_to(pki, https_port) as busy, echo_connect_to(pki, https_port, "bob") as idle:
             idle_reader = RawReader(idle)
             idle.sendall(echo_post(b"first"))
             assert echo_answer(idle_reader)[1] == "bob"  # now an idle kept-alive connection
@@ -589,7 +567,7 @@ def test_sigterm_lets_a_half_received_request_complete(pki: PkiFiles, tmp_path: 
     https_port = free_port()
     server = start_server(pki, tmp_path, workers=1, https_port=https_port, shutdown_grace=5.0)
     try:
-        with echo_connect(pki, https_port) as sock:
+        with echo_connect_to(pki, https_port) as sock:
             data = echo_post(b"late")
             sock.sendall(data[:40])  # in the middle of the head
             time.sleep(0.1)
@@ -609,7 +587,7 @@ def test_handler_failure_answers_general_failure_and_closes(pki: PkiFiles, tmp_p
     https_port = free_port()
     server = start_server(pki, tmp_path, workers=1, https_port=https_port)
     try:
-        with echo_connect(pki, https_port) as sock:
+        with echo_connect_to(pki, https_port) as sock:
             sock.sendall(echo_post(b"boom"))
             reader = RawReader(sock)
             answer = reader.response()
@@ -618,7 +596,7 @@ def test_handler_failure_answers_general_failure_and_closes(pki: PkiFiles, tmp_p
             assert isinstance(message, ResponseMessage)
             assert message.batch_items[0].result_reason == ResultReason.GENERAL_FAILURE
             assert reader.closed()
-        with echo_connect(pki, https_port) as sock:  # the worker lives on
+        with echo_connect_to(pki, https_port) as sock:  # the worker lives on
             sock.sendall(echo_post(b"after"))
             assert echo_answer(RawReader(sock))[2] == b"after"
         assert "request handler failed" in server.log()
@@ -631,7 +609,7 @@ def test_idle_connection_is_closed_after_the_idle_timeout(pki: PkiFiles, tmp_pat
     https_port = free_port()
     server = start_server(pki, tmp_path, workers=1, https_port=https_port, idle_timeout=0.5)
     try:
-        with echo_connect(pki, https_port) as sock:
+        with echo_connect_to(pki, https_port) as sock:
             sock.sendall(echo_post(b"x"))
             reader = RawReader(sock)
             echo_answer(reader)
