@@ -28,6 +28,7 @@ from typing import Any
 
 from .protocol.placeholders import Placeholder
 from .protocol.spec import Tag, tag_name
+from .protocol.spec.enums import Operation
 from .protocol.textual import meaning_tag, value_to_text
 from .protocol.ttlv import Item, ItemType
 
@@ -72,7 +73,7 @@ _OPERATION = int(Tag.OPERATION)
 _RESPONSE_PAYLOAD = int(Tag.RESPONSE_PAYLOAD)
 _DIGEST_VALUE = int(Tag.DIGEST_VALUE)
 _UNIQUE_IDENTIFIER = "UNIQUE_IDENTIFIER_"
-_QUERY = 0x00000018  # Operation Query
+_QUERY = int(Operation.QUERY)
 _DIGESTS = ("sha1", "sha224", "sha256", "sha384", "sha512", "md5")
 
 
@@ -122,6 +123,7 @@ class Comparison:
         self.bindings: dict[str, Any] = {}
         self._supplied: set[bytes] = set()
         self._supplied_structures: set[Any] = set()
+        self._current_operation: Any = None  # the Operation of the batch item being compared
 
     # ---- requests
 
@@ -222,7 +224,7 @@ class Comparison:
             # the other 2.1 files never do, for requests alike (docs/conformance.md).
             expected = tuple(c for c in expected if c.tag != _SERVER_CORRELATION_VALUE)
             actual = tuple(c for c in actual if c.tag != _SERVER_CORRELATION_VALUE)
-        if exp.tag == _RESPONSE_PAYLOAD and _operation(context, self._current_operation) == _QUERY:
+        if exp.tag == _RESPONSE_PAYLOAD and self._current_operation == _QUERY:
             expected, actual = self._query_lists(expected, actual, path)
         if exp.tag == _BATCH_ITEM:
             self._current_operation = next((c.value for c in expected if c.tag == _OPERATION), None)
@@ -237,8 +239,6 @@ class Comparison:
             same = sum(1 for c in expected[:index] if c.tag == child.tag)
             child_path = f"{path}/{tag_name(child.tag)}" + (f"[{same}]" if same else "")
             self._item(child, actual[index], child_path, expected, actual, context)
-
-    _current_operation: Any = None
 
     def _query_lists(
         self, expected: tuple[Item, ...], actual: tuple[Item, ...], path: str
@@ -279,7 +279,3 @@ def _shape(item: Item) -> Any:
     if item.type == _STRUCTURE:
         return (item.tag, tuple(_shape(c) for c in item.value))
     return (item.tag, item.type, str(item.value) if isinstance(item.value, Placeholder) else item.value)
-
-
-def _operation(context: tuple[int, ...], current: Any) -> Any:
-    return current if _BATCH_ITEM in context else None

@@ -298,9 +298,7 @@ class Session:
         row = _DRIVER_GET_VALUE.first(self._conn, uid=uid)
         if row is None:
             return None
-        record = ObjectRecord(*row[:10], sequence=row[10], withheld_by=row[11])
-        record.fresh = bool(row[12])
-        return record
+        return ObjectRecord(*row[:10], sequence=row[10], withheld_by=row[11], fresh=bool(row[12]))
 
     def get_attributes(self, uid: str, names: Sequence[str] | None = None) -> list[StoredAttribute]:
         """The attribute instances of ``uid`` (all, or only those named), ordered by name in
