@@ -464,7 +464,7 @@ class Listener:
         self._expected = 0  # connections the queued batch may wait for (see _should_gather)
         self._gathered = 0  # the queued messages already waited for company
         self._gather_timer: asyncio.TimerHandle | None = None  # ends the current wait
-        self._batch_width = 1.0  # moving average of the connections answered per batch
+        self._batch_width = 1.0  # moving average of the queue entries (a connection's deliveries) per batch
         self.identity_mode = identity_mode
         self._queue: list[tuple[_Connection, list[bytes]]] = []  # for the batch handler
         self.connections: set[_Connection] = set()

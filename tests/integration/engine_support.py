@@ -13,7 +13,7 @@ from kmip_client.protocol.spec.enums import (
 from kmip_server.engine.dispatcher import Dispatcher
 from kmip_server.engine.identity import ClientIdentity
 
-from .kmip_messages import V14, V21, create_aes, item, ok, request_bytes, response
+from .kmip_messages import V14, V21, attrs_for, create_aes, item, ok, request_bytes, response
 
 ALICE = ClientIdentity("alice")
 BOB = ClientIdentity("bob")
@@ -89,3 +89,11 @@ def set_attribute(engine, uid, attribute: Attribute, version=V21):
     """The result item of a 2.x Set Attribute of ``attribute`` on ``uid``."""
     payload = item(Operation.SET_ATTRIBUTE, unique_identifier=uid, new_attribute=Attributes(attributes=(attribute,)))
     return one(engine, version, payload)
+
+
+def register(engine, version, object_type, managed, attributes=()):
+    """Register ``managed`` (with ``attributes``, in the version's form); its Unique Identifier."""
+    request = item(
+        Operation.REGISTER, object_type=object_type, managed_object=managed, **attrs_for(version, list(attributes))
+    )
+    return ok(one(engine, version, request)).unique_identifier

@@ -36,17 +36,10 @@ from kmip_client.protocol.spec.enums import (
     State,
 )
 
-from .engine_support import attributes_of, failure, one, state_of
+from .engine_support import attributes_of, failure, one, register, state_of
 from .kmip_messages import V14, V21, attrs_for, item, ok
 
 KEY = bytes.fromhex("0123456789abcdef0123456789abcdef")
-
-
-def register(engine, version, object_type, managed, attributes=()):
-    request = item(
-        Operation.REGISTER, object_type=object_type, managed_object=managed, **attrs_for(version, list(attributes))
-    )
-    return ok(one(engine, version, request)).unique_identifier
 
 
 @pytest.mark.parametrize("version", [V14, V21])

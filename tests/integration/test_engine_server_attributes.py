@@ -29,8 +29,8 @@ from kmip_client.protocol.spec.enums import (
 from kmip_server.custody import RandomGenerator
 from kmip_server.objects.server_attributes import listing_key
 
-from .engine_support import T0, attributes_of, create, failure, one, run, set_attribute
-from .kmip_messages import V14, V21, at, attrs_for, create_aes, item, ok
+from .engine_support import T0, attributes_of, create, failure, one, register, run, set_attribute
+from .kmip_messages import V14, V21, at, create_aes, item, ok
 
 V13, V12, V11, V10, V20 = (1, 3), (1, 2), (1, 1), (1, 0), (2, 0)
 ALL_VERSIONS = [V10, V11, V12, V13, V14, V20, V21]
@@ -52,11 +52,9 @@ def listed(engine, uid, version) -> list[str]:
 
 def everything(engine, uid, version) -> list[tuple[str, object]]:
     """Get Attributes without names: (1.x name, value) in the order the server gave."""
-    if version >= V20:
-        payload = ok(one(engine, version, item(Operation.GET_ATTRIBUTES, unique_identifier=uid)))
-        return [(a.name, a.value) for a in payload.attributes.attributes]
     payload = ok(one(engine, version, item(Operation.GET_ATTRIBUTES, unique_identifier=uid)))
-    return [(a.name, a.value) for a in payload.attribute_list]
+    listed = payload.attributes.attributes if version >= V20 else payload.attribute_list
+    return [(a.name, a.value) for a in listed]
 
 
 def compromised_key(engine, version) -> str:
@@ -344,10 +342,7 @@ def _register(engine, version, extra):
             cryptographic_length=128,
         )
     )
-    payload = item(
-        Operation.REGISTER, object_type=ObjectType.SYMMETRIC_KEY, managed_object=key, **attrs_for(version, extra)
-    )
-    return ok(one(engine, version, payload)).unique_identifier
+    return register(engine, version, ObjectType.SYMMETRIC_KEY, key, extra)
 
 
 def test_register_keeps_what_the_client_says_of_the_object(engine):
