@@ -23,7 +23,7 @@ import struct
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from enum import IntEnum, IntFlag
-from typing import Any, ClassVar, TypeVar
+from typing import Any, ClassVar, TypeVar, dataclass_transform
 
 from ..errors import ProtocolError
 from ..placeholders import Placeholder
@@ -129,13 +129,19 @@ def kchoice(
     return dataclasses.field(default=() if repeated else None, metadata=meta, repr=not secret)
 
 
+# Tells type checkers that @structure makes dataclasses (frozen, fields positional or by
+# keyword). kfield/kchoice are deliberately not field specifiers: a checker takes a field
+# made by a specifier to be required unless the call passes ``default=``, yet both always
+# give one (None, or () when repeated). Unlisted, ``x: T = kfield(...)`` reads as a plain
+# default, which is what it is; they take none of init/kw_only/alias a specifier could declare.
+@dataclass_transform(frozen_default=True, field_specifiers=(dataclasses.field,))
 def structure(tag: int) -> Callable[[type[S]], type[S]]:
     """Class decorator: make a frozen, slotted dataclass for the structure ``tag``."""
 
     def wrap(cls: type[S]) -> type[S]:
         cls.TAG = tag
         cls = dataclasses.dataclass(frozen=True, slots=True)(cls)
-        cls.__init__ = assembling_init(cls)  # type: ignore[misc]  # the same, faster (see .assembly)
+        cls.__init__ = assembling_init(cls)  # type: ignore[method-assign]  # the same, faster (see .assembly)
         return cls
 
     return wrap

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from datetime import datetime
 from enum import IntEnum
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar, dataclass_transform
 
 from ..errors import ProtocolError
 from ..spec import Tag
@@ -13,6 +14,8 @@ from ..spec.enums import Operation
 from ..ttlv import Item, ItemType, decode
 from .base import Struct, decode_fields, decode_struct, from_item, kfield, structure, to_bytes
 from .reader import Decline, read_struct
+
+S = TypeVar("S", bound=Struct)
 
 _TEXT = ItemType.TEXT_STRING
 _BYTES = ItemType.BYTE_STRING
@@ -26,10 +29,11 @@ REQUEST_PAYLOADS: dict[int, type[Struct]] = {}
 RESPONSE_PAYLOADS: dict[int, type[Struct]] = {}
 
 
-def request_payload(operation: Operation) -> Any:
+@dataclass_transform(frozen_default=True, field_specifiers=(dataclasses.field,))  # as structure()
+def request_payload(operation: Operation) -> Callable[[type[S]], type[S]]:
     """Class decorator: declare the request payload of ``operation``."""
 
-    def wrap(cls: type[Struct]) -> type[Struct]:
+    def wrap(cls: type[S]) -> type[S]:
         cls = structure(Tag.REQUEST_PAYLOAD)(cls)
         REQUEST_PAYLOADS[operation] = cls
         return cls
@@ -37,10 +41,11 @@ def request_payload(operation: Operation) -> Any:
     return wrap
 
 
-def response_payload(operation: Operation) -> Any:
+@dataclass_transform(frozen_default=True, field_specifiers=(dataclasses.field,))  # as structure()
+def response_payload(operation: Operation) -> Callable[[type[S]], type[S]]:
     """Class decorator: declare the response payload of ``operation``."""
 
-    def wrap(cls: type[Struct]) -> type[Struct]:
+    def wrap(cls: type[S]) -> type[S]:
         cls = structure(Tag.RESPONSE_PAYLOAD)(cls)
         RESPONSE_PAYLOADS[operation] = cls
         return cls
