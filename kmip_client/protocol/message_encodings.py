@@ -6,6 +6,7 @@ two cannot disagree on a body. Text is written compactly, in UTF-8.
 
 from __future__ import annotations
 
+from .errors import ProtocolError
 from .json_codec import item_from_json, item_to_json
 from .ttlv import decode, encode
 from .xml_codec import item_from_xml, item_to_xml
@@ -28,9 +29,20 @@ def from_ttlv(message: bytes, encoding: str) -> bytes:
     return text.encode("utf-8")
 
 
-def to_ttlv(body: bytes, encoding: str) -> bytes:
+def to_ttlv(body: bytes, encoding: str, *, max_size: int | None = None) -> bytes:
     """The TTLV of ``body``, a message in ``encoding``; a ProtocolError or ValueError (bad
-    UTF-8, JSON or XML among them) if it is not one."""
+    UTF-8, JSON or XML among them) if it is not one.
+
+    With ``max_size``, a ProtocolError too if the TTLV would be longer: XML is stopped while it
+    is read (it may grow, UTF-16 text becoming UTF-8); JSON cannot outgrow its body, and its
+    TTLV is checked once encoded.
+    """
     if encoding == "ttlv":
-        return body
-    return encode(item_from_json(body) if encoding == "json" else item_from_xml(body))
+        message = body
+    elif encoding == "json":
+        message = encode(item_from_json(body))
+    else:
+        message = encode(item_from_xml(body, max_size=max_size))
+    if max_size is not None and len(message) > max_size:
+        raise ProtocolError(f"the message is longer than {max_size} bytes as TTLV")
+    return message

@@ -309,7 +309,7 @@ class _HttpsConnection(_Connection):
             message = body
         else:
             try:
-                message = to_ttlv(body, encoding)
+                message = to_ttlv(body, encoding, max_size=self._listener.settings.max_message_size)
             except (KmipError, ValueError, RecursionError) as exc:  # ProtocolError is a KmipError
                 # The client's own input, but logged without it: it may hold key material.
                 log.info("malformed %s request from %s (%s)", encoding.upper(), self._peer, identity.name)

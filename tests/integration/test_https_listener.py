@@ -460,6 +460,108 @@ def test_malformed_bodies_get_invalid_message_in_their_encoding(
         conn.close()
 
 
+# ---- hostile XML bodies: nothing may grow past max_message_size, whatever the encoding
+
+CREATE_XML = (
+    '<?xml version="1.0" encoding="{encoding}"?>{doctype}'
+    "<RequestMessage><RequestHeader><ProtocolVersion>"
+    '<ProtocolVersionMajor type="Integer" value="2"/><ProtocolVersionMinor type="Integer" value="1"/>'
+    '</ProtocolVersion><BatchCount type="Integer" value="1"/></RequestHeader>'
+    '<BatchItem><Operation type="Enumeration" value="Create"/><RequestPayload>'
+    '<ObjectType type="Enumeration" value="SymmetricKey"/><Attributes>'
+    '<CryptographicAlgorithm type="Enumeration" value="AES"/>'
+    '<CryptographicLength type="Integer" value="256"/>'
+    '<CryptographicUsageMask type="Integer" value="Encrypt Decrypt"/>'
+    '<Name><NameValue type="TextString" value="{name}"/>'
+    '<NameType type="Enumeration" value="UninterpretedTextString"/></Name>'
+    "</Attributes></RequestPayload></BatchItem></RequestMessage>"
+)
+# Each expands to 1,000,000 characters: below expat's own amplification limits (which start
+# at 8 MiB), so only refusing the DTD stops them.
+BILLION_LAUGHS = (
+    '<!DOCTYPE RequestMessage [<!ENTITY a "aaaaaaaaaa">'
+    + "".join(f'<!ENTITY {b} "{("&" + a + ";") * 10}">' for a, b in zip("abcde", "bcdef", strict=True))
+    + "]>",
+    "bomb&f;",
+)
+QUADRATIC_BLOWUP = (f'<!DOCTYPE RequestMessage [<!ENTITY a "{"a" * 10_000}">]>', "bomb" + "&a;" * 100)
+# (codec, the declared encoding, a byte order mark to put first)
+XML_ENCODINGS = {
+    "utf-8": ("utf-8", "UTF-8", b""),
+    "utf-8 BOM": ("utf-8", "UTF-8", b"\xef\xbb\xbf"),
+    "utf-16 LE BOM": ("utf-16-le", "UTF-16", b"\xff\xfe"),
+    "utf-16 BE BOM": ("utf-16-be", "UTF-16", b"\xfe\xff"),
+    "utf-16 LE": ("utf-16-le", "UTF-16", b""),
+    "utf-16 BE": ("utf-16-be", "UTF-16", b""),
+    "utf-32 BOM": ("utf-32-le", "UTF-32", b"\xff\xfe\x00\x00"),
+    "utf-32 BE": ("utf-32-be", "UTF-32", b""),
+}
+
+
+def create_xml(encoding: str, name: str, doctype: str = "") -> bytes:
+    codec, declared, bom = XML_ENCODINGS[encoding]
+    return bom + CREATE_XML.format(encoding=declared, doctype=doctype, name=name).encode(codec)
+
+
+def all_objects(server: HttpsServer) -> set[str]:
+    with server.client("ttlv") as admin:  # an administrator sees every object
+        return set(admin.locate())
+
+
+def assert_refused_and_still_serving(server: HttpsServer, body: bytes) -> None:
+    """The body is answered with Invalid Message (or 413), creates nothing, and the same
+    connection serves the next request."""
+    before = all_objects(server)
+    conn = server.connection()
+    try:
+        answer = post(conn, body, "text/xml")
+        data = answer.read()
+        assert answer.status in (200, 413)
+        if answer.status == 200:
+            (item,) = from_encoding(data, "xml").batch_items
+            assert item.result_status == ResultStatus.OPERATION_FAILED
+            assert item.result_reason == ResultReason.INVALID_MESSAGE
+            assert len(data) < 4096  # the answer does not echo what the body would become
+            answer = post(conn, from_ttlv(echo_request(b"after"), "xml"), "text/xml")
+            assert_success(from_encoding(answer.read(), "xml"))
+    finally:
+        conn.close()
+    assert all_objects(server) == before
+    with server.client("xml") as kmip:  # and the server serves new connections
+        assert kmip.locate(name="bomb") == []
+
+
+def test_the_xml_create_template_is_served(server: HttpsServer) -> None:
+    # What the hostile bodies below would do without their DTD: it works, so theirs is refused
+    # for the DTD, not for a mistake in the template. Expat reads no UTF-32: that is refused
+    # as not well-formed whatever it holds.
+    for encoding in (name for name in XML_ENCODINGS if not name.startswith("utf-32")):
+        conn = server.connection()
+        try:
+            answer = post(conn, create_xml(encoding, f"template-{encoding}"), "text/xml")
+            assert_success(from_encoding(answer.read(), "xml"))
+        finally:
+            conn.close()
+
+
+@pytest.mark.parametrize("encoding", list(XML_ENCODINGS))
+@pytest.mark.parametrize("bomb", [BILLION_LAUGHS, QUADRATIC_BLOWUP], ids=["billion-laughs", "quadratic-blowup"])
+def test_xml_entity_bombs_are_refused_in_every_encoding(
+    server: HttpsServer, encoding: str, bomb: tuple[str, str]
+) -> None:
+    doctype, name = bomb
+    assert_refused_and_still_serving(server, create_xml(encoding, name, doctype))
+
+
+@pytest.mark.parametrize("encoding", ["utf-16 LE BOM", "utf-16 BE"])
+def test_xml_whose_ttlv_outgrows_max_message_size_is_refused(server: HttpsServer, encoding: str) -> None:
+    # Within the body limit, but its name, one text value, is 1.5 times max_message_size in
+    # TTLV's UTF-8: two bytes a character in UTF-16, three in UTF-8.
+    body = create_xml(encoding, "bomb" + "\u4e00" * (MAX_MESSAGE_SIZE // 2 - 1024))
+    assert len(body) <= MAX_MESSAGE_SIZE
+    assert_refused_and_still_serving(server, body)
+
+
 def test_client_without_a_certificate_is_refused(server: HttpsServer) -> None:
     admin = server.identities["admin"]
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
