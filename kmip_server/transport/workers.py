@@ -11,8 +11,14 @@ With ``listener.https_port`` set, the parent binds a second socket the same way 
 worker serves KMIP over HTTPS on it too (:class:`~.https_listener.HttpsListener`), in the same
 event loop, with the same handler, TLS context and shutdown.
 
-The parent only supervises: it forwards SIGTERM/SIGINT, restarts a worker that dies, and
-turns a worker that cannot start (a wrong token PIN, say) into exit status 1 with the reason.
+The parent only supervises: it forwards SIGTERM/SIGINT and restarts a worker that dies. At
+first start, a worker that cannot start (a wrong token PIN, say) stops the server with exit
+status 1 and the reason: nothing has been served yet, and the operator is watching. Once the
+server has been listening, a replacement that cannot start (the token or the database gone
+for a while) must not take its healthy siblings down with it: the parent tries again after
+0.5 s, then 1, 2, 4 ... up to 30 s between attempts, logging each failed attempt once, until
+the replacement starts. Workers that keep dying right after starting are restarted on the
+same back-off rather than given up on.
 """
 
 from __future__ import annotations
@@ -51,9 +57,15 @@ _PARENT_SIGNALS = (*_STOP_SIGNALS, signal.SIGCHLD)
 _READY = b"R"
 _ERROR = b"E"
 _MAX_ERROR_BYTES = 8000
-# More unexpected worker deaths than this within the window means restarting is not helping.
+# More unexpected worker deaths than this within the window means restarting at once is not
+# helping: further restarts wait, on the back-off below.
 _MAX_RESTARTS = 5
 _RESTART_WINDOW = 60.0
+# Seconds before the first retry of a worker that could not start, doubled per failed
+# attempt up to the maximum: quick recovery from a blip, and a token or database that stays
+# away costs one short start-up attempt (and one log line) every half minute.
+_RETRY_FIRST = 0.5
+_RETRY_MAX = 30.0
 # Past the grace period a worker aborts its connections itself; this is for one that is stuck.
 _KILL_MARGIN = 5.0
 
@@ -89,6 +101,11 @@ def bind_listening_socket(settings: ListenerSettings, port: int | None = None) -
         sock.close()
         raise
     return sock
+
+
+def retry_delay(attempts: int) -> float:
+    """Seconds to wait before the next start of a worker that has failed ``attempts`` times."""
+    return min(_RETRY_FIRST * 2.0 ** max(attempts - 1, 0), _RETRY_MAX)
 
 
 def _format_address(sock: socket.socket) -> str:
@@ -198,6 +215,7 @@ class _Worker:
     status_fd: int | None  # read end of the start-up status pipe, until its EOF
     status: bytearray = dataclasses.field(default_factory=bytearray)
     ready: bool = False
+    error: str | None = None  # why it could not start, as it reported
 
 
 class _Supervisor:
@@ -225,6 +243,9 @@ class _Supervisor:
         self.kill_deadline: float | None = None
         self.restarts: collections.deque[float] = collections.deque()
         self.connection_table = ConnectionTable(count)
+        self.announced = False  # every worker has started once: the server is serving
+        self.failed_starts: dict[int, int] = {}  # worker index -> failed attempts in a row
+        self.due: dict[int, float] = {}  # worker index -> when to start it again
 
     # ---- the parent's loop
 
@@ -255,11 +276,12 @@ class _Supervisor:
         self.signals.append(signum)
 
     def _supervise(self, ready: Callable[[], None] | None) -> None:
-        announced = False
         while True:
             timeout = 1.0  # SIGCHLD wakes us; the timeout is only a safety net
             if self.kill_deadline is not None:
                 timeout = min(timeout, max(self.kill_deadline - time.monotonic(), 0.0))
+            if self.due and not self.stopping:
+                timeout = min(timeout, max(min(self.due.values()) - time.monotonic(), 0.0))
             for key, _ in self.selector.select(timeout):
                 if key.fd == self.wakeup_r:
                     self._drain_wakeup()
@@ -267,8 +289,9 @@ class _Supervisor:
                     self._read_status(key.data)
             self._handle_signals()
             self._reap()
-            if not announced and not self.stopping and all(w.ready for w in self.workers.values()):
-                announced = True
+            self._start_due()
+            if not self.announced and not self.stopping and all(w.ready for w in self.workers.values()):
+                self.announced = True
                 noun = "worker" if self.count == 1 else "workers"
                 https = ""
                 if self.https_sock is not None:
@@ -330,9 +353,15 @@ class _Supervisor:
         self._close_status(worker)
         if worker.status.startswith(_READY):
             worker.ready = True
+            failed = self.failed_starts.pop(worker.index, 0)
+            if failed:
+                attempts = "attempt" if failed == 1 else "attempts"
+                log.info("worker %d (pid %d) started after %d failed %s", worker.index, worker.pid, failed, attempts)
         elif worker.status.startswith(_ERROR):
-            text = worker.status[1:].decode("utf-8", "replace").strip() or "unknown error"
-            self._fail(f"worker {worker.index} could not start: {text}")
+            worker.error = worker.status[1:].decode("utf-8", "replace").strip() or "unknown error"
+            if not self.announced:
+                self._fail(f"worker {worker.index} could not start: {worker.error}")
+            # Otherwise reported, once, when the worker has exited (see _worker_ended).
 
     def _close_status(self, worker: _Worker) -> None:
         if worker.status_fd is not None:
@@ -372,17 +401,54 @@ class _Supervisor:
                 log.warning("worker %d (pid %d) %s while stopping", worker.index, worker.pid, description)
             return
         if not worker.ready:
-            self._fail(f"worker {worker.index} {description} while starting")
+            if not self.announced:
+                self._fail(f"worker {worker.index} {description} while starting")
+            else:
+                self._start_failed(worker.index, f"could not start: {worker.error or description}")
             return
         log.error("worker %d (pid %d) %s unexpectedly; restarting it", worker.index, worker.pid, description)
         now = time.monotonic()
         self.restarts.append(now)
         while self.restarts and now - self.restarts[0] > _RESTART_WINDOW:
             self.restarts.popleft()
-        if len(self.restarts) > _MAX_RESTARTS:
-            self._fail(f"workers died {len(self.restarts)} times in {_RESTART_WINDOW:.0f} s; giving up")
+        excess = len(self.restarts) - _MAX_RESTARTS
+        if excess > 0:
+            delay = retry_delay(excess)
+            log.warning(
+                "workers died %d times in %.0f s; starting worker %d again in %.1f s",
+                len(self.restarts),
+                _RESTART_WINDOW,
+                worker.index,
+                delay,
+            )
+            self.due[worker.index] = now + delay
             return
-        self._spawn(worker.index)
+        self._restart(worker.index)
+
+    # ---- starting again
+
+    def _start_failed(self, index: int, reason: str) -> None:
+        """A replacement worker did not start: its siblings keep serving; try again later."""
+        attempts = self.failed_starts.get(index, 0) + 1
+        self.failed_starts[index] = attempts
+        delay = retry_delay(attempts)
+        log.error("worker %d %s; trying again in %.1f s (attempt %d failed)", index, reason, delay, attempts)
+        self.due[index] = time.monotonic() + delay
+
+    def _start_due(self) -> None:
+        if self.stopping or not self.due:
+            return
+        now = time.monotonic()
+        for index, when in list(self.due.items()):
+            if when <= now:
+                del self.due[index]
+                self._restart(index)
+
+    def _restart(self, index: int) -> None:
+        try:
+            self._spawn(index)
+        except OSError as exc:  # fork() itself: out of memory or processes, for now
+            self._start_failed(index, f"could not be forked: {exc.strerror or exc}")
 
     def _kill_remaining(self) -> None:
         """SIGKILL workers that outlived the grace period (or survive an unexpected exit from
@@ -504,9 +570,10 @@ def run_server(
     """Serve KMIP over mutual TLS until SIGTERM or SIGINT; return the process exit status.
 
     Must be called from the main thread (it installs signal handlers). ``handler_factory`` is
-    called once in each worker process after the fork; if it raises, the server stops and
-    returns 1 with the exception's message on stderr. ``ready`` is called in this process once
-    every worker has started.
+    called once in each worker process after the fork; if it raises at first start, the
+    server stops and returns 1 with the exception's message on stderr (later, in a worker
+    replacing one that died, it is retried with back-off while the others serve). ``ready``
+    is called in this process once every worker has started.
 
     When the handler has a ``handle_many(requests) -> responses`` method (or is a bound method
     of an object that has one, as ``Dispatcher.handle`` is), the messages each worker receives
