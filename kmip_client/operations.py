@@ -81,7 +81,7 @@ class ManagedObject:
     key_format: KeyFormatType | None = None
     algorithm: CryptographicAlgorithm | None = None
     length: int | None = None
-    data_type: IntEnum | None = None
+    data_type: IntEnum | int | None = None  # Opaque Data Types: mostly vendor values
     raw: Struct | None = dataclasses.field(default=None, repr=False)
 
 

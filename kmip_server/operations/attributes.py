@@ -33,7 +33,7 @@ from kmip_client.protocol.ttlv import ItemType
 from ..engine.context import RequestContext
 from ..engine.registry import operation
 from ..objects import lifecycle
-from ..objects.attribute_rules import SYNTHESISED, is_custom, rule_for
+from ..objects.attribute_rules import SYNTHESISED, AttributeRule, is_custom, rule_for
 from ..objects.server_attributes import defined_in, listing_key, short_unique_identifier
 from .attribute_input import checked, read_only, single_attribute
 from .common import ManagedObject, load_object, wrong_state
@@ -207,8 +207,11 @@ def modify_attribute(ctx: RequestContext, request: ModifyAttributeRequest) -> St
             )
     elif ctx.v2 and rule.multi and len(obj.attributes.instances(name)) > 1:
         raise KmipError(f"{name!r} has several values: say which one in Current Attribute", R.INVALID_FIELD)
+    elif not ctx.v2:
+        index = attr.index or 0
     else:
-        index = attr.index or 0 if not ctx.v2 else (obj.attributes.instances(name) or [(0, None)])[0][0]
+        instances = obj.attributes.instances(name)
+        index = instances[0][0] if instances else 0
     if obj.attributes.get(name, index) is None:
         raise _not_found(ctx, obj, name, index)
     obj.attributes.set(name, attr.value, attr.type, index)
@@ -224,6 +227,7 @@ def modify_attribute(ctx: RequestContext, request: ModifyAttributeRequest) -> St
 @operation(Operation.DELETE_ATTRIBUTE, writes=True)
 def delete_attribute(ctx: RequestContext, request: DeleteAttributeRequest) -> Struct:
     obj = load_object(ctx, request.unique_identifier, for_update=True)
+    rule: AttributeRule | None
     if ctx.v2:
         if request.current_attribute is not None:
             current = single_attribute(ctx, request.current_attribute, "Current Attribute")

@@ -30,6 +30,7 @@ from kmip_client.protocol.model.base import to_bytes
 from kmip_client.protocol.model.objects import (
     Certificate,
     KeyBlock,
+    KeyValue,
     OpaqueObject,
     PrivateKey,
     PublicKey,
@@ -58,7 +59,7 @@ R = ResultReason
 F = KeyFormatType
 A = CryptographicAlgorithm
 
-_REGISTRABLE: dict[ObjectType, type[Struct]] = {
+_REGISTRABLE: dict[int, type[Struct]] = {
     ObjectType.SYMMETRIC_KEY: SymmetricKey,
     ObjectType.SECRET_DATA: SecretData,
     ObjectType.OPAQUE_OBJECT: OpaqueObject,
@@ -92,18 +93,19 @@ _PRIVATE_FORMATS = frozenset(
 _TRANSPARENT_ASYMMETRIC = frozenset(f for f in _PUBLIC_FORMATS | _PRIVATE_FORMATS if f.name.startswith("TRANSPARENT"))
 
 
-def _plain_block(block: KeyBlock | None) -> KeyBlock:
+def _plain_block(block: KeyBlock | None) -> tuple[KeyBlock, KeyValue]:
+    """The block of a registered key and its (unwrapped) Key Value."""
     if block is None or block.key_value is None:
         raise KmipError("the object has no Key Block with a Key Value", R.INVALID_FIELD)
     if block.key_wrapping_data is not None or isinstance(block.key_value, bytes):
         raise KmipError("registering wrapped key blocks is not supported yet", R.FEATURE_NOT_SUPPORTED)
-    return block
+    return block, block.key_value
 
 
 def _key_bytes(block: KeyBlock | None) -> tuple[bytes, int]:
     """The plain key bytes and format of a registered symmetric key or secret."""
-    block = _plain_block(block)
-    material = block.key_value.key_material
+    block, key_value = _plain_block(block)
+    material = key_value.key_material
     fmt = block.key_format_type
     if fmt == F.TRANSPARENT_SYMMETRIC_KEY and isinstance(material, TransparentKeyMaterial):
         material = material.key
@@ -114,7 +116,7 @@ def _key_bytes(block: KeyBlock | None) -> tuple[bytes, int]:
             f"Key Format Type {getattr(fmt, 'name', fmt)} is not supported for this object",
             R.KEY_FORMAT_TYPE_NOT_SUPPORTED,
         )
-    return material, int(fmt)  # type: ignore[arg-type]
+    return material, int(fmt)
 
 
 def _attributes_from_block(attrs: AttributeSet, block: KeyBlock) -> None:
@@ -127,7 +129,7 @@ def _attributes_from_block(attrs: AttributeSet, block: KeyBlock) -> None:
 
 def _asymmetric(managed: PublicKey | PrivateKey, attrs: AttributeSet) -> tuple[Struct, bytes, int]:
     """A public or private key kept as given: its block, the bytes its Digest is of, its format."""
-    block = _plain_block(managed.key_block)
+    block, key_value = _plain_block(managed.key_block)
     fmt = block.key_format_type
     formats = _PUBLIC_FORMATS if isinstance(managed, PublicKey) else _PRIVATE_FORMATS
     if fmt not in formats:
@@ -135,7 +137,7 @@ def _asymmetric(managed: PublicKey | PrivateKey, attrs: AttributeSet) -> tuple[S
             f"Key Format Type {getattr(fmt, 'name', fmt)} is not supported for a {type(managed).__name__}",
             R.KEY_FORMAT_TYPE_NOT_SUPPORTED,
         )
-    material = block.key_value.key_material
+    material = key_value.key_material
     if fmt in _TRANSPARENT_ASYMMETRIC:
         if not isinstance(material, TransparentKeyMaterial):
             raise KmipError(f"{fmt.name} Key Material is a structure of its values", R.INVALID_FIELD)
@@ -255,7 +257,7 @@ def _x509_names(der: bytes, attrs: AttributeSet) -> None:
 @operation(Operation.REGISTER, writes=True)
 def register(ctx: RequestContext, request: RegisterRequest) -> Struct:
     object_type = request.object_type
-    cls = _REGISTRABLE.get(object_type)  # type: ignore[arg-type]
+    cls = _REGISTRABLE.get(object_type) if object_type is not None else None
     if cls is None:
         raise KmipError(
             "Register accepts Symmetric Key, Secret Data, Opaque Object, Public Key, Private Key and Certificate objects",
@@ -281,6 +283,7 @@ def register(ctx: RequestContext, request: RegisterRequest) -> Struct:
         stored_object, value, key_format = _asymmetric(managed, attrs)
         algorithm, length = attrs.first("Cryptographic Algorithm"), attrs.first("Cryptographic Length")
     else:
+        assert isinstance(managed, (SymmetricKey, SecretData))  # the rest of _REGISTRABLE
         block = managed.key_block
         value, key_format = _key_bytes(block)
         assert block is not None

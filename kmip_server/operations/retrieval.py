@@ -102,4 +102,9 @@ def get(ctx: RequestContext, request: GetRequest) -> Struct:
         item = decode(plain)
         managed = _reformat(ctx, decode_struct(MANAGED_OBJECTS[item.tag], item), wanted)
     ctx.id_placeholder = record.uid
-    return GetResponse(object_type=ObjectType(record.object_type), unique_identifier=record.uid, managed_object=managed)
+    return GetResponse(
+        object_type=ObjectType(record.object_type),
+        unique_identifier=record.uid,
+        # Readers always get a Struct; a writer takes the stored TTLV as it is (see EncodedItem).
+        managed_object=managed,  # type: ignore[arg-type]
+    )

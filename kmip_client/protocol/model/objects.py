@@ -136,7 +136,8 @@ class SecretData(Struct):
 
 @structure(Tag.OPAQUE_OBJECT)
 class OpaqueObject(Struct):
-    opaque_data_type: IntEnum | None = kfield(Tag.OPAQUE_DATA_TYPE, _ENUM)
+    # Opaque Data Types are vendor extensions (0x8xxxxxxx) but for a few: mostly plain ints.
+    opaque_data_type: IntEnum | int | None = kfield(Tag.OPAQUE_DATA_TYPE, _ENUM)
     opaque_data_value: bytes | None = kfield(Tag.OPAQUE_DATA_VALUE, _BYTES, secret=True)
 
 
