@@ -5,25 +5,38 @@ A client POSTs each request message to ``/kmip`` with a body in TTLV
 ``application/xml``) and gets the response message in the same encoding and media type. JSON
 and XML bodies are read into a TTLV item tree, encoded as TTLV for the worker's
 :data:`~.listener.MessageHandler` (the engine's ``Dispatcher.handle``), and its TTLV response is
-written back in the request's encoding. KMIP failures, a body that does not parse included, are
-KMIP responses with HTTP status 200; HTTP statuses are for what is wrong at the HTTP level.
+written back in the request's encoding; what a body becomes is bounded by
+``max_message_size`` while it is converted. KMIP failures, a body that does not parse
+included, are KMIP responses with HTTP status 200; HTTP statuses are for what is wrong at the
+HTTP level.
 
-HTTP/1.1 (and 1.0) with persistent connections and pipelining; request bodies are delimited by
-Content-Length only. What is refused, and how:
+HTTP/1.1 is h11's (sans-I/O, so it runs in the connection's callbacks): persistent
+connections, pipelining, bodies delimited by Content-Length or chunked, HTTP/1.0 answered and
+closed. Paths are served from :data:`ROUTES` (path -> methods and answer). What is refused,
+and how:
 
 =====  =====================================================================  ==============
- 404   a path other than ``/kmip``                                            kept open
- 405   a method other than POST (with ``Allow: POST``)                        kept open
- 411   a POST without Content-Length, or a chunked body (RFC 9112 6.3 lets a  kept open;
-       server refuse a body without Content-Length with 411)                  chunked: closed
- 413   a body larger than ``listener.max_message_size``                       closed
+ 404   a path not in :data:`ROUTES`                                           kept open
+ 405   a method the path does not serve (with ``Allow``)                      kept open
+ 411   a POST to a path that takes a body with neither Content-Length nor     kept open
+       chunked Transfer-Encoding (RFC 9112 6.3 lets a server ask with 411)
+ 413   a body larger than ``listener.max_message_size``, refused as soon as   closed
+       the declared length or the chunks received pass it
  415   a Content-Type other than the four above (with ``Accept: ...``)         kept open
  400   a malformed request line or header field, no Host in HTTP/1.1, an      closed
-       invalid Content-Length, Transfer-Encoding other than chunked or
-       together with Content-Length (RFC 9112 6.1, 6.3: smuggling)
+       invalid Content-Length, and what request smuggling is made of (RFC
+       9112 6.1, 6.3, 5.2): Transfer-Encoding together with Content-Length,
+       several Content-Length fields (even equal), a Transfer-Encoding other
+       than chunked, obsolete line folding
  431   a request line and header fields over 16 KiB or 100 fields             closed
  505   an HTTP version other than 1.x                                         closed
 =====  =====================================================================  ==============
+
+h11 is liberal where RFC 9112 allows a recipient to be (it unfolds obs-fold, merges equal
+Content-Length fields and lets chunked win over Content-Length); a server behind a proxy must
+not be, so those shapes, the head limits and control characters (a TTLV client on this port
+sends one in its second byte: refused at once, not after the idle time-out) are checked on the
+raw head before h11 parses it (:func:`_check_head`).
 
 After a refusal that closes, the answer is followed at once by TLS close_notify, but the
 socket is closed only once the client has closed its side or sent what it was sending (the
@@ -46,12 +59,10 @@ SSL transport (``loop.create_server(sock=..., ssl=...)`` or ``asyncio.start_serv
   read, and the graceful shutdown (requests received are answered, idle connections closed at
   once, the rest aborted after ``shutdown_grace``).
 
-The price is that HTTP is parsed in callbacks rather than with streams: the small state
-machine below. The TTLV listener's per-request path is untouched: this subclass replaces only
-where whole plaintext arrives (``_received``) and what "nothing half received" means
-(``_quiet``). Requests are answered inline, one at a time in arrival order, through the plain
-handler rather than the batch handler: HTTPS is not the port for throughput, and inline
-answers keep pipelined responses in order for free.
+The subclass replaces only where whole plaintext arrives (``_received``) and what "nothing
+half received" means (``_quiet``). Requests are answered inline, one at a time in arrival
+order, through the plain handler rather than the batch handler: HTTPS is not the port for
+throughput, and inline answers keep pipelined responses in order for free.
 
 Message bodies are never logged: requests and responses carry key material.
 """
@@ -66,7 +77,10 @@ import socket
 import ssl
 import time
 import urllib.parse
+from collections.abc import Callable
 from typing import NamedTuple
+
+import h11
 
 from kmip_client.protocol.errors import KmipError
 from kmip_client.protocol.message_encodings import MEDIA_TYPES, from_ttlv, to_ttlv
@@ -76,15 +90,15 @@ from ..config import ListenerSettings
 from ..engine.responses import error_response, invalid_message_response
 from .listener import Listener, MessageHandler, _Connection, _internal_error_response
 
-__all__ = ["KMIP_PATH", "MEDIA_TYPES", "HttpsListener"]
+__all__ = ["KMIP_PATH", "MEDIA_TYPES", "ROUTES", "HttpsListener", "Route", "resolve"]
 
 log = logging.getLogger("strongroom.transport.https")
 
-#: The one resource: the KMIP HTTPS profile's path.
+#: The KMIP HTTPS profile's path.
 KMIP_PATH = "/kmip"
 # The request media types served are MEDIA_TYPES. The answer's Content-Type: the request's media type, XML's with the charset it is written in.
 _ANSWER_TYPES = {media: media + ("; charset=utf-8" if kind == "xml" else "") for media, kind in MEDIA_TYPES.items()}
-_ACCEPT = "Accept: " + ", ".join(MEDIA_TYPES)
+_ACCEPT = ("Accept", ", ".join(MEDIA_TYPES))
 _TEXT = "text/plain; charset=utf-8"
 
 # Limits of a request's head (request line and header fields).
@@ -97,13 +111,9 @@ _DISCARD_FACTOR = 8
 _LINGER = 2.0
 
 _END_OF_HEAD = re.compile(rb"\r?\n\r?\n")
-# Control characters are never part of a request line or header field (a TTLV message sent to
-# this port starts with one in its second byte): refused at once, not after the idle time-out.
 _CONTROL = re.compile(rb"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
-_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+\Z")
-_VERSION = re.compile(r"HTTP/([0-9])\.([0-9])\Z")
-_DIGITS = re.compile(r"[0-9]+\Z")
-_CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
+_FOLD = re.compile(rb"\n[ \t]")
+_FRAMING = re.compile(rb"\n(content-length|transfer-encoding)[ \t]*:([^\r\n]*)", re.IGNORECASE)
 
 
 class _Request(NamedTuple):
@@ -112,20 +122,62 @@ class _Request(NamedTuple):
     method: str
     path: str
     media_type: str  # lower case, without parameters; "" when missing or repeated
-    length: int  # of the body
-    sized: bool  # Content-Length was given
-    keep_alive: bool
+    sized: bool  # Content-Length or chunked: the body's end is known
     http10: bool
 
 
+class _Answer(NamedTuple):
+    status: int
+    content_type: str
+    body: bytes
+    close: bool = False  # close the connection after it
+    headers: tuple[tuple[str, str], ...] = ()
+
+
+class Route(NamedTuple):
+    """What a path serves: its methods, and the answer to a request with its whole body."""
+
+    methods: tuple[str, ...]
+    answer: Callable[[_HttpsConnection, _Request, bytes], _Answer]
+    takes_body: bool = False  # a request without a body length is refused with 411
+
+
 class _Refusal(Exception):
-    """A request head that is refused with ``status`` and the connection closed."""
+    """A request that is refused with ``status`` and the connection closed."""
 
     def __init__(self, status: int, text: str, body_length: int | None = None) -> None:
         super().__init__(text)
         self.status = status
         self.text = text
-        self.body_length = body_length  # of the body that follows, when known
+        self.body_length = body_length  # of the body still to come, when known
+
+
+def _text_answer(status: int, text: str, headers: tuple[tuple[str, str], ...] = ()) -> _Answer:
+    return _Answer(status, _TEXT, f"{status} {http.HTTPStatus(status).phrase}: {text}\n".encode(), headers=headers)
+
+
+def _kmip_route(connection: _HttpsConnection, request: _Request, body: bytes) -> _Answer:
+    if request.media_type not in MEDIA_TYPES:
+        return _text_answer(415, "KMIP bodies are TTLV, JSON or XML: " + ", ".join(MEDIA_TYPES), (_ACCEPT,))
+    answer, close = connection._kmip(MEDIA_TYPES[request.media_type], body)
+    return _Answer(200, _ANSWER_TYPES[request.media_type], answer, close)
+
+
+#: Path -> what it serves. A further endpoint (health, metrics, a cloud API) is one entry.
+ROUTES: dict[str, Route] = {
+    KMIP_PATH: Route(("POST",), _kmip_route, takes_body=True),
+}
+
+
+def resolve(path: str, method: str) -> Route | _Answer:
+    """The route serving ``method`` on ``path``, or the 404 or 405 answer."""
+    route = ROUTES.get(path)
+    if route is None:
+        return _text_answer(404, "no such resource; KMIP is served at " + KMIP_PATH)
+    if method not in route.methods and not (method == "HEAD" and "GET" in route.methods):
+        allow = ", ".join(route.methods)
+        return _text_answer(405, f"{path} serves {allow}", (("Allow", allow),))
+    return route
 
 
 _date: tuple[int, str] = (0, "")
@@ -139,44 +191,60 @@ def _http_date() -> str:
     return _date[1]
 
 
-def _head(
-    status: int, content_type: str, length: int, *, close: bool, keep_alive_10: bool, extra: tuple[str, ...]
-) -> bytes:
-    lines = [
-        f"HTTP/1.1 {status} {http.HTTPStatus(status).phrase}",
-        f"Date: {_http_date()}",
-        f"Content-Type: {content_type}",
-        f"Content-Length: {length}",
-        "Cache-Control: no-store",  # responses may carry key material
-        *extra,
-    ]
-    if close:
-        lines.append("Connection: close")
-    elif keep_alive_10:
-        lines.append("Connection: keep-alive")
-    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+def _check_head(raw: bytes) -> bool:
+    """Whether ``raw`` (what has arrived of the next request) holds its whole head, which is
+    then fit for h11; a :class:`_Refusal` for what h11 would accept but this port must not."""
+    end = _END_OF_HEAD.search(raw, 0, _MAX_HEAD + 4)
+    if _CONTROL.search(raw, 0, _MAX_HEAD if end is None else end.start()):
+        raise _Refusal(400, "control characters in the request head (not an HTTP request?)")
+    if end is None:
+        if len(raw) > _MAX_HEAD:
+            raise _Refusal(431, "the request line and header fields are longer than 16 KiB")
+        return False
+    head = raw[: end.start()] + b"\n"  # every field line now follows and ends with a "\n"
+    if head.count(b"\n") - 1 > _MAX_FIELDS:
+        raise _Refusal(431, f"more than {_MAX_FIELDS} header fields")
+    if _FOLD.search(head):
+        raise _Refusal(400, "obsolete line folding in the header fields")
+    framing = [(name.lower(), value) for name, value in _FRAMING.findall(head)]
+    lengths = [value for name, value in framing if name == b"content-length"]
+    if len(lengths) > 1 or any(b"," in value for value in lengths):
+        raise _Refusal(400, "more than one Content-Length")
+    if lengths and len(framing) > len(lengths):
+        raise _Refusal(400, "a request with both Transfer-Encoding and Content-Length")
+    return True
 
 
-def _tokens(fields: dict[str, list[str]], name: str) -> list[str]:
-    """The comma-separated members of every ``name`` field, lower case."""
-    return [token.strip().lower() for value in fields.get(name, ()) for token in value.split(",") if token.strip()]
+def _path(target: str) -> str:
+    if target.startswith("/"):  # origin form
+        return target.partition("?")[0]
+    if "://" in target:  # absolute form, which servers must accept (RFC 9112 3.2.2)
+        try:
+            return urllib.parse.urlsplit(target).path or "/"
+        except ValueError:
+            raise _Refusal(400, "malformed request target") from None
+    return target  # "*", or nonsense: not found either way
 
 
 class _HttpsConnection(_Connection):
     """One client connection: TLS as on the TTLV port, then HTTP requests carrying KMIP."""
 
-    __slots__ = ("_buffer", "_request", "_lingering", "_discard")
+    __slots__ = ("_h11", "_request", "_body", "_head_checked", "_lingering", "_discard")
 
     def __init__(self, listener: Listener, peer: str) -> None:
         super().__init__(listener, peer)
-        self._buffer = bytearray()  # plaintext received and not yet taken
+        self._h11 = h11.Connection(h11.SERVER, max_incomplete_event_size=_MAX_HEAD + 4)
         self._request: _Request | None = None  # its head is read; its body is awaited
+        self._body = bytearray()
+        self._head_checked = False  # _check_head passed the next request's head
         self._lingering = False  # a refusal and close_notify were sent: drop input, then close
         self._discard = 0  # ...once this many more bytes have come at most
 
     @property
     def _quiet(self) -> bool:
-        return not self._buffer and self._request is None and not self._lingering
+        if self._lingering:
+            return False
+        return self._h11.their_state is h11.IDLE and not self._h11.trailing_data[0]
 
     def data_received(self, data: bytes) -> None:
         if self._lingering:
@@ -185,128 +253,97 @@ class _HttpsConnection(_Connection):
             super().data_received(data)
 
     def _received(self, data: bytes) -> None:
-        buffer = self._buffer
-        buffer += data
-        while not self._closing and not self._lingering:
-            request = self._request
-            if request is None:
-                request = self._request = self._read_head()
-                if request is None:
-                    return
-            if len(buffer) < request.length:
-                return
-            body = bytes(buffer[: request.length])
-            del buffer[: request.length]
-            self._request = None
-            self._deadline = self._listener.loop.time() + self._listener.settings.idle_timeout
-            self._respond(request, body)
-
-    # ---- the head
-
-    def _read_head(self) -> _Request | None:
-        """The next request's head, once it has all arrived; None before, or after refusing it."""
-        buffer = self._buffer
-        if buffer and buffer[0] in b"\r\n":
-            # Empty lines before a request line are to be ignored (RFC 9112 2.2).
-            del buffer[: len(buffer) - len(buffer.lstrip(b"\r\n"))]
-        end = _END_OF_HEAD.search(buffer, 0, _MAX_HEAD + 4)
-        if _CONTROL.search(buffer, 0, _MAX_HEAD if end is None else end.start()):
-            self._refuse(_Refusal(400, "control characters in the request head (not an HTTP request?)"))
-            return None
-        if end is None:
-            if len(buffer) > _MAX_HEAD:
-                self._refuse(_Refusal(431, "the request line and header fields are longer than 16 KiB"))
-            return None
-        head = bytes(buffer[: end.start()]).decode("latin-1")
-        del buffer[: end.end()]
+        conn = self._h11
+        if conn.their_state is h11.IDLE and not self._head_checked and not conn.trailing_data[0]:
+            # Empty lines before a request line are to be ignored (RFC 9112 2.2); h11 refuses them.
+            data = data.lstrip(b"\r\n")
+        conn.receive_data(data)
         try:
-            request, expect_continue = self._parse_head(head)
+            self._process()
         except _Refusal as refusal:
             self._refuse(refusal)
-            return None
-        if expect_continue and not buffer:
-            self._send(_CONTINUE)  # the client waits for this before sending the body
-        return request
+        except h11.RemoteProtocolError as exc:
+            # 501 is h11's hint for a Transfer-Encoding it does not know: 400 here, as a
+            # body of unknown length is (RFC 9112 6.3).
+            status = exc.error_status_hint if exc.error_status_hint in (400, 431) else 400
+            self._refuse(_Refusal(status, str(exc)))
 
-    def _parse_head(self, head: str) -> tuple[_Request, bool]:
-        lines = head.split("\n")
-        parts = lines[0].rstrip("\r").split(" ")
-        version = _VERSION.match(parts[2]) if len(parts) == 3 else None
-        if version is None or not _TOKEN.match(parts[0]) or not parts[1]:
-            raise _Refusal(400, "malformed request line")
-        method, target = parts[0], parts[1]
-        if version.group(1) != "1":
-            raise _Refusal(505, "only HTTP/1.1 and HTTP/1.0 are served")
-        http10 = version.group(2) == "0"
-        if len(lines) - 1 > _MAX_FIELDS:
-            raise _Refusal(431, f"more than {_MAX_FIELDS} header fields")
-        fields: dict[str, list[str]] = {}
-        for line in lines[1:]:
-            line = line.removesuffix("\r")
-            if line[:1] in (" ", "\t"):
-                raise _Refusal(400, "obsolete line folding in the header fields")
-            name, colon, value = line.partition(":")
-            if not colon or not _TOKEN.match(name) or "\r" in value:
-                raise _Refusal(400, "malformed header field")
-            fields.setdefault(name.lower(), []).append(value.strip(" \t"))
-        if not http10 and "host" not in fields:
-            raise _Refusal(400, "an HTTP/1.1 request must have a Host header field")
-        if "transfer-encoding" in fields:
-            if "content-length" in fields:
-                raise _Refusal(400, "a request with both Transfer-Encoding and Content-Length")
-            codings = _tokens(fields, "transfer-encoding")
-            if codings and codings[-1] == "chunked":
-                raise _Refusal(411, "chunked request bodies are not accepted; send Content-Length")
-            raise _Refusal(400, "a Transfer-Encoding that leaves the body's length unknown")
-        lengths = {value.strip() for text in fields.get("content-length", ()) for value in text.split(",")}
-        if len(lengths) > 1 or not all(_DIGITS.match(value) for value in lengths):
-            raise _Refusal(400, "invalid Content-Length")
-        sized = bool(lengths)
-        length = int(next(iter(lengths))) if sized else 0
-        expect_continue = "100-continue" in _tokens(fields, "expect") and not http10 and length > 0
+    def _process(self) -> None:
+        conn = self._h11
         limit = self._listener.settings.max_message_size
-        if length > limit:
+        while not self._closing and not self._lingering:
+            if conn.their_state is h11.IDLE and not self._head_checked:
+                if not _check_head(conn.trailing_data[0]):
+                    return
+                self._head_checked = True
+            event = conn.next_event()
+            if event is h11.NEED_DATA:
+                if conn.they_are_waiting_for_100_continue and self._request is not None:
+                    self._send(conn.send(h11.InformationalResponse(status_code=100, headers=[])) or b"")
+                return
+            if event is h11.PAUSED:
+                return  # MUST_CLOSE: our answer said so, and the connection is closing
+            if isinstance(event, h11.Request):
+                self._head_checked = False
+                self._request = self._start(event, limit)
+            elif isinstance(event, h11.Data):
+                if len(self._body) + len(event.data) > limit:
+                    # Chunked (a declared length over the limit is refused with the head): how
+                    # much more is coming is unknown.
+                    raise _Refusal(413, f"the request body is larger than {limit} bytes")
+                self._body += event.data
+            elif isinstance(event, h11.EndOfMessage):
+                request, self._request = self._request, None
+                body, self._body = bytes(self._body), bytearray()
+                assert request is not None
+                self._deadline = self._listener.loop.time() + self._listener.settings.idle_timeout
+                self._respond(request, body)
+            elif isinstance(event, h11.ConnectionClosed):
+                return
+
+    def _start(self, event: h11.Request, limit: int) -> _Request:
+        version = event.http_version
+        if version not in (b"1.1", b"1.0"):
+            raise _Refusal(505, "only HTTP/1.1 and HTTP/1.0 are served")
+        length: int | None = None
+        chunked = False
+        types: list[bytes] = []
+        expect_continue = self._h11.they_are_waiting_for_100_continue
+        for name, value in event.headers:
+            if name == b"content-length":
+                length = int(value)
+            elif name == b"transfer-encoding":
+                chunked = True  # h11 accepts chunked only
+            elif name == b"content-type":
+                types.append(value)
+        if length is not None and length > limit:
             # A client that waits for 100 Continue sends no body: nothing to read and drop.
             raise _Refusal(413, f"the request body is larger than {limit} bytes", 0 if expect_continue else length)
-        connection = _tokens(fields, "connection")
-        keep_alive = "keep-alive" in connection if http10 else "close" not in connection
-        types = fields.get("content-type", [])
-        media_type = types[0].split(";", 1)[0].strip().lower() if len(types) == 1 else ""
-        request = _Request(method, self._path(target), media_type, length, sized, keep_alive, http10)
-        return request, expect_continue
-
-    @staticmethod
-    def _path(target: str) -> str:
-        if target.startswith("/"):  # origin form
-            return target.partition("?")[0]
-        if "://" in target:  # absolute form, which servers must accept (RFC 9112 3.2.2)
-            try:
-                return urllib.parse.urlsplit(target).path or "/"
-            except ValueError:
-                raise _Refusal(400, "malformed request target") from None
-        return target  # "*", or nonsense: not found either way
+        media_type = types[0].split(b";", 1)[0].strip().lower().decode("latin-1") if len(types) == 1 else ""
+        method = event.method.decode("ascii")
+        path = _path(event.target.decode("ascii"))
+        return _Request(method, path, media_type, length is not None or chunked, version == b"1.0")
 
     # ---- answers
 
     def _respond(self, request: _Request, body: bytes) -> None:
-        if request.path != KMIP_PATH:
-            self._reply_text(request, 404, "KMIP is served at /kmip")
-        elif request.method != "POST":
-            self._reply_text(request, 405, "KMIP requests are POSTed to /kmip", ("Allow: POST",))
-        elif not request.sized:
-            self._reply_text(request, 411, "a KMIP request needs Content-Length")
-        elif request.media_type not in MEDIA_TYPES:
-            self._reply_text(request, 415, "KMIP bodies are TTLV, JSON or XML: " + ", ".join(MEDIA_TYPES), (_ACCEPT,))
+        route = resolve(request.path, request.method)
+        if isinstance(route, _Answer):
+            answer = route
+        elif route.takes_body and not request.sized and request.method == "POST":
+            answer = _text_answer(411, "a request body needs Content-Length or chunked Transfer-Encoding")
         else:
-            answer, close = self._kmip(MEDIA_TYPES[request.media_type], body)
-            self._reply(request, 200, _ANSWER_TYPES[request.media_type], answer, close=close)
+            answer = route.answer(self, request, body)
+        if answer.status >= 400:
+            log.debug("HTTPS %d for %s (%s)", answer.status, self._peer, self._name)
+        self._reply(request, answer)
 
     def _kmip(self, encoding: str, body: bytes) -> tuple[bytes, bool]:
         """The answer to a KMIP request body, and whether to close the connection after it."""
         identity = self._identity
         assert identity is not None
         if encoding == "ttlv":
-            message = body
+            message = body  # the body limit bounds it; the engine answers bad TTLV itself
         else:
             try:
                 message = to_ttlv(body, encoding, max_size=self._listener.settings.max_message_size)
@@ -338,34 +375,39 @@ class _HttpsConnection(_Connection):
             )
             return from_ttlv(error_response(error), encoding), False
 
-    def _reply_text(self, request: _Request, status: int, text: str, extra: tuple[str, ...] = ()) -> None:
-        log.debug("HTTPS %d for %s (%s)", status, self._peer, self._name)
-        phrase = http.HTTPStatus(status).phrase
-        self._reply(request, status, _TEXT, f"{status} {phrase}: {text}\n".encode(), extra=extra)
-
-    def _reply(
-        self,
-        request: _Request,
-        status: int,
-        content_type: str,
-        body: bytes,
-        *,
-        close: bool = False,
-        extra: tuple[str, ...] = (),
-    ) -> None:
+    def _reply(self, request: _Request, answer: _Answer) -> None:
+        conn = self._h11
+        headers = [
+            ("Date", _http_date()),
+            ("Content-Type", answer.content_type),
+            ("Content-Length", str(len(answer.body))),
+            ("Cache-Control", "no-store"),  # responses may carry key material
+            *answer.headers,
+        ]
         # A stopping server answers what it has received and says it closes.
-        close = close or not request.keep_alive or self._draining
-        head = _head(status, content_type, len(body), close=close, keep_alive_10=request.http10, extra=extra)
-        self._send(head if request.method == "HEAD" else head + body)
-        if close:
-            self._close()
+        if answer.close or self._draining:
+            headers.append(("Connection", "close"))
+        out = conn.send(h11.Response(status_code=answer.status, headers=headers)) or b""
+        if request.method != "HEAD":
+            out += conn.send(h11.Data(data=answer.body)) or b""
+        out += conn.send(h11.EndOfMessage()) or b""
+        self._send(out)
+        if conn.our_state is h11.DONE and conn.their_state is h11.DONE:
+            conn.start_next_cycle()
+        else:
+            self._close()  # HTTP/1.0, Connection: close, or our own reason
 
     def _refuse(self, refusal: _Refusal) -> None:
-        """Answer a refused head, then drop what follows and close (see the module notes)."""
+        """Answer a refused request, then drop what follows and close (see the module notes)."""
         log.info("refusing an HTTPS request from %s (%s): %d, %s", self._peer, self._name, refusal.status, refusal.text)
-        phrase = http.HTTPStatus(refusal.status).phrase
-        body = f"{refusal.status} {phrase}: {refusal.text}\n".encode()
-        self._send(_head(refusal.status, _TEXT, len(body), close=True, keep_alive_10=False, extra=()) + body)
+        answer = _text_answer(refusal.status, refusal.text)
+        head = (
+            f"HTTP/1.1 {refusal.status} {http.HTTPStatus(refusal.status).phrase}\r\n"
+            f"Date: {_http_date()}\r\nContent-Type: {answer.content_type}\r\n"
+            f"Content-Length: {len(answer.body)}\r\nCache-Control: no-store\r\nConnection: close\r\n\r\n"
+        )
+        # Written directly, not through h11: the connection ends here whatever state h11 is in.
+        self._send(head.encode("latin-1") + answer.body)
         self._request = None
         cap = _DISCARD_FACTOR * self._listener.settings.max_message_size
         known = refusal.body_length
@@ -379,8 +421,8 @@ class _HttpsConnection(_Connection):
             self._set_deadline(_LINGER)
         else:
             self._discard = min(known + known // 8 + 16 * 1024, cap)
-        pending = len(self._buffer)
-        self._buffer.clear()
+        pending = len(self._h11.trailing_data[0])
+        self._h11 = h11.Connection(h11.SERVER)  # drops what it held; nothing more is parsed
         self._drop(pending)
 
     def _drop(self, count: int) -> None:

@@ -29,6 +29,7 @@ from ..engine.identity import ClientIdentity
 from ..engine.responses import error_response, invalid_message_response
 from .balance import AcceptBalancer
 from .tls import identity_from_certificate
+from .large import LargeMessages, is_large
 
 __all__ = ["BatchHandler", "MessageHandler", "Listener"]
 
@@ -110,6 +111,8 @@ class _Connection(asyncio.Protocol):
         "_answered_in",
         "_queued_for",
     )
+        "_backlog",
+        "_large_running",
 
     def __init__(self, listener: Listener, peer: str) -> None:
         self._listener = listener
@@ -132,6 +135,10 @@ class _Connection(asyncio.Protocol):
         self._answered_in = -1  # the listener's batch that last answered this connection
         self._queued_for = -1  # the batch this connection last queued messages for
 
+        # Received messages held back behind a large one, in order (see _pump); counted in
+        # _awaiting like those handed to the batch handler.
+        self._backlog: list[bytes] = []
+        self._large_running = False
     # ---- asyncio callbacks
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -267,7 +274,11 @@ class _Connection(asyncio.Protocol):
             return
         if messages:
             self._deadline = self._listener.loop.time() + self._listener.settings.idle_timeout
-            if self._listener.batch_handler is not None:
+            if self._backlog or self._large_running or any(is_large(message) for message in messages):
+                self._awaiting += len(messages)
+                self._backlog.extend(messages)
+                self._pump()
+            elif self._listener.batch_handler is not None:
                 self._awaiting += len(messages)
                 self._listener._enqueue(self, messages)
             else:
@@ -300,6 +311,38 @@ class _Connection(asyncio.Protocol):
         """Responses from the batch handler to this connection's queued messages, in order."""
         self._awaiting -= len(responses)
         self._send(responses[0] if len(responses) == 1 else b"".join(responses))
+    def _pump(self) -> None:
+        """Hand on the backlog in order, one step at a time: a large message alone, to the
+        listener's thread for them (see large.py); the messages up to the next large one, the
+        usual way. A step starts once everything before it is answered, so the answers keep
+        the order of the requests (the batch handler may answer the messages of one step in
+        the same call as other connections' ones, as ever)."""
+        listener = self._listener
+        while self._backlog and not self._closing and self._awaiting == len(self._backlog):
+            if is_large(self._backlog[0]):
+                assert self._identity is not None
+                self._large_running = True
+                listener.large.submit(listener.loop, self._backlog.pop(0), self._identity, self._large_answered)
+                return
+            step = 1
+            while step < len(self._backlog) and not is_large(self._backlog[step]):
+                step += 1
+            messages, self._backlog = self._backlog[:step], self._backlog[step:]
+            if listener.batch_handler is not None:
+                listener._enqueue(self, messages)
+                return
+            self._awaiting -= len(messages)  # answered at once, or the connection is closed
+            self._handle(messages)
+
+    def _large_answered(self, response: bytes | None) -> None:
+        self._large_running = False
+        if response is None:
+            self._answer_failed(1)
+            return
+        self._awaiting -= 1
+        self._send(response)
+        self._after_answers()
+
         self._after_answers()
 
     def _answer_failed(self, count: int) -> None:
@@ -312,6 +355,8 @@ class _Connection(asyncio.Protocol):
             return
         if self._close_pending:
             final, self._final = self._final, b""
+        if self._backlog:
+            self._pump()
             if final:
                 self._send(final)
             self._close()
@@ -462,6 +507,7 @@ class Listener:
         self._batches = 0  # batches run so far (numbers them)
         self._arrived = 0  # distinct connections in the queue
         self._expected = 0  # connections the queued batch may wait for (see _should_gather)
+        self.large = LargeMessages(handler)  # runs large messages off the event loop
         self._gathered = 0  # the queued messages already waited for company
         self._gather_timer: asyncio.TimerHandle | None = None  # ends the current wait
         self._batch_width = 1.0  # moving average of the queue entries (a connection's deliveries) per batch
@@ -707,3 +753,6 @@ class Listener:
                     connection.abort()
         # Let aborted transports run their connection_lost callbacks before the loop ends.
         await asyncio.sleep(0)
+        # A large message still running (its connection aborted above) must finish before the
+        # worker closes the engine under it.
+        self.large.close()
