@@ -70,7 +70,13 @@ def build_dispatcher(config: ServerConfig) -> Dispatcher:
     except Exception:
         custody.close()
         raise
-    return Dispatcher(repository, custody, policy, test_harness=config.test_harness)
+    return Dispatcher(
+        repository,
+        custody,
+        policy,
+        test_harness=config.test_harness,
+        max_batch_items=config.listener.max_batch_items,
+    )
 
 
 def build_handler(config: ServerConfig) -> MessageHandler:

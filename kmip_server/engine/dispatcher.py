@@ -7,12 +7,26 @@ response. It is the only place where failures become batch-item results: handler
 
 Durability: the transaction commits before the response is encoded, so a Unique Identifier
 a client sees is already on disk. A message whose items only read runs in a read transaction.
+
+Large messages (more than LARGE_MESSAGE_ITEMS batch items; at most ``max_batch_items``, the
+rest refused from the Batch Count before decoding): the transport runs them on a thread of
+their own beside the event loop (transport/large.py), so the dispatcher is used from two
+threads. What that needs here: write transactions take turns on a lock (the store's
+cross-process writer lock is one ``flock`` per process, which two threads of the process
+would both pass, the second then waiting in SQLite's polling busy handler on the event loop);
+and a large message that writes, unless under Undo, commits its items in chunks of about
+_CHUNK_SECONDS (:meth:`Dispatcher._run_in_chunks`), so the event loop's writers, and other
+processes', wait at most that long. Only Undo keeps a message in one transaction, as it must,
+and so holds the writers back for the whole message: that is what the cap bounds. The token
+session serialises its calls itself (custody/pkcs11.py); read connections are per thread.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
+import threading
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -31,9 +45,12 @@ from kmip_client.protocol.model.base import EncodedItem, to_bytes
 from kmip_client.protocol.model.messages import decode_message
 from kmip_client.protocol.spec.enums import BatchErrorContinuationOption, ResultReason, ResultStatus
 
+from ..config import ListenerSettings
 from ..custody import CustodyError, KeyCustody
+from ..logsafe import RepeatLimiter
 from ..policy import Policy
 from ..storage.repository import Repository
+from .batch_limits import LARGE_MESSAGE_ITEMS, peek_request_header
 from .context import RequestContext, WriteNeeded
 from .identity import ClientIdentity
 from .registry import HANDLERS, OperationSpec
@@ -51,6 +68,10 @@ _CONTINUE = BatchErrorContinuationOption.CONTINUE
 _UNDO = BatchErrorContinuationOption.UNDO
 _SUCCESS = ResultStatus.SUCCESS
 _UNDONE = ResultStatus.OPERATION_UNDONE
+# How long one transaction of a large message's writes may run (see _run_in_chunks): the
+# longest the worker's other writers wait for it, and each chunk still costs only one commit.
+_CHUNK_SECONDS = 0.02
+_NO_LOCK = contextlib.nullcontext()
 
 
 class _Rollback(Exception):
@@ -85,17 +106,25 @@ class Dispatcher:
         *,
         clock: Callable[[], float] = time.time,
         test_harness: bool = False,
+        max_batch_items: int = ListenerSettings.max_batch_items,
     ) -> None:
         self.repository = repository
         self.custody = custody
         self.policy = policy
         self.clock = clock
+        self.max_batch_items = max_batch_items
+        # Held for every write transaction: the transport's thread for large messages and the
+        # event loop both write (see the module docstring).
+        self._write_lock = threading.Lock()
+        # A store or token failing under load fails every request alike: one traceback, then counts.
+        self._failures = RepeatLimiter(log)
         # The Interop operation "SHALL NOT be available in a production server" (KMIP 2.1
         # 6.1.26): only a server configured for conformance testing answers it.
         self.test_harness = test_harness
 
     def close(self) -> None:
         """Release the store's connections and the token session (a worker is exiting)."""
+        self._failures.flush()
         try:
             self.repository.dispose()
         finally:
@@ -131,6 +160,10 @@ class Dispatcher:
                 else:
                     outcomes[i] = result
             writers.sort()
+        chunked = [i for i in writers if _chunked(prepared[i])]  # type: ignore[arg-type]
+        for i in chunked:
+            outcomes[i] = self._run_in_chunks(prepared[i], requests[i][1])  # type: ignore[arg-type]
+        writers = [i for i in writers if i not in chunked] if chunked else writers
         if writers:
             results = self._in_transaction([prepared[i] for i in writers], [requests[i][1] for i in writers])  # type: ignore[misc]
             for i, result in zip(writers, results, strict=True):
@@ -154,6 +187,11 @@ class Dispatcher:
 
     def _prepare(self, data: bytes) -> _Prepared | bytes:
         """The decoded, checked message with its handlers; or the error response to send."""
+        version, count = peek_request_header(data)
+        if count is not None and count > self.max_batch_items:
+            # Refused before decoding: a message of thousands of items is most of a second's
+            # work to decode alone.
+            return self._refuse(None, version or (1, 0), self._too_many(count))
         try:
             message = decode_message(data)
         except ProtocolError as exc:
@@ -203,9 +241,22 @@ class Dispatcher:
                 f"Batch Count is {header.batch_count} but the message has {len(message.batch_items)} batch items",
                 ResultReason.INVALID_MESSAGE,
             )
+        if len(message.batch_items) > self.max_batch_items:
+            return self._too_many(len(message.batch_items))
         return None
 
-    def _refuse(self, message: RequestMessage, version: Version, error: KmipError) -> bytes:
+    def _too_many(self, count: int) -> KmipError:
+        # Invalid Message: every operation of KMIP 1.x and 2.x lists it, for a message the
+        # server will not process. Response Too Large is about the response's size (and the
+        # client's own Maximum Response Size); Server Limit Exceeded is a 2.x reason of some
+        # operations only, about the objects stored.
+        return KmipError(
+            f"the message has {count} batch items; this server accepts at most {self.max_batch_items} per "
+            "message (listener.max_batch_items): send them in several messages",
+            ResultReason.INVALID_MESSAGE,
+        )
+
+    def _refuse(self, message: RequestMessage | None, version: Version, error: KmipError) -> bytes:
         if version not in SUPPORTED_VERSIONS:
             version = (2, 1) if version >= (2, 0) else (1, 4) if version >= (1, 0) else (1, 0)
         return error_response(error, version)
@@ -234,7 +285,10 @@ class Dispatcher:
         writes = group[0].writes
         results: list[list[ResponseBatchItem]] = []
         try:
-            with self.repository.write() if writes else self.repository.read() as session:
+            with (
+                self._write_lock if writes else _NO_LOCK,
+                self.repository.write() if writes else self.repository.read() as session,
+            ):
                 now = int(self.clock())
                 for prepared, identity in zip(group, identities, strict=True):
                     try:
@@ -254,9 +308,8 @@ class Dispatcher:
             pass  # the failed message's results are in ``results``; leaving the block undid its writes
         except _GroupAborted:
             raise
-        except Exception as exc:  # the commit itself (or opening the transaction) failed
-            log.error("storage transaction failed: %s", _describe(exc), exc_info=not isinstance(exc, KmipError))
-            error = exc if isinstance(exc, KmipError) else KmipError("the server could not store the result")
+        except Exception as exc:  # noqa: BLE001 - the commit (or opening the transaction) failed; logged there
+            error = self._storage_failed(exc)
             return [
                 [failure_item(error, item.operation, item.unique_batch_item_id) for item in p.message.batch_items]
                 for p in group
@@ -268,17 +321,8 @@ class Dispatcher:
     ) -> list[ResponseBatchItem]:
         """Run the batch items of one message; raises :class:`_Rollback` when its writes must go."""
         message = prepared.message
-        assert message.header is not None
-        option = message.header.batch_error_continuation_option or BatchErrorContinuationOption.STOP
-        ctx = RequestContext(
-            identity=identity,
-            version=prepared.version,
-            session=session,
-            custody=self.custody,
-            policy=self.policy,
-            now=now,
-            test_harness=self.test_harness,
-        )
+        option = _option(message)
+        ctx = self._context(session, prepared, identity, now)
         writes = prepared.writes
         single = len(message.batch_items) == 1
         results: list[ResponseBatchItem] = []
@@ -294,6 +338,64 @@ class Dispatcher:
         if writes and single and results[0].result_status != _SUCCESS:
             raise _Rollback(results)
         return results
+
+    def _context(self, session: Any, prepared: _Prepared, identity: ClientIdentity, now: int) -> RequestContext:
+        return RequestContext(
+            identity=identity,
+            version=prepared.version,
+            session=session,
+            custody=self.custody,
+            policy=self.policy,
+            now=now,
+            test_harness=self.test_harness,
+        )
+
+    def _run_in_chunks(self, prepared: _Prepared, identity: ClientIdentity) -> list[ResponseBatchItem]:
+        """Run a large message that writes, not under Undo, as consecutive transactions of
+        about _CHUNK_SECONDS each, so the writer lock is free between them (see the module
+        docstring). What the client sees is what one transaction would give: each item's
+        result, earlier items standing under Stop, the ID Placeholder carried along (the
+        context outlives the transactions). Only other clients may see the first items'
+        writes before the response, which no KMIP client can tell from a fast server."""
+        message = prepared.message
+        option = _option(message)
+        items = list(zip(message.batch_items, prepared.specs, strict=True))
+        results: list[ResponseBatchItem] = []
+        ctx: RequestContext | None = None
+        at = 0
+        stopped = False
+        while at < len(items) and not stopped:
+            first = at
+            chunk: list[ResponseBatchItem] = []
+            try:
+                with self._write_lock, self.repository.write() as session:
+                    now = int(self.clock())
+                    if ctx is None:
+                        ctx = self._context(session, prepared, identity, now)
+                    else:
+                        ctx.session, ctx.now = session, now
+                    deadline = time.monotonic() + _CHUNK_SECONDS
+                    while at < len(items):
+                        item, spec = items[at]
+                        at += 1
+                        result = self._run_item(ctx, item, spec, savepoint=True)
+                        chunk.append(result)
+                        if result.result_status != _SUCCESS and option != _CONTINUE:
+                            stopped = True  # Stop: earlier items stand (Undo never gets here)
+                            break
+                        if time.monotonic() >= deadline:
+                            break
+            except Exception as exc:  # noqa: BLE001 - as in _transaction
+                error = self._storage_failed(exc)
+                chunk = [failure_item(error, item.operation, item.unique_batch_item_id) for item, _ in items[first:at]]
+                stopped = stopped or option != _CONTINUE
+            results.extend(chunk)
+        return results
+
+    def _storage_failed(self, exc: Exception) -> KmipError:
+        """Log a failed transaction (once per burst of the same failure) and say what to answer."""
+        self._failures.error("storage transaction failed: %s", _describe(exc), exc_info=not isinstance(exc, KmipError))
+        return exc if isinstance(exc, KmipError) else KmipError("the server could not store the result")
 
     def _run_item(
         self, ctx: RequestContext, item: RequestBatchItem, spec: OperationSpec | None, *, savepoint: bool
@@ -312,11 +414,11 @@ class Dispatcher:
             self._audit(ctx, item, exc.reason.name)
             return failure_item(exc, item.operation, item.unique_batch_item_id)
         except CustodyError as exc:
-            log.error("key custody failed during %s: %s", _op_name(item), exc)
+            self._failures.error("key custody failed during %s: %s", _op_name(item), exc)
             error = KmipError("the key custody token failed; nothing was changed", ResultReason.GENERAL_FAILURE)
             return failure_item(error, item.operation, item.unique_batch_item_id)
-        except Exception:
-            log.exception("internal error during %s", _op_name(item))
+        except Exception as exc:  # noqa: BLE001 - a handler's bug: logged with its traceback, answered as such
+            self._failures.error("internal error during %s: %s", _op_name(item), _describe(exc), exc_info=True)
             error = KmipError("internal server error", ResultReason.GENERAL_FAILURE)
             return failure_item(error, item.operation, item.unique_batch_item_id)
         self._audit(ctx, item, "Success")
@@ -346,6 +448,16 @@ class Dispatcher:
     def _audit(self, ctx: RequestContext, item: RequestBatchItem, outcome: str) -> None:
         if audit.isEnabledFor(logging.INFO):
             audit.info("identity=%s operation=%s result=%s", ctx.identity.name, _op_name(item), outcome)
+
+
+def _option(message: RequestMessage) -> BatchErrorContinuationOption:
+    assert message.header is not None
+    return message.header.batch_error_continuation_option or BatchErrorContinuationOption.STOP
+
+
+def _chunked(prepared: _Prepared) -> bool:
+    """Whether a message that writes commits in chunks: a large one, unless under Undo."""
+    return len(prepared.message.batch_items) > LARGE_MESSAGE_ITEMS and _option(prepared.message) != _UNDO
 
 
 def _undone(item: ResponseBatchItem) -> ResponseBatchItem:

@@ -28,8 +28,8 @@ from ..config import ListenerSettings
 from ..engine.identity import ClientIdentity
 from ..engine.responses import error_response, invalid_message_response
 from .balance import AcceptBalancer
-from .tls import identity_from_certificate
 from .large import LargeMessages, is_large
+from .tls import identity_from_certificate
 
 __all__ = ["BatchHandler", "MessageHandler", "Listener"]
 
@@ -110,9 +110,9 @@ class _Connection(asyncio.Protocol):
         "_timer",
         "_answered_in",
         "_queued_for",
-    )
         "_backlog",
         "_large_running",
+    )
 
     def __init__(self, listener: Listener, peer: str) -> None:
         self._listener = listener
@@ -134,11 +134,11 @@ class _Connection(asyncio.Protocol):
         self._timer: asyncio.TimerHandle | None = None
         self._answered_in = -1  # the listener's batch that last answered this connection
         self._queued_for = -1  # the batch this connection last queued messages for
-
         # Received messages held back behind a large one, in order (see _pump); counted in
         # _awaiting like those handed to the batch handler.
         self._backlog: list[bytes] = []
         self._large_running = False
+
     # ---- asyncio callbacks
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -307,10 +307,6 @@ class _Connection(asyncio.Protocol):
                 return
         self._send(responses[0] if len(responses) == 1 else b"".join(responses))
 
-    def _answer(self, responses: list[bytes]) -> None:
-        """Responses from the batch handler to this connection's queued messages, in order."""
-        self._awaiting -= len(responses)
-        self._send(responses[0] if len(responses) == 1 else b"".join(responses))
     def _pump(self) -> None:
         """Hand on the backlog in order, one step at a time: a large message alone, to the
         listener's thread for them (see large.py); the messages up to the next large one, the
@@ -343,6 +339,10 @@ class _Connection(asyncio.Protocol):
         self._send(response)
         self._after_answers()
 
+    def _answer(self, responses: list[bytes]) -> None:
+        """Responses from the batch handler to this connection's queued messages, in order."""
+        self._awaiting -= len(responses)
+        self._send(responses[0] if len(responses) == 1 else b"".join(responses))
         self._after_answers()
 
     def _answer_failed(self, count: int) -> None:
@@ -351,12 +351,12 @@ class _Connection(asyncio.Protocol):
         self._close()
 
     def _after_answers(self) -> None:
+        if self._backlog:
+            self._pump()
         if self._awaiting or self._closing:
             return
         if self._close_pending:
             final, self._final = self._final, b""
-        if self._backlog:
-            self._pump()
             if final:
                 self._send(final)
             self._close()
@@ -503,11 +503,11 @@ class Listener:
         self.handler = handler
         self.batch_handler = batch_handler
         self.writes = writes  # tells messages that write (see _should_gather)
+        self.large = LargeMessages(handler)  # runs large messages off the event loop
         self._last_width = 0  # connections answered by the last batch
         self._batches = 0  # batches run so far (numbers them)
         self._arrived = 0  # distinct connections in the queue
         self._expected = 0  # connections the queued batch may wait for (see _should_gather)
-        self.large = LargeMessages(handler)  # runs large messages off the event loop
         self._gathered = 0  # the queued messages already waited for company
         self._gather_timer: asyncio.TimerHandle | None = None  # ends the current wait
         self._batch_width = 1.0  # moving average of the queue entries (a connection's deliveries) per batch
