@@ -1,0 +1,166 @@
+"""A large request message on a real server (`strongroom serve --workers 1`): the worker's
+other clients keep being answered while it runs, its connection's answers stay in order, and a
+message over listener.max_batch_items is refused while the server goes on serving."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from kmip_client.protocol.model import ResponseMessage
+from kmip_client.protocol.model.messages import decode_message
+from kmip_client.protocol.spec.enums import ResultReason, ResultStatus
+from tests.bench.bench_big_message import allow_batches, creates_message, get_attributes_message
+from tests.bench.loadgen import HEADER, Endpoint, connect, exchange, get_request, setup_keys
+from tests.support.server_process import free_port, running_server, strongroom_init
+
+CAP = 3000
+# Generous for a shared, loaded test machine; inline, each of these messages held the other
+# clients for a second or more (see tests/bench/bench_big_message.py for the real numbers).
+SMALL_P99_BOUND = 0.5
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Endpoint, str]]:
+    data_dir = tmp_path_factory.mktemp("large") / "data"
+    strongroom_init(data_dir)
+    allow_batches(data_dir, CAP)
+    port = free_port()
+    with running_server(data_dir, port, workers=1) as server:
+        endpoint = Endpoint(server.host, port, server.tls.ca, server.tls.cert, server.tls.key)
+        uid = setup_keys(endpoint, 1)[0]
+        sock = connect(endpoint, endpoint.context(), timeout=30.0)
+        exchange(sock, get_request(uid))  # served once: later Gets of it only read
+        sock.close()
+        yield endpoint, uid
+
+
+def _decoded(data: bytes) -> ResponseMessage:
+    message = decode_message(data)
+    assert isinstance(message, ResponseMessage)
+    return message
+
+
+def _small_latencies_during(endpoint: Endpoint, uid: str, big: bytes) -> tuple[ResponseMessage, list[float]]:
+    """Send ``big`` on one connection while another sends single Gets back to back; return the
+    big answer and the latencies of the Gets that overlapped it."""
+    context = endpoint.context()
+    small = connect(endpoint, context, timeout=30.0)
+    large = connect(endpoint, context, timeout=30.0)
+    large.settimeout(300.0)
+    samples: list[tuple[float, float]] = []
+    stop = threading.Event()
+    request = get_request(uid)
+    failures: list[str] = []
+
+    def small_client() -> None:
+        while not stop.is_set():
+            started = time.monotonic()
+            answer = _decoded(exchange(small, request))
+            samples.append((started, time.monotonic()))
+            if answer.batch_items[0].result_status != ResultStatus.SUCCESS:
+                failures.append(str(answer.batch_items[0].result_message))
+
+    thread = threading.Thread(target=small_client, daemon=True)
+    thread.start()
+    try:
+        time.sleep(0.2)
+        began = time.monotonic()
+        answer = _decoded(exchange(large, big))
+        ended = time.monotonic()
+        time.sleep(0.1)
+    finally:
+        stop.set()
+        thread.join(30)
+        small.close()
+        large.close()
+    assert not failures
+    during = sorted(end - start for start, end in samples if end > began and start < ended)
+    print(f"large message {ended - began:.2f} s; {len(during)} small Gets during it, max {during[-1] * 1000:.1f} ms")
+    return answer, during
+
+
+def _p99(values: list[float]) -> float:
+    return values[min(len(values) - 1, int(0.99 * len(values)))]
+
+
+def test_small_gets_are_answered_during_thousands_of_get_attributes(served: tuple[Endpoint, str]) -> None:
+    endpoint, uid = served
+    answer, during = _small_latencies_during(endpoint, uid, get_attributes_message(uid, 2500))
+    assert len(answer.batch_items) == 2500
+    assert all(item.result_status == ResultStatus.SUCCESS for item in answer.batch_items)
+    assert len(during) >= 10
+    assert _p99(during) < SMALL_P99_BOUND, f"p99 {_p99(during) * 1000:.0f} ms"
+
+
+def test_small_gets_are_answered_during_a_thousand_creates(served: tuple[Endpoint, str]) -> None:
+    endpoint, uid = served
+    answer, during = _small_latencies_during(endpoint, uid, creates_message(1000))
+    uids = [item.payload.unique_identifier for item in answer.batch_items]
+    assert all(item.result_status == ResultStatus.SUCCESS for item in answer.batch_items)
+    assert len(set(uids)) == 1000
+    assert len(during) >= 10
+    assert _p99(during) < SMALL_P99_BOUND, f"p99 {_p99(during) * 1000:.0f} ms"
+    # Committed before the answer, chunk by chunk: the last one is there.
+    sock = connect(endpoint, endpoint.context(), timeout=30.0)
+    got = _decoded(exchange(sock, get_request(uids[-1])))
+    sock.close()
+    assert got.batch_items[0].result_status == ResultStatus.SUCCESS
+
+
+def _read_messages(sock, count: int) -> list[bytes]:
+    data = b""
+    answers = []
+    while len(answers) < count:
+        while len(data) < 8 or len(data) < 8 + HEADER.unpack_from(data, 0)[1]:
+            chunk = sock.recv(1 << 20)
+            assert chunk, "the server closed the connection"
+            data += chunk
+        size = 8 + HEADER.unpack_from(data, 0)[1]
+        answers.append(data[:size])
+        data = data[size:]
+    return answers
+
+
+def test_answers_on_one_connection_keep_their_order(served: tuple[Endpoint, str]) -> None:
+    endpoint, uid = served
+    sock = connect(endpoint, endpoint.context(), timeout=120.0)
+    try:
+        small = get_request(uid)
+        sock.sendall(small + get_attributes_message(uid, 500) + small + get_attributes_message(uid, 40) + small)
+        sizes = [len(_decoded(answer).batch_items) for answer in _read_messages(sock, 5)]
+    finally:
+        sock.close()
+    assert sizes == [1, 500, 1, 40, 1]
+
+
+def test_a_message_over_the_cap_is_refused_and_the_server_goes_on(served: tuple[Endpoint, str]) -> None:
+    endpoint, uid = served
+    sock = connect(endpoint, endpoint.context(), timeout=30.0)
+    try:
+        started = time.monotonic()
+        answer = _decoded(exchange(sock, get_attributes_message(uid, CAP + 1)))
+        refused_in = time.monotonic() - started
+        assert len(answer.batch_items) == 1
+        refusal = answer.batch_items[0]
+        assert refusal.result_status == ResultStatus.OPERATION_FAILED
+        assert refusal.result_reason == ResultReason.INVALID_MESSAGE
+        assert f"at most {CAP}" in str(refusal.result_message)
+        assert refused_in < 1.0  # from the Batch Count, before decoding the items
+        # The same connection, and the server, go on.
+        again = _decoded(exchange(sock, get_request(uid)))
+        assert again.batch_items[0].result_status == ResultStatus.SUCCESS
+    finally:
+        sock.close()
+
+
+def test_the_generated_configuration_documents_the_cap(tmp_path: Path) -> None:
+    from kmip_server.config import render_default_config
+
+    text = render_default_config(tmp_path)
+    assert "max_batch_items = 1000" in text
+    assert "Invalid Message" in text
