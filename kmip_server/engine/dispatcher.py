@@ -155,7 +155,7 @@ class Dispatcher:
                 if result is None:
                     # A handler found it must write (a Get of a Fresh object): the message
                     # runs again with the writers.
-                    prepared[i] = dataclasses.replace(prepared[i], writes=True)  # type: ignore[type-var]
+                    prepared[i] = dataclasses.replace(prepared[i], writes=True)
                     writers.append(i)
                 else:
                     outcomes[i] = result
@@ -294,7 +294,7 @@ class Dispatcher:
                     try:
                         results.append(self._run_message(session, prepared, identity, now))
                     except WriteNeeded:
-                        results.append(None)  # type: ignore[arg-type]  (runs again as a write)
+                        results.append(None)  # type: ignore[arg-type]  # runs again as a write
                     except _Rollback as rollback:
                         if grouped:
                             raise _GroupAborted from None
@@ -450,7 +450,8 @@ class Dispatcher:
             audit.info("identity=%s operation=%s result=%s", ctx.identity.name, _op_name(item), outcome)
 
 
-def _option(message: RequestMessage) -> BatchErrorContinuationOption:
+def _option(message: RequestMessage) -> int:
+    # An int, not the enum: a value the enum lacks is the client's, compared like the rest.
     assert message.header is not None
     return message.header.batch_error_continuation_option or BatchErrorContinuationOption.STOP
 
