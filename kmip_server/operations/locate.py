@@ -70,10 +70,10 @@ def _filter(name: str, attr: Attribute) -> AttributeFilter:
     return AttributeFilter(name=name, value=encode_value(name, value, attr.type))
 
 
-# A write transaction: when the client filters on State, objects whose Activation or
-# Deactivation Date has passed are first moved to the state they are now in, so the SQL filter
-# sees the states a client would read.
-@operation(Operation.LOCATE, writes=True)
+# A read transaction: a State condition matches the state an object is in at the request's
+# time, its Activation and Deactivation Dates applied in the SQL (LocateQuery.now), so nothing
+# is written and Locate never takes the store's write lock.
+@operation(Operation.LOCATE, writes=False)
 def locate(ctx: RequestContext, request: LocateRequest) -> Struct:
     given = tuple(request.attributes.attributes) if ctx.v2 and request.attributes else request.attribute_list
     fields = _filters(ctx, given)
@@ -81,9 +81,7 @@ def locate(ctx: RequestContext, request: LocateRequest) -> Struct:
         raise KmipError("Maximum Items must not be negative", R.INVALID_FIELD)
     if request.offset_items is not None and request.offset_items < 0:
         raise KmipError("Offset Items must not be negative", R.INVALID_FIELD)
-    if "states" in fields:
-        ctx.session.apply_due_transitions(ctx.now)
-    elif ctx.v2:
+    if "states" not in fields and ctx.v2:
         mask = int(request.storage_status_mask or StorageStatusMask.ON_LINE_STORAGE)
         if not mask & StorageStatusMask.DESTROYED_STORAGE:
             fields["states"] = _LIVE_STATES
@@ -91,6 +89,7 @@ def locate(ctx: RequestContext, request: LocateRequest) -> Struct:
         owners=ctx.policy.visible_owners(ctx.identity.name),
         max_items=request.maximum_items,
         offset_items=request.offset_items or 0,
+        now=ctx.now,
         **fields,  # type: ignore[arg-type]
     )
     found = ctx.session.locate(query)

@@ -8,6 +8,10 @@ each server process runs PASSIVE checkpoints instead, every fraction of a second
 checkpoint never takes the write lock, so commits go on while pages are copied, and Python's
 sqlite3 releases the GIL while SQLite works, so the worker's requests go on too. The commit
 path keeps its own threshold as the fallback should this thread fall behind or stop.
+
+After a Destroy the writer truncates the log (``sqlite.erase_log``) under the store's
+checkpoint lock; SQLite runs one checkpoint at a time and refuses, rather than queues, a
+second, so this thread skips its round while that lock is held.
 """
 
 from __future__ import annotations
@@ -16,6 +20,8 @@ import logging
 import sqlite3
 import threading
 import time
+
+from .sqlite import FileLock
 
 __all__ = ["WalCheckpointer"]
 
@@ -35,6 +41,9 @@ class WalCheckpointer:
         self._thread: threading.Thread | None = None
         self._last_warning = float("-inf")
         self.checkpoints = 0  # completed passes, for tests and diagnostics
+        # Its own descriptor (so its own lock, as flock locks belong to open files): the
+        # writers' erasures in this same process must exclude it too.
+        self._checkpoint_lock = FileLock(f"{path}.checkpoint-lock")
 
     @property
     def running(self) -> bool:
@@ -58,7 +67,9 @@ class WalCheckpointer:
 
     def checkpoint_once(self, connection: sqlite3.Connection) -> None:
         """One passive checkpoint; an error is logged (rate-limited), never raised: the commit
-        path's own checkpoints still bound the log."""
+        path's own checkpoints still bound the log. Skipped while the log is being erased."""
+        if not self._checkpoint_lock.try_acquire():
+            return
         try:
             connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
         except sqlite3.Error as exc:
@@ -67,6 +78,8 @@ class WalCheckpointer:
                 self._last_warning = now
                 log.warning("background WAL checkpoint of %s failed: %s", self.path, exc)
             return
+        finally:
+            self._checkpoint_lock.release()
         self.checkpoints += 1
 
     def _run(self) -> None:

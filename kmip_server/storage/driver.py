@@ -37,6 +37,12 @@ class DriverStatement:
         params = {**defaults, **values}
         return driver_execute(conn, sql, tuple(params[n] for n in order) if order is not None else params).fetchone()
 
+    def all(self, conn: Connection, values: dict[str, Any]) -> list[Any]:
+        """Every result row (tuples)."""
+        sql, defaults, order = self._compiled.get(conn.dialect.name) or self._compile(conn)
+        params = {**defaults, **values}
+        return driver_execute(conn, sql, tuple(params[n] for n in order) if order is not None else params).fetchall()
+
     def many(self, conn: Connection, rows: list[dict[str, Any]]) -> None:
         """Execute once per row (an executemany); each row gives every parameter."""
         sql, _, order = self._compiled.get(conn.dialect.name) or self._compile(conn)

@@ -85,7 +85,9 @@ class LocateQuery:
     ``states`` mean any. ``owners`` None means any owner (an administrator); otherwise the
     object's owner must be one of them, so ``()`` matches nothing. Results are ordered by
     ``sequence`` (newest first by default), then ``offset_items`` are skipped and at most
-    ``max_items`` returned (None: no limit, 0: none)."""
+    ``max_items`` returned (None: no limit, 0: none). ``now`` (POSIX seconds), when given,
+    makes ``states`` match the state an object is in at that time, its Activation and
+    Deactivation Dates applied; None matches the stored state."""
 
     object_types: tuple[int, ...] = ()
     states: tuple[int, ...] = ()
@@ -96,3 +98,4 @@ class LocateQuery:
     max_items: int | None = None
     offset_items: int = 0
     newest_first: bool = True
+    now: int | None = None

@@ -15,32 +15,27 @@ pooled connections must never cross a fork. As a safety net, a Repository used i
 other than the one that created it drops (without closing) the connections it inherited and
 opens new ones.
 
-SQLite specifics, all set on every new connection:
+SQLite's own machinery (pragmas, the writer lock, read connections, erasing the
+write-ahead log after a Destroy) is in :mod:`.sqlite`; PostgreSQL needs none of it.
 
-* WAL journal, so readers never block the writer nor the writer the readers;
-* ``synchronous=FULL``: a commit is on disk before ``write()`` returns, so a Unique
-  Identifier handed to a client survives a power cut;
-* ``foreign_keys=ON`` (attribute rows go with their object) and a busy timeout;
-* ``case_sensitive_like=ON``, so a Locate prefix is case-sensitive as on PostgreSQL;
-* Python's sqlite3 transaction handling is switched off and the repository emits BEGIN itself:
-  ``BEGIN IMMEDIATE`` for ``write()``, which takes the write lock up front. A deferred BEGIN
-  would take it at the first write, and two processes that both read first and then try to
-  write would deadlock, one of them failing with "database is locked" whatever the timeout.
+Destroy: a write transaction that sets a ``wrapped_value`` to None or deletes an object
+*erases* it. On SQLite the erasure is complete when ``write()`` returns: secure_delete zeroes
+the value in its page and the transaction ends by truncating the write-ahead log (see
+:mod:`.sqlite`). On PostgreSQL the UPDATE leaves the old row version as a dead tuple until
+VACUUM reclaims it (and PostgreSQL's own WAL segments keep it until they are recycled).
 """
 
 from __future__ import annotations
 
-import fcntl
 import functools
+import logging
 import os
-import threading
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from types import TracebackType
 from typing import Any
 
 from sqlalchemy import (
-    ColumnElement,
     Connection,
     Engine,
     RootTransaction,
@@ -50,20 +45,18 @@ from sqlalchemy import (
     create_engine,
     delete,
     event,
-    exists,
     func,
     insert,
     or_,
     select,
     update,
 )
-from sqlalchemy.engine import URL, make_url
-
-from kmip_client.protocol.spec.enums import State
+from sqlalchemy.engine import make_url
 
 from . import locate as _locate
+from . import sqlite as _sqlite
 from .checkpoint import WalCheckpointer
-from .driver import DriverStatement, driver_execute
+from .driver import DriverStatement
 from .records import LocateQuery, ObjectRecord, StoredAttribute
 from .schema import create_schema, managed_objects, object_attributes, sequence_counter
 
@@ -72,14 +65,7 @@ __all__ = ["Repository", "Session", "TransactionAborted"]
 _o = managed_objects.c
 _a = object_attributes.c
 
-_BUSY_TIMEOUT_MS = 5000
-# Pages of WAL before a commit copies them back into the database file. SQLite's default of
-# 1000 checkpoints every few hundred Creates; with time-ordered identifiers the same pages are
-# written again and again, so a larger interval folds many writes of a page into one copy.
-# With background checkpoints (see checkpoint.py) this is only the fallback.
-_WAL_CHECKPOINT_PAGES = 10000
-# Seconds between background checkpoints: a few hundred commits' worth of pages each.
-BACKGROUND_CHECKPOINT_INTERVAL = 0.2
+log = logging.getLogger("strongroom.storage")
 
 # libpq's PQTRANS_INERROR: the transaction has failed (psycopg and psycopg2 both report it).
 _PQTRANS_INERROR = 3
@@ -171,20 +157,11 @@ _DELETE_NAME = delete(object_attributes).where(_a.uid == bindparam("uid"), _a.na
 _DELETE_INSTANCE = _DELETE_NAME.where(_a.idx == bindparam("idx"))
 
 
-def _due(attribute: str) -> ColumnElement[bool]:
-    # EXISTS rather than IN here: the few objects still in the old state (found through the
-    # state index) are probed, instead of every object whose date has ever passed.
-    return exists().where(_a.uid == _o.uid, _a.name == attribute, _a.number_value <= bindparam("now"))
-
-
-# The KMIP lifecycle's time rules (kmip_server.objects.lifecycle.effective_state), as SQL.
-_PRE_ACTIVE, _ACTIVE, _DEACTIVATED = int(State.PRE_ACTIVE), int(State.ACTIVE), int(State.DEACTIVATED)
-_ACTIVATE_DUE = update(managed_objects).where(_o.state == _PRE_ACTIVE, _due("Activation Date")).values(state=_ACTIVE)
-_DEACTIVATE_DUE = (
-    update(managed_objects)
-    .where(_o.state.in_((_PRE_ACTIVE, _ACTIVE)), _due("Deactivation Date"))
-    .values(state=_DEACTIVATED)
-)
+# PostgreSQL: the object row locked against other writers of its attributes (see
+# set_attributes). NO KEY UPDATE, not UPDATE: the attribute rows' foreign key takes KEY SHARE
+# locks on this row, which NO KEY UPDATE does not conflict with, so two transactions that
+# both inserted attributes of the object cannot deadlock on upgrading to it.
+_LOCK_OBJECT = select(_o.uid).where(_o.uid == bindparam("uid")).with_for_update(key_share=True)
 
 
 @functools.lru_cache(maxsize=64)
@@ -209,7 +186,17 @@ class Session:
     on insert, attributes for an unknown uid) surface as ``sqlalchemy.exc`` exceptions.
     """
 
-    __slots__ = ("_connection", "_opener", "_pending", "_writable", "_postgresql", "_attrs_all", "_attrs_named")
+    __slots__ = (
+        "_connection",
+        "_opener",
+        "_pending",
+        "_writable",
+        "_postgresql",
+        "_attrs_all",
+        "_attrs_named",
+        "_locked",
+        "erased",
+    )
 
     def __init__(
         self,
@@ -225,6 +212,12 @@ class Session:
         self._writable = writable
         self._postgresql = postgresql
         self._attrs_all, self._attrs_named = _ATTRS_ORDERED[postgresql]
+        # PostgreSQL: the objects whose rows this transaction has locked (get for_update,
+        # set_attributes), so that a second change of the same object skips the round trip.
+        self._locked: set[str] = set()
+        #: Whether a wrapped value was removed (Destroy) or an object deleted: on SQLite the
+        #: transaction then ends by erasing the write-ahead log (see :mod:`.sqlite`).
+        self.erased = False
 
     @property
     def _conn(self) -> Connection:
@@ -285,6 +278,8 @@ class Session:
         row = self._conn.execute(stmt, {"uid": uid}).first()
         if row is None:
             return None
+        if for_update:
+            self._locked.add(uid)
         record = ObjectRecord(*row[:10], sequence=row[10])
         if attributes:
             record.attributes = self.get_attributes(uid)
@@ -313,17 +308,19 @@ class Session:
 
     def locate(self, query: LocateQuery) -> list[str]:
         """The uids of the objects matching ``query``, in its order and page."""
-        stmt = _locate.locate_statement(query)
-        if stmt is None:
+        found = _locate.locate_statement(query)
+        if found is None:
             return []
-        return list(self._conn.execute(stmt).scalars())
+        _, statement, params = found
+        return [row[0] for row in statement.all(self._conn, params)]
 
     def count(self, query: LocateQuery) -> int:
         """How many objects match ``query``, ignoring ``max_items`` and ``offset_items``."""
-        stmt = _locate.count_statement(query)
-        if stmt is None:
+        counted = _locate.count_statement(query)
+        if counted is None:
             return 0
-        return self._conn.execute(stmt).scalar_one()
+        _, statement, params = counted
+        return int(statement.all(self._conn, params)[0][0])
 
     # -- writes --------------------------------------------------------------------------
 
@@ -383,13 +380,25 @@ class Session:
         stmt = _update_statement(tuple(sorted(columns)))
         if self._conn.execute(stmt, {"_uid": uid, **columns}).rowcount == 0:
             raise KeyError(uid)
+        if "wrapped_value" in columns and columns["wrapped_value"] is None:
+            self.erased = True
 
     def set_attributes(self, uid: str, name: str, values: Sequence[StoredAttribute]) -> None:
-        """Replace every instance of attribute ``name`` with ``values`` (empty: remove them)."""
+        """Replace every instance of attribute ``name`` with ``values`` (empty: remove them).
+
+        On PostgreSQL the object's row is locked first (until the transaction ends). Without
+        it two transactions replacing the same attribute at once (two first Gets of a Fresh
+        key, on two workers or two nodes) both deleted nothing, both inserted, and the second
+        failed on the primary key: READ COMMITTED's DELETE does not see the other's rows.
+        With it the second waits, and its DELETE, a new statement, sees and removes them.
+        SQLite's write transactions are already one at a time."""
         self._require_writable()
         for value in values:
             if value.name != name:
                 raise ValueError(f"set_attributes({name!r}) was given an instance of {value.name!r}")
+        if self._postgresql and uid not in self._locked:
+            self._conn.execute(_LOCK_OBJECT, {"uid": uid})
+            self._locked.add(uid)
         self._conn.execute(_DELETE_NAME, {"uid": uid, "name": name})
         if values:
             self._conn.execute(_INSERT_ATTRIBUTE, _attribute_rows(uid, values))
@@ -409,17 +418,7 @@ class Session:
         self._require_writable()
         if self._conn.execute(_DELETE_OBJECT, {"uid": uid}).rowcount == 0:
             raise KeyError(uid)
-
-    def apply_due_transitions(self, now: int) -> int:
-        """Store the state changes that time has brought by ``now`` (POSIX seconds): Pre-Active
-        objects whose Activation Date has passed become Active, then Pre-Active or Active ones
-        whose Deactivation Date has passed become Deactivated, so that Locate can filter on
-        the state column. Reads the dates from the attributes' ``number`` search key. Returns
-        how many object rows changed."""
-        self._require_writable()
-        params = {"now": now}
-        activated = self._conn.execute(_ACTIVATE_DUE, params).rowcount
-        return activated + self._conn.execute(_DEACTIVATE_DUE, params).rowcount
+        self.erased = True
 
     def savepoint(self) -> AbstractContextManager[None]:
         """A nested transaction: ``with s.savepoint(): ...`` rolls back the block's changes
@@ -449,7 +448,17 @@ class _Transaction:
     """The context manager behind read() and write(): a class rather than a generator
     because it runs on every Get and the generator machinery costs measurably more."""
 
-    __slots__ = ("_engine", "_writable", "_postgresql", "_sqlite_begin", "_lock", "_conn", "_tx", "_session")
+    __slots__ = (
+        "_engine",
+        "_writable",
+        "_postgresql",
+        "_sqlite_begin",
+        "_lock",
+        "_eraser",
+        "_conn",
+        "_tx",
+        "_session",
+    )
 
     def __init__(
         self,
@@ -457,13 +466,15 @@ class _Transaction:
         writable: bool,
         postgresql: bool,
         sqlite_begin: str | None,
-        lock: _WriterLock | None = None,
+        lock: _sqlite.FileLock | None = None,
+        eraser: _sqlite.LogEraser | None = None,
     ) -> None:
         self._engine = engine
         self._writable = writable
         self._postgresql = postgresql
         self._sqlite_begin = sqlite_begin
         self._lock = lock
+        self._eraser = eraser
 
     def __enter__(self) -> Session:
         self._conn: Connection | None = None
@@ -486,7 +497,7 @@ class _Transaction:
         try:
             self._tx: RootTransaction = conn.begin()
             if self._sqlite_begin is not None:
-                _sqlite_begin(conn, self._sqlite_begin)
+                _sqlite.begin(conn, self._sqlite_begin)
         except BaseException:
             conn.close()
             if self._lock is not None:
@@ -522,76 +533,20 @@ class _Transaction:
                         "a statement failed and its error was caught outside a savepoint; nothing was committed"
                     )
                 self._tx.commit()
+                eraser = self._eraser
+                if eraser is not None and (self._session.erased or eraser.pending):
+                    # Still under the writer lock, and before anything is acknowledged.
+                    eraser.erase(conn)
             else:
                 self._tx.rollback()
-            keep = isinstance(self._engine, _ReaderConnections)
+            keep = isinstance(self._engine, _sqlite.ReaderConnections)
         finally:
             if not keep:
                 conn.close()
-                if isinstance(self._engine, _ReaderConnections):
+                if isinstance(self._engine, _sqlite.ReaderConnections):
                     self._engine.discard()
             if self._lock is not None:
                 self._lock.release()
-
-
-class _ReaderConnections:
-    """One SQLite connection per thread kept open for read transactions.
-
-    A read is one short transaction; taking a connection from the pool and building its
-    SQLAlchemy wrapper cost as much as the query (a Get's read went from 33 to 17 µs
-    without it). Connections are per thread because SQLAlchemy connections are not shared.
-    """
-
-    __slots__ = ("_engine", "_local")
-
-    def __init__(self, engine: Engine) -> None:
-        self._engine = engine
-        self._local = threading.local()
-
-    def connect(self) -> Connection:
-        conn: Connection | None = getattr(self._local, "conn", None)
-        if conn is None or conn.closed:
-            conn = self._local.conn = self._engine.connect()
-        return conn
-
-    def discard(self) -> None:
-        """Stop using this thread's connection (closing it if still open)."""
-        conn: Connection | None = getattr(self._local, "conn", None)
-        self._local.conn = None
-        if conn is not None and not conn.closed:
-            conn.close()
-
-    def forget(self) -> None:
-        """After fork: the parent owns the open connections; leave them alone."""
-        self._local = threading.local()
-
-
-class _WriterLock:
-    """Serialises the SQLite writers of all processes with a blocking ``flock``.
-
-    BEGIN IMMEDIATE alone serialises them too, but a writer that finds the database locked
-    waits in SQLite's busy handler, which sleeps 1, 2, 5 ... 100 ms between attempts: under a
-    steady write load that turned a 1 ms transaction into a 100 ms p99. A blocked ``flock``
-    wakes as soon as the holder releases it, so writers queue instead of polling.
-    """
-
-    __slots__ = ("_path", "_fd", "_pid")
-
-    def __init__(self, path: str) -> None:
-        self._path = path
-        self._fd: int | None = None
-        self._pid = 0
-
-    def acquire(self) -> None:
-        if self._fd is None or self._pid != os.getpid():
-            # A descriptor inherited across fork shares the parent's lock: open our own.
-            self._fd = os.open(self._path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-            self._pid = os.getpid()
-        fcntl.flock(self._fd, fcntl.LOCK_EX)
-
-    def release(self) -> None:
-        if self._fd is not None:
-            fcntl.flock(self._fd, fcntl.LOCK_UN)
 
 
 def _postgresql_aborted(conn: Connection) -> bool:
@@ -599,40 +554,6 @@ def _postgresql_aborted(conn: Connection) -> bool:
     # and COMMIT then silently rolls back: the caller would believe its writes durable.
     info = getattr(conn.connection.driver_connection, "info", None)
     return getattr(info, "transaction_status", None) == _PQTRANS_INERROR
-
-
-def _validate_sqlite_url(url: URL) -> None:
-    database = url.database or ""
-    if database in ("", ":memory:") or url.query.get("mode") == "memory":
-        raise ValueError("Strongroom needs an SQLite database file (several processes share it), not an in-memory one")
-
-
-def _sqlite_on_connect(dbapi_connection: Any, connection_record: Any) -> None:
-    # Take transaction control from Python's sqlite3 module: _sqlite_begin emits BEGIN.
-    dbapi_connection.isolation_level = None
-    cursor = dbapi_connection.cursor()
-    try:
-        # busy_timeout first: switching to WAL itself may have to wait for another process.
-        cursor.execute(f"PRAGMA busy_timeout = {_BUSY_TIMEOUT_MS}")
-        cursor.execute("PRAGMA journal_mode = WAL")
-        cursor.execute("PRAGMA synchronous = FULL")
-        cursor.execute(f"PRAGMA wal_autocheckpoint = {_WAL_CHECKPOINT_PAGES}")
-        cursor.execute("PRAGMA foreign_keys = ON")
-        cursor.execute("PRAGMA case_sensitive_like = ON")
-    finally:
-        cursor.close()
-
-
-def _sqlite_begin(conn: Connection, statement: str) -> None:
-    """Open the SQLite transaction that SQLAlchemy's begin() only records.
-
-    SQLAlchemy's documented recipe emits BEGIN from a "begin" event listener. Any connection
-    event listener, though, makes SQLAlchemy dispatch events around every statement of the
-    engine, and running BEGIN through the full execution path costs as much again: together
-    they doubled the cost of a Get. So the statement goes straight to the driver, with its
-    errors (a busy timeout, say) wrapped as SQLAlchemy's are everywhere else.
-    """
-    driver_execute(conn, statement)
 
 
 class Repository:
@@ -649,14 +570,14 @@ class Repository:
         self._sqlite = parsed.get_backend_name() == "sqlite"
         self._postgresql = parsed.get_backend_name() == "postgresql"
         if self._sqlite:
-            _validate_sqlite_url(parsed)
+            _sqlite.validate_url(parsed)
         # hide_parameters: database errors end up in logs, and bound values (wrapped keys,
         # attribute values) have no business there.
         engine = create_engine(parsed, pool_size=pool_size, hide_parameters=True)
         read_engine: Engine
         write_engine: Engine
         if self._sqlite:
-            event.listen(engine, "connect", _sqlite_on_connect)
+            event.listen(engine, "connect", _sqlite.on_connect)
             read_engine = write_engine = engine
         elif self._postgresql:
             # A consistent snapshot across the statements of a read (say get() then
@@ -669,10 +590,11 @@ class Repository:
         self._engine = engine
         self._read_engine = read_engine
         self._write_engine = write_engine
-        self._writer_lock = _WriterLock(f"{parsed.database}.writer-lock") if self._sqlite else None
-        self._readers = _ReaderConnections(engine) if self._sqlite else None
+        self._writer_lock = _sqlite.FileLock(f"{parsed.database}.writer-lock") if self._sqlite else None
+        self._eraser = _sqlite.LogEraser(f"{parsed.database}.checkpoint-lock") if self._sqlite else None
+        self._readers = _sqlite.ReaderConnections(engine) if self._sqlite else None
         self._checkpointer = (
-            WalCheckpointer(parsed.database, BACKGROUND_CHECKPOINT_INTERVAL)
+            WalCheckpointer(parsed.database, _sqlite.BACKGROUND_CHECKPOINT_INTERVAL)
             if self._sqlite and background_checkpoints and parsed.database
             else None
         )
@@ -726,6 +648,7 @@ class Repository:
             self._postgresql,
             "BEGIN IMMEDIATE" if self._sqlite else None,
             self._writer_lock,
+            self._eraser,
         )
 
     def dispose(self) -> None:

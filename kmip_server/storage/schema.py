@@ -57,7 +57,7 @@ managed_objects = Table(
 )
 Index("ix_managed_objects_owner", managed_objects.c.owner)
 Index("ix_managed_objects_type_state", managed_objects.c.object_type, managed_objects.c.state)
-# State alone: the time-based transitions look for the few objects still Pre-Active or Active.
+# State alone: a Locate by State (the dated states included) without another condition.
 Index("ix_managed_objects_state", managed_objects.c.state)
 
 object_attributes = Table(

@@ -24,7 +24,7 @@ from sqlalchemy import func, inspect, select, text
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from kmip_server.storage import AttributeFilter, LocateQuery, ObjectRecord, StoredAttribute
-from kmip_server.storage import repository as repository_module
+from kmip_server.storage import sqlite as sqlite_module
 from kmip_server.storage.repository import Repository, TransactionAborted
 from kmip_server.storage.schema import SCHEMA_VERSION, object_attributes, schema_version
 
@@ -229,7 +229,7 @@ def date(attribute: str, seconds: int) -> StoredAttribute:
     return StoredAttribute(attribute, 0, seconds.to_bytes(8, "big"), number=seconds)
 
 
-def test_apply_due_transitions(repo: Repository) -> None:
+def test_locate_by_state_applies_the_dates_without_writing(repo: Repository) -> None:
     now = 2_000_000_000
     past, future = now - 1, now + 1
     insert(
@@ -246,18 +246,7 @@ def test_apply_due_transitions(repo: Repository) -> None:
         record("compromised", state=COMPROMISED, attributes=[date("Deactivation Date", past)]),
         record("undated", state=PRE_ACTIVE),
     )
-    with repo.write() as s:
-        assert s.apply_due_transitions(now) == 4  # "both" changes twice
-        assert s.apply_due_transitions(now) == 0
-    with repo.read() as s:
-        states = {}
-        for uid in s.locate(LocateQuery()):
-            got = s.get(uid, attributes=False)
-            assert got is not None
-            states[uid] = got.state
-        with pytest.raises(RuntimeError):
-            s.apply_due_transitions(now)
-    assert states == {
+    expected = {
         "activates": ACTIVE,
         "waits": PRE_ACTIVE,
         "deactivates": DEACTIVATED,
@@ -266,6 +255,20 @@ def test_apply_due_transitions(repo: Repository) -> None:
         "compromised": COMPROMISED,
         "undated": PRE_ACTIVE,
     }
+    with repo.read() as s:  # a read transaction suffices
+        for wanted in ([PRE_ACTIVE], [ACTIVE], [DEACTIVATED], [COMPROMISED], [PRE_ACTIVE, DEACTIVATED]):
+            found = set(s.locate(LocateQuery(states=tuple(wanted), now=now)))
+            assert found == {uid for uid, state in expected.items() if state in wanted}, wanted
+            assert s.count(LocateQuery(states=tuple(wanted), now=now)) == len(found)
+        # All the dated states at once, or none of them: the stored state answers alone.
+        everything = LocateQuery(states=(PRE_ACTIVE, ACTIVE, DEACTIVATED), now=now)
+        assert set(s.locate(everything)) == set(expected) - {"compromised"}
+        # Without a time, the stored states; and nothing was stored by the searches above.
+        assert set(s.locate(LocateQuery(states=(PRE_ACTIVE,)))) == {"activates", "waits", "both", "undated"}
+        # Combined with a selective attribute condition (the attribute index drives).
+        dated = AttributeFilter(name="Activation Date", number=now)
+        assert s.locate(LocateQuery(states=(ACTIVE,), now=now, attributes=(dated,))) == ["activates"]
+        assert s.locate(LocateQuery(states=(PRE_ACTIVE,), now=now, attributes=(dated,))) == []
 
 
 # -- transactions ---------------------------------------------------------------------------
@@ -707,7 +710,7 @@ def test_sqlite_write_transactions_take_the_write_lock_at_their_first_statement(
 
 
 def test_sqlite_busy_timeout_is_a_sqlalchemy_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(repository_module, "_BUSY_TIMEOUT_MS", 50)
+    monkeypatch.setattr(sqlite_module, "BUSY_TIMEOUT_MS", 50)
     path = tmp_path / "busy.db"
     repo = Repository(f"sqlite:///{path}")
     repo.create_schema()
