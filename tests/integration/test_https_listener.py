@@ -316,6 +316,17 @@ def test_http10_is_answered_then_closed(server: HttpsServer) -> None:
         assert reader.closed()
 
 
+def test_http10_keep_alive_is_kept(server: HttpsServer) -> None:
+    body = echo_request(b"dv")
+    lines = ["POST /kmip HTTP/1.0", "Connection: keep-alive", "Content-Type: application/octet-stream"]
+    with server.raw() as sock:
+        reader = RawReader(sock)
+        for _ in range(2):
+            sock.sendall(head_bytes([*lines, f"Content-Length: {len(body)}"], body))
+            answer = reader.response()
+            assert answer.status == 200 and answer.headers["connection"] == "keep-alive"
+
+
 # ---- refusals
 
 
