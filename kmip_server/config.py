@@ -62,15 +62,7 @@ class ListenerSettings:
     max_message_size: int = 1024 * 1024  # bytes, whole TTLV message including its header
     idle_timeout: float = 300.0  # seconds a connection may sit without a complete request
     max_connections: int = 4096  # per worker
-    # Seconds a new connection has for its TLS handshake: a real client needs milliseconds,
-    # and every second is a second a silent socket holds a place (see transport/admission.py).
-    handshake_timeout: float = 5.0
-    # Connections per worker still in their TLS handshake; past it a new connection takes the
-    # place of one of them (a silent one first) instead of being refused.
-    max_handshakes: int = 256
-    # The largest share of max_connections one source address (IPv4 address, IPv6 /64) may
-    # hold in a worker; its connections beyond that are closed at once.
-    max_source_share: float = 0.5
+    handshake_timeout: float = 10.0
     shutdown_grace: float = 10.0  # seconds a stopping worker lets in-flight requests finish
     # Seconds a worker holding requests that write waits for more before running them, so
     # that one durable commit serves more of them (group commit); 0 runs them at once.
@@ -146,9 +138,9 @@ _LISTENER_BOUNDS: dict[str, tuple[float | None, float | None]] = {
     "shutdown_grace": (0, None),
     "group_commit_wait": (0, 0.1),
     "https_port": (0, 65535),
+    "max_batch_items": (1, 1_000_000),
 }
 # Zero would mean "time out at once", which is never what anyone wants.
-    "max_batch_items": (1, 1_000_000),
 _LISTENER_POSITIVE = frozenset({"idle_timeout", "handshake_timeout"})
 
 
@@ -463,18 +455,6 @@ _LISTENER_COMMENTS = {
         "Seconds a worker holding requests that write waits for others (at most 0.1) so that one",
         "durable commit serves them all: up to 4 times while the clients of the last batch (and",
         "any new ones) have not all sent, and no longer once they have; 0 commits each turn's",
-    "max_handshakes": (
-        "Connections per worker still in their TLS handshake. Past it, a new connection takes",
-        "the place of one of them (one that has sent nothing first, then one from the address",
-        "holding the most handshakes, the oldest first) rather than being refused, so sockets",
-        "that connect and never speak cannot lock clients out. Clients past their handshake",
-        "are never displaced.",
-    ),
-    "max_source_share": (
-        "The largest share (above 0, at most 1) of max_connections that one client address (an",
-        "IPv4 address, or an IPv6 /64) may hold in a worker; its further connections are closed",
-        "at once. Behind a proxy or load balancer that hides client addresses, set 1.",
-    ),
         "requests at once.",
     ),
     "https_port": (
@@ -483,17 +463,17 @@ _LISTENER_COMMENTS = {
         "or XML (text/xml) body, answered in kind; the same TLS, client certificates, identities,",
         "message size and time-outs. 0 turns it off.",
     ),
-}
-
-
-def _toml_string(value: str) -> str:
-    # TOML basic string: escape what TOML requires escaped, keep the rest (paths may be non-ASCII).
     "max_batch_items": (
         "Most batch items (operations) in one request message; a message with more is refused",
         "with Invalid Message. Real clients send a handful. Messages of more than 32 items run",
         "beside the worker's other requests, not in front of them, their writes committed in",
         "parts (under Undo, in one transaction).",
     ),
+}
+
+
+def _toml_string(value: str) -> str:
+    # TOML basic string: escape what TOML requires escaped, keep the rest (paths may be non-ASCII).
     escaped = []
     for char in value:
         if char in '"\\':
