@@ -33,15 +33,17 @@ class DriverStatement:
 
     def first(self, conn: Connection, **values: Any) -> Any:
         """The first result row (a tuple) or None."""
-        sql, defaults, order = self._compiled.get(conn.dialect.name) or self._compile(conn)
-        params = {**defaults, **values}
-        return driver_execute(conn, sql, tuple(params[n] for n in order) if order is not None else params).fetchone()
+        return driver_execute(conn, *self.bound(conn, values)).fetchone()
 
     def all(self, conn: Connection, values: dict[str, Any]) -> list[Any]:
         """Every result row (tuples)."""
+        return driver_execute(conn, *self.bound(conn, values)).fetchall()
+
+    def bound(self, conn: Connection, values: dict[str, Any]) -> tuple[str, Any]:
+        """The SQL for ``conn``'s dialect and its parameters in the driver's form (for EXPLAIN)."""
         sql, defaults, order = self._compiled.get(conn.dialect.name) or self._compile(conn)
         params = {**defaults, **values}
-        return driver_execute(conn, sql, tuple(params[n] for n in order) if order is not None else params).fetchall()
+        return sql, tuple(params[n] for n in order) if order is not None else params
 
     def many(self, conn: Connection, rows: list[dict[str, Any]]) -> None:
         """Execute once per row (an executemany); each row gives every parameter."""
