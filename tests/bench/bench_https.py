@@ -5,7 +5,8 @@ data directory is initialised and ``strongroom serve --https-port`` is started w
 checkout's code first on PYTHONPATH, one AES key is created over the TTLV port, and pre-encoded
 Get requests (TTLV bodies, ``application/octet-stream``) are POSTed to ``/kmip`` over persistent
 connections, one request in flight per connection; every answer must be HTTP 200 with a KMIP
-Success. Prints requests/s and p50/p99 latency per checkout and connection count. Cells run
+Success. Prints requests/s, p50/p99 latency and the server's CPU per request (all its
+processes) per checkout and connection count. Cells run
 checkout by checkout in turn, each connection count once per round, so that a drifting machine
 is shared by the checkouts compared.
 
@@ -38,7 +39,7 @@ _ROOT = Path(__file__).resolve().parents[2]
 if str(_ROOT) not in sys.path:  # run as a script: make `tests.support` importable
     sys.path.insert(0, str(_ROOT))
 
-from loadgen import Endpoint, create_request, get_request, quick_success  # noqa: E402
+from loadgen import Endpoint, create_request, get_request, process_tree_cpu_seconds, quick_success  # noqa: E402
 
 from kmip_client.protocol.model import ResponseMessage  # noqa: E402
 from kmip_client.protocol.model.messages import decode_message  # noqa: E402
@@ -119,9 +120,9 @@ def client_main(load: Load, pipe: multiprocessing.connection.Connection) -> None
 
 
 def run_cell(
-    endpoint: Endpoint, request: bytes, connections: int, args: argparse.Namespace
-) -> tuple[float, float, float, int]:
-    """Requests/s, p50 and p99 in ms, and errors, of one cell."""
+    endpoint: Endpoint, request: bytes, connections: int, args: argparse.Namespace, server_pid: int
+) -> tuple[float, float, float, int, float]:
+    """Requests/s, p50 and p99 in ms, errors, and the server's CPU µs per request, of one cell."""
     processes = min(args.processes, connections)
     share = [connections // processes + (n < connections % processes) for n in range(processes)]
     start = time.time() + 0.5  # time for the client processes to start
@@ -134,6 +135,10 @@ def run_cell(
         process = multiprocessing.Process(target=client_main, args=(load, theirs))
         process.start()
         children.append((process, ours))
+    _sleep_until(measure)
+    cpu_before = process_tree_cpu_seconds(server_pid)
+    _sleep_until(stop)
+    cpu = process_tree_cpu_seconds(server_pid) - cpu_before
     latencies: list[float] = []
     errors: list[str] = []
     for process, pipe in children:
@@ -142,24 +147,29 @@ def run_cell(
         errors.extend(failed)
         process.join()
     if not latencies:
-        return 0.0, 0.0, 0.0, len(errors)
+        return 0.0, 0.0, 0.0, len(errors), 0.0
     latencies.sort()
     p99 = latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))]
-    return len(latencies) / args.duration, statistics.median(latencies) * 1e3, p99 * 1e3, len(errors)
+    rate = len(latencies) / args.duration
+    return rate, statistics.median(latencies) * 1e3, p99 * 1e3, len(errors), cpu / len(latencies) * 1e6
+
+
+def _sleep_until(instant: float) -> None:
+    time.sleep(max(0.0, instant - time.time()))
 
 
 @contextlib.contextmanager
-def serving(checkout: Path, workdir: Path, workers: int) -> Iterator[Endpoint]:
-    """``strongroom serve`` from ``checkout`` with an HTTPS port; its HTTPS endpoint."""
+def serving(checkout: Path, workdir: Path, workers: int) -> Iterator[tuple[Endpoint, int]]:
+    """``strongroom serve`` from ``checkout`` with an HTTPS port; its HTTPS endpoint and pid."""
     saved = os.environ.get("PYTHONPATH")
     os.environ["PYTHONPATH"] = str(checkout)  # the server's and init's processes run its code
     try:
         data_dir = workdir / "data"
         admin = strongroom_init(data_dir)
         https_port = free_port()
-        with running_server(data_dir, free_port(), workers=workers, extra_args=["--https-port", str(https_port)]):
-            ttlv = Endpoint(LOOPBACK, 0, admin.ca, admin.cert, admin.key)
-            yield dataclasses.replace(ttlv, port=https_port)
+        extra = ["--https-port", str(https_port)]
+        with running_server(data_dir, free_port(), workers=workers, extra_args=extra) as server:
+            yield Endpoint(LOOPBACK, https_port, admin.ca, admin.cert, admin.key), server.process.pid
     finally:
         if saved is None:
             os.environ.pop("PYTHONPATH", None)
@@ -198,7 +208,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     checkouts = [path.resolve() for path in (args.checkout or [_ROOT])]
     counts = [int(n) for n in args.connections.split(",")]
-    best: dict[tuple[Path, int], tuple[float, float, float, int]] = {}
+    best: dict[tuple[Path, int], tuple[float, float, float, int, float]] = {}
     failed = False
     with contextlib.ExitStack() as stack:
         endpoints = {}
@@ -206,23 +216,24 @@ def main(argv: list[str] | None = None) -> int:
             workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix=f"bench-https-{n}-")))
             endpoints[checkout] = stack.enter_context(serving(checkout, workdir, args.workers))
         requests = {}
-        for checkout, endpoint in endpoints.items():
+        for checkout, (endpoint, _) in endpoints.items():
             uid = create_key(endpoint)
             requests[checkout] = http_request(get_request(uid))
         for _ in range(args.rounds):
             for count in counts:
                 for checkout in checkouts:
-                    cell = run_cell(endpoints[checkout], requests[checkout], count, args)
+                    endpoint, pid = endpoints[checkout]
+                    cell = run_cell(endpoint, requests[checkout], count, args, pid)
                     failed = failed or cell[3] > 0
                     if (checkout, count) not in best or cell[0] > best[checkout, count][0]:
                         best[checkout, count] = cell
                     print(f"  {checkout} x{count}: {cell[0]:.0f} req/s", file=sys.stderr, flush=True)
     print(f"KMIP over HTTPS, Get, {args.workers} worker(s), best of {args.rounds} x {args.duration:g} s")
-    print(f"{'checkout':<40} {'conns':>5} {'req/s':>8} {'p50 ms':>7} {'p99 ms':>7} {'errors':>6}")
+    print(f"{'checkout':<40} {'conns':>5} {'req/s':>8} {'p50 ms':>7} {'p99 ms':>7} {'errors':>6} {'srv µs/req':>10}")
     for checkout in checkouts:
         for count in counts:
-            rate, p50, p99, errors = best[checkout, count]
-            print(f"{str(checkout):<40} {count:>5} {rate:>8.0f} {p50:>7.2f} {p99:>7.2f} {errors:>6}")
+            rate, p50, p99, errors, cpu = best[checkout, count]
+            print(f"{str(checkout):<40} {count:>5} {rate:>8.0f} {p50:>7.2f} {p99:>7.2f} {errors:>6} {cpu:>10.0f}")
     return 1 if failed else 0
 
 
