@@ -14,9 +14,8 @@ Requests are parsed by h11 (sans-I/O, so it runs in the connection's callbacks):
 connections, pipelining, bodies delimited by Content-Length or chunked, HTTP/1.0 with
 ``Connection: keep-alive`` kept open. Answers are written here, not through h11, and each
 request gets a fresh h11 state machine: our answers are fixed-form (status, four header fields,
-a Content-Length body), and h11's validation of them cost about 65 µs of each request, a third
-of the rate, where these few lines cost 5 (measured on Get over HTTPS; see
-``tests/bench/bench_https.py``). Paths are served from :data:`ROUTES` (path -> methods and
+a Content-Length body), and h11's checking of them costs about 65 µs a request where these
+few lines cost 5 (measured with ``tests/bench/bench_https.py`` and a profile of the two). Paths are served from :data:`ROUTES` (path -> methods and
 answer). What is refused, and how:
 
 =====  =====================================================================  ==============
