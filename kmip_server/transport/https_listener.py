@@ -15,8 +15,8 @@ connections, pipelining, bodies delimited by Content-Length or chunked, HTTP/1.0
 ``Connection: keep-alive`` kept open. Answers are written here, not through h11, and each
 request gets a fresh h11 state machine: our answers are fixed-form (status, four header fields,
 a Content-Length body), and h11's checking of them costs about 65 µs a request where these
-few lines cost 5 (measured with ``tests/bench/bench_https.py`` and a profile of the two). Paths are served from :data:`ROUTES` (path -> methods and
-answer). What is refused, and how:
+few lines cost 5 (measured with ``tests/bench/bench_https.py`` and a profile of the two).
+Paths are served from :data:`ROUTES` (path -> methods and answer). What is refused, and how:
 
 =====  =====================================================================  ==============
  404   a path not in :data:`ROUTES`                                           kept open
