@@ -37,7 +37,8 @@ class DriverStatement:
 
     def all(self, conn: Connection, values: dict[str, Any]) -> list[Any]:
         """Every result row (tuples)."""
-        return driver_execute(conn, *self.bound(conn, values)).fetchall()
+        rows: list[Any] = driver_execute(conn, *self.bound(conn, values)).fetchall()
+        return rows
 
     def bound(self, conn: Connection, values: dict[str, Any]) -> tuple[str, Any]:
         """The SQL for ``conn``'s dialect and its parameters in the driver's form (for EXPLAIN)."""

@@ -212,7 +212,8 @@ def _conditions(shape: tuple[Term, ...], driven: bool) -> list[ColumnElement[boo
             conditions.append(wrap(_objects.state).in_(bind.many(term[1])))
             now = bind(BigInteger)
             # The states as literals: the driver-level statement binds only the caller's values.
-            pre, active, deactivated = (literal_column(str(v)) for v in (_PRE_ACTIVE, _ACTIVE, _DEACTIVATED))
+            states: list[ColumnElement[Any]] = [literal_column(str(v)) for v in (_PRE_ACTIVE, _ACTIVE, _DEACTIVATED)]
+            pre, active, deactivated = states
             current = case(
                 (and_(_objects.state.in_((pre, active)), _date_passed("Deactivation Date", now)), deactivated),
                 (and_(_objects.state == pre, _date_passed("Activation Date", now)), active),

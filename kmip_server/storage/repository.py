@@ -293,7 +293,8 @@ class Session:
         row = _DRIVER_GET_VALUE.first(self._conn, uid=uid)
         if row is None:
             return None
-        return ObjectRecord(*row[:10], sequence=row[10], withheld_by=row[11], fresh=bool(row[12]))
+        # row[:10] is the first ten fields in order; mypy cannot see a slice's length.
+        return ObjectRecord(*row[:10], sequence=row[10], withheld_by=row[11], fresh=bool(row[12]))  # type: ignore[misc]
 
     def get_attributes(self, uid: str, names: Sequence[str] | None = None) -> list[StoredAttribute]:
         """The attribute instances of ``uid`` (all, or only those named), ordered by name in
