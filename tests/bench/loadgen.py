@@ -141,8 +141,15 @@ def _fill(sock: ssl.SSLSocket, data: bytes, size: int) -> bytes:
 
 
 def quick_success(response: bytes) -> bool:
+    """Whether every batch item's Result Status is Success (a batch has one per item)."""
     at = response.find(RESULT_STATUS_TTLV)
-    return at >= 0 and response[at + 8 : at + 12] == SUCCESS_VALUE
+    if at < 0:
+        return False
+    while at >= 0:
+        if response[at + 8 : at + 12] != SUCCESS_VALUE:
+            return False
+        at = response.find(RESULT_STATUS_TTLV, at + 12)
+    return True
 
 
 def full_check(response: bytes) -> str | None:
@@ -151,11 +158,11 @@ def full_check(response: bytes) -> str | None:
         message = decode_message(response)
     except Exception as error:  # noqa: BLE001 - any decoder failure is a reportable result here
         return f"undecodable response: {error}"
-    if not isinstance(message, ResponseMessage) or len(message.batch_items) != 1:
-        return "not a one-item Response Message"
-    item = message.batch_items[0]
-    if item.result_status != ResultStatus.SUCCESS:
-        return f"{item.result_status!r} {item.result_reason!r}: {item.result_message}"
+    if not isinstance(message, ResponseMessage) or not message.batch_items:
+        return "not a Response Message with batch items"
+    for item in message.batch_items:
+        if item.result_status != ResultStatus.SUCCESS:
+            return f"{item.operation!r} {item.result_status!r} {item.result_reason!r}: {item.result_message}"
     return None
 
 
