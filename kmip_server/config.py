@@ -62,7 +62,16 @@ class ListenerSettings:
     max_message_size: int = 1024 * 1024  # bytes, whole TTLV message including its header
     idle_timeout: float = 300.0  # seconds a connection may sit without a complete request
     max_connections: int = 4096  # per worker
-    handshake_timeout: float = 10.0
+    # Seconds a new connection has for its TLS handshake: a real client needs milliseconds,
+    # and every second is a second a silent socket holds a place (see transport/admission.py).
+    handshake_timeout: float = 5.0
+    # Connections per worker still in their TLS handshake, and as many again that have not sent
+    # a byte yet; past it a new connection takes the place of one of them instead of being
+    # refused (see transport/admission.py).
+    max_handshakes: int = 256
+    # The largest share of max_connections one source address (IPv4 address, IPv6 /64) may
+    # hold in a worker; its connections beyond that are closed at once.
+    max_source_share: float = 0.5
     shutdown_grace: float = 10.0  # seconds a stopping worker lets in-flight requests finish
     # Seconds a worker holding requests that write waits for more before running them, so
     # that one durable commit serves more of them (group commit); 0 runs them at once.
@@ -135,13 +144,15 @@ _LISTENER_BOUNDS: dict[str, tuple[float | None, float | None]] = {
     "workers": (0, 4096),
     "max_message_size": (1024, 2**31 - 1),
     "max_connections": (1, None),
+    "max_handshakes": (1, None),
+    "max_source_share": (0, 1),
     "shutdown_grace": (0, None),
     "group_commit_wait": (0, 0.1),
     "https_port": (0, 65535),
     "max_batch_items": (1, 1_000_000),
 }
 # Zero would mean "time out at once", which is never what anyone wants.
-_LISTENER_POSITIVE = frozenset({"idle_timeout", "handshake_timeout"})
+_LISTENER_POSITIVE = frozenset({"idle_timeout", "handshake_timeout", "max_source_share"})
 
 
 class _Table:
@@ -448,8 +459,23 @@ _LISTENER_COMMENTS = {
         "request); larger ones are refused.",
     ),
     "idle_timeout": ("Seconds a connection may stay open without sending a complete request.",),
-    "max_connections": ("Open connections per worker; further clients wait in the kernel's accept queue.",),
+    "max_connections": (
+        "Open connections per worker; when every one has completed its TLS handshake, new",
+        "connections are closed at once.",
+    ),
     "handshake_timeout": ("Seconds a client has to complete the TLS handshake.",),
+    "max_handshakes": (
+        "Connections per worker in their TLS handshake, and as many again that have connected",
+        "but not sent a byte. Past it, a new connection takes the place of one of them more",
+        "than 2 s old (from the address holding the most, the oldest first) rather than being",
+        "refused, so sockets that connect and never speak cannot lock clients out; a burst of",
+        "younger ones may exceed it. Clients past their handshake are never displaced.",
+    ),
+    "max_source_share": (
+        "The largest share (above 0, at most 1) of max_connections that one client address (an",
+        "IPv4 address, or an IPv6 /64) may hold in a worker; its further connections are closed",
+        "at once. Behind a proxy or load balancer that hides client addresses, set 1.",
+    ),
     "shutdown_grace": ("Seconds a stopping server lets requests in progress finish (SIGTERM, Ctrl-C).",),
     "group_commit_wait": (
         "Seconds a worker holding requests that write waits for others (at most 0.1) so that one",

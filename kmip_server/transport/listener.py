@@ -14,6 +14,7 @@ Message bytes are never logged: requests and responses carry key material.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import errno
 import logging
 import socket
@@ -27,6 +28,7 @@ from kmip_client.protocol.spec.enums import ResultReason
 from ..config import ListenerSettings
 from ..engine.identity import ClientIdentity
 from ..engine.responses import error_response, invalid_message_response
+from .admission import Admission, Waiting, source_of
 from .balance import AcceptBalancer
 from .large import LargeMessages, is_large
 from .tls import identity_from_certificate
@@ -70,6 +72,14 @@ def _tls_error_text(exc: ssl.SSLError) -> str:
     if isinstance(exc, ssl.SSLCertVerificationError) and exc.verify_message:
         return f"certificate verify failed: {exc.verify_message}"
     return str(exc.reason or exc)
+
+
+def _has_spoken(conn: socket.socket) -> bool:
+    """Whether a just accepted (non-blocking) connection has data waiting: a real client's
+    ClientHello usually is (see admission.py)."""
+    with contextlib.suppress(BlockingIOError, ConnectionError):  # nothing yet; or reset, as _open finds out
+        return bool(conn.recv(1, socket.MSG_PEEK))
+    return False
 
 
 def _peer_text(peer: object) -> str:
@@ -146,12 +156,13 @@ class _Connection(asyncio.Protocol):
         self._transport = transport
         listener = self._listener
         listener.connections.add(self)
+        if self._closing or listener.stopping:  # displaced by a newer connection already, or stopping
+            self.abort()
+            return
         # Past this much unsent output, stop reading: a client that sends but never reads
         # cannot make us buffer an unbounded amount of responses.
         transport.set_write_buffer_limits(high=max(256 * 1024, 2 * listener.settings.max_message_size))
         self._set_deadline(listener.settings.handshake_timeout)
-        if listener.stopping:
-            self.abort()
 
     def data_received(self, data: bytes) -> None:
         if self._closing or self._close_pending:
@@ -199,6 +210,7 @@ class _Connection(asyncio.Protocol):
 
     def _handshake(self) -> bool:
         """Advance the handshake; True once it is complete and the client has an identity."""
+        self._listener.admission.heard(self)
         try:
             self._tls.do_handshake()
         except ssl.SSLWantReadError:
@@ -211,6 +223,7 @@ class _Connection(asyncio.Protocol):
             return False
         self._flush()
         self._handshaking = False
+        self._listener.admission.established(self)
         der = self._tls.getpeercert(binary_form=True)
         if not der:  # CERT_REQUIRED makes this unreachable, but an identity must never be guessed
             log.warning("closing connection from %s: no client certificate", self._peer)
@@ -518,7 +531,12 @@ class Listener:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._accepting = False
         self._resume_handle: asyncio.TimerHandle | None = None
-        self._refused = 0  # connections refused in the current burst over the limit
+        self.admission: Admission[_Connection] = Admission(
+            settings.max_connections, settings.max_handshakes, settings.max_source_share
+        )
+        self.waiting = Waiting(
+            settings.max_handshakes, settings.max_connections, settings.handshake_timeout, self._admit
+        )
         self._accept_failing = False
         self._all_closed: asyncio.Event | None = None
 
@@ -533,8 +551,8 @@ class Listener:
 
     @property
     def open_connections(self) -> int:
-        """Connections, including those in their TLS handshake or closing."""
-        return len(self.connections) + len(self._opening)
+        """Connections, including those in their TLS handshake, waiting to begin it, or closing."""
+        return len(self.admission) + len(self.waiting)
 
     def start(self) -> None:
         """Start accepting; call from the running event loop."""
@@ -549,7 +567,6 @@ class Listener:
     def _accept(self) -> None:
         # Our own accept loop rather than loop.create_server(), which would accept up to the
         # whole backlog per wake-up: small batches let a less busy sibling take its share.
-        limit = self.settings.max_connections
         balancer = self.balancer
         for _ in range(_ACCEPT_BATCH):
             if balancer is not None and balancer.should_pass(self.open_connections):
@@ -572,33 +589,45 @@ class Listener:
             if self._accept_failing:
                 log.info("accepting connections again")
                 self._accept_failing = False
-            if self.open_connections >= limit:
-                if self._refused == 0:
-                    log.warning("connection limit of %d reached; refusing new connections", limit)
-                self._refused += 1
-                conn.close()
-                continue
-            if self._refused:
-                log.info("accepting connections again (%d refused while at the limit)", self._refused)
-                self._refused = 0
-            self._start_connection(conn, _peer_text(address))
+            conn.setblocking(False)
+            if _has_spoken(conn):
+                self._admit(conn, address)
+            else:
+                self.waiting.add(conn, address)  # until it does (admission.py)
+
+    def _admit(self, conn: socket.socket, address: object) -> None:
+        # No room: a connection still in its handshake makes way, or this one is closed.
+        source = source_of(address)
+        admitted, displaced = self.admission.admit(source)
+        if displaced is not None:
+            log.debug("dropping %s, still in its TLS handshake, for a newer connection", displaced._peer)
+            displaced.abort()
+        if admitted:
+            self._start_connection(conn, _peer_text(address), source)
+        else:
+            conn.close()
 
     def _publish(self) -> None:
         if self.balancer is not None:
             self.balancer.publish(self.open_connections)
 
-    def _start_connection(self, conn: socket.socket, peer: str) -> None:
-        conn.setblocking(False)
-        task = self.loop.create_task(self._open(conn, peer))
+    def _start_connection(self, conn: socket.socket, peer: str, source: str) -> None:
+        # The protocol from the start, not once its transport is made, so that the books (and
+        # a newer connection displacing this one meanwhile) have it to go by.
+        connection = self.connection_class(self, peer)
+        self.admission.add(connection, source)
+        self.admission.heard(connection)  # it has sent something (see _accept)
+        task = self.loop.create_task(self._open(conn, connection))
         self._opening.add(task)  # the loop holds tasks weakly
         task.add_done_callback(self._opening.discard)
         self._publish()
 
-    async def _open(self, conn: socket.socket, peer: str) -> None:
+    async def _open(self, conn: socket.socket, connection: _Connection) -> None:
         try:
-            await self.loop.connect_accepted_socket(lambda: self.connection_class(self, peer), conn)
+            await self.loop.connect_accepted_socket(lambda: connection, conn)
         except OSError as exc:
-            log.debug("connection from %s failed at once: %s", peer, exc)
+            log.debug("connection from %s failed at once: %s", connection._peer, exc)
+            self.admission.remove(connection)
             conn.close()
 
     def _pause_accepting(self, delay: float) -> None:
@@ -624,6 +653,7 @@ class Listener:
             self.loop.remove_reader(self.sock.fileno())
         # This process's copy only: the parent and the other workers keep theirs.
         self.sock.close()
+        self.waiting.close()  # nothing received on them: nothing to answer
 
     # ---- the batch handler
 
@@ -726,6 +756,7 @@ class Listener:
 
     def _connection_closed(self, connection: _Connection) -> None:
         self.connections.discard(connection)
+        self.admission.remove(connection)
         if self._accepting:
             self._publish()
         if not self.connections and self._all_closed is not None:

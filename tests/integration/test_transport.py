@@ -273,7 +273,8 @@ def test_client_stalling_mid_message_is_dropped_and_others_are_served(pki: PkiFi
 
 
 def test_connections_over_the_limit_are_closed_at_once(pki: PkiFiles, tmp_path: Path) -> None:
-    with running_server(pki, tmp_path, workers=1, max_connections=3) as server:
+    # All from one source (loopback), allowed every connection: the limit is what refuses here.
+    with running_server(pki, tmp_path, workers=1, max_connections=3, max_source_share=1.0) as server:
         held = [connect(pki, server.port) for _ in range(3)]
         for sock in held:
             assert _exchange(sock) == "alice"
