@@ -28,7 +28,6 @@ VACUUM reclaims it (and PostgreSQL's own WAL segments keep it until they are rec
 from __future__ import annotations
 
 import functools
-import logging
 import os
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
@@ -64,8 +63,6 @@ __all__ = ["Repository", "Session", "TransactionAborted"]
 
 _o = managed_objects.c
 _a = object_attributes.c
-
-log = logging.getLogger("strongroom.storage")
 
 # libpq's PQTRANS_INERROR: the transaction has failed (psycopg and psycopg2 both report it).
 _PQTRANS_INERROR = 3

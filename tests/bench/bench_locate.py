@@ -9,6 +9,7 @@ The store is filled by direct repository inserts (one object created through the
 then copied under new identifiers and names), which is much faster than creating the objects
 over KMIP; the searches then go over KMIP 1.4 as in bench_server.py, one Name per request,
 cycling through 1,000 names drawn from the whole store, every response checked for Success.
+The client is an ordinary identity (not an administrator) that owns every stored object.
 ``--pykmip`` also runs PyKMIP's server at 1,000 objects (created over KMIP: its store is its
 own); ``--beside`` measures Create at 16 connections alone and then while 2 more connections
 run Locate, printed side by side.
@@ -67,10 +68,16 @@ from kmip_client.protocol.spec.enums import (  # noqa: E402
     ResultStatus,
 )
 from kmip_server.objects.attribute_set import stored  # noqa: E402
+from kmip_server.operations.creation import new_unique_identifier  # noqa: E402
 from kmip_server.storage import ObjectRecord  # noqa: E402
 from kmip_server.storage.repository import Repository  # noqa: E402
 from tests.support.pykmip_peer import running_pykmip_server  # noqa: E402
-from tests.support.server_process import free_port, running_server, strongroom_init  # noqa: E402
+from tests.support.server_process import (  # noqa: E402
+    free_port,
+    issue_client_cert,
+    running_server,
+    strongroom_init,
+)
 
 POSTGRES_URL = os.environ.get("STRONGROOM_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 NAMES_SEARCHED = 1000
@@ -186,7 +193,9 @@ class Filler:
     def _copy(self, text: str) -> ObjectRecord:
         t = self.template
         attributes = [a if a.name != "Name" else stored("Name", 0, _name(text)) for a in t.attributes]
-        return dataclasses.replace(t, uid=str(uuid.uuid4()), sequence=None, attributes=attributes)
+        # The server's own time-ordered identifiers: random ones would scatter the indexes'
+        # pages and slow every later Create.
+        return dataclasses.replace(t, uid=new_unique_identifier(), sequence=None, attributes=attributes)
 
 
 # --------------------------------------------------------------------------- cells
@@ -239,6 +248,9 @@ def rate(cell: CellResult) -> str:
 def run_strongroom(backend: str, args: argparse.Namespace, workdir: Path, rows: list[Row], beside: list[str]) -> None:
     data_dir = workdir / f"strongroom-{backend}"
     strongroom_init(data_dir)
+    # Not the administrator, who sees every owner's objects: an ordinary identity's Locate
+    # carries the owner condition that used to send SQLite through every object it owns.
+    tls = issue_client_cert(data_dir, "bench", data_dir / "bench-client")
     with contextlib.ExitStack() as stack:
         if backend == "postgresql":
             url = stack.enter_context(postgres_database_url())
@@ -248,7 +260,7 @@ def run_strongroom(backend: str, args: argparse.Namespace, workdir: Path, rows: 
         port = free_port()
         extra = ["--log-level", "WARNING"]
         server = stack.enter_context(running_server(data_dir, port, workers=args.workers, extra_args=extra))
-        endpoint = Endpoint(server.host, port, server.tls.ca, server.tls.cert, server.tls.key)
+        endpoint = Endpoint(server.host, port, tls.ca, tls.cert, tls.key)
         (template,) = create_over_kmip(endpoint, ["bench-0"])
         filler = Filler(url, template)
         rng = random.Random(13)
