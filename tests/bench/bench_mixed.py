@@ -5,7 +5,8 @@ real processes and real mutual TLS on loopback (the load generator of bench_serv
   made up front), KMIP 1.4, one request in flight per connection.
 * **lifecycle**: each request is one message of five batch items, Create, Activate, Get,
   Revoke and Destroy, the last four naming the new key through the ID Placeholder: one
-  object's whole life per message, every item checked for Success.
+  object's whole life per message, every item checked for Success. Not PyKMIP's: its Revoke
+  requires a Unique Identifier, so it cannot run this message.
 
     python tests/bench/bench_mixed.py [--servers strongroom,pykmip] [--ops mixed,lifecycle]
         [--connections 16] [--duration 5] [--warmup 1]
@@ -138,6 +139,11 @@ def main(argv: list[str] | None = None) -> int:
         for op in ops:
             for conns in connections:
                 for target in targets:
+                    if op == "lifecycle" and target.name == "pykmip":
+                        # PyKMIP 0.11 reads a Revoke payload's Unique Identifier unconditionally
+                        # (no ID Placeholder there): it cannot parse the one-message lifecycle.
+                        notes.append("pykmip lifecycle: not run (its Revoke needs a Unique Identifier)")
+                        continue
                     if op == "mixed":
                         if target.name not in mixed:
                             mixed[target.name] = mixed_requests(setup_keys(target.endpoint, args.keys))
