@@ -647,7 +647,14 @@ def test_sqlite_pragmas(tmp_path: Path) -> None:
             pragma = {p: conn.exec_driver_sql(f"PRAGMA {p}").scalar() for p in ("journal_mode", "synchronous")}
             pragma["foreign_keys"] = conn.exec_driver_sql("PRAGMA foreign_keys").scalar()
             pragma["busy_timeout"] = conn.exec_driver_sql("PRAGMA busy_timeout").scalar()
-        assert pragma == {"journal_mode": "wal", "synchronous": 2, "foreign_keys": 1, "busy_timeout": 5000}
+            pragma["secure_delete"] = conn.exec_driver_sql("PRAGMA secure_delete").scalar()
+        assert pragma == {
+            "journal_mode": "wal",
+            "synchronous": 2,
+            "foreign_keys": 1,
+            "busy_timeout": 5000,
+            "secure_delete": 1,
+        }
     finally:
         repo.dispose()
 
@@ -778,3 +785,38 @@ def test_database_errors_do_not_carry_bound_values(repo: Repository) -> None:
         s.insert(record("k1", wrapped_value=marker, owner="owner-marker"))
     text = str(caught.value)
     assert "owner-marker" not in text and "wrapped-value-marker" not in text and marker.hex() not in text
+
+
+def test_sqlite_erasing_leaves_the_value_in_no_file(tmp_path: Path) -> None:
+    # Destroy (a wrapped value set to None) ends with the log truncated, with the background
+    # checkpointer running and readers reading all along; the other values stay.
+    path = tmp_path / "erase.db"
+    repo = Repository(f"sqlite:///{path}", background_checkpoints=True)
+    stop = threading.Event()
+
+    def read_all_along() -> None:
+        while not stop.is_set():
+            with repo.read() as s:
+                s.locate(LocateQuery(max_items=5))
+
+    reader = threading.Thread(target=read_all_along)
+    try:
+        repo.create_schema()
+        insert(repo, *(record(f"k-{index}", state=PRE_ACTIVE) for index in range(50)))
+        reader.start()
+        doomed = record("k-25").wrapped_value
+        assert doomed is not None
+        with repo.write() as s:
+            s.update("k-25", wrapped_value=None, state=5)
+        assert (tmp_path / "erase.db-wal").stat().st_size == 0
+        contents = b"".join(p.read_bytes() for p in tmp_path.iterdir() if p.name.startswith("erase.db"))
+        assert doomed not in contents
+        assert record("k-24").wrapped_value in contents
+        with repo.write() as s:  # an ordinary write does not erase: the log grows again
+            s.update("k-24", state=ACTIVE)
+        assert (tmp_path / "erase.db-wal").stat().st_size > 0
+    finally:
+        stop.set()
+        if reader.is_alive():
+            reader.join()
+        repo.dispose()
