@@ -16,8 +16,8 @@ from kmip_client.protocol.spec.enums import Operation, ResultStatus
 from kmip_server.engine.dispatcher import Dispatcher
 
 from .conftest import SoftHsmToken
-from .engine_support import ALICE, attributes_of, create, one
-from .kmip_messages import V14, item
+from .engine_support import ALICE, create, one
+from .kmip_messages import V14, item, ok
 
 PROCESSES = 4
 KEYS = 40
@@ -63,4 +63,5 @@ def test_simultaneous_first_gets_of_fresh_keys(engine: Dispatcher, softhsm_token
         worker.join(timeout=60)
     assert failures == []
     assert all(worker.exitcode == 0 for worker in workers)
-    assert attributes_of(engine, uids[0], names=["Fresh"]) == {"Fresh": False}
+    named = item(Operation.GET_ATTRIBUTES, unique_identifier=uids[0], attribute_names=("Fresh",))
+    assert [(a.name, a.value) for a in ok(one(engine, V14, named)).attribute_list] == [("Fresh", False)]
