@@ -48,14 +48,14 @@ undecrypted: closing with unread input makes the kernel reset the connection, an
 still sending would see the reset instead of the answer (the "lingering close" of HTTP
 servers).
 
-Why this reuses listener.py's connection and listener (subclasses of them), not asyncio's own
-SSL transport (``loop.create_server(sock=..., ssl=...)`` or ``asyncio.start_server``):
+Why this reuses connection.py's connection and listener.py's listener (subclasses of them),
+not asyncio's own SSL transport (``loop.create_server(sock=..., ssl=...)`` or ``asyncio.start_server``):
 
 * How connections end. HTTP clients keep idle connections in a pool (kmip_client's
   HttpsTransport, curl, requests), and asyncio's SSL transport holds every close we start open
   until the peer answers our close_notify, up to ``ssl_shutdown_timeout`` (30 s): a graceful
   stop would wait that out for each pooled client that is not reading. The listener's
-  connection closes as soon as our output is flushed (see ``_Connection``).
+  connection closes as soon as our output is flushed (see ``connection._Connection``).
 * One implementation, not two, of what must behave the same as on the TTLV port: the TLS
   handshake and its errors, the client certificate to identity rule, the accept loop and
   ``max_connections``, handshake and idle time-outs, back-pressure on clients that do not
@@ -91,7 +91,8 @@ from kmip_client.protocol.spec.enums import ResultReason
 
 from ..config import ListenerSettings
 from ..engine.responses import error_response, invalid_message_response
-from .listener import Listener, MessageHandler, _Connection, _internal_error_response
+from .connection import _Connection, _internal_error_response
+from .listener import Listener, MessageHandler
 
 __all__ = ["KMIP_PATH", "MEDIA_TYPES", "ROUTES", "HttpsListener", "Route", "resolve"]
 
