@@ -17,36 +17,22 @@ import time
 from pathlib import Path
 
 from kmip_client import Client
-from tests.support.server_process import free_port, strongroom_command, strongroom_init, wait_for_tls
+from tests.support.server_process import child_pids, free_port, strongroom_command, strongroom_init, wait_for_tls
 
 KEYS = 40
-
-
-def _children(pid: int) -> list[int]:
-    found = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            stat = Path(f"/proc/{entry}/stat").read_text()
-        except OSError:
-            continue  # the process ended while we looked
-        if int(stat[stat.rfind(")") + 2 :].split()[1]) == pid:
-            found.append(int(entry))
-    return found
 
 
 def _kill_all(process: subprocess.Popen[bytes]) -> None:
     """SIGKILL the server and its workers at once (workers first: a worker left alive could
     close its connections cleanly and checkpoint)."""
-    for pid in [*_children(process.pid), process.pid]:
+    for pid in [*child_pids(process.pid), process.pid]:
         try:
             os.kill(pid, signal.SIGKILL)
         except ProcessLookupError:
             pass  # already gone
     process.wait(timeout=10)
     deadline = time.monotonic() + 10
-    while _children(process.pid) and time.monotonic() < deadline:
+    while child_pids(process.pid) and time.monotonic() < deadline:
         time.sleep(0.05)
 
 

@@ -11,17 +11,21 @@ from pathlib import Path
 
 from kmip_client.protocol.spec.enums import Operation, ResultStatus
 from kmip_server.transport.workers import retry_delay
-from tests.support.server_process import ServerProcess, free_port, running_server, strongroom_init, wait_for_log
+from tests.support.server_process import (
+    ServerProcess,
+    child_pids,
+    free_port,
+    running_server,
+    strongroom_init,
+    wait_for_log,
+)
 
 from .kmip_messages import V14, create_aes, item, ok, request_bytes
 from .test_server_cli import discover_versions, exchange
 
 
 def _workers(server: ServerProcess) -> set[int]:
-    """The pids of the server's worker processes (its children)."""
-    pid = server.process.pid
-    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
-    return {int(child) for child in children}
+    return child_pids(server.process.pid)
 
 
 def _wait_for(predicate: Callable[[], bool], timeout: float, what: str) -> None:

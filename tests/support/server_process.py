@@ -76,6 +76,15 @@ def free_port(host: str = LOOPBACK) -> int:
     raise RuntimeError(f"no free port found between {low} and {high}")
 
 
+def child_pids(pid: int) -> set[int]:
+    """The pids of a process's children (a server's worker processes), from Linux /proc."""
+    try:
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    except FileNotFoundError:
+        return set()  # the process has ended
+    return {int(child) for child in children}
+
+
 def client_ssl_context(ca: Path, cert: Path, key: Path) -> ssl.SSLContext:
     """Mutual TLS as a KMIP client does it: verify the server against ``ca``, present ``cert``.
     Host names are not checked: every server here is addressed by IP on loopback, and what we
