@@ -7,8 +7,12 @@ real processes and real mutual TLS on loopback (the load generator of bench_serv
   Revoke and Destroy, the last four naming the new key through the ID Placeholder: one
   object's whole life per message, every item checked for Success. Not PyKMIP's: its Revoke
   requires a Unique Identifier, so it cannot run this message.
+* **lifecycle-steps**: the same life as five request messages, one item each, in turn on a
+  connection: Create, then Activate, Get, Revoke and Destroy naming the Unique Identifier the
+  Create returned, each sent after the previous one's Success (five round trips per object).
+  Both servers run it; the rate counted is whole objects (Destroy answered) per second.
 
-    python tests/bench/bench_mixed.py [--servers strongroom,pykmip] [--ops mixed,lifecycle]
+    python tests/bench/bench_mixed.py [--servers strongroom,pykmip] [--ops mixed,lifecycle,lifecycle-steps]
         [--connections 16] [--duration 5] [--warmup 1]
 
 The servers take turns cell by cell, as in bench_server.py (this machine's speed drifts).
@@ -29,7 +33,7 @@ if str(_ROOT) not in sys.path:  # run as a script: make `tests.support` importab
     sys.path.insert(0, str(_ROOT))
 
 from bench_server import Target, errors, pykmip_target, strongroom_target  # noqa: E402
-from loadgen import PROTOCOL, create_request, get_request, run_cell, setup_keys  # noqa: E402
+from loadgen import PROTOCOL, UID_MARK, Chain, create_request, get_request, run_cell, setup_keys  # noqa: E402
 
 from kmip_client.protocol.model import (  # noqa: E402
     Attribute,
@@ -56,7 +60,8 @@ from kmip_client.protocol.spec.enums import (  # noqa: E402
     RevocationReasonCode,
 )
 
-OPS = ("mixed", "lifecycle")
+OPS = ("mixed", "lifecycle", "lifecycle-steps")
+OBJECT_OPS = ("lifecycle", "lifecycle-steps")  # their rate is whole objects per second
 
 
 def _message(*items: tuple[Operation, object]) -> bytes:
@@ -105,6 +110,20 @@ def lifecycle_request() -> bytes:
     )
 
 
+def lifecycle_chain() -> Chain:
+    """Create, then Activate, Get, Revoke and Destroy of the key it made: a message each."""
+    reason = RevocationReason(code=RevocationReasonCode.CESSATION_OF_OPERATION)
+    return Chain(
+        create_request(),
+        [
+            _message((Operation.ACTIVATE, ActivateRequest(unique_identifier=UID_MARK))),
+            _message((Operation.GET, GetRequest(unique_identifier=UID_MARK))),
+            _message((Operation.REVOKE, RevokeRequest(unique_identifier=UID_MARK, revocation_reason=reason))),
+            _message((Operation.DESTROY, DestroyRequest(unique_identifier=UID_MARK))),
+        ],
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--servers", default="strongroom,pykmip")
@@ -148,8 +167,10 @@ def main(argv: list[str] | None = None) -> int:
                         if target.name not in mixed:
                             mixed[target.name] = mixed_requests(setup_keys(target.endpoint, args.keys))
                         requests = mixed[target.name]
-                    else:
+                    elif op == "lifecycle":
                         requests = [lifecycle_request()]
+                    else:
+                        requests = lifecycle_chain()
                     cell = run_cell(
                         target.endpoint,
                         requests,
@@ -172,7 +193,7 @@ def main(argv: list[str] | None = None) -> int:
                     rows.append(row)
                     problems = f" {cell.decode_problems[:2]}" if cell.decode_problems else ""
                     print(
-                        f"  {target.name:10} {op:9} {conns:3} conns: {cell.ops_per_second:8,.0f}/s "
+                        f"  {target.name:10} {op:15} {conns:3} conns: {cell.ops_per_second:8,.0f}/s "
                         f"p50 {row[4]:.2f} ms p99 {row[5]:.2f} ms errors {row[6]}{problems}",
                         flush=True,
                     )
@@ -180,13 +201,23 @@ def main(argv: list[str] | None = None) -> int:
     print("| server | load | conns | per second | p50 ms | p99 ms | errors |")
     print("|---|---|---:|---:|---:|---:|---:|")
     for name, op, conns, rate, p50, p99, errs in sorted(rows, key=lambda r: (r[1], r[2], r[0] != "strongroom")):
-        unit = "objects" if op == "lifecycle" else "requests"
+        unit = "objects" if op in OBJECT_OPS else "requests"
         print(f"| {name} | {op} ({unit}) | {conns} | {rate:,.0f} | {p50:.2f} | {p99:.2f} | {errs} |")
     for op in ops:
         for conns in connections:
             by = {r[0]: r[3] for r in rows if r[1] == op and r[2] == conns}
             if by.get("strongroom") and by.get("pykmip"):
                 print(f"strongroom/pykmip {op} @ {conns} conns: {by['strongroom'] / by['pykmip']:.1f}x")
+    print()
+    print("| load | conns | strongroom objects/s | pykmip objects/s | strongroom/pykmip |")
+    print("|---|---:|---:|---:|---:|")
+    for op in [op for op in ops if op in OBJECT_OPS]:
+        for conns in connections:
+            by = {r[0]: r[3] for r in rows if r[1] == op and r[2] == conns}
+            ours, theirs = by.get("strongroom"), by.get("pykmip")
+            shown = [f"{v:,.0f}" if v is not None else "not run" for v in (ours, theirs)]
+            ratio = f"{ours / theirs:.1f}x" if ours and theirs else ""
+            print(f"| {op} | {conns} | {shown[0]} | {shown[1]} | {ratio} |")
     for note in notes:
         print(note)
     return 1 if any(r[6] for r in rows) else 0

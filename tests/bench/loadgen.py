@@ -22,6 +22,7 @@ import ssl
 import struct
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from kmip_client.protocol.model import (
@@ -52,6 +53,11 @@ HEADER = struct.Struct(">II")
 # first batch item's (it precedes the payload), so finding it costs one memchr-like scan.
 RESULT_STATUS_TTLV = bytes.fromhex("42007F0500000004")
 SUCCESS_VALUE = b"\x00\x00\x00\x00"
+# Unique Identifier: tag 420094, type Text String (07). In a Create response the first one is the
+# new object's (the header has none; Object Type precedes it in the payload).
+UID_TTLV = bytes.fromhex("42009407")
+#: The Unique Identifier a Chain's later requests are encoded with, to be spliced over per object.
+UID_MARK = "strongroom-bench-unique-identifier-mark"
 #: Every Nth response per connection (and the first) is decoded in full, not just byte-checked.
 FULL_DECODE_EVERY = 500
 IO_TIMEOUT = 30.0
@@ -101,6 +107,59 @@ def create_request() -> bytes:
 
 def get_request(uid: str) -> bytes:
     return _request(Operation.GET, GetRequest(unique_identifier=uid))
+
+
+def uid_item(response: bytes) -> bytes | None:
+    """The first Unique Identifier TTLV item of a response, whole (header, value, padding)."""
+    at = response.find(UID_TTLV)
+    if at < 0:
+        return None
+    length = int.from_bytes(response[at + 4 : at + 8], "big")
+    return response[at : at + 8 + (length + 7) // 8 * 8]
+
+
+class _Template:
+    """A request encoded with UID_MARK as its Unique Identifier, ready to take another one: the
+    item is cut out and the lengths of the structures enclosing it recorded, to be patched."""
+
+    __slots__ = ("prefix", "suffix", "size", "length_at")
+
+    def __init__(self, request: bytes) -> None:
+        mark = _request(Operation.GET, GetRequest(unique_identifier=UID_MARK))
+        item = uid_item(mark)
+        assert item is not None and request.count(item) == 1, "the template must name UID_MARK once"
+        at = request.index(item)
+        self.prefix, self.suffix, self.size = request[:at], request[at + len(item) :], len(item)
+        self.length_at: list[int] = []  # the length fields of the structures holding the item
+        pos, end = 0, len(request)
+        while pos < at < end:
+            length = int.from_bytes(request[pos + 4 : pos + 8], "big")
+            if pos < at < pos + 8 + length:  # inside: a structure (only structures hold items)
+                self.length_at.append(pos + 4)
+                pos, end = pos + 8, pos + 8 + length
+            else:
+                pos += 8 + (length + 7) // 8 * 8
+
+    def splice(self, item: bytes) -> bytes:
+        if len(item) == self.size:
+            return self.prefix + item + self.suffix
+        out = bytearray(self.prefix + item + self.suffix)
+        delta = len(item) - self.size
+        for at in self.length_at:
+            out[at : at + 4] = (int.from_bytes(out[at : at + 4], "big") + delta).to_bytes(4, "big")
+        return bytes(out)
+
+
+class Chain:
+    """Requests sent one after another on a connection, each after the previous one's Success:
+    ``first`` as it is, then each of ``then`` (encoded with UID_MARK as its Unique Identifier)
+    naming the Unique Identifier that ``first``'s response returned. One whole pass counts as
+    one op, its latency from sending ``first`` to the last response; a failed step counts a
+    failure and the connection starts over with ``first``."""
+
+    def __init__(self, first: bytes, then: list[bytes]) -> None:
+        self.first = first
+        self.then = [_Template(request) for request in then]
 
 
 def connect(endpoint: Endpoint, context: ssl.SSLContext, timeout: float) -> ssl.SSLSocket:
@@ -193,6 +252,7 @@ class CellSpec:
     connections: int  # in this process
     first_connection: int  # global index of this process's first connection
     connect_timeout: float
+    chain: Chain | None = None  # if set, requests is [chain.first] and the chain is run instead
 
 
 @dataclasses.dataclass
@@ -229,13 +289,14 @@ class _Connector(threading.Thread):
 class _Stream:
     """One connection's state in the load loop: its request cycle and the response so far."""
 
-    __slots__ = ("sock", "position", "buffer", "sent_at")
+    __slots__ = ("sock", "position", "buffer", "sent_at", "uid")
 
     def __init__(self, sock: ssl.SSLSocket, position: int) -> None:
         self.sock = sock
-        self.position = position
+        self.position = position  # with a Chain: the step, 0 for its first request
         self.buffer = b""
-        self.sent_at = 0.0
+        self.sent_at = 0.0  # with a Chain: when its first request was sent
+        self.uid = b""  # with a Chain: the Unique Identifier item its first response returned
 
 
 def _load(socks: list[ssl.SSLSocket], spec: CellSpec, window: tuple[float, float, float]) -> ProcessResult:
@@ -249,6 +310,7 @@ def _load(socks: list[ssl.SSLSocket], spec: CellSpec, window: tuple[float, float
     _, measure_from, until = window
     requests = spec.requests
     n = len(requests)
+    chain = spec.chain
     result = ProcessResult()
     latencies = array.array("d")
     record = latencies.append
@@ -308,16 +370,20 @@ def _load(socks: list[ssl.SSLSocket], spec: CellSpec, window: tuple[float, float
                         result.decode_problems.append(problem)
                 if good:
                     result.acknowledged += 1
-                if now >= measure_from:
-                    if good:
-                        result.ops += 1
-                        record(elapsed)
-                    else:
-                        result.failures += 1
-                stream.position = stream.position + 1 if stream.position + 1 < n else 0
-                stream.sent_at = clock()
+                if chain is not None:
+                    request = _chain_step(chain, stream, buffer, good, now >= measure_from, result, record)
+                else:
+                    if now >= measure_from:
+                        if good:
+                            result.ops += 1
+                            record(elapsed)
+                        else:
+                            result.failures += 1
+                    stream.position = stream.position + 1 if stream.position + 1 < n else 0
+                    stream.sent_at = clock()
+                    request = requests[stream.position]
                 try:
-                    sock.send(requests[stream.position])
+                    sock.send(request)
                 except (OSError, ssl.SSLError):
                     result.io_errors += 1
                     selector.unregister(sock)
@@ -328,6 +394,40 @@ def _load(socks: list[ssl.SSLSocket], spec: CellSpec, window: tuple[float, float
         result.cpu_seconds = _cpu() - cpu_from
     result.latencies = latencies.tobytes()
     return result
+
+
+def _chain_step(
+    chain: Chain,
+    stream: _Stream,
+    response: bytes,
+    good: bool,
+    measured: bool,
+    result: ProcessResult,
+    record: Callable[[float], None],
+) -> bytes:
+    """The request that follows ``response`` on a Chain's connection, the counts updated."""
+    step = stream.position
+    if good and step == 0:
+        item = uid_item(response)
+        if item is None:
+            good = False
+            if len(result.decode_problems) < 5:
+                result.decode_problems.append("chain: no Unique Identifier in the first response")
+        else:
+            stream.uid = item
+    if not good:
+        if measured:
+            result.failures += 1
+        step = len(chain.then)  # start over
+    elif step == len(chain.then) and measured:
+        result.ops += 1
+        record(time.perf_counter() - stream.sent_at)
+    if step == len(chain.then):
+        stream.position = 0
+        stream.sent_at = time.perf_counter()
+        return chain.first
+    stream.position = step + 1
+    return chain.then[step].splice(stream.uid)
 
 
 def _cpu() -> float:
@@ -393,7 +493,7 @@ class CellResult:
 
 def run_cell(
     endpoint: Endpoint,
-    requests: list[bytes],
+    requests: list[bytes] | Chain,
     connections: int,
     processes: int,
     warmup: float,
@@ -404,7 +504,11 @@ def run_cell(
     """Open ``connections`` connections spread over up to ``processes`` processes, warm up, then
     measure for ``duration`` seconds (sampling the CPU of ``server_pid``'s process tree over
     the same window, if given). Connection set-up is timed on its own (all handshakes
-    concurrent); if it exceeds ``connect_timeout`` the cell reports that and runs no load."""
+    concurrent); if it exceeds ``connect_timeout`` the cell reports that and runs no load.
+    ``requests`` may be a Chain: every connection then runs it over and over."""
+    chain = requests if isinstance(requests, Chain) else None
+    if chain is not None:
+        requests = [chain.first]
     processes = max(1, min(processes, connections))
     fork = multiprocessing.get_context("fork")  # the bench process has no threads at this point
     shares = [connections // processes + (1 if i < connections % processes else 0) for i in range(processes)]
@@ -413,7 +517,7 @@ def run_cell(
     started = time.monotonic()
     for share in shares:
         parent_end, child_end = fork.Pipe()
-        spec = CellSpec(endpoint, requests, share, first, connect_timeout)
+        spec = CellSpec(endpoint, requests, share, first, connect_timeout, chain)
         process = fork.Process(target=client_main, args=(spec, child_end), daemon=True)
         process.start()
         child_end.close()
