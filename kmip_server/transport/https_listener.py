@@ -92,6 +92,7 @@ from kmip_client.protocol.spec.enums import ResultReason
 from ..config import ListenerSettings
 from ..engine.responses import error_response, invalid_message_response
 from .connection import _Connection, _internal_error_response
+from .large import is_large
 from .listener import Listener, MessageHandler
 
 __all__ = ["KMIP_PATH", "MEDIA_TYPES", "ROUTES", "HttpsListener", "Route", "resolve"]
@@ -143,7 +144,8 @@ class Route(NamedTuple):
     """What a path serves: its methods, and the answer to a request with its whole body."""
 
     methods: tuple[str, ...]
-    answer: Callable[[_HttpsConnection, _Request, bytes], _Answer]
+    #: None: the answer comes later (a large KMIP message, see _HttpsConnection._kmip).
+    answer: Callable[[_HttpsConnection, _Request, bytes], _Answer | None]
     takes_body: bool = False  # a request without a body length is refused with 411
 
 
@@ -161,11 +163,10 @@ def _text_answer(status: int, text: str, headers: tuple[tuple[str, str], ...] = 
     return _Answer(status, _TEXT, f"{status} {http.HTTPStatus(status).phrase}: {text}\n".encode(), headers=headers)
 
 
-def _kmip_route(connection: _HttpsConnection, request: _Request, body: bytes) -> _Answer:
+def _kmip_route(connection: _HttpsConnection, request: _Request, body: bytes) -> _Answer | None:
     if request.media_type not in MEDIA_TYPES:
         return _text_answer(415, "KMIP bodies are TTLV, JSON or XML: " + ", ".join(MEDIA_TYPES), (_ACCEPT,))
-    answer, close = connection._kmip(MEDIA_TYPES[request.media_type], body)
-    return _Answer(200, _ANSWER_TYPES[request.media_type], answer, close)
+    return connection._kmip(request, body)
 
 
 #: Path -> what it serves. A further endpoint (health, metrics, a cloud API) is one entry.
@@ -283,6 +284,9 @@ class _HttpsConnection(_Connection):
             # Empty lines before a request line are to be ignored (RFC 9112 2.2); h11 refuses them.
             data = data.lstrip(b"\r\n")
         conn.receive_data(data)
+        self._process_safely()
+
+    def _process_safely(self) -> None:
         try:
             self._process()
         except _Refusal as refusal:
@@ -295,7 +299,8 @@ class _HttpsConnection(_Connection):
 
     def _process(self) -> None:
         limit = self._listener.settings.max_message_size
-        while not self._closing and not self._lingering:
+        # A large message on the listener's thread holds back what follows it (see _kmip).
+        while not self._closing and not self._lingering and not self._large_running:
             conn = self._h11  # replaced after each answer (see _reply)
             if conn.their_state is h11.IDLE and not self._head_checked:
                 if not _check_head(conn.trailing_data[0]):
@@ -363,15 +368,22 @@ class _HttpsConnection(_Connection):
         elif route.takes_body and not request.sized and request.method == "POST":
             answer = _text_answer(411, "a request body needs Content-Length or chunked Transfer-Encoding")
         else:
-            answer = route.answer(self, request, body)
+            deferred = route.answer(self, request, body)
+            if deferred is None:
+                return  # answered by _large_answered
+            answer = deferred
         if answer.status >= 400:
             log.debug("HTTPS %d for %s (%s)", answer.status, self._peer, self._name)
         self._reply(request, answer)
 
-    def _kmip(self, encoding: str, body: bytes) -> tuple[bytes, bool]:
-        """The answer to a KMIP request body, and whether to close the connection after it."""
+    def _kmip(self, request: _Request, body: bytes) -> _Answer | None:
+        """The answer to a KMIP request; None when it comes later: a large message (see
+        transport/large.py) runs on the listener's thread, as on the TTLV port, while the
+        worker serves its other clients; this connection reads nothing more until it is
+        answered, so its answers keep their order."""
         identity = self._identity
         assert identity is not None
+        encoding = MEDIA_TYPES[request.media_type]
         if encoding == "ttlv":
             message = body  # the body limit bounds it; the engine answers bad TTLV itself
         else:
@@ -381,12 +393,31 @@ class _HttpsConnection(_Connection):
                 # The client's own input, but logged without it: it may hold key material.
                 log.info("malformed %s request from %s (%s)", encoding.upper(), self._peer, identity.name)
                 failure = invalid_message_response(f"cannot read the {encoding.upper()} request: {exc}")
-                return from_ttlv(failure, encoding), False
+                return self._kmip_answer(request, from_ttlv(failure, encoding))
+        if is_large(message):
+            self._large_running = True
+            if self._transport is not None:
+                self._transport.pause_reading()
+            self._listener.large.submit(
+                self._listener.loop, message, identity, lambda response: self._large_answered_https(request, response)
+            )
+            return None
         try:
-            response = self._listener.handler(message, identity)
+            response: bytes | None = self._listener.handler(message, identity)
         except Exception:
             # As on the TTLV port: a bug in the engine, not bad input; the request is not logged.
             log.exception("request handler failed for %s (%s); closing the connection", self._peer, identity.name)
+            response = None
+        return self._kmip_answer(request, self._encoded(response, encoding))
+
+    def _kmip_answer(self, request: _Request, encoded: tuple[bytes, bool] | bytes) -> _Answer:
+        body, close = encoded if isinstance(encoded, tuple) else (encoded, False)
+        return _Answer(200, _ANSWER_TYPES[request.media_type], body, close)
+
+    def _encoded(self, response: bytes | None, encoding: str) -> tuple[bytes, bool]:
+        """The engine's TTLV response in the request's encoding, and whether to close after it
+        (None: the handler raised, which closes the connection)."""
+        if response is None:
             return from_ttlv(_internal_error_response(), encoding), True
         try:
             return from_ttlv(response, encoding), False
@@ -396,7 +427,7 @@ class _HttpsConnection(_Connection):
             log.warning(
                 "the response to %s (%s) cannot be written in %s; the request was carried out",
                 self._peer,
-                identity.name,
+                self._name,
                 encoding.upper(),
             )
             error = KmipError(
@@ -404,6 +435,18 @@ class _HttpsConnection(_Connection):
                 ResultReason.GENERAL_FAILURE,
             )
             return from_ttlv(error_response(error), encoding), False
+
+    def _large_answered_https(self, request: _Request, response: bytes | None) -> None:
+        self._large_running = False
+        if self._closing:
+            return  # aborted meanwhile (the graceful stop's grace ran out, say)
+        # A handler that raised (None) was logged on the thread, and closes the connection.
+        self._reply(request, self._kmip_answer(request, self._encoded(response, MEDIA_TYPES[request.media_type])))
+        if self._closing:
+            return
+        if self._transport is not None:
+            self._transport.resume_reading()
+        self._process_safely()  # what was pipelined behind it
 
     def _reply(self, request: _Request, answer: _Answer) -> None:
         # A stopping server answers what it has received and says it closes.
