@@ -14,9 +14,9 @@ their own beside the event loop (transport/large.py), so the dispatcher is used 
 threads. What that needs here: write transactions take turns on a lock (the store's
 cross-process writer lock is one ``flock`` per process, which two threads of the process
 would both pass, the second then waiting in SQLite's polling busy handler on the event loop);
-and a large message that writes, unless under Undo, commits its items in chunks of about
+and a large message, unless under Undo, runs its items in transactions of about
 _CHUNK_SECONDS (:meth:`Dispatcher._run_in_chunks`), so the event loop's writers, and other
-processes', wait at most that long. Only Undo keeps a message in one transaction, as it must,
+processes', wait at most that long, and no read snapshot lasts longer either. Only Undo keeps a message in one transaction, as it must,
 and so holds the writers back for the whole message: that is what the cap bounds. The token
 session serialises its calls itself (custody/pkcs11.py); read connections are per thread.
 """
@@ -147,8 +147,10 @@ class Dispatcher:
         """
         prepared = [self._prepare(data) for data, _ in requests]
         outcomes: list[list[ResponseBatchItem] | bytes | None] = [p if isinstance(p, bytes) else None for p in prepared]
-        writers = [i for i, p in enumerate(prepared) if not isinstance(p, bytes) and p.writes]
-        readers = [i for i, p in enumerate(prepared) if not isinstance(p, bytes) and not p.writes]
+        # Large messages run on their own, in chunks (see _run_in_chunks), readers too.
+        chunked = [i for i, p in enumerate(prepared) if not isinstance(p, bytes) and _chunked(p)]
+        writers = [i for i, p in enumerate(prepared) if not isinstance(p, bytes) and p.writes and i not in chunked]
+        readers = [i for i, p in enumerate(prepared) if not isinstance(p, bytes) and not p.writes and i not in chunked]
         if readers:
             results = self._in_transaction([prepared[i] for i in readers], [requests[i][1] for i in readers])  # type: ignore[misc]
             for i, result in zip(readers, results, strict=True):
@@ -160,10 +162,8 @@ class Dispatcher:
                 else:
                     outcomes[i] = result
             writers.sort()
-        chunked = [i for i in writers if _chunked(prepared[i])]  # type: ignore[arg-type]
         for i in chunked:
             outcomes[i] = self._run_in_chunks(prepared[i], requests[i][1])  # type: ignore[arg-type]
-        writers = [i for i in writers if i not in chunked] if chunked else writers
         if writers:
             results = self._in_transaction([prepared[i] for i in writers], [requests[i][1] for i in writers])  # type: ignore[misc]
             for i, result in zip(writers, results, strict=True):
@@ -351,12 +351,17 @@ class Dispatcher:
         )
 
     def _run_in_chunks(self, prepared: _Prepared, identity: ClientIdentity) -> list[ResponseBatchItem]:
-        """Run a large message that writes, not under Undo, as consecutive transactions of
-        about _CHUNK_SECONDS each, so the writer lock is free between them (see the module
+        """Run a large message, not under Undo, as consecutive transactions of about
+        _CHUNK_SECONDS each, so the writer lock is free between them (see the module
         docstring). What the client sees is what one transaction would give: each item's
         result, earlier items standing under Stop, the ID Placeholder carried along (the
         context outlives the transactions). Only other clients may see the first items'
-        writes before the response, which no KMIP client can tell from a fast server."""
+        writes before the response, which no KMIP client can tell from a fast server.
+
+        A message that only reads runs in read transactions of that length: one snapshot held
+        for seconds would keep SQLite from emptying its write-ahead log, which a Destroy
+        waits for while it holds the writer lock (storage/sqlite.py). An item that finds it
+        must write (a Get of a Fresh object) runs again, with the rest, in write transactions."""
         message = prepared.message
         option = _option(message)
         items = list(zip(message.batch_items, prepared.specs, strict=True))
@@ -364,11 +369,15 @@ class Dispatcher:
         ctx: RequestContext | None = None
         at = 0
         stopped = False
+        writes = prepared.writes
         while at < len(items) and not stopped:
             first = at
             chunk: list[ResponseBatchItem] = []
             try:
-                with self._write_lock, self.repository.write() as session:
+                with (
+                    self._write_lock if writes else _NO_LOCK,
+                    self.repository.write() if writes else self.repository.read() as session,
+                ):
                     now = int(self.clock())
                     if ctx is None:
                         ctx = self._context(session, prepared, identity, now)
@@ -377,8 +386,12 @@ class Dispatcher:
                     deadline = time.monotonic() + _CHUNK_SECONDS
                     while at < len(items):
                         item, spec = items[at]
+                        try:
+                            result = self._run_item(ctx, item, spec, savepoint=writes)
+                        except WriteNeeded:
+                            writes = True  # this item again, in a write transaction
+                            break
                         at += 1
-                        result = self._run_item(ctx, item, spec, savepoint=True)
                         chunk.append(result)
                         if result.result_status != _SUCCESS and option != _CONTINUE:
                             stopped = True  # Stop: earlier items stand (Undo never gets here)
@@ -457,7 +470,7 @@ def _option(message: RequestMessage) -> int:
 
 
 def _chunked(prepared: _Prepared) -> bool:
-    """Whether a message that writes commits in chunks: a large one, unless under Undo."""
+    """Whether a message runs in chunks of transactions: a large one, unless under Undo."""
     return len(prepared.message.batch_items) > LARGE_MESSAGE_ITEMS and _option(prepared.message) != _UNDO
 
 

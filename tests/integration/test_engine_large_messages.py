@@ -14,7 +14,7 @@ from kmip_server.custody import CustodyError
 from kmip_server.engine import dispatcher as dispatcher_module
 from kmip_server.engine.batch_limits import LARGE_MESSAGE_ITEMS, peek_request_header
 
-from .engine_support import ALICE, failure, one, run, state_of
+from .engine_support import ALICE, create, failure, one, run, state_of
 from .kmip_messages import V14, V21, create_aes, item, ok, request_bytes, response
 
 ITEMS = LARGE_MESSAGE_ITEMS + 8
@@ -99,6 +99,38 @@ def test_a_large_undo_message_stays_one_transaction(engine, chunk_per_item) -> N
     for undone in result.batch_items[:3]:
         lookup = one(engine, V14, item(Operation.GET, unique_identifier=undone.payload.unique_identifier))
         failure(lookup, ResultReason.ITEM_NOT_FOUND)
+
+
+def _counting_reads(engine, monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Counts the read transactions the engine's repository opens from now on."""
+    opened: list[int] = []
+    read = engine.repository.read
+
+    def counted():
+        opened.append(1)
+        return read()
+
+    monkeypatch.setattr(engine.repository, "read", counted)
+    return opened
+
+
+def test_a_large_read_message_runs_in_chunks_of_read_transactions(engine, chunk_per_item, monkeypatch) -> None:
+    # One snapshot held for a whole large message would keep SQLite's write-ahead log from
+    # being emptied, which a Destroy waits for (storage/sqlite.py).
+    uid = create(engine)
+    opened = _counting_reads(engine, monkeypatch)
+    result = run(engine, V14, *[item(Operation.GET_ATTRIBUTES, unique_identifier=uid)] * ITEMS)
+    assert [ok(answer).unique_identifier for answer in result.batch_items] == [uid] * ITEMS
+    assert len(opened) == ITEMS
+
+
+def test_gets_of_fresh_keys_in_a_large_message_write_when_they_must(engine, chunk_per_item) -> None:
+    uids = [create(engine) for _ in range(ITEMS)]
+    result = run(engine, V14, *[item(Operation.GET, unique_identifier=uid) for uid in uids])
+    assert [ok(got).unique_identifier for got in result.batch_items] == uids
+    with engine.repository.read() as session:
+        fresh = [session.get_attributes(uid, ["Fresh"]) for uid in uids]
+    assert {tuple(attribute.number for attribute in found) for found in fresh} == {(0,)}  # all served
 
 
 class _FailingCustody:
