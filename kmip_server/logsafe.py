@@ -5,10 +5,10 @@ A store that fails under load fails every request: each logging an ERROR with a 
 filled the log (2,464 tracebacks in 6 s) and cost the worker more than the failing requests.
 :class:`RepeatLimiter` logs the first of a run of identical failures as usual and counts the
 rest; the count is logged ("... repeated 2,463 times in the last 10 s") once the interval has
-passed, at the next failure of that kind or at the next call of any kind after it, and at
-:meth:`RepeatLimiter.flush` (a worker calls it when it stops). A different failure is logged
-at once. No timer thread: the summary rides on the next call, so a burst that ends for good is
-summed up at the next failure of any kind or at exit.
+passed: at the next failure after it, or from a timer the first repeat starts (a
+:class:`threading.Timer`, so a burst that ends for good is summed up within the interval, not
+at the next failure, which may be days away), and at :meth:`RepeatLimiter.flush` (a worker
+calls it when it stops). A different failure is logged at once.
 
 The standard library has no such filter, and the usual third-party ones (structlog's, say)
 drop repeats without counting them; this is about fifty lines.
@@ -50,6 +50,7 @@ class RepeatLimiter:
         *,
         clock: Callable[[], float] = time.monotonic,
         max_kinds: int = 256,
+        timer: bool = True,
     ) -> None:
         self.logger = logger
         self.interval = interval
@@ -57,6 +58,8 @@ class RepeatLimiter:
         self._max_kinds = max_kinds
         self._runs: dict[str, _Run] = {}
         self._lock = threading.Lock()
+        self._use_timer = timer  # tests with a fake clock drive the summaries themselves
+        self._timer: threading.Timer | None = None  # pending while repeats await their count
 
     def log(self, level: int, msg: str, *args: Any, exc_info: Any = None, key: str | None = None) -> None:
         """Log ``msg % args`` at ``level`` (with ``exc_info``) unless it is a repeat; then count it."""
@@ -75,6 +78,7 @@ class RepeatLimiter:
             else:
                 run.suppressed += 1
                 run.last = now
+                self._arm()
         for summary in due:
             self._summarise(summary, now)
         if first:
@@ -88,8 +92,28 @@ class RepeatLimiter:
         now = self._clock()
         with self._lock:
             runs, self._runs = list(self._runs.values()), {}
+            if self._timer is not None:
+                self._timer.cancel()
+                self._timer = None
         for run in runs:
             self._summarise(run, now)
+
+    def _arm(self) -> None:
+        """Start the timer that sums up repeats, unless one is pending (caller holds the lock)."""
+        if self._use_timer and self._timer is None:
+            self._timer = threading.Timer(self.interval, self._on_timer)
+            self._timer.daemon = True  # a summary is not worth keeping a process alive for
+            self._timer.start()
+
+    def _on_timer(self) -> None:
+        now = self._clock()
+        with self._lock:
+            self._timer = None
+            due = self._take_due(now)
+            if any(run.suppressed for run in self._runs.values()):
+                self._arm()  # repeats of a period still open: their count comes next time
+        for summary in due:
+            self._summarise(summary, now)
 
     def _take_due(self, now: float) -> list[_Run]:
         """Runs whose interval is over (caller holds the lock): counted ones are summed up and

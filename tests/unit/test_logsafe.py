@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 
 import pytest
 
@@ -28,7 +29,7 @@ def _failure() -> BaseException:
 
 def test_a_thousand_identical_failures_log_once_then_a_count(caplog: pytest.LogCaptureFixture) -> None:
     clock = Clock()
-    limiter = RepeatLimiter(logging.getLogger(LOGGER), interval=10.0, clock=clock)
+    limiter = RepeatLimiter(logging.getLogger(LOGGER), interval=10.0, clock=clock, timer=False)
     exc = _failure()
     with caplog.at_level(logging.ERROR, logger=LOGGER):
         for _ in range(1000):
@@ -50,7 +51,7 @@ def test_a_thousand_identical_failures_log_once_then_a_count(caplog: pytest.LogC
 
 
 def test_a_different_failure_is_logged_at_once(caplog: pytest.LogCaptureFixture) -> None:
-    limiter = RepeatLimiter(logging.getLogger(LOGGER), interval=10.0, clock=Clock())
+    limiter = RepeatLimiter(logging.getLogger(LOGGER), interval=10.0, clock=Clock(), timer=False)
     with caplog.at_level(logging.ERROR, logger=LOGGER):
         for _ in range(50):
             limiter.error("key custody failed during CREATE: %s", "GeneralError")
@@ -65,7 +66,7 @@ def test_a_different_failure_is_logged_at_once(caplog: pytest.LogCaptureFixture)
 
 def test_a_continuing_burst_is_counted_at_each_interval(caplog: pytest.LogCaptureFixture) -> None:
     clock = Clock()
-    limiter = RepeatLimiter(logging.getLogger(LOGGER), interval=10.0, clock=clock)
+    limiter = RepeatLimiter(logging.getLogger(LOGGER), interval=10.0, clock=clock, timer=False)
     with caplog.at_level(logging.ERROR, logger=LOGGER):
         for _ in range(3000):  # 30 s of 100 failures a second
             limiter.error("storage transaction failed: %s", "OperationalError: disk full")
@@ -79,7 +80,7 @@ def test_a_continuing_burst_is_counted_at_each_interval(caplog: pytest.LogCaptur
 
 
 def test_flush_reports_pending_counts_and_forgets_them(caplog: pytest.LogCaptureFixture) -> None:
-    limiter = RepeatLimiter(logging.getLogger(LOGGER), interval=10.0, clock=Clock())
+    limiter = RepeatLimiter(logging.getLogger(LOGGER), interval=10.0, clock=Clock(), timer=False)
     with caplog.at_level(logging.ERROR, logger=LOGGER):
         for _ in range(3):
             limiter.error("storage transaction failed: %s", "x")
@@ -94,9 +95,26 @@ def test_flush_reports_pending_counts_and_forgets_them(caplog: pytest.LogCapture
 
 
 def test_kinds_are_bounded(caplog: pytest.LogCaptureFixture) -> None:
-    limiter = RepeatLimiter(logging.getLogger(LOGGER), interval=10.0, clock=Clock(), max_kinds=4)
+    limiter = RepeatLimiter(logging.getLogger(LOGGER), interval=10.0, clock=Clock(), max_kinds=4, timer=False)
     with caplog.at_level(logging.ERROR, logger=LOGGER):
         for index in range(100):
             limiter.error("failure %d", index)
     assert len(caplog.records) == 100
     assert len(limiter._runs) <= 4
+
+
+def test_a_burst_that_ends_is_summed_up_by_the_timer(caplog: pytest.LogCaptureFixture) -> None:
+    # No further failure comes: the count must not wait for one (or for the worker's exit).
+    limiter = RepeatLimiter(logging.getLogger(LOGGER), interval=0.2)
+    with caplog.at_level(logging.ERROR, logger=LOGGER):
+        for _ in range(100):
+            limiter.error("storage transaction failed: %s", "OperationalError: disk I/O error")
+        deadline = time.monotonic() + 5.0
+        while len(caplog.records) < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(0.5)  # and nothing more after it: the timer stops once nothing is counted
+    messages = [record.getMessage() for record in caplog.records]
+    assert messages[0] == "storage transaction failed: OperationalError: disk I/O error"
+    assert messages[1].startswith("storage transaction failed: OperationalError: disk I/O error (repeated 99 times")
+    assert len(messages) == 2
+    assert limiter._timer is None
