@@ -315,6 +315,17 @@ def discover_versions(server: ServerProcess) -> ResponseMessage:
     return exchange(server, to_bytes(request))
 
 
+def create_and_get(server: ServerProcess) -> None:
+    """Create an AES-256 key and Get it back: the worker answering has the token and the store."""
+    created = ok(exchange(server, request_bytes(V14, create_aes(V14))).batch_items[0])
+    got = ok(
+        exchange(
+            server, request_bytes(V14, item(Operation.GET, unique_identifier=created.unique_identifier))
+        ).batch_items[0]
+    )
+    assert len(got.managed_object.key_block.key_value.key_material) == 32
+
+
 def test_serve_answers_and_stops_cleanly_on_sigterm(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     data_dir = tmp_path / "data"
     init(capsys, data_dir)
@@ -436,11 +447,5 @@ def test_serve_on_postgresql_creates_its_tables_and_keeps_keys(
         config.write_text(text[:start] + f"\nurl = {url!r}".replace("'", '"') + text[end:])
         assert load_config(data_dir).storage.url == url
         with running_server(data_dir, free_port(), workers=2) as server:
-            created = ok(exchange(server, request_bytes(V14, create_aes(V14))).batch_items[0])
-            got = ok(
-                exchange(
-                    server, request_bytes(V14, item(Operation.GET, unique_identifier=created.unique_identifier))
-                ).batch_items[0]
-            )
-            assert len(got.managed_object.key_block.key_value.key_material) == 32
+            create_and_get(server)
             assert server.stop() == 0

@@ -9,7 +9,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from kmip_client.protocol.spec.enums import Operation, ResultStatus
+from kmip_client.protocol.spec.enums import ResultStatus
 from kmip_server.transport.workers import retry_delay
 from tests.support.server_process import (
     ServerProcess,
@@ -20,8 +20,7 @@ from tests.support.server_process import (
     wait_for_log,
 )
 
-from .kmip_messages import V14, create_aes, item, ok, request_bytes
-from .test_server_cli import discover_versions, exchange
+from .test_server_cli import create_and_get, discover_versions
 
 
 def _workers(server: ServerProcess) -> set[int]:
@@ -79,13 +78,7 @@ def test_a_replacement_that_cannot_open_the_token_is_retried_while_the_others_se
         (newcomer,) = _workers(server) - {survivor}
         # The new worker serves, the token included (connections are spread over both workers).
         for _ in range(30):
-            created = ok(exchange(server, request_bytes(V14, create_aes(V14))).batch_items[0])
-            got = ok(
-                exchange(
-                    server, request_bytes(V14, item(Operation.GET, unique_identifier=created.unique_identifier))
-                ).batch_items[0]
-            )
-            assert len(got.managed_object.key_block.key_value.key_material) == 32
+            create_and_get(server)
             if f"[{newcomer}] strongroom.audit: identity=admin operation=GET" in server.stderr_text(100_000):
                 break
         else:
