@@ -21,7 +21,7 @@ import sqlite3
 import threading
 import time
 
-from .sqlite import FileLock
+from .sqlite import FileLock, checkpoint_lock_path
 
 __all__ = ["WalCheckpointer"]
 
@@ -43,7 +43,7 @@ class WalCheckpointer:
         self.checkpoints = 0  # completed passes, for tests and diagnostics
         # Its own descriptor (so its own lock, as flock locks belong to open files): the
         # writers' erasures in this same process must exclude it too.
-        self._checkpoint_lock = FileLock(f"{path}.checkpoint-lock")
+        self._checkpoint_lock = FileLock(checkpoint_lock_path(path))
 
     @property
     def running(self) -> bool:

@@ -48,6 +48,7 @@ __all__ = [
     "LogNotErased",
     "ReaderConnections",
     "begin",
+    "checkpoint_lock_path",
     "erase_log",
     "on_connect",
     "validate_url",
@@ -65,6 +66,11 @@ BACKGROUND_CHECKPOINT_INTERVAL = 0.2
 # readers to leave the log; a retry is for another connection's checkpoint in progress
 # (SQLite refuses a second checkpointer at once instead of waiting for it).
 _ERASE_DEADLINE = 10.0
+
+
+def checkpoint_lock_path(database: str) -> str:
+    """The lock file that keeps background checkpoints out of :func:`erase_log`'s way."""
+    return f"{database}.checkpoint-lock"
 
 
 class LogNotErased(Exception):

@@ -118,10 +118,7 @@ class Admission(Generic[C]):
         """Whether to serve a connection just accepted from ``source``, and the connection in
         its handshake that it displaces, if any (already out of the books; the caller aborts it)."""
         if self.full and self.victim()[0] is None:
-            if self._refused == 0:
-                log.warning("connection limit of %d reached; refusing new connections", self.max_connections)
-            self._refused += 1
-            return False, None
+            return self._at_limit()
         refused = self.refuse(source)
         if refused:
             if refused == 1:  # and not again until the source is down to half its share
@@ -134,10 +131,7 @@ class Admission(Generic[C]):
             if time.monotonic() - accepted < _SETTLED:  # the one to make way is young: a burst, say
                 if len(self._source) < self.max_connections:
                     return True, None
-                if self._refused == 0:
-                    log.warning("connection limit of %d reached; refusing new connections", self.max_connections)
-                self._refused += 1
-                return False, None
+                return self._at_limit()
             if not self._displaced:
                 log.warning(
                     "%d connections in their TLS handshake (%d open): new connections take their place",
@@ -155,6 +149,13 @@ class Admission(Generic[C]):
             log.info("accepting connections again (%d refused while at the limit)", self._refused)
             self._refused = 0
         return True, displaced
+
+    def _at_limit(self) -> tuple[bool, C | None]:
+        """Refuse a new connection: every place is taken and none can be given up."""
+        if self._refused == 0:
+            log.warning("connection limit of %d reached; refusing new connections", self.max_connections)
+        self._refused += 1
+        return False, None
 
     def refuse(self, source: str) -> int:
         """0 when ``source`` may open another connection; otherwise it holds its share, and
