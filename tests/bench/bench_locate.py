@@ -40,6 +40,7 @@ from loadgen import (  # noqa: E402
     PROTOCOL,
     CellResult,
     Endpoint,
+    aes_create_payload,
     connect,
     create_request,
     exchange,
@@ -52,18 +53,13 @@ from kmip_client.protocol.model import (  # noqa: E402
     RequestHeader,
     RequestMessage,
     ResponseMessage,
-    TemplateAttribute,
     encode_message,
 )
 from kmip_client.protocol.model.attributes import Name  # noqa: E402
 from kmip_client.protocol.model.messages import decode_message  # noqa: E402
-from kmip_client.protocol.model.payloads.lifecycle import CreateRequest  # noqa: E402
 from kmip_client.protocol.model.payloads.locate import LocateRequest  # noqa: E402
 from kmip_client.protocol.spec.enums import (  # noqa: E402
-    CryptographicAlgorithm,
-    CryptographicUsageMask,
     NameType,
-    ObjectType,
     Operation,
     ResultStatus,
 )
@@ -97,18 +93,7 @@ def _name(text: str) -> Name:
 
 
 def create_named_request(text: str) -> bytes:
-    attributes = (
-        Attribute(name="Cryptographic Algorithm", value=CryptographicAlgorithm.AES),
-        Attribute(name="Cryptographic Length", value=256),
-        Attribute(
-            name="Cryptographic Usage Mask", value=CryptographicUsageMask.ENCRYPT | CryptographicUsageMask.DECRYPT
-        ),
-        Attribute(name="Name", value=_name(text)),
-    )
-    payload = CreateRequest(
-        object_type=ObjectType.SYMMETRIC_KEY, template_attribute=TemplateAttribute(attributes=attributes)
-    )
-    return _message(Operation.CREATE, payload)
+    return _message(Operation.CREATE, aes_create_payload(Attribute(name="Name", value=_name(text))))
 
 
 def locate_request(text: str) -> bytes:

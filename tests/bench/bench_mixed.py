@@ -33,29 +33,32 @@ if str(_ROOT) not in sys.path:  # run as a script: make `tests.support` importab
     sys.path.insert(0, str(_ROOT))
 
 from bench_server import Target, errors, pykmip_target, strongroom_target  # noqa: E402
-from loadgen import PROTOCOL, UID_MARK, Chain, create_request, get_request, run_cell, setup_keys  # noqa: E402
+from loadgen import (  # noqa: E402
+    PROTOCOL,
+    UID_MARK,
+    Chain,
+    aes_create_payload,
+    create_request,
+    get_request,
+    run_cell,
+    setup_keys,
+)
 
 from kmip_client.protocol.model import (  # noqa: E402
-    Attribute,
     RequestBatchItem,
     RequestHeader,
     RequestMessage,
-    TemplateAttribute,
     encode_message,
 )
 from kmip_client.protocol.model.attributes import RevocationReason  # noqa: E402
 from kmip_client.protocol.model.payloads.attributes_ops import GetAttributesRequest  # noqa: E402
 from kmip_client.protocol.model.payloads.lifecycle import (  # noqa: E402
     ActivateRequest,
-    CreateRequest,
     DestroyRequest,
     GetRequest,
     RevokeRequest,
 )
 from kmip_client.protocol.spec.enums import (  # noqa: E402
-    CryptographicAlgorithm,
-    CryptographicUsageMask,
-    ObjectType,
     Operation,
     RevocationReasonCode,
 )
@@ -90,16 +93,7 @@ def mixed_requests(uids: list[str]) -> list[bytes]:
 
 
 def lifecycle_request() -> bytes:
-    attributes = (
-        Attribute(name="Cryptographic Algorithm", value=CryptographicAlgorithm.AES),
-        Attribute(name="Cryptographic Length", value=256),
-        Attribute(
-            name="Cryptographic Usage Mask", value=CryptographicUsageMask.ENCRYPT | CryptographicUsageMask.DECRYPT
-        ),
-    )
-    create = CreateRequest(
-        object_type=ObjectType.SYMMETRIC_KEY, template_attribute=TemplateAttribute(attributes=attributes)
-    )
+    create = aes_create_payload()
     reason = RevocationReason(code=RevocationReasonCode.CESSATION_OF_OPERATION)
     return _message(
         (Operation.CREATE, create),

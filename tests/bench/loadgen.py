@@ -91,18 +91,21 @@ def discover_request() -> bytes:
     return _request(Operation.DISCOVER_VERSIONS, DiscoverVersionsRequest())
 
 
-def create_request() -> bytes:
+def aes_create_payload(*extra: Attribute) -> CreateRequest:
+    """The Create payload of an AES-256 encrypt/decrypt key, with ``extra`` attributes."""
     attributes = (
         Attribute(name="Cryptographic Algorithm", value=CryptographicAlgorithm.AES),
         Attribute(name="Cryptographic Length", value=256),
         Attribute(
             name="Cryptographic Usage Mask", value=CryptographicUsageMask.ENCRYPT | CryptographicUsageMask.DECRYPT
         ),
+        *extra,
     )
-    payload = CreateRequest(
-        object_type=ObjectType.SYMMETRIC_KEY, template_attribute=TemplateAttribute(attributes=attributes)
-    )
-    return _request(Operation.CREATE, payload)
+    return CreateRequest(object_type=ObjectType.SYMMETRIC_KEY, template_attribute=TemplateAttribute(attributes=attributes))
+
+
+def create_request() -> bytes:
+    return _request(Operation.CREATE, aes_create_payload())
 
 
 def get_request(uid: str) -> bytes:
