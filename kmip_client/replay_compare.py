@@ -14,7 +14,9 @@ type only (docs/conformance.md gives the reasons):
   request of the file supplied that value;
 * in a Query response, the lists the server reports about itself (Operation, Object Type,
   Vendor Identification, Server Information, Application Namespace, ...): every kind of item
-  the vector shows must be there, with the vector's type, in any number.
+  the vector shows must be there, with the vector's type, in any number;
+* in a Get Attribute List response, the order of the attributes listed (the Attribute Names
+  of 1.x, the Attribute References of 2.x): the same items, each as many times, in any order.
 
 Placeholders other than ``$NOW`` are bound from the first response that has them (see
 :mod:`.replay`).
@@ -22,6 +24,7 @@ Placeholders other than ``$NOW`` are bound from the first response that has them
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import hashlib
 from typing import Any
@@ -74,6 +77,9 @@ _RESPONSE_PAYLOAD = int(Tag.RESPONSE_PAYLOAD)
 _DIGEST_VALUE = int(Tag.DIGEST_VALUE)
 _UNIQUE_IDENTIFIER = "UNIQUE_IDENTIFIER_"
 _QUERY = int(Operation.QUERY)
+_GET_ATTRIBUTE_LIST = int(Operation.GET_ATTRIBUTE_LIST)
+#: What a Get Attribute List response lists: names (1.x) or references (2.x), in no set order.
+_LISTED = frozenset({int(Tag.ATTRIBUTE_NAME), int(Tag.ATTRIBUTE_REFERENCE)})
 _DIGESTS = ("sha1", "sha224", "sha256", "sha384", "sha512", "md5")
 
 
@@ -226,6 +232,8 @@ class Comparison:
             actual = tuple(c for c in actual if c.tag != _SERVER_CORRELATION_VALUE)
         if exp.tag == _RESPONSE_PAYLOAD and self._current_operation == _QUERY:
             expected, actual = self._query_lists(expected, actual, path)
+        if exp.tag == _RESPONSE_PAYLOAD and self._current_operation == _GET_ATTRIBUTE_LIST:
+            actual = _in_expected_order(expected, actual, path)
         if exp.tag == _BATCH_ITEM:
             self._current_operation = next((c.value for c in expected if c.tag == _OPERATION), None)
         for index in range(max(len(expected), len(actual))):
@@ -263,6 +271,41 @@ class Comparison:
                 if hashlib.new(name, supplied).digest() == digest:
                     return True
         return False
+
+
+def _in_expected_order(expected: tuple[Item, ...], actual: tuple[Item, ...], path: str) -> tuple[Item, ...]:
+    """A Get Attribute List payload's names or references, ``actual`` ones put in the order of
+    ``expected``, if the two hold the same items as many times each (KMIP sets no order for the
+    list); else the first item one has more often than the other is the difference. Every other
+    item keeps its place, to be compared exactly."""
+    wanted = [c for c in expected if c.tag in _LISTED]
+    given = [c for c in actual if c.tag in _LISTED]
+    pending: dict[Any, collections.deque[Item]] = collections.defaultdict(collections.deque)
+    for item in given:
+        pending[_shape(item)].append(item)
+    counts = collections.Counter(_shape(c) for c in wanted)
+    for item in wanted:
+        have, want = len(pending[_shape(item)]), counts[_shape(item)]
+        if have < want:
+            where = f"{path}/{tag_name(item.tag)}"
+            what = describe(item, expected)
+            if have == 0:
+                raise _Mismatch(where, f"{what} (in any order)", "nothing")
+            raise _Mismatch(where, f"{what} ({_times(want)}, in any order)", _times(have))
+    for item in given:
+        have, want = len(pending[_shape(item)]), counts[_shape(item)]
+        if have > want:
+            where = f"{path}/{tag_name(item.tag)}"
+            what = describe(item, actual)
+            if want == 0:
+                raise _Mismatch(where, "nothing more", what)
+            raise _Mismatch(where, f"{what} ({_times(want)}, in any order)", _times(have))
+    ordered = iter([pending[_shape(c)].popleft() for c in wanted])
+    return tuple(next(ordered) if c.tag in _LISTED else c for c in actual)
+
+
+def _times(count: int) -> str:
+    return {1: "once", 2: "twice"}.get(count, f"{count} times")
 
 
 def _is_generator(item: Item, siblings: tuple[Item, ...]) -> bool:

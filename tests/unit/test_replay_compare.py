@@ -256,3 +256,75 @@ def test_the_random_number_generator_is_the_servers_own_unless_a_request_set_it(
     other = st(Tag.ATTRIBUTE, leaf(Tag.ATTRIBUTE_NAME, T, "Name"), Item(int(Tag.ATTRIBUTE_VALUE), S, (uid("a"),)))
     changed = st(Tag.ATTRIBUTE, leaf(Tag.ATTRIBUTE_NAME, T, "Name"), Item(int(Tag.ATTRIBUTE_VALUE), S, (uid("b"),)))
     assert Comparison(NOW).compare(1, response(other), response(changed)) is not None
+
+
+def _names(*names: str) -> tuple[Item, ...]:
+    return tuple(leaf(Tag.ATTRIBUTE_NAME, T, n) for n in names)
+
+
+def test_only_a_get_attribute_list_is_compared_without_order_the_same_names_each_as_often() -> None:
+    from kmip_client.protocol.spec.enums import Operation
+
+    listing = int(Operation.GET_ATTRIBUTE_LIST)
+    expected = response(uid("k"), *_names("x-Barcode", "x-ID", "Name", "State"), operation=listing)
+
+    def compared(*names: str, identifier: str = "k") -> str | None:
+        actual = response(uid(identifier), *_names(*names), operation=listing)
+        difference = Comparison(NOW).compare(2, expected, actual)
+        return None if difference is None else str(difference)
+
+    assert compared("x-ID", "x-Barcode", "State", "Name") is None  # KMIP sets no order for the list
+    path = "step 2, ResponseMessage/BatchItem/ResponsePayload/AttributeName"
+    assert compared("x-ID", "x-Barcode", "Name") == f"{path}: expected TextString 'State' (in any order), got nothing"
+    assert compared("x-ID", "x-Barcode", "State", "Name", "Fresh") == (
+        f"{path}: expected nothing more, got TextString 'Fresh'"
+    )
+    assert compared("x-ID", "x-Barcode", "State", "Name", "Name") == (
+        f"{path}: expected TextString 'Name' (once, in any order), got twice"
+    )
+    assert compared("x-ID", "x-Barcode", "State", "x-Id") is not None  # a name is still exact
+    # Names the vector lists twice are wanted twice.
+    twice = response(uid("k"), *_names("Name", "State", "Name"), operation=listing)
+    moved = response(uid("k"), *_names("Name", "Name", "State"), operation=listing)
+    assert Comparison(NOW).compare(1, twice, moved) is None
+    once = response(uid("k"), *_names("State", "Name"), operation=listing)
+    assert "'Name' (twice, in any order), got once" in str(Comparison(NOW).compare(1, twice, once))
+    # The rest of the payload is exact.
+    assert "expected TextString 'k'" in str(compared("x-ID", "x-Barcode", "State", "Name", identifier="j"))
+
+    # Everywhere else order counts: the attributes of a Get Attributes response, the same names
+    # in another operation's payload, the identifiers a Locate returns.
+    def attribute(name: str, value: str) -> Item:
+        return st(Tag.ATTRIBUTE, leaf(Tag.ATTRIBUTE_NAME, T, name), leaf(Tag.ATTRIBUTE_VALUE, T, value))
+
+    get_attributes = int(Operation.GET_ATTRIBUTES)
+    in_order = response(uid("k"), attribute("x-ID", "1"), attribute("x-Barcode", "2"), operation=get_attributes)
+    swapped = response(uid("k"), attribute("x-Barcode", "2"), attribute("x-ID", "1"), operation=get_attributes)
+    difference = Comparison(NOW).compare(3, in_order, swapped)
+    assert difference is not None and "expected TextString 'x-ID', got TextString 'x-Barcode'" in str(difference)
+    names = response(uid("k"), *_names("x-Barcode", "x-ID"), operation=get_attributes)
+    assert Comparison(NOW).compare(3, names, response(uid("k"), *_names("x-ID", "x-Barcode"), operation=get_attributes))
+    located = response(uid("a"), uid("b"), operation=int(Operation.LOCATE))
+    assert Comparison(NOW).compare(3, located, response(uid("b"), uid("a"), operation=int(Operation.LOCATE)))
+
+
+def test_a_2x_get_attribute_list_is_its_attribute_references_in_any_order() -> None:
+    from kmip_client.protocol.spec.enums import Operation
+
+    def vendor(name: str) -> Item:
+        return st(Tag.ATTRIBUTE_REFERENCE, leaf(Tag.VENDOR_IDENTIFICATION, T, "x"), leaf(Tag.ATTRIBUTE_NAME, T, name))
+
+    def ref(tag: Tag) -> Item:
+        return leaf(Tag.ATTRIBUTE_REFERENCE, E, int(tag))
+
+    listing = int(Operation.GET_ATTRIBUTE_LIST)
+    rng, mask = ref(Tag.RANDOM_NUMBER_GENERATOR), ref(Tag.PROTECTION_STORAGE_MASK)
+    expected = response(uid("k"), vendor("Barcode"), vendor("ID"), rng, ref(Tag.STATE), mask, operation=listing)
+    reordered = response(uid("k"), vendor("ID"), vendor("Barcode"), mask, rng, ref(Tag.STATE), operation=listing)
+    assert Comparison(NOW).compare(2, expected, reordered) is None
+    without = response(uid("k"), vendor("ID"), vendor("Barcode"), rng, ref(Tag.STATE), operation=listing)
+    difference = Comparison(NOW).compare(2, expected, without)
+    assert difference is not None and difference.expected.startswith("Enumeration ProtectionStorageMask")
+    other_vendor = response(uid("k"), vendor("ID"), vendor("Code"), mask, rng, ref(Tag.STATE), operation=listing)
+    difference = Comparison(NOW).compare(2, expected, other_vendor)
+    assert difference is not None and difference.got == "nothing"  # the Barcode reference is missing
