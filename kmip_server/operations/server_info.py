@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import kmip_server
 from kmip_client.protocol.model import ProtocolVersion, Struct
 from kmip_client.protocol.model.payloads.server_info import (
@@ -11,11 +13,20 @@ from kmip_client.protocol.model.payloads.server_info import (
     QueryResponse,
 )
 from kmip_client.protocol.model.payloads.structures import ProfileInformation, ProfileVersion, ServerInformation
-from kmip_client.protocol.spec.enums import ObjectType, Operation, ProfileName, QueryFunction
+from kmip_client.protocol.spec.enums import ObjectType, Operation, ProfileName
+from kmip_client.protocol.spec.enums import QueryFunction as Q
 
 from ..engine.context import RequestContext
 from ..engine.registry import operation, supported_operations
 from ..engine.versions import SUPPORTED_VERSIONS
+from .query import (
+    CLIENT_REGISTRATION_METHODS,
+    STORAGE_PROTECTION_MASKS,
+    capability_information,
+    defaults_information,
+    requested_functions,
+    rng_parameters,
+)
 
 VENDOR = "Strongroom"
 #: The server profiles whose mandatory OASIS test cases all pass, by profile and KMIP version:
@@ -56,14 +67,16 @@ def discover_versions(ctx: RequestContext, request: DiscoverVersionsRequest) -> 
 
 @operation(Operation.QUERY, writes=False)
 def query(ctx: RequestContext, request: QueryRequest) -> Struct:
-    functions = set(request.query_functions)
-    response = QueryResponse()
-    fields: dict[str, object] = {}
-    if QueryFunction.QUERY_OPERATIONS in functions:
+    """Every Query Function of the client's version answered (one it lacks: Invalid Field);
+    what the server does not have is an empty answer (KMIP: "the response payload is empty if
+    there are no values to return")."""
+    functions = requested_functions(ctx.version, request.query_functions)
+    fields: dict[str, Any] = {}
+    if Q.QUERY_OPERATIONS in functions:
         fields["operations"] = tuple(supported_operations(ctx.version, test_harness=ctx.test_harness))
-    if QueryFunction.QUERY_OBJECTS in functions:
+    if Q.QUERY_OBJECTS in functions:
         fields["object_types"] = SUPPORTED_OBJECT_TYPES
-    if QueryFunction.QUERY_SERVER_INFORMATION in functions:
+    if Q.QUERY_SERVER_INFORMATION in functions:
         fields["vendor_identification"] = VENDOR
         # 1.x defines no fields inside Server Information (it is vendor-specific): an empty
         # structure, as the OASIS test cases show; 2.x names its fields.
@@ -74,9 +87,26 @@ def query(ctx: RequestContext, request: QueryRequest) -> Struct:
             if ctx.v2
             else ServerInformation()
         )
-    if QueryFunction.QUERY_PROFILES in functions and ctx.version >= (1, 3):
+    # Query Application Namespaces: none. The server generates Application Data for no
+    # Application Specific Information namespace; a client's are stored as given.
+    # Query Extension List / Map: none. The server defines no tags, types or attributes in the
+    # Extensions range (custom attributes are the clients', stored as they come).
+    # Query Attestation Types: none (no attestation). Query Validations: none (no FIPS 140 or
+    # Common Criteria validation of this server; a client must not read the token's as its).
+    if Q.QUERY_RNGS in functions:
+        fields["rng_parameters"] = rng_parameters(ctx)
+    if Q.QUERY_PROFILES in functions:
         fields["profile_information"] = profiles_for(ctx.version)
-    return QueryResponse(**fields) if fields else response  # type: ignore[arg-type]
+    if Q.QUERY_CAPABILITIES in functions:
+        quantum_safe = "2.1" in CONFORMANT_PROFILES.get("QUANTUM_SAFE_SERVER", ())
+        fields["capability_information"] = (capability_information(ctx, quantum_safe=quantum_safe),)
+    if Q.QUERY_CLIENT_REGISTRATION_METHODS in functions:
+        fields["client_registration_methods"] = CLIENT_REGISTRATION_METHODS
+    if Q.QUERY_DEFAULTS_INFORMATION in functions:
+        fields["defaults_information"] = defaults_information()
+    if Q.QUERY_STORAGE_PROTECTION_MASKS in functions:
+        fields["protection_storage_masks"] = STORAGE_PROTECTION_MASKS
+    return QueryResponse(**fields)
 
 
 def profiles_for(version: tuple[int, int]) -> tuple[ProfileInformation, ...]:
