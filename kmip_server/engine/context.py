@@ -13,6 +13,7 @@ from ..custody import KeyCustody
 from ..policy import Policy
 from ..storage.repository import Session
 from .identity import ClientIdentity
+from .versions import result_reason_since
 
 Version = tuple[int, int]
 V2 = (2, 0)
@@ -45,6 +46,11 @@ class RequestContext:
     def reason(self, v2: ResultReason, v1: ResultReason) -> ResultReason:
         """Pick the Result Reason of the client's KMIP generation (2.x added finer ones)."""
         return v2 if self.version >= V2 else v1
+
+    def defined_reason(self, wanted: ResultReason, otherwise: ResultReason) -> ResultReason:
+        """``wanted`` if the client's KMIP version defines that Result Reason, else ``otherwise``
+        (Sensitive and Not Extractable exist from 1.4, Key Value Not Present from 1.2 ...)."""
+        return wanted if self.version >= result_reason_since(wanted) else otherwise
 
     def uid(self, given: Any) -> str:
         """The object an item is about: the given Unique Identifier or the ID Placeholder."""

@@ -53,6 +53,7 @@ from ..storage.repository import Repository
 from .batch_limits import LARGE_MESSAGE_ITEMS, peek_request_header
 from .context import RequestContext, WriteNeeded
 from .identity import ClientIdentity
+from .quirks import TOLERATED_FIELDS
 from .registry import HANDLERS, OperationSpec
 from .responses import encoded_response_header, error_response, failure_item, invalid_message_response, response_header
 from .versions import SUPPORTED_VERSIONS
@@ -450,7 +451,8 @@ class Dispatcher:
         payload = item.payload
         if payload is None or isinstance(payload, RawPayload):
             raise KmipError(f"{_op_name(item)} needs a Request Payload", ResultReason.INVALID_MESSAGE)
-        conflicts = version_conflicts(payload, ctx.version)
+        # A field of a later version is refused unless a named client needs it (quirks.py).
+        conflicts = [path for path in version_conflicts(payload, ctx.version) if path not in TOLERATED_FIELDS]
         if conflicts:
             raise KmipError(
                 f"field(s) not defined in KMIP {ctx.version[0]}.{ctx.version[1]}: {', '.join(conflicts)}",

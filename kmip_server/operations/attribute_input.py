@@ -1,9 +1,9 @@
-"""Attributes as clients send them: collected from either request form and checked against the rules."""
+"""Attributes as clients send them, checked against the rules (templates.py collects them from either request form)."""
 
 from __future__ import annotations
 
 from kmip_client.protocol.errors import KmipError
-from kmip_client.protocol.model import Attribute, Attributes, TemplateAttribute
+from kmip_client.protocol.model import Attribute, Attributes
 from kmip_client.protocol.model.attributes import attribute_name
 from kmip_client.protocol.spec.enums import ResultReason
 
@@ -12,20 +12,6 @@ from ..objects.attribute_rules import VALUE_TYPES, AttributeRule, rule_for
 from ..objects.attribute_set import AttributeSet
 
 R = ResultReason
-
-
-def from_request(
-    ctx: RequestContext, template: TemplateAttribute | None, attributes: Attributes | None
-) -> list[Attribute]:
-    """The attributes of a Create/Register-style request, whichever form (1.x or 2.x) it used."""
-    if template is not None:
-        if template.names:
-            raise KmipError(
-                "Template objects are not supported; send the attributes themselves",
-                ctx.reason(R.ITEM_NOT_FOUND, R.ITEM_NOT_FOUND),
-            )
-        return list(template.attributes)
-    return list(attributes.attributes) if attributes is not None else []
 
 
 def single_attribute(ctx: RequestContext, container: Attributes | None, what: str) -> Attribute:

@@ -184,6 +184,13 @@ def _instance_with_value(obj: ManagedObject, name: str, value: Any) -> int | Non
     return None
 
 
+def _echoed(named: int | None, used: int | None) -> int | None:
+    """The Attribute Index of a 1.x Modify/Delete response: the one the client named, 0
+    included (PyKMIP's client reads it: engine/quirks.py), else the one used unless it is the
+    default 0 (which the OASIS test cases leave out)."""
+    return named if named is not None else (used or None)
+
+
 @operation(Operation.MODIFY_ATTRIBUTE, writes=True)
 def modify_attribute(ctx: RequestContext, request: ModifyAttributeRequest) -> Struct:
     if ctx.v2:
@@ -220,7 +227,9 @@ def modify_attribute(ctx: RequestContext, request: ModifyAttributeRequest) -> St
         return ModifyAttributeResponse(unique_identifier=obj.uid)
     return ModifyAttributeResponse(
         unique_identifier=obj.uid,
-        attribute=attribute_for_version(name, attr.value, ctx.version, index=index or None, type=attr.type),
+        attribute=attribute_for_version(
+            name, attr.value, ctx.version, index=_echoed(attr.index, index), type=attr.type
+        ),
     )
 
 
@@ -255,7 +264,9 @@ def delete_attribute(ctx: RequestContext, request: DeleteAttributeRequest) -> St
         return DeleteAttributeResponse(unique_identifier=obj.uid)
     return DeleteAttributeResponse(
         unique_identifier=obj.uid,
-        attribute=attribute_for_version(name, deleted.value, ctx.version, index=index or None, type=deleted.type),
+        attribute=attribute_for_version(
+            name, deleted.value, ctx.version, index=_echoed(request.attribute_index, index), type=deleted.type
+        ),
     )
 
 

@@ -42,6 +42,11 @@ def as_seconds(value: Any) -> int | None:
     return int(value)
 
 
+def wrap_context(uid: str, object_type: int) -> bytes:
+    """The authenticated context of an object's wrapped value."""
+    return f"strongroom/v1/{uid}/{int(object_type)}".encode()
+
+
 class ManagedObject:
     """A stored object loaded for one request: its row, its attributes and its state now."""
 

@@ -14,12 +14,13 @@ import time
 from enum import IntEnum
 
 from kmip_client.protocol.errors import KmipError
-from kmip_client.protocol.model import Struct
+from kmip_client.protocol.model import Attribute, Struct
 from kmip_client.protocol.model.attributes import Digest, ProtectionStorageMasks
 from kmip_client.protocol.model.base import to_bytes
 from kmip_client.protocol.model.objects import (
     KeyBlock,
     KeyValue,
+    SecretData,
     SymmetricKey,
     TransparentKeyMaterial,
 )
@@ -35,17 +36,20 @@ from kmip_client.protocol.spec.enums import (
     ObjectType,
     Operation,
     ResultReason,
+    SecretDataType,
 )
 from kmip_client.protocol.ttlv import ItemType
 
 from ..engine.context import RequestContext
+from ..engine.quirks import IGNORED_CREATE_ATTRIBUTES, warn_once
 from ..engine.registry import operation
 from ..objects import lifecycle
 from ..objects.attribute_set import AttributeSet
 from ..objects.server_attributes import PROTECTION_STORAGE, random_number_generator
 from ..storage.records import ObjectRecord
-from .attribute_input import apply_initial, from_request
-from .common import date_attribute, state_now
+from .attribute_input import apply_initial
+from .common import date_attribute, state_now, wrap_context
+from .templates import requested_attributes
 
 R = ResultReason
 A = CryptographicAlgorithm
@@ -72,11 +76,6 @@ def new_unique_identifier() -> str:
     value = (value & ~(0x3 << 62)) | (0x2 << 62)  # RFC 9562 variant
     digits = f"{value:032x}"  # what str(uuid.UUID(int=value)) gives, without building the object
     return f"{digits[:8]}-{digits[8:12]}-{digits[12:16]}-{digits[16:20]}-{digits[20:]}"
-
-
-def wrap_context(uid: str, object_type: int) -> bytes:
-    """The authenticated context of an object's wrapped value."""
-    return f"strongroom/v1/{uid}/{int(object_type)}".encode()
 
 
 def _invalid(ctx: RequestContext, message: str) -> KmipError:
@@ -182,8 +181,10 @@ def store_new_object(
     key_format: int | None,
     algorithm: int | None = None,
     length: int | None = None,
+    has_value: bool = True,
 ) -> str:
-    """Give the object its server-set attributes, wrap its value and insert it; returns its UID."""
+    """Give the object its server-set attributes, wrap its value and insert it; returns its UID.
+    An object registered without a value (``has_value`` False) stores none."""
     uid = new_unique_identifier()
     attrs.set_from("Initial Date", date_attribute("Initial Date", ctx.now))
     attrs.set_from("Last Change Date", date_attribute("Last Change Date", ctx.now))
@@ -197,7 +198,7 @@ def store_new_object(
             ),
         )
     state = state_now(ctx, lifecycle.PRE_ACTIVE, attrs)
-    blob = ctx.custody.wrap(to_bytes(managed_object), wrap_context(uid, object_type))
+    blob = ctx.custody.wrap(to_bytes(managed_object), wrap_context(uid, object_type)) if has_value else None
     ctx.session.insert(
         ObjectRecord(
             uid=uid,
@@ -237,16 +238,35 @@ def _enum(enum: type[IntEnum], value: int | None) -> IntEnum | None:
         return None
 
 
+def _given(ctx: RequestContext, request: CreateRequest) -> list[Attribute]:
+    """The attributes a Create asks for, less the non-attributes a named client adds to its
+    1.x Template-Attribute (engine/quirks.py), which are ignored."""
+    given = requested_attributes(ctx, request.template_attribute, request.attributes)
+    if request.template_attribute is None:
+        return given
+    kept = []
+    for attr in given:
+        quirk = IGNORED_CREATE_ATTRIBUTES.get(attr.name) if attr.vendor is None else None
+        if quirk is not None and attr.type in (None, ItemType.INTEGER) and isinstance(attr.value, int):
+            warn_once(quirk, ctx.identity.name, f"Create carried {attr.name!r}, which is not an attribute: ignored")
+        else:
+            kept.append(attr)
+    return kept
+
+
 @operation(Operation.CREATE, writes=True)
 def create(ctx: RequestContext, request: CreateRequest) -> Struct:
+    if request.object_type == ObjectType.SECRET_DATA and ctx.v2:
+        return _create_secret_data(ctx, request)
     if request.object_type != ObjectType.SYMMETRIC_KEY:
+        supported = "Symmetric Key and (KMIP 2.x) Secret Data" if ctx.v2 else "Symmetric Key"
         raise KmipError(
-            "Create makes Symmetric Key objects; other object types are not supported",
+            f"Create makes {supported} objects; other object types are not supported",
             ctx.reason(R.INVALID_OBJECT_TYPE, R.INVALID_FIELD),
         )
     _check_storage_masks(request.protection_storage_masks)
     attrs = AttributeSet()
-    apply_initial(ctx, attrs, from_request(ctx, request.template_attribute, request.attributes))
+    apply_initial(ctx, attrs, _given(ctx, request))
     algorithm, length = _symmetric_parameters(ctx, attrs, None)
     _generated_by_server(ctx, attrs)
     key = ctx.custody.random(key_size(algorithm, length))
@@ -264,3 +284,33 @@ def create(ctx: RequestContext, request: CreateRequest) -> Struct:
         length=length,
     )
     return CreateResponse(object_type=ObjectType.SYMMETRIC_KEY, unique_identifier=uid)
+
+
+SECRET_DATA_BITS = (8, 8192)  # what a generated Secret Data may be, in bits (whole bytes)
+_DEFAULT_SECRET_BITS = 256
+
+
+def _create_secret_data(ctx: RequestContext, request: CreateRequest) -> Struct:
+    """KMIP 2.x Create of Secret Data: random bytes from the token, Cryptographic Length bits of
+    them (default 256), stored as an Opaque key block of Secret Data Type Seed (random bytes a
+    client derives from: the type that says what they are)."""
+    _check_storage_masks(request.protection_storage_masks)
+    attrs = AttributeSet()
+    apply_initial(ctx, attrs, _given(ctx, request))
+    for name in ("Cryptographic Algorithm", "Cryptographic Parameters"):
+        if name in attrs:
+            raise _invalid(ctx, f"Secret Data has no {name}: send the Cryptographic Length alone")
+    bits = attrs.first("Cryptographic Length")
+    bits = _DEFAULT_SECRET_BITS if bits is None else int(bits)
+    low, high = SECRET_DATA_BITS
+    if bits % 8 or not low <= bits <= high:
+        raise _invalid(ctx, f"a generated Secret Data is {low} to {high} bits long, in whole bytes; not {bits}")
+    attrs.set("Cryptographic Length", bits, ItemType.INTEGER)
+    _generated_by_server(ctx, attrs)
+    secret = ctx.custody.random(bits // 8)
+    block = KeyBlock(key_format_type=KeyFormatType.OPAQUE, key_value=KeyValue(key_material=secret))
+    managed = SecretData(secret_data_type=SecretDataType.SEED, key_block=block)
+    uid = store_new_object(
+        ctx, ObjectType.SECRET_DATA, attrs, managed, digest_of=secret, key_format=KeyFormatType.OPAQUE, length=bits
+    )
+    return CreateResponse(object_type=ObjectType.SECRET_DATA, unique_identifier=uid)

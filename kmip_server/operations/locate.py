@@ -6,7 +6,8 @@ attributes) match exactly; numbers and enumerations match exactly; a date attrib
 once matches that second, given twice it is a range between the two; a Cryptographic Usage
 Mask matches objects whose mask has at least those bits; anything structured matches its
 exact encoding. Objects of other owners are never returned (unless the caller is an
-administrator). KMIP 2.x hides destroyed objects unless the Storage Status Mask asks for them.
+administrator). Destroyed objects are hidden unless the Locate filters on State or, in 2.x, the
+Storage Status Mask asks for them.
 """
 
 from __future__ import annotations
@@ -81,8 +82,12 @@ def locate(ctx: RequestContext, request: LocateRequest) -> Struct:
         raise KmipError("Maximum Items must not be negative", R.INVALID_FIELD)
     if request.offset_items is not None and request.offset_items < 0:
         raise KmipError("Offset Items must not be negative", R.INVALID_FIELD)
-    if "states" not in fields and ctx.v2:
-        mask = int(request.storage_status_mask or StorageStatusMask.ON_LINE_STORAGE)
+    if "states" not in fields:
+        # 2.x: destroyed objects are found only when the Storage Status Mask asks for them.
+        # 1.x has no such bit, and real 1.x clients (PyKMIP, Percona's) fail on the destroyed
+        # objects a literal reading would return: hidden unless the Locate filters on State
+        # (a named quirk, see engine/quirks.py).
+        mask = int(request.storage_status_mask or StorageStatusMask.ON_LINE_STORAGE) if ctx.v2 else 0
         if not mask & StorageStatusMask.DESTROYED_STORAGE:
             fields["states"] = _LIVE_STATES
     query = LocateQuery(

@@ -36,6 +36,7 @@ from kmip_client.protocol.model.objects import (
     PublicKey,
     SecretData,
     SymmetricKey,
+    Template,
     TransparentKeyMaterial,
 )
 from kmip_client.protocol.model.payloads.lifecycle import RegisterRequest, RegisterResponse
@@ -52,8 +53,9 @@ from kmip_client.protocol.ttlv import ItemType
 from ..engine.context import RequestContext
 from ..engine.registry import operation
 from ..objects.attribute_set import AttributeSet
-from .attribute_input import apply_initial, from_request
+from .attribute_input import apply_initial
 from .creation import _check_storage_masks, _key_block, _symmetric_parameters, store_new_object
+from .templates import checked_template, requested_attributes
 
 R = ResultReason
 F = KeyFormatType
@@ -66,6 +68,7 @@ _REGISTRABLE: dict[int, type[Struct]] = {
     ObjectType.PUBLIC_KEY: PublicKey,
     ObjectType.PRIVATE_KEY: PrivateKey,
     ObjectType.CERTIFICATE: Certificate,
+    ObjectType.TEMPLATE: Template,
 }
 _SYMMETRIC_FORMATS = (F.RAW, F.OPAQUE, F.TRANSPARENT_SYMMETRIC_KEY)
 #: The formats a registered asymmetric key may come in (KMIP 2.1 §11.15): encoded (a Byte
@@ -254,13 +257,36 @@ def _x509_names(der: bytes, attrs: AttributeSet) -> None:
         attrs.add(name, value, ItemType.TEXT_STRING)
 
 
+def _without_value(ctx: RequestContext, managed: Any) -> bool:
+    """A key object registered for its attributes alone: a Key Block without a Key Value
+    (KMIP 1.2 and later allow it; the value lives elsewhere, see Key Value Location)."""
+    block = getattr(managed, "key_block", None)
+    return ctx.version >= (1, 2) and block is not None and block.key_value is None
+
+
+def _attributes_only(ctx: RequestContext, managed: Any, attrs: AttributeSet) -> tuple[Struct, None, int | None]:
+    """Its key block as given (no value to wrap or digest), and Key Value Present False, which
+    the server sets on such an object (KMIP 1.4 §3.41, 2.1 §4.28); Get answers Key Value Not Present."""
+    block = managed.key_block
+    if block.key_wrapping_data is not None:
+        raise KmipError("a Key Block without a Key Value cannot have Key Wrapping Data", R.INVALID_FIELD)
+    _attributes_from_block(attrs, block)
+    attrs.set("Key Value Present", False, ItemType.BOOLEAN)
+    fields = {"key_block": block}
+    if isinstance(managed, SecretData):
+        fields["secret_data_type"] = managed.secret_data_type
+    key_format = block.key_format_type
+    return type(managed)(**fields), None, None if key_format is None else int(key_format)
+
+
 @operation(Operation.REGISTER, writes=True)
 def register(ctx: RequestContext, request: RegisterRequest) -> Struct:
     object_type = request.object_type
     cls = _REGISTRABLE.get(object_type) if object_type is not None else None
     if cls is None:
         raise KmipError(
-            "Register accepts Symmetric Key, Secret Data, Opaque Object, Public Key, Private Key and Certificate objects",
+            "Register accepts Symmetric Key, Secret Data, Opaque Object, Public Key, Private Key, Certificate "
+            "and (KMIP 1.x) Template objects",
             ctx.reason(R.INVALID_OBJECT_TYPE, R.INVALID_FIELD),
         )
     managed: Any = request.managed_object
@@ -268,13 +294,20 @@ def register(ctx: RequestContext, request: RegisterRequest) -> Struct:
         raise KmipError(f"the Object Type says {object_type.name} but the object is another type", R.INVALID_FIELD)  # type: ignore[union-attr]
     _check_storage_masks(request.protection_storage_masks)
     attrs = AttributeSet()
-    apply_initial(ctx, attrs, from_request(ctx, request.template_attribute, request.attributes))
+    apply_initial(ctx, attrs, requested_attributes(ctx, request.template_attribute, request.attributes))
     algorithm = length = key_format = None
-    if isinstance(managed, OpaqueObject):
+    value: bytes | None
+    stored_object: Struct
+    if isinstance(managed, Template):
+        stored_object, value = checked_template(ctx, managed), None
+    elif _without_value(ctx, managed):
+        stored_object, value, key_format = _attributes_only(ctx, managed, attrs)
+        algorithm, length = attrs.first("Cryptographic Algorithm"), attrs.first("Cryptographic Length")
+    elif isinstance(managed, OpaqueObject):
         if not isinstance(managed.opaque_data_value, bytes):
             raise KmipError("an Opaque Object needs an Opaque Data Value", R.INVALID_FIELD)
         value = managed.opaque_data_value
-        stored_object: Struct = OpaqueObject(
+        stored_object = OpaqueObject(
             opaque_data_type=managed.opaque_data_type, opaque_data_value=managed.opaque_data_value
         )
     elif isinstance(managed, Certificate):
@@ -305,6 +338,7 @@ def register(ctx: RequestContext, request: RegisterRequest) -> Struct:
         attrs,
         stored_object,
         digest_of=value,
+        has_value=not _without_value(ctx, managed),
         key_format=key_format,
         algorithm=None if algorithm is None else int(algorithm),
         length=length,

@@ -22,8 +22,7 @@ from ..engine.context import RequestContext, WriteNeeded
 from ..engine.registry import operation
 from ..objects import lifecycle
 from ..objects.attribute_set import stored
-from .common import destroyed, load_object
-from .creation import wrap_context
+from .common import destroyed, load_object, wrap_context
 
 R = ResultReason
 _SYMMETRIC_FORMATS = (KeyFormatType.RAW, KeyFormatType.TRANSPARENT_SYMMETRIC_KEY)
@@ -57,13 +56,14 @@ def _reformat(ctx: RequestContext, managed: Struct, wanted: int | None) -> Struc
 
 def _withheld(ctx: RequestContext, uid: str, attribute: str) -> KmipError:
     """Extractable False: the value never leaves the server. Sensitive True: only wrapped
-    under another key, which this server does not offer yet. KMIP 2.x has a Result Reason for
-    each; 1.4 (which introduced both attributes) has neither, so Permission Denied."""
+    under another key, which this server does not offer yet. KMIP 1.4 introduced both
+    attributes and a Result Reason for each (Table 317: Sensitive 0x16, Not Extractable 0x17);
+    an older client's key (registered over 2.x, say) gets Permission Denied, which 1.0-1.3 have."""
     if attribute == "Extractable":
         message, reason = f"object {uid!r} is not extractable (Extractable is False)", R.NOT_EXTRACTABLE
     else:
         message, reason = f"object {uid!r} is sensitive: its value is released only wrapped", R.SENSITIVE
-    return KmipError(message, ctx.reason(reason, R.PERMISSION_DENIED))
+    return KmipError(message, ctx.defined_reason(reason, R.PERMISSION_DENIED))
 
 
 _NOT_FRESH = (stored("Fresh", 0, False, ItemType.BOOLEAN),)
@@ -86,8 +86,14 @@ def get(ctx: RequestContext, request: GetRequest) -> Struct:
     # Only the row: the hot path reads one row and makes one custody call.
     obj = load_object(ctx, request.unique_identifier, for_release=True)
     record = obj.record
-    if record.state in lifecycle.DESTROYED_STATES or record.wrapped_value is None:
+    if record.state in lifecycle.DESTROYED_STATES:
         raise destroyed(ctx, record.uid, "has been destroyed; its value is gone")
+    if record.wrapped_value is None:
+        # Registered for its attributes alone (Key Value Present is False).
+        raise KmipError(
+            f"object {record.uid!r} has no value on this server (it was registered without one)",
+            ctx.defined_reason(R.KEY_VALUE_NOT_PRESENT, R.ILLEGAL_OPERATION),
+        )
     if record.withheld_by is not None:
         raise _withheld(ctx, record.uid, record.withheld_by)
     if record.fresh:

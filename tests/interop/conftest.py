@@ -44,6 +44,7 @@ class InteropServer:
     data_dir: Path
     admin: TlsFiles
     bob: TlsFiles
+    process: ServerProcess  # its stderr, for tests of what the server logs
 
 
 def _softhsm_missing() -> bool:
@@ -66,7 +67,7 @@ def interop_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Interop
     with running_server(data_dir, free_port(), workers=2) as server:
         _server = server
         try:
-            yield InteropServer(server.host, server.port, data_dir, admin, bob)
+            yield InteropServer(server.host, server.port, data_dir, admin, bob, server)
         finally:
             _server = None
 
