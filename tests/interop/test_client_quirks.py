@@ -23,7 +23,7 @@ from kmip.pie.client import ProxyKmipClient
 
 from kmip_client.protocol.model import Attribute, ProtocolVersion, ResponseMessage
 from kmip_client.protocol.model.messages import decode_message
-from kmip_client.protocol.spec.enums import ObjectGroupMember, Operation, ResultReason, ResultStatus
+from kmip_client.protocol.spec.enums import ObjectGroupMember, Operation, ResultReason, ResultStatus, SecretDataType
 from kmip_client.protocol.ttlv import ItemType
 from kmip_client.tls import client_ssl_context
 from kmip_client.transport import ConnectionPool, parse_servers
@@ -80,6 +80,19 @@ VCENTER_CREATE_WITH_CREDENTIAL = bytes.fromhex(
     "0000003042000a070000001443727970746f67726170686963204c656e6774680000000042000b0200000004"
     "0000010000000000420008010000003042000a070000001843727970746f67726170686963205573616765204d"
     "61736b42000b02000000040000000c00000000"
+)
+
+
+# MongoDB's libmongocrypt (kms-message, kms_kmip_request_register_secretdata_new): its
+# key-encryption key as a 96-byte Secret Data of type Seed, Opaque, Cryptographic Usage Mask 0,
+# in KMIP 1.0 with nothing in the header but the version and Batch Count (the bytes 00..5f here).
+MONGODB_REGISTER_KEK = bytes.fromhex(
+    "42007801000001504200770100000038420069010000002042006a0200000004000000010000000042006b0200"
+    "000004000000000000000042000d0200000004000000010000000042000f010000010842005c050000000400"
+    "0000030000000042007901000000f0420057050000000400000007000000004200910100000038420008010000"
+    "003042000a070000001843727970746f67726170686963205573616765204d61736b42000b02000000040000"
+    "000000000000420085010000009842008605000000040000000200000000420040010000008042004205000000"
+    "04000000020000000042004501000000684200430800000060" + bytes(range(96)).hex()
 )
 
 
@@ -237,3 +250,28 @@ def test_the_table_in_code_is_the_table_in_the_docs() -> None:
         path, _, function = quirk.test.partition("::")
         assert f"`{quirk.test}`" in row
         assert f"def {function}(" in (ROOT / path).read_text(), quirk.test
+
+
+def _mongodb(operation: int, uid: str) -> bytes:
+    """kms-message's Activate (0x12) and Get (0x0A): KMIP 1.0, the Unique Identifier alone."""
+    text = uid.encode()
+    padded = text + bytes(-len(text) % 8)
+    field = bytes.fromhex("42009407") + len(text).to_bytes(4, "big") + padded
+    payload = bytes.fromhex("42007901") + len(field).to_bytes(4, "big") + field
+    op = bytes.fromhex("42005c0500000004") + operation.to_bytes(4, "big") + bytes(4)
+    batch = bytes.fromhex("42000f01") + (len(op) + len(payload)).to_bytes(4, "big") + op + payload
+    header = bytes.fromhex(
+        "4200770100000038420069010000002042006a0200000004000000010000000042006b0200000004000000000000"
+        "000042000d02000000040000000100000000"
+    )
+    body = header + batch
+    return bytes.fromhex("42007801") + len(body).to_bytes(4, "big") + body
+
+
+def test_mongodb_registers_activates_and_gets_its_key_encryption_key(pool: ConnectionPool) -> None:
+    """Not a quirk: MongoDB's client-side encryption traffic, replayed to show it needs none."""
+    uid = ok(replay(pool, MONGODB_REGISTER_KEK).batch_items[0]).unique_identifier
+    ok(replay(pool, _mongodb(0x12, uid)).batch_items[0])
+    secret = ok(replay(pool, _mongodb(0x0A, uid)).batch_items[0]).managed_object
+    assert secret.secret_data_type == SecretDataType.SEED
+    assert secret.key_block.key_value.key_material == bytes(range(96))
