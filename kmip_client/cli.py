@@ -2,31 +2,41 @@
 
 Subcommands register themselves in :func:`build_parser`; each returns an exit status. ``convert``
 lives here; the subcommands that talk to a server are in :mod:`kmip_client.cli_commands`.
+
+Output into a pipe that its reader closed (``kmip locate | head -1``) ends the command quietly
+with status 141, what a shell reports for a command killed by SIGPIPE (``seq 1e6 | head -1``),
+so a script treats it like any other tool's; nothing more is written, and no traceback.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import os
+import select
 import sys
 from collections.abc import Callable
 from datetime import UTC, datetime
 
-from .cli_commands import add_client_commands, parse_time
+from .cli_commands import add_client_commands, connection_options, misplaced_options, output_closed, parse_time
 from .cli_replay import add_replay_command
 from .convert import FORMATS, Bindings, convert
 from .protocol.errors import KmipError
 
 Command = Callable[[argparse.Namespace], int]
 
+#: The exit status when the reader of the output has gone: 128 + SIGPIPE, as for a killed command.
+PIPE_CLOSED_STATUS = 141
+
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="kmip",
-        description="Talk KMIP: manage keys and objects on a KMIP server; convert and inspect messages.",
+        description="Talk KMIP: manage keys and objects on a KMIP server; convert and inspect messages. "
+        "The connection options go before the subcommand or after it (after wins).",
+        parents=[connection_options(before_command=True)],
     )
     parser.add_argument("--version", action="version", version="kmip (strongroom) 0.1.0")
-    # Also accepted after the subcommand (see cli_commands); here it covers "kmip --json get ...".
-    parser.add_argument("--json", action="store_true", help="print JSON for scripts (client commands)")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _add_convert(commands)
     add_client_commands(commands)
@@ -73,20 +83,55 @@ def _run_convert(args: argparse.Namespace) -> int:
             data = stream.read()
     else:
         data = sys.stdin.buffer.read()
-    sys.stdout.buffer.write(convert(data, args.source, args.target, bindings))
-    sys.stdout.buffer.flush()
+    _write_all(convert(data, args.source, args.target, bindings))
     return 0
+
+
+def _write_all(data: bytes) -> None:
+    """Write ``data`` to stdout whole: with PYTHONUNBUFFERED, ``sys.stdout.buffer`` is the raw
+    file, whose write may take only part (a pipe whose reader leaves mid-write, a signal)."""
+    out = sys.stdout.buffer
+    view = memoryview(data)
+    while view:
+        written = out.write(view)
+        if written is None:  # a non-blocking stdout that is full: wait until it takes more
+            select.select([], [out], [])
+            continue
+        view = view[written:]
+    out.flush()
 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``kmip`` console script."""
-    args = build_parser().parse_args(argv)
+    try:
+        try:
+            return _run(argv)
+        finally:
+            sys.stdout.flush()  # a closed pipe shows here at the latest, while we can still end quietly
+    except BrokenPipeError:
+        # Python's recipe (docs: signal, "Note on SIGPIPE"): what is still buffered goes nowhere,
+        # so the interpreter's own flush at exit finds no closed pipe to complain about.
+        with contextlib.suppress(OSError, ValueError):
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+            os.close(devnull)
+        return PIPE_CLOSED_STATUS
+
+
+def _run(argv: list[str] | None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    problem = misplaced_options(args)
+    if problem:
+        parser.error(problem)
     handler: Command = args.handler
     try:
         return handler(args)
     except KmipError as exc:
         print(f"kmip {args.command}: {exc.message}", file=sys.stderr)
     except OSError as exc:
+        if isinstance(exc, BrokenPipeError) and output_closed():
+            raise
         print(f"kmip {args.command}: {exc.strerror or exc}: {exc.filename or ''}".rstrip(": "), file=sys.stderr)
     return 1
 

@@ -1,6 +1,8 @@
 """The ``kmip`` command's client subcommands: create, register, get, locate, lifecycle, attributes.
 
-Every subcommand takes the connection options (:func:`_connection_options`). Where each setting
+Every subcommand takes the connection options (:func:`connection_options`), before the
+subcommand (``kmip --server H:P query``) or after it (``kmip query --server H:P``); after wins
+when both are given. Where each setting
 comes from, first match wins: the command-line flag, then the environment (``KMIP_SERVER``,
 ``KMIP_CA``, ``KMIP_CERT``, ``KMIP_KEY``), then the profile (``--profile FILE`` or
 ``KMIP_PROFILE``), a TOML file with the keys ``server``, ``ca``, ``cert``, ``key``,
@@ -19,6 +21,7 @@ import enum
 import json
 import os
 import re
+import select
 import sys
 import tomllib
 from collections.abc import Callable, Mapping
@@ -43,7 +46,7 @@ from .protocol.spec.enums import (
 )
 from .transport import KmipTransportError, parse_servers
 
-__all__ = ["add_client_commands"]
+__all__ = ["add_client_commands", "connection_options", "misplaced_options", "output_closed"]
 
 Action = Callable[[Client, argparse.Namespace], Any]
 _PROFILE_KEYS = frozenset({"server", "ca", "cert", "key", "key_password_env", "timeout", "kmip_version"})
@@ -474,6 +477,8 @@ def run_client_command(args: argparse.Namespace) -> int:
     except KmipTransportError as error:
         print(f"kmip: {error}", file=sys.stderr)
     except OSError as error:  # files: --file, --output, certificates
+        if isinstance(error, BrokenPipeError) and output_closed():
+            raise  # the reader of our output went away: kmip_client.cli.main ends quietly
         where = f": {error.filename}" if error.filename else ""
         print(f"kmip: {error.strerror or error}{where}", file=sys.stderr)
     except ValueError as error:  # TLS files that do not load (client_ssl_context names them)
@@ -487,25 +492,81 @@ def run_client_command(args: argparse.Namespace) -> int:
 # ------------------------------------------------------------------------------------ parser
 
 
-def _connection_options() -> argparse.ArgumentParser:
+def output_closed() -> bool:
+    """Whether standard output is a pipe (or socket) that its reader has closed, as in
+    ``kmip locate | head -1`` once head has its line; a write there fails with EPIPE."""
+    try:
+        fd = sys.stdout.fileno()
+    except (AttributeError, OSError, ValueError):  # replaced by an object without a descriptor
+        return False
+    poller = select.poll()
+    poller.register(fd, select.POLLOUT)
+    return any(events & select.POLLERR for _, events in poller.poll(0))
+
+
+class _GivenBeforeCommand(argparse.Action):
+    """Stores the value, and notes the option in ``options_before_command`` (for
+    :func:`misplaced_options`)."""
+
+    def __call__(
+        self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: Any, option: str | None = None
+    ) -> None:
+        setattr(namespace, self.dest, values)
+        namespace.options_before_command = (*namespace.options_before_command, option)
+
+
+def connection_options(*, before_command: bool = False) -> argparse.ArgumentParser:
+    """The connection options, as a parent parser.
+
+    Both ``kmip`` itself (``before_command``) and every client subcommand take them. An option
+    after the subcommand wins: argparse parses the subcommand's arguments into a namespace of
+    their own and copies it over the main one, and here the subcommand's copies default to
+    SUPPRESS, so only the options actually given there are copied.
+    """
     options = argparse.ArgumentParser(add_help=False)
-    group = options.add_argument_group("connection (flags override KMIP_* variables, which override the profile)")
-    group.add_argument("--server", help="HOST:PORT[,HOST:PORT...]; several mean failover (env KMIP_SERVER)")
-    group.add_argument("--ca", help="CA certificate(s) that signed the server's certificate (env KMIP_CA)")
-    group.add_argument("--cert", help="client certificate, PEM (env KMIP_CERT)")
-    group.add_argument("--key", help="client private key, PEM (env KMIP_KEY; default: in --cert)")
-    group.add_argument("--key-password-env", metavar="VAR", help="environment variable holding the key's passphrase")
-    group.add_argument("--timeout", type=float, help="seconds to wait for a server (default 10)")
-    group.add_argument("--kmip-version", type=_kmip_version, help="protocol version, e.g. 1.4 (default: negotiate)")
-    group.add_argument("--profile", metavar="FILE", help="TOML file with these settings (env KMIP_PROFILE)")
-    # SUPPRESS: absent here must not overwrite a --json given before the subcommand.
-    options.add_argument("--json", action="store_true", default=argparse.SUPPRESS, help="print JSON for scripts")
+    where = "for the client commands, here or after the subcommand" if before_command else "also before the subcommand"
+    group = options.add_argument_group(
+        f"connection ({where}; after wins; flags override KMIP_* variables, which override the profile)"
+    )
+    extra: dict[str, Any] = {"action": _GivenBeforeCommand} if before_command else {"default": argparse.SUPPRESS}
+    group.add_argument("--server", help="HOST:PORT[,HOST:PORT...]; several mean failover (env KMIP_SERVER)", **extra)
+    group.add_argument("--ca", help="CA certificate(s) that signed the server's certificate (env KMIP_CA)", **extra)
+    group.add_argument("--cert", help="client certificate, PEM (env KMIP_CERT)", **extra)
+    group.add_argument("--key", help="client private key, PEM (env KMIP_KEY; default: in --cert)", **extra)
+    group.add_argument(
+        "--key-password-env", metavar="VAR", help="environment variable holding the key's passphrase", **extra
+    )
+    group.add_argument("--timeout", type=float, help="seconds to wait for a server (default 10)", **extra)
+    group.add_argument(
+        "--kmip-version", type=_kmip_version, help="protocol version, e.g. 1.4 (default: negotiate)", **extra
+    )
+    group.add_argument("--profile", metavar="FILE", help="TOML file with these settings (env KMIP_PROFILE)", **extra)
+    group.add_argument(
+        "--json",
+        action="store_true",
+        default=False if before_command else argparse.SUPPRESS,
+        help="print JSON for scripts",
+    )
+    if before_command:
+        options.set_defaults(options_before_command=())
     return options
+
+
+def misplaced_options(args: argparse.Namespace) -> str | None:
+    """Why connection options given before the subcommand cannot be used, or None: ``convert``
+    talks to no server, and ``replay`` has options of its own, which go after it."""
+    given: tuple[str, ...] = getattr(args, "options_before_command", ())
+    if not given or args.handler is run_client_command:
+        return None
+    options = ", ".join(dict.fromkeys(given))
+    if args.command == "convert":
+        return f"{options}: convert talks to no server"
+    return f"{options} before {args.command!r}: give {args.command} its own options after it"
 
 
 def add_client_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add the client subcommands to the ``kmip`` parser's ``commands``."""
-    common = _connection_options()
+    common = connection_options()
 
     def add(target: Any, name: str, action: Action, help_text: str) -> argparse.ArgumentParser:
         sub: argparse.ArgumentParser = target.add_parser(name, parents=[common], help=help_text, description=help_text)
@@ -561,7 +622,7 @@ def add_client_commands(commands: argparse._SubParsersAction[argparse.ArgumentPa
     sub.add_argument("--message", help="revocation message")
     sub.add_argument("--compromise-date", type=parse_time, help="ISO 8601 (default for compromises: now)")
 
-    attributes = commands.add_parser("attributes", help="read and change an object's attributes")
+    attributes = commands.add_parser("attributes", parents=[common], help="read and change an object's attributes")
     nested = attributes.add_subparsers(dest="attributes_command", required=True, metavar="ACTION")
     sub = add(nested, "get", _attributes_get, "print attributes (all, or the NAMEs given)")
     sub.add_argument("uid")

@@ -4,6 +4,13 @@ Works on whole documents: one message, or several (concatenated in TTLV, wrapped
 the OASIS test-case files are in XML and JSON). Placeholders of test-case files survive
 XML↔JSON unchanged; a binary encoding needs concrete values, so text placeholders are kept
 as their ``$NAME`` text and the others are bound from :class:`Bindings`.
+
+Hex input (:func:`hex_to_bytes`) is read the way people paste it: digits in groups separated
+by white space, line breaks, ``|``, ``:`` or ``,``, each group optionally ``0x``-prefixed
+(``42 00 78 01``, ``420078``, ``0x42, 0x00``, ``42:00:78``), the plain lines of ``xxd -p``, and
+``xxd`` dumps (``00000000: 4200 7801 ...  B.x.....``), whose offsets and character column are
+dropped. A group holds whole bytes: an odd number of digits in one is an error, as is any
+other character, and the error names the line and column.
 """
 
 from __future__ import annotations
@@ -20,10 +27,14 @@ from .protocol.textual import meaning_tag, value_from_text
 from .protocol.ttlv import Item, ItemType, decode_item, encode
 from .protocol.xml_codec import items_from_xml_document, items_to_xml_document
 
-__all__ = ["FORMATS", "Bindings", "read_messages", "write_messages", "convert"]
+__all__ = ["FORMATS", "Bindings", "read_messages", "write_messages", "convert", "hex_to_bytes"]
 
 FORMATS = ("ttlv", "hex", "json", "xml")
-_HEX_NOISE = re.compile(r"[\s|:,]+")
+_HEX_GROUP = re.compile(r"[^\s|:,]+")  # what lies between the separators
+# An xxd line: an offset of 8 or more hex digits, ": ", groups of hex digits separated by single
+# spaces, then (after two or more spaces) the character column, which is dropped.
+_XXD_LINE = re.compile(r"\s*([0-9a-fA-F]{8,}): ((?:[0-9a-fA-F]{2})+(?: (?:[0-9a-fA-F]{2})+)*)(?:  .*| )?")
+_NOT_HEX = re.compile(r"[^0-9a-fA-F]")
 
 
 @dataclass
@@ -39,7 +50,7 @@ def read_messages(data: bytes, fmt: str) -> list[Item]:
     if fmt == "ttlv":
         return _read_ttlv(data)
     if fmt == "hex":
-        return _read_ttlv(_hex_to_bytes(data))
+        return _read_ttlv(hex_to_bytes(data))
     # Test-case files use placeholders; in real traffic a "$..." value of a non-text type
     # would be an error anyway, and text placeholders are written back as the same text.
     if fmt == "json":
@@ -76,16 +87,42 @@ def convert(data: bytes, source: str, target: str, bindings: Bindings | None = N
     return write_messages(read_messages(data, source), target, bindings)
 
 
-def _hex_to_bytes(data: bytes) -> bytes:
-    text = _HEX_NOISE.sub("", data.decode("ascii", errors="replace"))
-    if text[:2].lower() == "0x":
-        text = text[2:]
-    bad = re.search(r"[^0-9a-fA-F]", text)
-    if bad:
-        raise ProtocolError(f"not hex: {bad.group()!r} at hex digit {bad.start()}")
-    if len(text) % 2:
-        raise ProtocolError(f"odd number of hex digits ({len(text)})")
-    return bytes.fromhex(text)
+def hex_to_bytes(data: bytes) -> bytes:
+    """The bytes that hex text ``data`` spells (the forms are in the module's doc string); a
+    :class:`ProtocolError` naming the line and column of the first thing that is not hex."""
+    text = data.decode("ascii", errors="replace")
+    out = bytearray()
+    xxd_base: int | None = None  # where the xxd dump starts: its first offset, less the bytes before it
+    for number, line in enumerate(text.splitlines(), 1):
+        start, end = 0, len(line)
+        xxd = _XXD_LINE.fullmatch(line)
+        if xxd:
+            start, end = xxd.span(2)
+            offset = int(xxd.group(1), 16)
+            if xxd_base is None:
+                xxd_base = offset - len(out)
+            elif offset != xxd_base + len(out):
+                raise ProtocolError(
+                    f"xxd offset {xxd.group(1)} at line {number}, where {xxd_base + len(out):0{len(xxd.group(1))}x} "
+                    "follows: a line is missing or repeated"
+                )
+        for group in _HEX_GROUP.finditer(line, start, end):
+            digits, column = group.group(), group.start() + 1
+            where = f"line {number}, column {column}"
+            if digits[:2] in ("0x", "0X"):
+                digits, column = digits[2:], column + 2
+                if not digits:
+                    raise ProtocolError(f"not hex: '0x' without digits at {where}")
+            bad = _NOT_HEX.search(digits)
+            if bad:
+                raise ProtocolError(f"not hex: {bad.group()!r} at line {number}, column {column + bad.start()}")
+            if len(digits) % 2:
+                shown = digits if len(digits) <= 16 else digits[:16] + "..."
+                raise ProtocolError(
+                    f"odd number of hex digits ({len(digits)}) in {shown!r} at {where}: a byte's two digits belong together"
+                )
+            out += bytes.fromhex(digits)
+    return bytes(out)
 
 
 def _read_ttlv(data: bytes) -> list[Item]:

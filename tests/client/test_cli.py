@@ -324,3 +324,110 @@ def test_attribute_values_from_text() -> None:
     assert attribute_value("x-expiry-Date", "2030-01-02") == datetime(2030, 1, 2, tzinfo=UTC)
     assert attribute_value("x-note", "2030-01-02") == "2030-01-02"  # only date attributes take dates
     assert attribute_value("x-note", "hello") == "hello"
+
+
+# ------------------------------------------------------------------------------ options before the subcommand
+
+
+def test_connection_options_before_the_subcommand(capsys: pytest.CaptureFixture[str], server: ServerProcess) -> None:
+    status, out, err = kmip(capsys, *conn(server), "--json", "--kmip-version", "1.4", "--timeout", "5", "create")
+    assert status == 0, err
+    uid = json.loads(out)["unique_identifier"]
+    # Some before, some after; and before a nested subcommand.
+    server_ca = ["--server", f"{server.host}:{server.port}", "--ca", str(server.tls.ca)]
+    cert, key = ["--cert", str(server.tls.cert)], ["--key", str(server.tls.key)]
+    status, out, err = kmip(capsys, *server_ca, "attributes", *cert, "get", uid, "State", *key)
+    assert status == 0, err
+    assert out == "State: PRE_ACTIVE\n"
+
+
+def test_connection_options_after_the_subcommand_win(
+    capsys: pytest.CaptureFixture[str], server: ServerProcess, tmp_path: Path
+) -> None:
+    good, dead = f"{server.host}:{server.port}", f"127.0.0.1:{free_port()}"
+    tls = tls_flags(server.tls)
+    status, out, err = kmip(capsys, "--server", dead, "versions", "--server", good, *tls)
+    assert status == 0, err
+    assert "2.1" in out.split()
+    status, out, err = kmip(capsys, "--server", good, "versions", "--server", dead, "--timeout", "5", *tls)
+    assert status == 1 and dead in err
+    # --json before, none after: still JSON (the subcommand's absent --json does not reset it).
+    profile = tmp_path / "p.toml"
+    profile.write_text(
+        f'server = "{good}"\nca = "{server.tls.ca}"\ncert = "{server.tls.cert}"\nkey = "{server.tls.key}"\n'
+    )
+    status, out, err = kmip(capsys, "--json", "--profile", str(profile), "versions")
+    assert status == 0, err
+    assert "2.1" in json.loads(out)
+
+
+@pytest.mark.parametrize(
+    ("argv", "complaint"),
+    [
+        (["--server", "h:1", "convert", "--from", "hex", "--to", "xml"], "--server: convert talks to no server"),
+        (
+            ["--timeout", "5", "--ca", "c", "replay", "--server", "h:1", "--ca", "c", "--cert", "x", "f.xml"],
+            "--timeout, --ca before 'replay': give replay its own options after it",
+        ),
+    ],
+)
+def test_connection_options_before_a_command_without_them_are_refused(
+    capsys: pytest.CaptureFixture[str], argv: list[str], complaint: str
+) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(argv)
+    assert exited.value.code == 2
+    assert complaint in capsys.readouterr().err
+
+
+# ------------------------------------------------------------------------------ closed pipes
+
+
+def kmip_environment(server: ServerProcess) -> dict[str, str]:
+    env = {**os.environ, "KMIP_SERVER": f"{server.host}:{server.port}", "KMIP_CERT": str(server.tls.cert)}
+    env |= {"KMIP_CA": str(server.tls.ca), "KMIP_KEY": str(server.tls.key)}
+    env.pop("KMIP_PROFILE", None)
+    return env
+
+
+def test_output_into_a_pipe_closed_early_ends_quietly(server: ServerProcess, tmp_path: Path) -> None:
+    """``kmip get UID | head -1`` on a value far larger than a pipe's buffer: head has its line
+    and exits while kmip still writes."""
+    env = kmip_environment(server)
+    (tmp_path / "big").write_bytes(os.urandom(300_000))  # 600,000 hex digits on the Value line
+    registered = subprocess.run(
+        [str(KMIP), "register", "opaque", "--file", str(tmp_path / "big")],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+    )
+    assert registered.returncode == 0, registered.stderr
+    uid = registered.stdout.strip()
+    command = f'"{KMIP}" get {uid} 2>"{tmp_path}/stderr" | head -1; echo "${{PIPESTATUS[0]}}" >"{tmp_path}/status"'
+    done = subprocess.run(["bash", "-c", command], capture_output=True, text=True, env=env, timeout=60)
+    assert done.stdout == f"Unique Identifier: {uid}\n"
+    assert (tmp_path / "stderr").read_text() == ""  # no traceback, no "BrokenPipeError", no "Broken pipe"
+    assert (tmp_path / "status").read_text() == "141\n"
+
+
+def test_output_into_a_pipe_already_closed_ends_quietly(server: ServerProcess) -> None:
+    """``kmip locate`` (one line, buffered until exit) into a pipe whose reader has gone."""
+    env, name = kmip_environment(server), unique_name()
+    made = subprocess.run([str(KMIP), "create", "--name", name], capture_output=True, text=True, env=env, timeout=60)
+    assert made.returncode == 0, made.stderr
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        done = subprocess.run(
+            [str(KMIP), "locate", "--name", name],
+            stdout=write_end,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+            timeout=60,
+        )
+    finally:
+        os.close(write_end)
+    assert done.stderr == ""
+    assert done.returncode == 141
