@@ -7,7 +7,8 @@ or not (``--keep`` leaves them, for debugging). Destroyed objects stay visible t
 Locate, so for files that cannot see each other's objects at all, give each its own client identity:
 ``--cert-dir DIR`` with ``DIR/NAME.crt`` and ``DIR/NAME.key`` per file (what
 ``tests/conformance/run.py`` does). A file that continues another (``replay.CONTINUES``)
-runs as that file's client, after it, and finds its objects left for it.
+runs as that file's client (its identity in ``--cert-dir`` too), right after it, and finds its
+objects left for it; they are destroyed after the continuation.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from __future__ import annotations
 import argparse
 import functools
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Protocol
 
@@ -24,7 +26,7 @@ from .https_transport import CONTENT_TYPES, HttpsTransport
 from .protocol.errors import KmipError
 from .protocol.spec.enums import ResultReason, RevocationReasonCode
 from .protocol.xml_codec import item_to_xml
-from .replay import CaseResult, Exchange, case_files, predecessor, replay_file, summary
+from .replay import CaseResult, Exchange, case_files, conversation_order, predecessor, replay_file, summary
 from .tls import client_ssl_context
 from .transport import ConnectionPool, KmipTransportError, parse_servers
 
@@ -69,13 +71,14 @@ def run_replay(args: argparse.Namespace) -> int:
     if args.encoding != "ttlv" and not args.url:
         print("kmip replay: --encoding applies to --url (KMIP over HTTPS) only", file=sys.stderr)
         return 2
-    files = list(case_files(args.files))
+    files = conversation_order(case_files(args.files))
     if not files:
         print("kmip replay: no test-case files found", file=sys.stderr)
         return 2
     roots = [Path(p) for p in args.files if Path(p).is_dir()]
     results: list[CaseResult] = []
     continued = {predecessor(f) for f in files if predecessor(f) != f and predecessor(f) in files}
+    left: dict[Path, list[str]] = {}  # what a continued file created, for its continuation's clean-up
     for path in files:
         # A file that continues another runs as that file's client (see replay.CONTINUES).
         identity = predecessor(path)
@@ -92,9 +95,13 @@ def run_replay(args: argparse.Namespace) -> int:
             transport = ConnectionPool(parse_servers(args.server), context, timeout=args.timeout, retries=0)
         try:
             keep = args.keep or path in continued  # its objects are the next file's input
-            result = replay_one(path, functools.partial(transport.exchange, idempotent=False), keep=keep)
+            inherited = left.pop(identity, [])  # a continuation destroys what it was left too
+            exchange = functools.partial(transport.exchange, idempotent=False)
+            result = replay_one(path, exchange, keep=keep, inherited=inherited)
         finally:
             transport.close()
+        if path in continued:
+            left[path] = result.created
         results.append(result)
         root = next((r for r in roots if path.is_relative_to(r)), None)
         print(result.line(root), flush=True)
@@ -113,11 +120,12 @@ def _identity(directory: Path, case: Path) -> tuple[str, str]:
     return str(cert), str(key)
 
 
-def replay_one(path: Path, exchange: Exchange, *, keep: bool = False) -> CaseResult:
-    """Replay one file, then (unless ``keep``) destroy what it created."""
+def replay_one(path: Path, exchange: Exchange, *, keep: bool = False, inherited: Sequence[str] = ()) -> CaseResult:
+    """Replay one file, then (unless ``keep``) destroy what it created, and ``inherited``: what
+    the file it continues created and left for it."""
     result = replay_file(path, exchange)
     if not keep and result.version is not None:
-        for uid in reversed(result.created):
+        for uid in dict.fromkeys([*reversed(result.created), *reversed(inherited)]):
             problem = clean_up(exchange, result.version, uid)
             if problem is not None:
                 print(f"kmip replay: {path.name}: could not destroy {uid}: {problem}", file=sys.stderr)

@@ -37,6 +37,7 @@ __all__ = [
     "Exchange",
     "case_files",
     "case_name",
+    "conversation_order",
     "predecessor",
     "load_steps",
     "replay_file",
@@ -47,11 +48,14 @@ __all__ = [
 #: Sends one whole TTLV request message and returns the whole TTLV response message.
 Exchange = Callable[[bytes], bytes]
 
-#: Test cases that continue another's conversation: the Tape Library's TL-M-3 locates, reads
-#: and finally destroys the key TL-M-2 created (TL-M-2 ends without destroying it). Such a file
-#: runs as the same client as the file it continues, after it, and that file's objects are
-#: left for it. Keys are case names without the version suffix.
-CONTINUES = {"TL-M-3": "TL-M-2"}
+#: Test cases that continue another's conversation, the one table of them (``kmip replay`` and
+#: tests/conformance/run.py both read it): the Tape Library's TL-M-3 locates, reads and finally
+#: destroys the key TL-M-2 created (TL-M-2 ends without destroying it); the Self-Encrypting
+#: Drive's SASED-M-3 locates by Object Group, reads and destroys the Secret Data SASED-M-2
+#: registered (and, in 1.3, the Template it registered). Such a file runs as the same client as
+#: the file it continues, right after it, and that file's objects are left for it until the
+#: continuation has run. Keys are case names without the version suffix.
+CONTINUES = {"TL-M-3": "TL-M-2", "SASED-M-3": "SASED-M-2"}
 
 _REQUEST = int(Tag.REQUEST_MESSAGE)
 _RESPONSE = int(Tag.RESPONSE_MESSAGE)
@@ -128,6 +132,25 @@ def predecessor(path: Path) -> Path:
     if name is None:
         return path
     return path.with_name(f"{name}-{path.stem.rsplit('-', 1)[1]}{path.suffix}")
+
+
+def conversation_order(files: Iterable[Path]) -> list[Path]:
+    """``files`` in their order, except that a file continuing another that is among them runs
+    right after it (the two are one conversation)."""
+    given = list(files)
+    present = set(given)
+    after: dict[Path, list[Path]] = {}
+    for path in given:
+        first = predecessor(path)
+        if first != path and first in present:
+            after.setdefault(first, []).append(path)
+    continuations = {p for group in after.values() for p in group}
+    ordered: list[Path] = []
+    for path in given:
+        if path not in continuations:
+            ordered.append(path)
+            ordered.extend(after.get(path, ()))
+    return ordered
 
 
 def case_files(paths: Iterable[str | Path]) -> Iterator[Path]:

@@ -4,14 +4,17 @@
         [--table] [--verbose] [FILE ...]
 
 Starts ``strongroom serve`` (SQLite, SoftHSM2, 2 workers) on a temporary data dir, gives every
-file an identity of its own (a client certificate from the data dir's CA, so no file can see
-another's objects), and runs ``kmip replay`` (the real command) over the files. Prints one
-PASS/FAIL line per file, then a table of passed/total per profile and KMIP version.
+conversation an identity of its own (a client certificate from the data dir's CA, so no file can
+see another's objects; the files that continue another, ``kmip_client.replay.CONTINUES``, are
+the client of the file they continue and get none), and runs ``kmip replay`` (the real command)
+over the files. Prints one PASS/FAIL line per file, then a table of passed/total per profile and
+KMIP version.
 
-The profiles are the symmetric-key ones issue 4 asks for. MSGENC-* (the HTTPS, JSON and XML
-message encodings) run over the server's KMIP-over-HTTPS listener with TTLV, JSON and XML bodies;
-the rest over binary TTLV. The server answers the test-harness operation Interop
-(``--test-harness``), which the BL-M files begin and end with.
+The profiles are the symmetric-key ones issue 4 asks for, the Self-Encrypting Drive, Suite B
+and AES XTS ones. MSGENC-* (the HTTPS, JSON and XML message encodings) run over the server's
+KMIP-over-HTTPS listener with TTLV, JSON and XML bodies; the rest over binary TTLV. The server
+answers the test-harness operation Interop (``--test-harness``), which the BL-M files begin and
+end with.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ _ROOT = Path(__file__).resolve().parents[2]
 if str(_ROOT) not in sys.path:
     sys.path.insert(0, str(_ROOT))
 
+from kmip_client.replay import predecessor  # noqa: E402
 from kmip_server.pki import issue_client_certificate, load_issued, write_issued  # noqa: E402
 from tests.support.server_process import free_port, running_server, strongroom_init  # noqa: E402
 
@@ -46,6 +50,10 @@ PROFILES = (
     "MSGENC-HTTPS-M",
     "MSGENC-JSON-M",
     "MSGENC-XML-M",
+    "SASED-M",
+    "SUITEB_128-M",
+    "SUITEB_192-M",
+    "AX-M",
 )
 #: The message-encoding profiles run over KMIP over HTTPS, each in its body encoding.
 ENCODINGS = {"MSGENC-HTTPS-M": "ttlv", "MSGENC-JSON-M": "json", "MSGENC-XML-M": "xml"}
@@ -68,12 +76,19 @@ def case_files(versions: Iterable[str], profiles: Iterable[str]) -> list[Path]:
     return files
 
 
+def identities_for(files: Iterable[Path]) -> list[Path]:
+    """The files whose names the client identities take: one per conversation, the file it
+    starts with (a continuation runs as the client of the file it continues, which is that)."""
+    return sorted({predecessor(path) for path in files})
+
+
 def issue_identities(data_dir: Path, files: list[Path], out: Path) -> None:
-    """A client certificate per file, named after it, from the data dir's CA."""
+    """A client certificate per conversation of ``files``, named after its first file, from the
+    data dir's CA."""
     ca = load_issued(data_dir / "pki" / "ca.crt", data_dir / "pki" / "ca.key")
     out.mkdir(parents=True, exist_ok=True)
     run = f"{time.time_ns():x}"[-6:]  # a fresh name on every run: no objects left from an earlier one
-    for path in files:
+    for path in identities_for(files):
         issued = issue_client_certificate(ca, f"conformance-{path.stem}-{run}")
         write_issued(issued, out / f"{path.stem}.crt", out / f"{path.stem}.key", overwrite=True)
 

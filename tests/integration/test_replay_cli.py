@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from kmip_client import Client
+from kmip_client.protocol.spec.enums import State
 from tests.support.server_process import (
     ServerProcess,
     TlsFiles,
@@ -26,6 +27,10 @@ from tests.support.server_process import (
 VECTORS = Path(__file__).resolve().parents[1] / "vectors" / "oasis"
 SKLC = VECTORS / "v1.4" / "mandatory" / "SKLC-M-1-14.xml"
 OMOS = VECTORS / "v2.1" / "mandatory" / "OMOS-M-1-21.xml"
+SASED_2 = VECTORS / "v1.4" / "mandatory" / "SASED-M-2-14.xml"
+SASED_3 = VECTORS / "v1.4" / "mandatory" / "SASED-M-3-14.xml"
+TL_2 = VECTORS / "v1.4" / "mandatory" / "TL-M-2-14.xml"
+TL_3 = VECTORS / "v1.4" / "mandatory" / "TL-M-3-14.xml"
 
 
 @pytest.fixture(scope="module")
@@ -75,13 +80,12 @@ def test_a_failing_file_names_its_first_difference_and_what_it_created_is_destro
     assert "/AttributeValue: expected Integer 128, got Integer 256" in line
     assert summary == "0 passed, 1 failed"
     assert "<ResponseMessage>" in done.stderr  # -v shows the response that differed
-    # The key the file created was revoked and destroyed after it: Get finds no key material.
-    # A 1.x client: Locate in 2.x leaves destroyed objects out unless asked for them.
+    # The key the file created was revoked and destroyed after it. Locate leaves destroyed
+    # objects out unless it filters on State (docs/compatibility.md).
     with Client(f"127.0.0.1:{server.port}", ca=tls.ca, cert=tls.cert, key=tls.key, version=(1, 4)) as client:
-        created = client.locate(name="SKLC-M-1-14")
-        assert created  # the file's key (and its earlier passing run's) is still there, destroyed
-        for uid in created:
-            assert client.get_attributes(uid, ["State"])["State"][0].name in ("DESTROYED", "DESTROYED_COMPROMISED")
+        assert client.locate(name="SKLC-M-1-14") == []
+        # The file's key (and its earlier passing run's) is still there, destroyed.
+        assert client.locate(name="SKLC-M-1-14", state=State.DESTROYED)
 
 
 def test_a_directory_runs_its_files_and_usage_errors_exit_2(served, tmp_path) -> None:
@@ -99,6 +103,53 @@ def test_a_directory_runs_its_files_and_usage_errors_exit_2(served, tmp_path) ->
     unreadable.write_text("<KMIP><RequestMessage>")
     broken = kmip("--server", f"127.0.0.1:{server.port}", *identity(tls), str(unreadable))
     assert broken.returncode == 1 and broken.stdout.startswith(f"FAIL {unreadable}: ")
+
+
+def per_file_identities(server: ServerProcess, files: list[Path], out: Path) -> Path:
+    """``--cert-dir`` contents: a client identity of its own for each file, ``NAME.crt`` and
+    ``NAME.key`` (under a fresh subject, so that nothing of an earlier test is visible)."""
+    for number, path in enumerate(files):
+        issued = issue_client_cert(server.data_dir, f"{out.name}-{number}", out / "issued")
+        issued.cert.rename(out / f"{path.stem}.crt")
+        issued.key.rename(out / f"{path.stem}.key")
+    return out
+
+
+def test_a_conversation_of_two_files_runs_as_one_identity_with_cert_dir(served, tmp_path) -> None:
+    server, tls, _ = served
+    # SASED-M-3 locates by Object Group, reads and destroys the Secret Data SASED-M-2 registered:
+    # as a client of its own it would find nothing. Each file has an identity in the directory;
+    # the second runs as the first's (kmip_client.replay.CONTINUES).
+    identities = per_file_identities(server, [SASED_2, SASED_3], tmp_path / "sased")
+    target = ["--server", f"127.0.0.1:{server.port}", "--ca", str(tls.ca), "--cert-dir", str(identities)]
+    done = kmip(*target, str(SASED_2), str(SASED_3))
+    assert done.stdout.splitlines() == [f"PASS {SASED_2}", f"PASS {SASED_3}", "2 passed, 0 failed"], done.stderr
+    # Named in the other order, the continuation still runs right after the file it continues.
+    identities = per_file_identities(server, [SASED_2, SASED_3], tmp_path / "again")
+    target[-1] = str(identities)
+    again = kmip(*target, str(SASED_3), str(SASED_2))
+    assert again.stdout.splitlines() == [f"PASS {SASED_2}", f"PASS {SASED_3}", "2 passed, 0 failed"], again.stderr
+
+
+def test_what_a_continued_file_created_is_destroyed_after_its_continuation(served, tmp_path) -> None:
+    server, tls, _ = served
+    # TL-M-2 creates a key and leaves it for TL-M-3, which here looks for another one and fails at
+    # its first step, having found (and bound) nothing: the key is destroyed after it all the same.
+    folder = tmp_path / "cases"
+    folder.mkdir()
+    (folder / TL_2.name).write_bytes(TL_2.read_bytes())
+    text = TL_3.read_text()
+    data = "123456789ABCDEF123456789123456789ABCDEF123456789ABCDEF1234000000"
+    (folder / TL_3.name).write_text(text.replace(data, "not the tape TL-M-2 labelled", 1))
+    identities = per_file_identities(server, [TL_2, TL_3], tmp_path / "tl")
+    target = ["--server", f"127.0.0.1:{server.port}", "--ca", str(tls.ca), "--cert-dir", str(identities)]
+    done = kmip(*target, str(folder / TL_2.name), str(folder / TL_3.name))
+    assert done.stdout.splitlines()[1].startswith(f"FAIL {folder / TL_3.name}: step 1, "), done.stdout
+    cert, key = identities / f"{TL_2.stem}.crt", identities / f"{TL_2.stem}.key"
+    name = "AAAAAAA1A1AA12345678901234567"  # TL-M-2's key
+    with Client(f"127.0.0.1:{server.port}", ca=tls.ca, cert=cert, key=key, version=(1, 4)) as client:
+        assert client.locate(name=name) == []
+        assert len(client.locate(name=name, state=State.DESTROYED)) == 1
 
 
 def test_a_server_that_is_down_fails_each_file_instead_of_stopping_the_run(served) -> None:

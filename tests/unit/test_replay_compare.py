@@ -236,6 +236,21 @@ def test_a_continuation_runs_as_the_file_it_continues() -> None:
     assert predecessor(third) == Path("v1.4/mandatory/TL-M-2-14.xml")
     assert predecessor(Path("v2.1/mandatory/TL-M-2-21.xml")) == Path("v2.1/mandatory/TL-M-2-21.xml")
     assert predecessor(Path("SKLC-M-1-14.xml")) == Path("SKLC-M-1-14.xml")
+    # The Self-Encrypting Drive's SASED-M-3 destroys what SASED-M-2 registered, in every version.
+    assert predecessor(Path("v1.3/mandatory/SASED-M-3-13.xml")) == Path("v1.3/mandatory/SASED-M-2-13.xml")
+    assert predecessor(Path("v2.1/mandatory/SASED-M-3-21.xml")) == Path("v2.1/mandatory/SASED-M-2-21.xml")
+
+
+def test_a_continuation_runs_right_after_the_file_it_continues() -> None:
+    from pathlib import Path
+
+    from kmip_client.replay import conversation_order
+
+    tl2, tl3, sased2, sased3, sklc = map(
+        Path, ("TL-M-2-14.xml", "TL-M-3-14.xml", "SASED-M-2-14.xml", "SASED-M-3-14.xml", "SKLC-M-1-14.xml")
+    )
+    assert conversation_order([sased3, sklc, tl3, sased2, tl2]) == [sklc, sased2, sased3, tl2, tl3]
+    assert conversation_order([tl3, sklc]) == [tl3, sklc]  # alone, a continuation keeps its place
 
 
 def test_the_random_number_generator_is_the_servers_own_unless_a_request_set_it() -> None:
