@@ -1,4 +1,5 @@
-"""The ``strongroom`` command (server side): ``init``, ``serve`` and ``certs issue``.
+"""The ``strongroom`` command (server side): ``init``, ``serve``, ``backup``, ``restore``,
+``certs issue`` and ``certs renew-server`` (backup and restore themselves are in :mod:`.backup`).
 
 Every failure an operator can cause (a bad configuration, a missing SoftHSM2, a file that would
 be overwritten) ends the command with status 1 and one ``strongroom: ...`` line on stderr, not
@@ -21,6 +22,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from . import __version__
+from .backup import BackupError
 from .config import (
     CONFIG_FILE_NAME,
     LOG_LEVELS,
@@ -47,6 +49,7 @@ MASTER_KEY_LABEL = "strongroom-master"
 SO_PIN_NAME = "so.pin"
 DEFAULT_SERVER_HOSTNAMES = ("localhost",)
 DEFAULT_SERVER_ADDRESSES = ("127.0.0.1", "::1")
+DEFAULT_NAMES = (*DEFAULT_SERVER_HOSTNAMES, *DEFAULT_SERVER_ADDRESSES)
 LOG_FORMAT = "%(asctime)s %(levelname)s [%(process)d] %(name)s: %(message)s"
 
 
@@ -99,6 +102,7 @@ def _write_pair(issued: IssuedCertificate, cert_path: Path, key_path: Path) -> N
 class _Report:
     base: Path
     lines: list[tuple[str, str]] = dataclasses.field(default_factory=list)
+    notes: list[str] = dataclasses.field(default_factory=list)
 
     def add(self, status: str, what: str) -> None:
         self.lines.append((status, what))
@@ -139,25 +143,68 @@ def _ensure_ca(pki: Path, report: _Report) -> IssuedCertificate:
     return ca
 
 
-def _ensure_server_certificate(pki: Path, ca: IssuedCertificate, extra_names: Sequence[str], report: _Report) -> None:
-    cert_path, key_path = pki / "server.crt", pki / "server.key"
-    if cert_path.exists() and key_path.exists():
-        report.add("kept", f"{report.names(cert_path, key_path)}  server certificate")
-        return
-    hostnames, addresses = list(DEFAULT_SERVER_HOSTNAMES), list(DEFAULT_SERVER_ADDRESSES)
-    for name in extra_names:
+def _split_names(names: Sequence[str]) -> tuple[list[str], list[str]]:
+    """Host names and IP addresses (normalised), each once, in order."""
+    hostnames: list[str] = []
+    addresses: list[str] = []
+    for name in names:
         try:
-            addresses.append(str(ipaddress.ip_address(name)))
+            address = str(ipaddress.ip_address(name))
         except ValueError:
-            hostnames.append(name)
+            if name.lower() not in (known.lower() for known in hostnames):
+                hostnames.append(name)
+        else:
+            if address not in addresses:
+                addresses.append(address)
+    return hostnames, addresses
+
+
+def _certificate_names(issued: IssuedCertificate) -> list[str]:
+    """A server certificate's DNS and IP subject alternative names."""
+    from cryptography import x509
+
     try:
-        issued = issue_server_certificate(ca, hostnames=hostnames, addresses=addresses)
+        sans = issued.certificate.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    except x509.ExtensionNotFound:
+        return []
+    return [*sans.get_values_for_type(x509.DNSName), *(str(a) for a in sans.get_values_for_type(x509.IPAddress))]
+
+
+def _issue_server_pair(ca: IssuedCertificate, names: Sequence[str], cert_path: Path, key_path: Path, days: int) -> str:
+    hostnames, addresses = _split_names(names)
+    try:
+        issued = issue_server_certificate(ca, hostnames=hostnames, addresses=addresses, days=days)
     except ValueError as exc:
         raise CliError(f"cannot issue the server certificate: {exc}") from None
     _write_pair(issued, cert_path, key_path)
-    report.add(
-        "created", f"{report.names(cert_path, key_path)}  server certificate for {', '.join(hostnames + addresses)}"
-    )
+    return ", ".join(hostnames + addresses)
+
+
+def _ensure_server_certificate(pki: Path, ca: IssuedCertificate, extra_names: Sequence[str], report: _Report) -> None:
+    cert_path, key_path = pki / "server.crt", pki / "server.key"
+    if cert_path.exists() and key_path.exists():
+        try:
+            names = _certificate_names(load_issued(cert_path, key_path))
+        except (ValueError, TypeError) as exc:
+            raise CliError(f"cannot use the server certificate in {pki}: {exc}") from None
+        report.add("kept", f"{report.names(cert_path, key_path)}  server certificate for {', '.join(names)}")
+        if extra_names:
+            wanted_hosts, wanted_addresses = _split_names(extra_names)
+            have = {name.lower() for name in names}
+            absent = [name for name in wanted_hosts + wanted_addresses if name.lower() not in have]
+            kept = f"kept the existing server certificate {report.names(cert_path)}, for {', '.join(names)}"
+            if absent:
+                renew = " ".join(f"--server-name {name}" for name in extra_names)
+                report.notes.append(
+                    f"{kept}: --server-name does not change an existing certificate, so {', '.join(absent)} "
+                    f"{'is' if len(absent) == 1 else 'are'} not in it. A new one from the same CA: "
+                    f"{PROG} certs renew-server --data-dir {report.base} {renew}"
+                )
+            else:
+                report.notes.append(f"{kept}, which already has the --server-name names")
+        return
+    shown = _issue_server_pair(ca, [*DEFAULT_NAMES, *extra_names], cert_path, key_path, 825)
+    report.add("created", f"{report.names(cert_path, key_path)}  server certificate for {shown}")
 
 
 def _ensure_client(clients: Path, ca: IssuedCertificate, report: _Report) -> None:
@@ -293,6 +340,8 @@ def _print_init_summary(config: ServerConfig, report: _Report, created_dir: bool
     print(f"{PROG}: data directory {data_dir}{' (created)' if created_dir else ''}")
     for status, what in report.lines:
         print(f"  {status:<{width}}  {what}")
+    for note in report.notes:
+        print(f"Note: {note}")
     listener = config.listener
     print()
     print("Start the server:")
@@ -360,7 +409,74 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     return run_server(config, functools.partial(build_handler, config))
 
 
-# ---- certs issue
+# ---- backup and restore
+
+
+def _cmd_backup(args: argparse.Namespace) -> int:
+    from .backup import backup_command
+
+    progress = args.progress or sys.stderr.isatty()
+    return backup_command(
+        Path(args.data_dir), Path(args.out), include_pins=args.include_pins, overwrite=args.force, progress=progress
+    )
+
+
+def _cmd_restore(args: argparse.Namespace) -> int:
+    from .backup import restore_command
+
+    return restore_command(Path(args.archive), Path(args.data_dir))
+
+
+# ---- certs issue, certs renew-server
+
+
+def _load_ca(data_dir: Path) -> IssuedCertificate:
+    pki = data_dir / "pki"
+    ca_cert, ca_key = pki / "ca.crt", pki / "ca.key"
+    if not (ca_cert.exists() and ca_key.exists()):
+        raise CliError(f"no CA in {pki} (run `{PROG} init --data-dir {data_dir}` first)")
+    try:
+        return load_issued(ca_cert, ca_key)
+    except (ValueError, TypeError) as exc:
+        raise CliError(f"cannot use the CA in {pki}: {exc}") from None
+
+
+def _cmd_certs_renew_server(args: argparse.Namespace) -> int:
+    data_dir = Path(args.data_dir).expanduser().resolve()
+    ca = _load_ca(data_dir)
+    pki = data_dir / "pki"
+    cert_path, key_path = pki / "server.crt", pki / "server.key"
+    old = None
+    if cert_path.exists() and key_path.exists():
+        try:
+            old = load_issued(cert_path, key_path)
+        except (ValueError, TypeError):
+            old = None  # unusable: replaced all the same (and still kept as .bak)
+    if args.server_name:
+        names = [*DEFAULT_NAMES, *args.server_name]
+    else:
+        names = (_certificate_names(old) if old is not None else []) or list(DEFAULT_NAMES)
+    backups = []
+    for path, mode in ((cert_path, 0o644), (key_path, 0o600)):
+        if path.exists():
+            backup = path.with_name(path.name + ".bak")
+            _write_file(backup, path.read_bytes(), mode, overwrite=True)
+            backups.append(backup)
+    shown = _issue_server_pair(ca, names, cert_path, key_path, args.days)
+    print(f"{PROG}: issued a new server certificate {cert_path} for {shown} (valid {args.days} days)")
+    print(f"  signed by the data directory's CA {ca.common_name!r}: clients that trust {pki / 'ca.crt'} accept it")
+    if backups:
+        print(f"  the previous certificate and key are kept as {', '.join(str(path) for path in backups)}")
+    print(
+        f"  a running server goes on serving the certificate it loaded at start: restart `{PROG} serve` to serve this one"
+    )
+    try:
+        configured = load_config(data_dir).tls.certificate
+    except ConfigError:
+        configured = cert_path
+    if configured != cert_path:
+        print(f"  warning: tls.certificate in strongroom.toml names {configured}, so the server does not use this one")
+    return 0
 
 
 def _cmd_certs_issue(args: argparse.Namespace) -> int:
@@ -368,14 +484,7 @@ def _cmd_certs_issue(args: argparse.Namespace) -> int:
     name: str = args.name
     if "/" in name or name in (".", ".."):
         raise CliError(f"--name {name!r} cannot be used as a file name")
-    pki = data_dir / "pki"
-    ca_cert, ca_key = pki / "ca.crt", pki / "ca.key"
-    if not (ca_cert.exists() and ca_key.exists()):
-        raise CliError(f"no CA in {pki} (run `{PROG} init --data-dir {data_dir}` first)")
-    try:
-        ca = load_issued(ca_cert, ca_key)
-    except (ValueError, TypeError) as exc:
-        raise CliError(f"cannot use the CA in {pki}: {exc}") from None
+    ca = _load_ca(data_dir)
 
     out = Path(args.out).expanduser().resolve()
     cert_path, key_path, ca_path = out / f"{name}.crt", out / f"{name}.key", out / "ca.crt"
@@ -453,7 +562,8 @@ def build_parser() -> argparse.ArgumentParser:
         default=[],
         metavar="NAME",
         help="another host name or IP address for the server certificate, besides localhost, "
-        "127.0.0.1 and ::1 (repeatable; used only when the certificate is issued)",
+        "127.0.0.1 and ::1 (repeatable; used only when the certificate is issued: an existing one is kept, "
+        "and `certs renew-server` replaces it)",
     )
     init.set_defaults(run=_cmd_init)
 
@@ -488,6 +598,41 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.set_defaults(run=_cmd_serve)
 
+    backup = commands.add_parser(
+        "backup",
+        help="write a backup archive of a data directory, also while the server runs",
+        description="Write a consistent backup of DIR to FILE (a gzip-compressed tar, mode 0600, written "
+        "atomically) while the server may be running: the SQLite database (SQLite's online backup API), the "
+        "SoftHSM2 token, strongroom.toml and the certificates, with a manifest of SHA-256 checksums that "
+        "`strongroom restore` verifies. The token's PIN files are left out unless --include-pins is given. "
+        "A PostgreSQL database is not copied: back it up with pg_dump.",
+    )
+    backup.add_argument("--data-dir", required=True, metavar="DIR", help="the data directory to back up")
+    backup.add_argument("--out", required=True, metavar="FILE", help="the archive to write (outside DIR)")
+    backup.add_argument(
+        "--include-pins",
+        action="store_true",
+        help="also store the token PIN files: whoever holds the archive can then use every key",
+    )
+    backup.add_argument("--force", action="store_true", help="replace FILE if it exists")
+    backup.add_argument(
+        "--progress",
+        action="store_true",
+        help="report the database copy's progress on stderr (the default when stderr is a terminal)",
+    )
+    backup.set_defaults(run=_cmd_backup)
+
+    restore = commands.add_parser(
+        "restore",
+        help="restore a backup archive into a new data directory",
+        description="Restore an archive written by `strongroom backup` into NEWDIR, which must not exist or be "
+        "empty: every file is checked against the archive's manifest first, directories get mode 0700 and "
+        "secrets 0600. Says which PIN files to put back when the archive has none.",
+    )
+    restore.add_argument("--from", dest="archive", required=True, metavar="FILE", help="the backup archive")
+    restore.add_argument("--data-dir", required=True, metavar="NEWDIR", help="the data directory to create")
+    restore.set_defaults(run=_cmd_restore)
+
     certs = commands.add_parser(
         "certs", help="client certificates from the data directory's CA", description="Manage client certificates."
     )
@@ -516,6 +661,25 @@ def build_parser() -> argparse.ArgumentParser:
         help="e-mail subject alternative name (repeatable)",
     )
     issue.set_defaults(run=_cmd_certs_issue)
+
+    renew = certs_commands.add_parser(
+        "renew-server",
+        help="issue a new server certificate from the data directory's CA",
+        description="Issue a new server certificate (pki/server.crt, pki/server.key) signed by DIR/pki/ca.key, "
+        "for localhost, 127.0.0.1, ::1 and the --server-name names, or, without --server-name, for the names "
+        "of the current certificate. The previous pair is kept as server.crt.bak and server.key.bak. A running "
+        "server serves the new certificate once restarted.",
+    )
+    renew.add_argument("--data-dir", required=True, metavar="DIR", help="the data directory holding pki/ca.key")
+    renew.add_argument(
+        "--server-name",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="a host name or IP address for the certificate, besides localhost, 127.0.0.1 and ::1 (repeatable)",
+    )
+    renew.add_argument("--days", type=_bounded_int(1, 825), default=825, help="validity in days (default 825)")
+    renew.set_defaults(run=_cmd_certs_renew_server)
     return parser
 
 
@@ -528,7 +692,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         return run(args)
-    except (CliError, ConfigError) as exc:
+    except (CliError, ConfigError, BackupError) as exc:
         print(f"{PROG}: {exc}", file=sys.stderr)
         return 1
     except OSError as exc:  # a directory that cannot be created, a file that cannot be read...

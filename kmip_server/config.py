@@ -4,6 +4,15 @@ The dataclasses below are the contract the rest of the server reads. :func:`load
 fills them from ``DATA_DIR/strongroom.toml``; relative paths in the file are relative to the
 data directory. Secrets (the token PIN) are never in the file or on a command line: the file
 names an environment variable or a file that holds them.
+
+A data directory is relocatable: ``init`` names every file in it relatively (the SQLite URL
+too), so a copy or a moved directory uses its own files. Files written by older versions named
+the database absolutely; such a path is honoured where it is, but one that lies inside
+*another* data directory (the directory is a copy of that one) is taken as this directory's
+file of the same relative name, with a warning, or refused when this directory has no such
+file; and an old ``<dir>/strongroom.db`` whose directory no longer exists (the data directory
+was moved) is taken as this directory's ``strongroom.db``. A copy never uses the original's
+files.
 """
 
 from __future__ import annotations
@@ -22,6 +31,7 @@ from typing import Any
 
 __all__ = [
     "CONFIG_FILE_NAME",
+    "DATABASE_FILE_NAME",
     "IDENTITY_MODES",
     "LOG_LEVELS",
     "ConfigError",
@@ -37,6 +47,7 @@ __all__ = [
 ]
 
 CONFIG_FILE_NAME = "strongroom.toml"
+DATABASE_FILE_NAME = "strongroom.db"  # the SQLite database `init` creates in the data directory
 # Kept here rather than imported from the transport, which itself imports this module.
 IDENTITY_MODES = ("cn", "subject", "ou", "san-dns", "san-email")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
@@ -222,9 +233,14 @@ class _Table:
                 wanted = f"from {low} to {high}"
             raise self.error(key, f"must be {wanted}, not {value}")
 
-    def path(self, key: str, default: Any = _MISSING) -> Any:
+    def path(self, key: str, default: Any = _MISSING, *, local: bool = True) -> Any:
+        """A path relative to the data directory; ``local``: a file of this data directory's
+        own when it lies in another data directory (see :meth:`local`)."""
         value = self.nonempty(key, default)
-        return value if value is default else _resolve(self.data_dir, value)
+        if value is default:
+            return value
+        path = _resolve(self.data_dir, value)
+        return self.local(key, path) if local else path
 
     def paths(self, key: str) -> tuple[Path, ...]:
         value = self.raw(key, _MISSING)
@@ -233,7 +249,43 @@ class _Table:
             raise self.error(key, f"must be a path or a list of paths, not {_describe(value)}")
         if not items:
             raise self.error(key, "must name at least one file")
-        return tuple(_resolve(self.data_dir, item) for item in items)
+        return tuple(self.local(key, _resolve(self.data_dir, item)) for item in items)
+
+    def local(self, key: str, path: Path, spelled: str = "{}") -> Path:
+        """``path``, unless it lies inside another data directory than this one.
+
+        That is a copied data directory whose file names the original's file: then this
+        directory's file of the same relative name, with a warning, or a refusal when there is
+        none (using the original's would change another server's files). ``spelled`` formats
+        the relative name as the setting would be written (the SQLite URL).
+        """
+        real = Path(os.path.realpath(path))
+        if _within(real, self.data_dir):
+            return path
+        origin = _other_data_dir(real)
+        if origin is None:
+            return path
+        relative = real.relative_to(origin)
+        own = self.data_dir / relative
+        written = spelled.format(relative.as_posix())
+        if not own.exists():
+            raise self.error(
+                key,
+                f"{path} is inside another data directory ({origin}) and this one has no {relative} of its own; "
+                "refusing to use another data directory's files (was this directory copied from it? "
+                f"name the file relative to this data directory: {written!r})",
+            )
+        log.warning(
+            "%s: %s: %s is inside another data directory (%s), which this one was copied from; using this "
+            "directory's %s instead (name it relative to the data directory, %r, to silence this warning)",
+            self.source,
+            f"{self.name}.{key}",
+            path,
+            origin,
+            own,
+            written,
+        )
+        return own
 
     def strings(self, key: str, default: tuple[str, ...]) -> tuple[str, ...]:
         value = self.raw(key, list(default))
@@ -262,6 +314,18 @@ def _describe(value: Any) -> str:
 def _resolve(data_dir: Path, value: str) -> Path:
     path = Path(value).expanduser()
     return Path(os.path.normpath(path if path.is_absolute() else data_dir / path))
+
+
+def _within(path: Path, directory: Path) -> bool:
+    return path == directory or directory in path.parents
+
+
+def _other_data_dir(path: Path) -> Path | None:
+    """The nearest directory above ``path`` that holds a ``strongroom.toml``, if any."""
+    for ancestor in path.parents:
+        if (ancestor / CONFIG_FILE_NAME).is_file():
+            return ancestor
+    return None
 
 
 def _section(source: Path, data_dir: Path, document: dict[str, Any], name: str) -> _Table:
@@ -307,7 +371,7 @@ def _tls(section: _Table) -> TlsSettings:
 
 
 def _custody(section: _Table) -> CustodySettings:
-    module = section.path("module")
+    module = section.path("module", local=False)  # a system library, wherever it is
     token_label = section.nonempty("token_label")
     master_key_label = section.nonempty("master_key_label", "strongroom-master")
     pin_env = section.nonempty("pin_env", None)
@@ -343,10 +407,32 @@ def _storage_url(section: _Table, data_dir: Path) -> str:
         raise section.error("url", "is not a database URL (sqlite:///PATH or postgresql+psycopg://...)") from None
     database = url.database or ""
     if url.get_backend_name() == "sqlite" and database and database != ":memory:" and not database.startswith("file:"):
-        resolved = _resolve(data_dir, database)
+        resolved = section.local("url", _resolve(data_dir, database), "sqlite:///{}")
+        if _moved_database(resolved, data_dir):
+            own = data_dir / DATABASE_FILE_NAME
+            log.warning(
+                "%s: storage.url: %s does not exist, nor does its directory; using %s (the data directory was "
+                "moved?). Write url = %r to silence this warning",
+                section.source,
+                resolved,
+                own,
+                f"sqlite:///{DATABASE_FILE_NAME}",
+            )
+            resolved = own
         if str(resolved) != database:
             return url.set(database=str(resolved)).render_as_string(hide_password=False)
     return text
+
+
+def _moved_database(path: Path, data_dir: Path) -> bool:
+    """Whether ``path`` is what an older ``init`` wrote for a data directory since moved here:
+    ``<dir>/strongroom.db`` with ``<dir>`` gone, and this directory holding a ``strongroom.db``."""
+    return (
+        path.name == DATABASE_FILE_NAME
+        and not path.parent.exists()
+        and path.parent != data_dir
+        and (data_dir / DATABASE_FILE_NAME).is_file()
+    )
 
 
 def load_config(data_dir: Path) -> ServerConfig:
@@ -526,8 +612,9 @@ def _comment(lines: Iterable[str]) -> list[str]:
 def render_default_config(data_dir: Path, module: Path | None = None) -> str:
     """The ``strongroom.toml`` that ``strongroom init`` writes for ``data_dir``, with comments.
 
-    Files live in the data directory and are named relative to it; the database URL is
-    absolute. ``module`` is the PKCS#11 library (default: the installed SoftHSM2).
+    Files live in the data directory and are named relative to it, the SQLite database too,
+    so the directory can be copied or moved; nothing in the file names the data directory.
+    ``module`` is the PKCS#11 library (default: the installed SoftHSM2).
     """
     data_dir = Path(data_dir).expanduser().resolve()
     if module is None:
@@ -536,14 +623,14 @@ def render_default_config(data_dir: Path, module: Path | None = None) -> str:
         module = find_softhsm_module() or DEFAULT_SOFTHSM_MODULE
     from sqlalchemy.engine import URL
 
-    database_url = URL.create("sqlite", database=str(data_dir / "strongroom.db")).render_as_string(hide_password=False)
+    database_url = URL.create("sqlite", database=DATABASE_FILE_NAME).render_as_string(hide_password=False)
 
     out: list[str] = _comment(
         [
             "Strongroom key server configuration, written by `strongroom init`.",
             "",
-            "Relative paths are relative to the data directory, the directory holding this file:",
-            f"  {_toml_string(str(data_dir))}",
+            "Relative paths are relative to the data directory, the directory holding this file, so",
+            "the directory can be copied or moved (`strongroom backup` and `restore` do it online).",
             "Secrets are never written here: the token PIN is read from a file or an environment",
             "variable. `strongroom serve --host/--port/--workers/--https-port` override the [listener]",
             "values.",
@@ -614,7 +701,8 @@ def render_default_config(data_dir: Path, module: Path | None = None) -> str:
     out += ["", "[storage]"]
     out += _comment(
         [
-            "Where objects and their (encrypted) key values are stored: a SQLAlchemy URL.",
+            "Where objects and their (encrypted) key values are stored: a SQLAlchemy URL. A relative",
+            'SQLite path is relative to the data directory ("sqlite:///strongroom.db").',
             "SQLite suits one machine; PostgreSQL suits larger sites (install strongroom[postgres]).",
             "Keep passwords out of the URL: libpq reads PGPASSWORD or ~/.pgpass. For example:",
             'url = "postgresql+psycopg://strongroom@db.example.com/strongroom"',
