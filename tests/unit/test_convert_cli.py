@@ -103,7 +103,7 @@ def test_hex_input_reads_xxd_dumps_and_0x_prefixes(capsysbinary: pytest.CaptureF
 def test_hex_input_from_a_real_xxd(tmp_path: Path) -> None:
     xxd = shutil.which("xxd")
     if xxd is None:
-        pytest.skip("no xxd here")
+        pytest.fail("xxd is not installed: run scripts/setup (apt-get install xxd)")
     (tmp_path / "message.bin").write_bytes(MESSAGE * 3)
     for options in ([], ["-p"], ["-g", "1"], ["-c", "10"], ["-s", "8"]):
         dump = subprocess.run([xxd, *options, str(tmp_path / "message.bin")], capture_output=True, check=True).stdout
