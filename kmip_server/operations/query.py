@@ -12,7 +12,7 @@ from __future__ import annotations
 from enum import IntEnum
 
 from kmip_client.protocol.errors import InvalidField
-from kmip_client.protocol.model import Attributes
+from kmip_client.protocol.model import Attribute, Attributes
 from kmip_client.protocol.model.attributes import ProtectionStorageMasks, RandomNumberGenerator
 from kmip_client.protocol.model.payloads.structures import CapabilityInformation, DefaultsInformation, ObjectDefaults
 from kmip_client.protocol.spec.enums import (
@@ -24,9 +24,11 @@ from kmip_client.protocol.spec.enums import (
     RNGMode,
     ShreddingAlgorithm,
 )
+from kmip_client.protocol.ttlv import ItemType
 
 from ..engine.context import RequestContext
 from ..objects.server_attributes import FLAGS, PROTECTION_STORAGE, random_number_generator
+from .creation import _DEFAULT_SECRET_BITS as DEFAULT_SECRET_BITS  # what Create of Secret Data makes
 
 Version = tuple[int, int]
 Q = QueryFunction
@@ -150,17 +152,26 @@ CLIENT_REGISTRATION_METHODS: tuple[ClientRegistrationMethod, ...] = (ClientRegis
 
 
 def defaults_information() -> DefaultsInformation:
-    """The values Create (the factory operation; it makes Symmetric Keys) gives an attribute a
-    client leaves out: Sensitive False and Extractable True (server_attributes.fill_defaults).
-    Cryptographic Algorithm and Length have no default (Create refuses a request without
-    them). The Cryptographic Usage Mask default depends on the algorithm (Encrypt and
-    Decrypt for AES and Triple DES, MAC Generate and MAC Verify for HMAC), which Object
-    Defaults, one set of values per object type, cannot express: it is left out rather than
-    reported wrong for some keys."""
-    values = (FLAGS["Sensitive", False], FLAGS["Extractable", True])
+    """The values Create (the factory operation) gives an attribute a client leaves out, by
+    the object types it makes (Defaults Information is 2.x, where Create makes both).
+
+    * Every object: Sensitive False, Extractable True (server_attributes.fill_defaults).
+    * Secret Data: a Cryptographic Length of 256 bits (its Secret Data Type, Seed, is a field
+      of the object, not an attribute).
+    * Symmetric Key: nothing more. Cryptographic Algorithm and Length have no default (Create
+      refuses a request without them), and the Cryptographic Usage Mask default depends on
+      the algorithm (Encrypt and Decrypt for AES and Triple DES, MAC Generate and MAC Verify
+      for HMAC), which Object Defaults, one set of values per object type, cannot express: it
+      is left out rather than reported wrong for some keys.
+    """
+    shared = (FLAGS["Sensitive", False], FLAGS["Extractable", True])
+    secret_length = Attribute(name="Cryptographic Length", value=DEFAULT_SECRET_BITS, type=ItemType.INTEGER)
     return DefaultsInformation(
         object_defaults=(
-            ObjectDefaults(object_type=ObjectType.SYMMETRIC_KEY, attributes=Attributes(attributes=values)),
+            ObjectDefaults(object_type=ObjectType.SYMMETRIC_KEY, attributes=Attributes(attributes=shared)),
+            ObjectDefaults(
+                object_type=ObjectType.SECRET_DATA, attributes=Attributes(attributes=(secret_length, *shared))
+            ),
         )
     )
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from kmip_client.protocol.model import version_conflicts
+from kmip_client.protocol.model import Attributes, version_conflicts
 from kmip_client.protocol.model.attributes import ProtectionStorageMasks, RandomNumberGenerator
 from kmip_client.protocol.model.base import EnumValue
 from kmip_client.protocol.model.payloads.server_info import QueryResponse
@@ -52,6 +52,15 @@ def query(engine, version, *functions):
     return payload
 
 
+def defaults_by_type(payload) -> dict:
+    """Defaults Information as {object type: {attribute name: value}}."""
+    found = {}
+    for defaults in payload.defaults_information.object_defaults:
+        assert defaults.object_type not in found  # one Object Defaults per type
+        found[defaults.object_type] = {a.name: a.value for a in defaults.attributes.attributes}
+    return found
+
+
 def capabilities(store_url: str, version) -> CapabilityInformation:
     """What the server says it can do; Destroy as the store does it (README: "Destroy is
     irreversible on SQLite"; PostgreSQL keeps a dead row version until VACUUM)."""
@@ -91,9 +100,10 @@ def test_every_query_function_of_2_x_in_one_query(engine, store_url, version):
     assert payload.profile_information == profiles_for(version) != ()
     assert payload.capability_information == (capabilities(store_url, version),)
     assert payload.client_registration_methods == (ClientRegistrationMethod.SERVER_PRE_GENERATED,)
-    (defaults,) = payload.defaults_information.object_defaults
-    assert defaults.object_type == ObjectType.SYMMETRIC_KEY
-    assert {a.name: a.value for a in defaults.attributes.attributes} == {"Sensitive": False, "Extractable": True}
+    assert defaults_by_type(payload) == {
+        ObjectType.SYMMETRIC_KEY: {"Sensitive": False, "Extractable": True},
+        ObjectType.SECRET_DATA: {"Cryptographic Length": 256, "Sensitive": False, "Extractable": True},
+    }
     assert payload.protection_storage_masks == ProtectionStorageMasks(masks=(int(ProtectionStorageMask.SOFTWARE),))
 
 
@@ -144,10 +154,13 @@ def test_query_capabilities_in_each_version(engine, store_url, version):
 
 
 def test_query_defaults_information_is_what_create_applies(engine):
-    (defaults,) = query(engine, V21, Q.QUERY_DEFAULTS_INFORMATION).defaults_information.object_defaults
-    expected = {a.name: a.value for a in defaults.attributes.attributes}
-    uid = create(engine, V21)  # the attributes left out
-    assert attributes_of(engine, uid, V21, names=list(expected)) == expected
+    defaults = defaults_by_type(query(engine, V21, Q.QUERY_DEFAULTS_INFORMATION))
+    assert set(defaults) == {ObjectType.SYMMETRIC_KEY, ObjectType.SECRET_DATA}  # what Create makes in 2.x
+    key, expected = create(engine, V21), defaults[ObjectType.SYMMETRIC_KEY]  # AES-256, those left out
+    assert attributes_of(engine, key, V21, names=list(expected)) == expected
+    made = ok(one(engine, V21, item(Operation.CREATE, object_type=ObjectType.SECRET_DATA, attributes=Attributes())))
+    secret = defaults[ObjectType.SECRET_DATA]
+    assert attributes_of(engine, made.unique_identifier, V21, names=list(secret)) == secret
 
 
 @pytest.mark.parametrize("version", [V20, V21])
