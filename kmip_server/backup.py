@@ -52,6 +52,7 @@ from typing import IO, Any
 
 from . import __version__
 from .config import CONFIG_FILE_NAME, ServerConfig, load_config
+from .storage.sqlite import backup_reading
 
 __all__ = [
     "FORMAT_NAME",
@@ -211,21 +212,24 @@ def _copy_sqlite(database: Path, copy: Path, progress: Progress | None) -> int:
         if progress is not None:
             progress(total - remaining, total)
 
+    # The backup lock first: while it is held the server's Destroys leave the log to be cut
+    # after the backup instead of waiting on this snapshot (storage.sqlite.LogEraser).
     try:
-        # One read transaction for the whole copy: every step reads the same snapshot, so the
-        # server's commits meanwhile neither restart the copy nor tear it (WAL: they never wait).
-        source.execute("BEGIN")
-        source.execute("SELECT count(*) FROM sqlite_master").fetchone()
-        target = sqlite3.connect(copy)
-        try:
-            source.backup(target, pages=PAGES_PER_STEP, progress=step, sleep=0.05)
-            target.execute("PRAGMA journal_mode=DELETE")  # one self-contained file; serve turns WAL on
-            check = target.execute("PRAGMA quick_check").fetchone()
-            if check is None or check[0] != "ok":
-                raise BackupError(f"the copy of {database} fails SQLite's check: {check}")
-        finally:
-            target.close()
-        source.execute("ROLLBACK")
+        with backup_reading(str(database)):
+            # One read transaction for the whole copy: every step reads the same snapshot, so the
+            # server's commits meanwhile neither restart the copy nor tear it (WAL: they never wait).
+            source.execute("BEGIN")
+            source.execute("SELECT count(*) FROM sqlite_master").fetchone()
+            target = sqlite3.connect(copy)
+            try:
+                source.backup(target, pages=PAGES_PER_STEP, progress=step, sleep=0.05)
+                target.execute("PRAGMA journal_mode=DELETE")  # one self-contained file; serve turns WAL on
+                check = target.execute("PRAGMA quick_check").fetchone()
+                if check is None or check[0] != "ok":
+                    raise BackupError(f"the copy of {database} fails SQLite's check: {check}")
+            finally:
+                target.close()
+            source.execute("ROLLBACK")
     except sqlite3.Error as exc:
         raise BackupError(f"cannot copy the SQLite database {database}: {exc}") from None
     finally:

@@ -589,7 +589,13 @@ class Repository:
         self._read_engine = read_engine
         self._write_engine = write_engine
         self._writer_lock = _sqlite.FileLock(f"{parsed.database}.writer-lock") if self._sqlite else None
-        self._eraser = _sqlite.LogEraser(_sqlite.checkpoint_lock_path(str(parsed.database))) if self._sqlite else None
+        self._eraser = (
+            _sqlite.LogEraser(
+                _sqlite.checkpoint_lock_path(str(parsed.database)), _sqlite.backup_lock_path(str(parsed.database))
+            )
+            if self._sqlite
+            else None
+        )
         self._readers = _sqlite.ReaderConnections(engine) if self._sqlite else None
         self._checkpointer = (
             WalCheckpointer(parsed.database, _sqlite.BACKGROUND_CHECKPOINT_INTERVAL)

@@ -26,11 +26,13 @@ and the log file is cut to zero bytes.
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import logging
 import os
 import threading
 import time
+from collections.abc import Iterator
 from typing import Any
 
 from sqlalchemy import Connection, Engine
@@ -46,6 +48,8 @@ __all__ = [
     "FileLock",
     "LogEraser",
     "LogNotErased",
+    "backup_lock_path",
+    "backup_reading",
     "ReaderConnections",
     "begin",
     "checkpoint_lock_path",
@@ -71,6 +75,24 @@ _ERASE_DEADLINE = 10.0
 def checkpoint_lock_path(database: str) -> str:
     """The lock file that keeps background checkpoints out of :func:`erase_log`'s way."""
     return f"{database}.checkpoint-lock"
+
+
+def backup_lock_path(database: str) -> str:
+    """The lock file ``strongroom backup`` holds (shared) while it reads one snapshot of the
+    store: meanwhile the log cannot be cut, so :class:`LogEraser` waits for the backup's end
+    instead of for its deadline on every write."""
+    return f"{database}.backup-lock"
+
+
+@contextlib.contextmanager
+def backup_reading(database: str) -> Iterator[None]:
+    """Hold the backup lock of ``database`` (shared: backups may overlap) while reading it."""
+    fd = os.open(backup_lock_path(database), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH)
+        yield
+    finally:
+        os.close(fd)  # releases the lock
 
 
 class LogNotErased(Exception):
@@ -141,15 +163,33 @@ class LogEraser:
     still been committed, and so have the writes grouped with it: failing them now would tell
     their clients otherwise. The erasure stays ``pending`` instead, logged, and the next write
     transaction of this process tries again.
+
+    While a backup reads its snapshot (:func:`backup_reading`) the log cannot be cut at all:
+    the erasure waits, pending, for the first write after the backup, so writes never stall on
+    it. The backup's snapshot, taken before the Destroy, holds the value (wrapped) anyway.
     """
 
-    __slots__ = ("_lock", "pending")
+    __slots__ = ("_lock", "_backup", "pending")
 
-    def __init__(self, checkpoint_lock_path: str) -> None:
+    def __init__(self, checkpoint_lock_path: str, backup_lock_path: str | None = None) -> None:
         self._lock = FileLock(checkpoint_lock_path)
+        self._backup = FileLock(backup_lock_path) if backup_lock_path is not None else None
         self.pending = False
 
+    def _backup_running(self) -> bool:
+        if self._backup is None:
+            return False
+        if not self._backup.try_acquire():
+            return True
+        self._backup.release()
+        return False
+
     def erase(self, conn: Connection) -> None:
+        if self._backup_running():
+            if not self.pending:
+                log.warning("a backup is reading the store: a destroyed value leaves the write-ahead log after it")
+            self.pending = True
+            return
         try:
             erase_log(conn, self._lock)
         except (LogNotErased, DBAPIError) as exc:

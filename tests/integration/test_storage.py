@@ -820,3 +820,35 @@ def test_sqlite_erasing_leaves_the_value_in_no_file(tmp_path: Path) -> None:
         if reader.is_alive():
             reader.join()
         repo.dispose()
+
+
+def test_sqlite_destroy_during_a_backup_is_erased_after_it_without_stalling(tmp_path: Path) -> None:
+    # A backup reads one snapshot for its whole run (kmip_server/backup.py), so the log cannot
+    # be cut meanwhile: a Destroy then used to hold the writer lock for the erase deadline (10 s)
+    # on every write until the backup ended. Under the backup lock the erasure waits, pending.
+    path = tmp_path / "erase.db"
+    repo = Repository(f"sqlite:///{path}")
+    try:
+        repo.create_schema()
+        insert(repo, *(record(f"k-{index}", state=PRE_ACTIVE) for index in range(20)))
+        doomed = record("k-5").wrapped_value
+        assert doomed is not None
+        snapshot = sqlite3.connect(path, isolation_level=None)
+        with sqlite_module.backup_reading(str(path)):
+            snapshot.execute("BEGIN")
+            snapshot.execute("SELECT count(*) FROM managed_objects").fetchone()  # the backup's snapshot
+            started = time.monotonic()
+            with repo.write() as s:
+                s.update("k-5", wrapped_value=None, state=5)
+            with repo.write() as s:  # a later write does not wait either
+                s.update("k-6", state=ACTIVE)
+            assert time.monotonic() - started < 2.0
+            snapshot.execute("ROLLBACK")
+        snapshot.close()
+        assert doomed in b"".join(p.read_bytes() for p in tmp_path.iterdir() if p.name.startswith("erase.db"))
+        with repo.write() as s:  # the first write after the backup cuts the log
+            s.update("k-7", state=ACTIVE)
+        assert (tmp_path / "erase.db-wal").stat().st_size == 0
+        assert doomed not in b"".join(p.read_bytes() for p in tmp_path.iterdir() if p.name.startswith("erase.db"))
+    finally:
+        repo.dispose()
