@@ -287,7 +287,7 @@ def create(ctx: RequestContext, request: CreateRequest) -> Struct:
 
 
 SECRET_DATA_BITS = (8, 8192)  # what a generated Secret Data may be, in bits (whole bytes)
-_DEFAULT_SECRET_BITS = 256
+DEFAULT_SECRET_BITS = 256
 
 
 def _create_secret_data(ctx: RequestContext, request: CreateRequest) -> Struct:
@@ -301,7 +301,7 @@ def _create_secret_data(ctx: RequestContext, request: CreateRequest) -> Struct:
         if name in attrs:
             raise _invalid(ctx, f"Secret Data has no {name}: send the Cryptographic Length alone")
     bits = attrs.first("Cryptographic Length")
-    bits = _DEFAULT_SECRET_BITS if bits is None else int(bits)
+    bits = DEFAULT_SECRET_BITS if bits is None else int(bits)
     low, high = SECRET_DATA_BITS
     if bits % 8 or not low <= bits <= high:
         raise _invalid(ctx, f"a generated Secret Data is {low} to {high} bits long, in whole bytes; not {bits}")

@@ -28,7 +28,7 @@ from kmip_client.protocol.ttlv import ItemType
 
 from ..engine.context import RequestContext
 from ..objects.server_attributes import FLAGS, PROTECTION_STORAGE, random_number_generator
-from .creation import _DEFAULT_SECRET_BITS as DEFAULT_SECRET_BITS  # what Create of Secret Data makes
+from .creation import DEFAULT_SECRET_BITS  # what Create of Secret Data makes
 
 Version = tuple[int, int]
 Q = QueryFunction
@@ -117,8 +117,7 @@ def capability_information(ctx: RequestContext, *, quantum_safe: bool) -> Capabi
     * Quantum Safe Capability (2.1): ``quantum_safe``, whether the server conforms to the
       Quantum Safe Server profile (it honours the Quantum Safe attribute).
     """
-    # Session does not name its database in public; the flag is what it branches on itself.
-    postgresql = bool(ctx.session._postgresql)
+    postgresql = not ctx.session.erases_in_place
     drbg = random_number_generator(ctx.custody.random_generator).value.rng_algorithm == RNGAlgorithm.DRBG
     since_14 = ctx.version >= (1, 4)
     return CapabilityInformation(

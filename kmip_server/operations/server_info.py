@@ -41,10 +41,13 @@ CONFORMANT_PROFILES: dict[str, tuple[str, ...]] = {
     "HTTPS_SERVER": ("1.3", "1.4", "2.1"),
     "JSON_SERVER": ("1.3", "1.4", "2.1"),
     "XML_SERVER": ("1.3", "1.4", "2.1"),
+    "STORAGE_ARRAY_WITH_SELF_ENCRYPTING_DRIVE_SERVER": ("1.3", "1.4", "2.0", "2.1"),
+    # Not the Suite B profiles, though their test cases (a Query) pass: minLOS_192 asks for
+    # P-384 certificates and the AES-256 suites alone, and the default server key is P-256.
 }
-#: The object types Create (Symmetric Key only), Register and Get handle. Public Keys, Private
-#: Keys and Certificates are stored and returned, not made or used (no Create Key Pair, no
-#: cryptographic operations).
+#: The object types Create (Symmetric Key; in 2.x Secret Data too), Register and Get handle.
+#: Public Keys, Private Keys and Certificates are stored and returned, not made or used (no
+#: Create Key Pair, no cryptographic operations); Templates exist in 1.x only.
 SUPPORTED_OBJECT_TYPES = (
     ObjectType.SYMMETRIC_KEY,
     ObjectType.PUBLIC_KEY,
@@ -53,6 +56,7 @@ SUPPORTED_OBJECT_TYPES = (
     ObjectType.SECRET_DATA,
     ObjectType.OPAQUE_OBJECT,
 )
+_V1_OBJECT_TYPES = (*SUPPORTED_OBJECT_TYPES, ObjectType.TEMPLATE)
 
 
 @operation(Operation.DISCOVER_VERSIONS, writes=False)
@@ -75,7 +79,7 @@ def query(ctx: RequestContext, request: QueryRequest) -> Struct:
     if Q.QUERY_OPERATIONS in functions:
         fields["operations"] = tuple(supported_operations(ctx.version, test_harness=ctx.test_harness))
     if Q.QUERY_OBJECTS in functions:
-        fields["object_types"] = SUPPORTED_OBJECT_TYPES
+        fields["object_types"] = SUPPORTED_OBJECT_TYPES if ctx.v2 else _V1_OBJECT_TYPES
     if Q.QUERY_SERVER_INFORMATION in functions:
         fields["vendor_identification"] = VENDOR
         # 1.x defines no fields inside Server Information (it is vendor-specific): an empty

@@ -257,6 +257,12 @@ class Session:
         """Whether this session came from ``write()``."""
         return self._writable
 
+    @property
+    def erases_in_place(self) -> bool:
+        """Whether a value set to None is gone from every store file once committed (SQLite:
+        secure_delete and the log cut); PostgreSQL keeps the old row version until VACUUM."""
+        return not self._postgresql
+
     def _require_writable(self) -> None:
         if not self._writable:
             raise RuntimeError("this session is read-only; open it with Repository.write()")

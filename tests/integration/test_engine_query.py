@@ -110,7 +110,7 @@ def test_every_query_function_of_2_x_in_one_query(engine, store_url, version):
 def test_every_query_function_of_1_4_in_one_query(engine, store_url):
     payload = query(engine, V14, *FUNCTIONS_14)
     assert Operation.CREATE in payload.operations and Operation.SET_ATTRIBUTE not in payload.operations
-    assert payload.object_types == SUPPORTED_OBJECT_TYPES
+    assert payload.object_types == (*SUPPORTED_OBJECT_TYPES, ObjectType.TEMPLATE)  # Templates are 1.x
     assert payload.vendor_identification == "Strongroom" and payload.server_information == ServerInformation()
     assert payload.application_namespaces == payload.extension_information == payload.attestation_types == ()
     assert payload.validation_information == ()
