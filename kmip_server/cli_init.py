@@ -300,7 +300,7 @@ def cmd_init(args: argparse.Namespace) -> int:
     if write_config:
         existed = config_path.exists()
         assert module is not None
-        _write_file(config_path, render_default_config(data_dir, module).encode("utf-8"), 0o644, overwrite=True)
+        _write_file(config_path, render_default_config(module).encode("utf-8"), 0o644, overwrite=True)
         report.add("rewrote" if existed else "created", f"{CONFIG_FILE_NAME}  configuration")
     else:
         report.add("kept", f"{CONFIG_FILE_NAME}  configuration (--force-config rewrites it)")

@@ -609,15 +609,13 @@ def _comment(lines: Iterable[str]) -> list[str]:
     return [f"# {line}" if line else "#" for line in lines]
 
 
-def render_default_config(data_dir: Path, module: Path | None = None) -> str:
-    """The ``strongroom.toml`` that ``strongroom init`` writes for ``data_dir``, with comments.
+def render_default_config(module: Path | None = None) -> str:
+    """The ``strongroom.toml`` that ``strongroom init`` writes, with comments.
 
     Files live in the data directory and are named relative to it, the SQLite database too,
-    so the directory can be copied or moved: nothing in the file depends on ``data_dir`` (kept
-    as a parameter for the callers that name it). ``module`` is the PKCS#11 library (default:
-    the installed SoftHSM2).
+    so the directory can be copied or moved: nothing in the file names the directory.
+    ``module`` is the PKCS#11 library (default: the installed SoftHSM2).
     """
-    del data_dir
     if module is None:
         from .custody.softhsm import DEFAULT_SOFTHSM_MODULE, find_softhsm_module
 

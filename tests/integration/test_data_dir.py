@@ -11,6 +11,7 @@ byte for byte (and mtime for mtime) as they were.
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import hashlib
 import io
@@ -71,9 +72,12 @@ def create_keys(server: ServerProcess, count: int) -> dict[str, bytes]:
     return {uid: get_key(server, uid) for uid in uids}
 
 
-def stored_uids(database: Path) -> set[str]:
-    """The object identifiers in a SQLite store, read without changing its files."""
-    with sqlite3.connect(f"file:{database}?mode=ro&immutable=1", uri=True) as db:
+def stored_uids(database: Path, *, untouched: bool = False) -> set[str]:
+    """The object identifiers in a SQLite store, its write-ahead log included; ``untouched``
+    reads the database file alone (immutable: no file changes, not even -shm), for a store
+    that must stay byte for byte as it was."""
+    uri = f"file:{database}?mode=ro&immutable=1" if untouched else f"file:{database}"
+    with contextlib.closing(sqlite3.connect(uri, uri=True)) as db:
         return {row[0] for row in db.execute("SELECT uid FROM managed_objects")}
 
 
@@ -159,7 +163,7 @@ def test_a_copy_serves_its_own_database_and_token_and_leaves_the_original_alone(
         assert len(get_key(server, new_uid)) == 32
 
     assert file_states(original) == before  # not one byte or mtime of its database or token changed
-    assert new_uid not in stored_uids(original / "strongroom.db")
+    assert new_uid not in stored_uids(original / "strongroom.db", untouched=True)
     assert new_uid in stored_uids(copy / "strongroom.db")
     assert tokendir(copy) == str(copy / "hsm/tokens")
     assert tokendir(original) == str(original / "hsm/tokens")
@@ -196,7 +200,7 @@ def test_an_old_data_dir_with_absolute_paths_keeps_working_copied_and_moved(tmp_
     assert f"using this directory's {copy}/strongroom.db instead" in log
     assert "named the token directory" in log and f"rewritten to name {copy}/hsm/tokens" in log
     assert file_states(original) == before
-    assert new_uid not in stored_uids(original / "strongroom.db")
+    assert new_uid not in stored_uids(original / "strongroom.db", untouched=True)
     assert new_uid in stored_uids(copy / "strongroom.db")
 
     shutil.rmtree(copy)

@@ -242,7 +242,7 @@ def test_a_refused_get_leaves_the_object_fresh(engine):
     writing = run(
         engine, V14, item(Operation.ACTIVATE, unique_identifier=uid), item(Operation.GET, unique_identifier=uid)
     )
-    failure(writing.batch_items[1], ResultReason.PERMISSION_DENIED)
+    failure(writing.batch_items[1], ResultReason.SENSITIVE)
     assert fresh(engine, uid) is True
 
 

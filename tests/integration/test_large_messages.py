@@ -238,6 +238,6 @@ def test_a_message_over_the_cap_is_refused_and_the_server_goes_on(served: tuple[
 def test_the_generated_configuration_documents_the_cap(tmp_path: Path) -> None:
     from kmip_server.config import render_default_config
 
-    text = render_default_config(tmp_path)
+    text = render_default_config()
     assert "max_batch_items = 1000" in text
     assert "Invalid Message" in text

@@ -331,7 +331,7 @@ def test_no_pin_source() -> None:
 
 def test_default_config_loads_back(tmp_path: Path) -> None:
     data_dir = tmp_path / "data"
-    text = render_default_config(data_dir, module=Path(MODULE))
+    text = render_default_config(module=Path(MODULE))
     config = load_config(write_config(data_dir, text))
     root = data_dir.resolve()
     assert config.listener == ListenerSettings()
@@ -352,7 +352,7 @@ def test_default_config_loads_back(tmp_path: Path) -> None:
 
 
 def test_default_config_documents_the_alternatives(tmp_path: Path) -> None:
-    text = render_default_config(tmp_path)  # the installed SoftHSM2 (or its usual path)
+    text = render_default_config()  # the installed SoftHSM2 (or its usual path)
     commented = [line.lstrip("# ") for line in text.splitlines() if line.startswith("#")]
     assert any(line.startswith('url = "postgresql+psycopg://') for line in commented)
     assert any(line.startswith('pin_env = "STRONGROOM_PIN"') for line in commented)
@@ -371,7 +371,7 @@ def test_default_config_documents_the_alternatives(tmp_path: Path) -> None:
 
 def test_default_config_for_an_awkward_directory_name(tmp_path: Path) -> None:
     data_dir = tmp_path / 'da"ta \\ dir?#%é'
-    config = load_config(write_config(data_dir, render_default_config(data_dir, module=Path(MODULE))))
+    config = load_config(write_config(data_dir, render_default_config(module=Path(MODULE))))
     assert config.tls.certificate == data_dir.resolve() / "pki/server.crt"
     from sqlalchemy.engine import make_url
 

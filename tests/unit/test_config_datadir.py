@@ -17,7 +17,7 @@ MODULE = "/usr/lib/softhsm/libsofthsm2.so"
 def make_data_dir(data_dir: Path, url: str | None = None, pin_file: str = "hsm/user.pin") -> Path:
     """A data directory with the default configuration (its URL and PIN file replaceable)."""
     data_dir.mkdir(parents=True)
-    text = render_default_config(data_dir, module=Path(MODULE))
+    text = render_default_config(module=Path(MODULE))
     if url is not None:
         text = text.replace('url = "sqlite:///strongroom.db"', f'url = "{url}"')
     text = text.replace('pin_file = "hsm/user.pin"', f'pin_file = "{pin_file}"')
