@@ -90,32 +90,42 @@ def kmip_version(request: pytest.FixtureRequest) -> enums.KMIPVersion:
 
 @pytest.fixture
 def connect(interop_server: InteropServer, kmip_version: enums.KMIPVersion) -> Iterator[ClientFactory]:
-    """``connect(identity="admin")``: an open ProxyKmipClient speaking the test's KMIP version.
-
-    ``ssl_version="PROTOCOL_TLS"``: PyKMIP 0.11 builds ``ssl.SSLContext(ssl_version)`` and wraps
-    the socket without a server_hostname, so PROTOCOL_TLS_CLIENT (which turns on host name
-    checking) fails with "check_hostname requires server_hostname". PROTOCOL_TLS negotiates the
-    highest version both sides have and still verifies the server's chain (CERT_REQUIRED).
-    """
+    """``connect(identity="admin")``: an open ProxyKmipClient speaking the test's KMIP version
+    (see :func:`open_pykmip`)."""
     opened: list[ProxyKmipClient] = []
 
     def factory(identity: str = "admin") -> ProxyKmipClient:
-        files = {"admin": interop_server.admin, "bob": interop_server.bob}[identity]
-        client = ProxyKmipClient(
-            hostname=interop_server.host,
-            port=interop_server.port,
-            cert=str(files.cert),
-            key=str(files.key),
-            ca=str(files.ca),
-            ssl_version="PROTOCOL_TLS",
-            kmip_version=kmip_version,
-        )
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", DeprecationWarning)  # ssl.PROTOCOL_TLS, see above
-            client.open()
+        client = open_pykmip(interop_server, identity, kmip_version)
         opened.append(client)
         return client
 
     yield factory
     for client in opened:
         client.close()
+
+
+def open_pykmip(
+    server: InteropServer, identity: str, kmip_version: enums.KMIPVersion, **options: str
+) -> ProxyKmipClient:
+    """An open ProxyKmipClient as ``identity`` (``options``: PyKMIP's username, password ...).
+
+    ``ssl_version="PROTOCOL_TLS"``: PyKMIP 0.11 builds ``ssl.SSLContext(ssl_version)`` and wraps
+    the socket without a server_hostname, so PROTOCOL_TLS_CLIENT (which turns on host name
+    checking) fails with "check_hostname requires server_hostname". PROTOCOL_TLS negotiates the
+    highest version both sides have and still verifies the server's chain (CERT_REQUIRED).
+    """
+    files = {"admin": server.admin, "bob": server.bob}[identity]
+    client = ProxyKmipClient(
+        hostname=server.host,
+        port=server.port,
+        cert=str(files.cert),
+        key=str(files.key),
+        ca=str(files.ca),
+        ssl_version="PROTOCOL_TLS",
+        kmip_version=kmip_version,
+        **options,
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # ssl.PROTOCOL_TLS, see above
+        client.open()
+    return client

@@ -12,14 +12,12 @@ their own (the Time Stamp is 2026-12-02T00:00:00Z).
 from __future__ import annotations
 
 import uuid
-import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from kmip.core import enums
 from kmip.pie import exceptions
-from kmip.pie.client import ProxyKmipClient
 
 from kmip_client.protocol.model import Attribute, ProtocolVersion, ResponseMessage
 from kmip_client.protocol.model.messages import decode_message
@@ -30,7 +28,7 @@ from kmip_client.transport import ConnectionPool, parse_servers
 from kmip_server.engine.quirks import QUIRKS
 from tests.integration.kmip_messages import V14, create_aes, item, ok, request_bytes
 
-from .conftest import ClientFactory, InteropServer
+from .conftest import ClientFactory, InteropServer, open_pykmip
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -171,29 +169,11 @@ def test_header_credential_is_accepted(pool: ConnectionPool) -> None:
     assert len(key.managed_object.key_block.key_value.key_material) == 32
 
 
-def _pykmip(interop_server: InteropServer, identity: str, version: enums.KMIPVersion, **kwargs: str) -> ProxyKmipClient:
-    files = {"admin": interop_server.admin, "bob": interop_server.bob}[identity]
-    client = ProxyKmipClient(
-        hostname=interop_server.host,
-        port=interop_server.port,
-        cert=str(files.cert),
-        key=str(files.key),
-        ca=str(files.ca),
-        ssl_version="PROTOCOL_TLS",  # see conftest.connect
-        kmip_version=version,
-        **kwargs,
-    )
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)
-        client.open()
-    return client
-
-
 def test_pykmip_credential_does_not_change_the_identity(interop_server: InteropServer) -> None:
     """PyKMIP sends its configured username and password in every request header. Bob's
     certificate with the username "admin" is still bob: admin's keys stay out of reach."""
-    admin = _pykmip(interop_server, "admin", enums.KMIPVersion.KMIP_1_2)
-    bob = _pykmip(interop_server, "bob", enums.KMIPVersion.KMIP_1_2, username="admin", password="guess")
+    admin = open_pykmip(interop_server, "admin", enums.KMIPVersion.KMIP_1_2)
+    bob = open_pykmip(interop_server, "bob", enums.KMIPVersion.KMIP_1_2, username="admin", password="guess")
     try:
         mine = bob.create(enums.CryptographicAlgorithm.AES, 256)
         assert len(bob.get(mine).value) == 32
@@ -225,7 +205,7 @@ def test_pykmip_locate_does_not_find_destroyed_keys(connect: ClientFactory, kmip
 def test_pykmip_modify_and_delete_attribute_get_the_index_back(
     interop_server: InteropServer, version: enums.KMIPVersion
 ) -> None:
-    client = _pykmip(interop_server, "admin", version)
+    client = open_pykmip(interop_server, "admin", version)
     try:
         uid = client.create(enums.CryptographicAlgorithm.AES, 256, name=f"quirk-index-{uuid.uuid4().hex[:10]}")
         renamed = client.attribute_factory.create_attribute(
