@@ -76,6 +76,11 @@ SEARCHES: dict[str, tuple[dict[str, Any], str]] = {
         {"attributes": (ODD,), "states": (ACTIVE,), "now": NOW, "object_types": (2,)},
         "ix_object_attributes_name_text",
     ),
+    # What every Locate without a State condition asks (1.x too, engine/quirks.py): not destroyed.
+    "name, not destroyed": (
+        {"attributes": (NAME,), "states": (1, 2, 3, 4), "now": NOW},
+        "ix_object_attributes_name_text",
+    ),
     "object group": (
         {"attributes": (AttributeFilter(name="Object Group", text="group-7"),)},
         "ix_object_attributes_name_text",
