@@ -76,10 +76,15 @@ def test_a_replacement_that_cannot_open_the_token_is_retried_while_the_others_se
         _wait_for(lambda: len(_workers(server)) == 2, 5.0, "two workers again")
         assert survivor in _workers(server)
         (newcomer,) = _workers(server) - {survivor}
-        # The new worker serves, the token included (connections are spread over both workers).
+        # The new worker serves, the token included: a Create (random key, wrapped) or a Get
+        # (unwrapped) answered by it. Connections are spread over both workers, and as each
+        # exchange opens one, the Creates may all go to one worker and the Gets to the other.
+        wanted = tuple(
+            f"[{newcomer}] strongroom.audit: identity=admin operation={op} result=Success" for op in ("CREATE", "GET")
+        )
         for _ in range(30):
             create_and_get(server)
-            if f"[{newcomer}] strongroom.audit: identity=admin operation=GET" in server.stderr_text(100_000):
+            if any(line in server.stderr_text(100_000) for line in wanted):
                 break
         else:
             raise AssertionError(f"the new worker (pid {newcomer}) answered nothing\n{server.stderr_text()}")
