@@ -18,6 +18,8 @@ DESTROYED = int(State.DESTROYED)
 DESTROYED_COMPROMISED = int(State.DESTROYED_COMPROMISED)
 
 DESTROYED_STATES = frozenset({DESTROYED, DESTROYED_COMPROMISED})
+#: Every state but the destroyed ones: what a search finds unless it asks for destroyed objects.
+LIVE_STATES = tuple(int(s) for s in State if int(s) not in DESTROYED_STATES)
 
 
 def effective_state(state: int, activation: int | None, deactivation: int | None, now: int) -> int:

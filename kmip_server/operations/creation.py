@@ -256,9 +256,8 @@ def _given(ctx: RequestContext, request: CreateRequest) -> list[Attribute]:
 
 @operation(Operation.CREATE, writes=True)
 def create(ctx: RequestContext, request: CreateRequest) -> Struct:
-    if request.object_type == ObjectType.SECRET_DATA and ctx.v2:
-        return _create_secret_data(ctx, request)
-    if request.object_type != ObjectType.SYMMETRIC_KEY:
+    secret = request.object_type == ObjectType.SECRET_DATA and ctx.v2
+    if request.object_type != ObjectType.SYMMETRIC_KEY and not secret:
         supported = "Symmetric Key and (KMIP 2.x) Secret Data" if ctx.v2 else "Symmetric Key"
         raise KmipError(
             f"Create makes {supported} objects; other object types are not supported",
@@ -267,6 +266,8 @@ def create(ctx: RequestContext, request: CreateRequest) -> Struct:
     _check_storage_masks(request.protection_storage_masks)
     attrs = AttributeSet()
     apply_initial(ctx, attrs, _given(ctx, request))
+    if secret:
+        return _create_secret_data(ctx, attrs)
     algorithm, length = _symmetric_parameters(ctx, attrs, None)
     _generated_by_server(ctx, attrs)
     key = ctx.custody.random(key_size(algorithm, length))
@@ -290,13 +291,10 @@ SECRET_DATA_BITS = (8, 8192)  # what a generated Secret Data may be, in bits (wh
 DEFAULT_SECRET_BITS = 256
 
 
-def _create_secret_data(ctx: RequestContext, request: CreateRequest) -> Struct:
+def _create_secret_data(ctx: RequestContext, attrs: AttributeSet) -> Struct:
     """KMIP 2.x Create of Secret Data: random bytes from the token, Cryptographic Length bits of
     them (default 256), stored as an Opaque key block of Secret Data Type Seed (random bytes a
     client derives from: the type that says what they are)."""
-    _check_storage_masks(request.protection_storage_masks)
-    attrs = AttributeSet()
-    apply_initial(ctx, attrs, _given(ctx, request))
     for name in ("Cryptographic Algorithm", "Cryptographic Parameters"):
         if name in attrs:
             raise _invalid(ctx, f"Secret Data has no {name}: send the Cryptographic Length alone")

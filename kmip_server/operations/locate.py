@@ -19,7 +19,7 @@ from kmip_client.protocol.errors import KmipError
 from kmip_client.protocol.model import Attribute, Struct
 from kmip_client.protocol.model.attributes import Name
 from kmip_client.protocol.model.payloads.locate import LocateRequest, LocateResponse
-from kmip_client.protocol.spec.enums import Operation, ResultReason, State, StorageStatusMask
+from kmip_client.protocol.spec.enums import Operation, ResultReason, StorageStatusMask
 
 from ..engine.context import RequestContext
 from ..engine.registry import operation
@@ -29,7 +29,6 @@ from ..storage.records import AttributeFilter, LocateQuery
 from .attribute_input import checked
 
 R = ResultReason
-_LIVE_STATES = tuple(int(s) for s in State if int(s) not in lifecycle.DESTROYED_STATES)
 
 
 def _filters(ctx: RequestContext, given: tuple[Attribute, ...]) -> dict[str, object]:
@@ -89,7 +88,7 @@ def locate(ctx: RequestContext, request: LocateRequest) -> Struct:
         # (a named quirk, see engine/quirks.py).
         mask = int(request.storage_status_mask or StorageStatusMask.ON_LINE_STORAGE) if ctx.v2 else 0
         if not mask & StorageStatusMask.DESTROYED_STORAGE:
-            fields["states"] = _LIVE_STATES
+            fields["states"] = lifecycle.LIVE_STATES
     query = LocateQuery(
         owners=ctx.policy.visible_owners(ctx.identity.name),
         max_items=request.maximum_items,

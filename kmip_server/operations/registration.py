@@ -264,19 +264,17 @@ def _without_value(ctx: RequestContext, managed: Any) -> bool:
     return ctx.version >= (1, 2) and block is not None and block.key_value is None
 
 
-def _attributes_only(ctx: RequestContext, managed: Any, attrs: AttributeSet) -> tuple[Struct, None, int | None]:
-    """Its key block as given (no value to wrap or digest), and Key Value Present False, which
-    the server sets on such an object (KMIP 1.4 §3.41, 2.1 §4.28); Get answers Key Value Not Present."""
+def _attributes_only(managed: Any, attrs: AttributeSet) -> int | None:
+    """The attributes of a key object registered without a value (kept as given: nothing to
+    wrap or digest): its key block's, and Key Value Present False, which the server sets on
+    such an object (KMIP 1.4 §3.41, 2.1 §4.28; Get answers Key Value Not Present). Its Key
+    Format Type."""
     block = managed.key_block
     if block.key_wrapping_data is not None:
         raise KmipError("a Key Block without a Key Value cannot have Key Wrapping Data", R.INVALID_FIELD)
     _attributes_from_block(attrs, block)
     attrs.set("Key Value Present", False, ItemType.BOOLEAN)
-    fields = {"key_block": block}
-    if isinstance(managed, SecretData):
-        fields["secret_data_type"] = managed.secret_data_type
-    key_format = block.key_format_type
-    return type(managed)(**fields), None, None if key_format is None else int(key_format)
+    return None if block.key_format_type is None else int(block.key_format_type)
 
 
 @operation(Operation.REGISTER, writes=True)
@@ -298,10 +296,11 @@ def register(ctx: RequestContext, request: RegisterRequest) -> Struct:
     algorithm = length = key_format = None
     value: bytes | None
     stored_object: Struct
+    valueless = _without_value(ctx, managed)
     if isinstance(managed, Template):
         stored_object, value = checked_template(ctx, managed), None
-    elif _without_value(ctx, managed):
-        stored_object, value, key_format = _attributes_only(ctx, managed, attrs)
+    elif valueless:
+        stored_object, value, key_format = managed, None, _attributes_only(managed, attrs)
         algorithm, length = attrs.first("Cryptographic Algorithm"), attrs.first("Cryptographic Length")
     elif isinstance(managed, OpaqueObject):
         if not isinstance(managed.opaque_data_value, bytes):
@@ -338,7 +337,7 @@ def register(ctx: RequestContext, request: RegisterRequest) -> Struct:
         attrs,
         stored_object,
         digest_of=value,
-        has_value=not _without_value(ctx, managed),
+        has_value=not valueless,
         key_format=key_format,
         algorithm=None if algorithm is None else int(algorithm),
         length=length,

@@ -15,7 +15,7 @@ from kmip_client.protocol.model import Attribute, Attributes, TemplateAttribute
 from kmip_client.protocol.model.attributes import Name, attribute_name
 from kmip_client.protocol.model.base import decode_struct
 from kmip_client.protocol.model.objects import Template
-from kmip_client.protocol.spec.enums import ObjectType, ResultReason, State
+from kmip_client.protocol.spec.enums import ObjectType, ResultReason
 from kmip_client.protocol.ttlv import decode
 
 from ..engine.context import RequestContext
@@ -25,7 +25,6 @@ from .attribute_input import checked
 from .common import load_object, wrap_context
 
 R = ResultReason
-_LIVE_STATES = tuple(int(s) for s in State if int(s) not in lifecycle.DESTROYED_STATES)
 
 
 def requested_attributes(
@@ -53,7 +52,7 @@ def template_contents(ctx: RequestContext, name: Name) -> tuple[Attribute, ...]:
     """The attributes of the Template called ``name`` that the caller may use."""
     query = LocateQuery(
         object_types=(int(ObjectType.TEMPLATE),),
-        states=_LIVE_STATES,
+        states=lifecycle.LIVE_STATES,
         owners=ctx.policy.visible_owners(ctx.identity.name),
         attributes=(AttributeFilter(name="Name", text=name.value),),
         max_items=2,
