@@ -2,4 +2,4 @@
 
 from __future__ import annotations
 
-from . import attributes, creation, harness, lifecycle, locate, registration, retrieval, server_info  # noqa: F401
+from . import attributes, creation, crypto, harness, lifecycle, locate, registration, retrieval, server_info  # noqa: F401

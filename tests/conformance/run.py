@@ -54,6 +54,11 @@ PROFILES = (
     "SUITEB_128-M",
     "SUITEB_192-M",
     "AX-M",
+    "CS-BC-M",
+    "CS-AC-M",
+    "CS-RNG-M",
+    "CS-RNG-O",
+    "PKCS11-M",
 )
 #: The message-encoding profiles run over KMIP over HTTPS, each in its body encoding.
 ENCODINGS = {"MSGENC-HTTPS-M": "ttlv", "MSGENC-JSON-M": "json", "MSGENC-XML-M": "xml"}
@@ -62,8 +67,10 @@ _RESULT = re.compile(r"^(PASS|FAIL) (.+?\.xml)")
 
 
 def profile_of(path: Path) -> str:
-    """``SKLC-M-1-14.xml`` → ``SKLC-M``."""
-    return re.sub(r"-\d+-\d+$", "", path.stem)
+    """``SKLC-M-1-14.xml`` → ``SKLC-M``; ``CS-BC-M-GCM-1-14.xml`` and ``CS-BC-M-4-12-3DES-13.xml``
+    → ``CS-BC-M``: the profile is the name up to its first Mandatory/Optional part."""
+    match = re.match(r"(.+?-[MO])(?:-|$)", path.stem)
+    return match.group(1) if match else path.stem
 
 
 def case_files(versions: Iterable[str], profiles: Iterable[str]) -> list[Path]:

@@ -1,0 +1,3 @@
+"""Derive Key."""
+
+from __future__ import annotations

@@ -1,0 +1,3 @@
+"""Hash."""
+
+from __future__ import annotations

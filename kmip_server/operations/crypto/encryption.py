@@ -1,0 +1,3 @@
+"""Encrypt and Decrypt."""
+
+from __future__ import annotations

@@ -1,0 +1,3 @@
+"""MAC and MAC Verify."""
+
+from __future__ import annotations

@@ -1,0 +1,3 @@
+"""RNG Retrieve and RNG Seed."""
+
+from __future__ import annotations

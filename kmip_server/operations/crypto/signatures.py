@@ -1,0 +1,3 @@
+"""Sign and Signature Verify."""
+
+from __future__ import annotations

@@ -1,0 +1,3 @@
+"""Streamed cryptographic operations: Init Indicator, Final Indicator and Correlation Value."""
+
+from __future__ import annotations
