@@ -29,6 +29,9 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from . import crypto_settings
+from .crypto_settings import CryptoSettings
+
 __all__ = [
     "CONFIG_FILE_NAME",
     "DATABASE_FILE_NAME",
@@ -126,6 +129,7 @@ class ServerConfig:
     custody: CustodySettings
     storage: StorageSettings
     policy: PolicySettings
+    crypto: CryptoSettings = CryptoSettings()
     log_level: str = "INFO"
     # Answer the test-harness operation Interop, which conformance test suites open and close
     # their test cases with; KMIP forbids it on a production server (2.1 6.1.26).
@@ -144,6 +148,7 @@ _SECTION_KEYS: dict[str, tuple[str, ...]] = {
     "custody": ("module", "token_label", "master_key_label", "pin_env", "pin_file", "softhsm2_conf"),
     "storage": ("url",),
     "policy": ("admin_identities", "policy_file"),
+    "crypto": crypto_settings.KEYS,
 }
 _SECTIONS = tuple(_SECTION_KEYS)
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
@@ -484,6 +489,7 @@ def load_config(data_dir: Path) -> ServerConfig:
         custody=custody,
         storage=storage,
         policy=policy,
+        crypto=crypto_settings.read(sections["crypto"]),
         log_level=log_level.upper(),
         test_harness=test_harness,
     )
@@ -719,4 +725,5 @@ def render_default_config(module: Path | None = None) -> str:
             'policy_file = "policy.toml"',
         ]
     )
+    out += crypto_settings.render(_comment, _toml_value)
     return "\n".join(out) + "\n"

@@ -49,8 +49,9 @@ def token_opening_lock(data_dir: Path) -> Iterator[None]:
 
 def build_dispatcher(config: ServerConfig) -> Dispatcher:
     """Open the token and the store for this process (call it after fork) and wire the engine."""
-    from .. import operations  # noqa: F401  (registers the handlers)
+    from .. import operations  # registers the handlers
 
+    operations.crypto.configure(config.crypto)
     policy = policy_from_config(config)
     if config.custody.softhsm2_conf is not None:
         # SoftHSM2 reads its configuration once per process, when the library starts.

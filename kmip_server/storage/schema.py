@@ -28,7 +28,8 @@ from sqlalchemy import (
 
 #: Bumped whenever the tables change; ``create_schema`` refuses a store written by a newer version
 #: and brings an older one up to date. 2: the (name, text_value) index leaves out rows without text.
-SCHEMA_VERSION = 2
+#: 3: crypto_streams, the open streamed cryptographic operations.
+SCHEMA_VERSION = 3
 
 # An arbitrary constant: the PostgreSQL advisory lock that serialises concurrent create_schema
 # calls (several workers starting at once would otherwise race on CREATE TABLE).
@@ -110,8 +111,22 @@ sequence_counter = Table(
 )
 
 
+# The streamed cryptographic operations in progress (see kmip_server/storage/streams.py): the
+# state is sealed by custody, so nothing here is secret; expired rows are deleted as streams open.
+crypto_streams = Table(
+    "crypto_streams",
+    metadata,
+    Column("id", Text, primary_key=True),
+    Column("owner", Text, nullable=False),
+    Column("operation", Integer, nullable=False),
+    Column("expires", BigInteger, nullable=False),
+    Column("sealed", LargeBinary, nullable=False),
+)
+Index("ix_crypto_streams_owner", crypto_streams.c.owner)
+
+
 def _tables_for(dialect_name: str) -> list[Table]:
-    tables = [managed_objects, object_attributes, schema_version]
+    tables = [managed_objects, object_attributes, schema_version, crypto_streams]
     if dialect_name == "sqlite":
         tables.append(sequence_counter)
     return tables
@@ -138,6 +153,7 @@ def _migrate(conn: Connection, stored: int) -> None:
         # Rebuilt as a partial index: only the rows with text stay in it.
         _text_index.drop(conn, checkfirst=True)
         _text_index.create(conn)
+    # 3 added crypto_streams, which create_all has just made.
     conn.execute(schema_version.update().where(schema_version.c.id == 1).values(version=SCHEMA_VERSION))
 
 

@@ -755,9 +755,23 @@ def test_a_version_1_store_is_brought_up_to_date(repo: Repository) -> None:
     with repo.read() as s:
         assert s.locate(LocateQuery(attributes=(AttributeFilter("Name", text_prefix="al"),))) == ["k1"]
     with repo.engine.connect() as conn:
-        assert conn.execute(select(schema_version.c.version)).scalar() == SCHEMA_VERSION == 2
+        assert conn.execute(select(schema_version.c.version)).scalar() == SCHEMA_VERSION == 3
     repo.create_schema()  # and again: nothing left to do
     assert _text_index_condition(repo) == "text_value IS NOT NULL"
+
+
+def test_a_version_2_store_gets_the_streams_table(repo: Repository) -> None:
+    insert(repo, record("k1"))
+    with repo.engine.begin() as conn:
+        conn.execute(text("DROP TABLE crypto_streams"))
+        conn.execute(schema_version.update().values(version=2))
+    assert "crypto_streams" not in inspect(repo.engine).get_table_names()
+    repo.create_schema()
+    assert "crypto_streams" in inspect(repo.engine).get_table_names()
+    with repo.read() as s:
+        assert s.get("k1") is not None
+    with repo.engine.connect() as conn:
+        assert conn.execute(select(schema_version.c.version)).scalar() == 3
 
 
 def _text_index_condition(repo: Repository) -> str | None:

@@ -6,4 +6,11 @@ operations; the other modules register their handlers when imported.
 
 from __future__ import annotations
 
-from . import derivation, digest, encryption, mac, pkcs11_passthrough, rng, signatures  # noqa: F401
+from ...crypto_settings import CryptoSettings
+from . import derivation, digest, encryption, keys, mac, pkcs11_passthrough, rng, signatures, streams  # noqa: F401
+
+
+def configure(settings: CryptoSettings) -> None:
+    """Apply the ``[crypto]`` settings in this process (each worker, after fork)."""
+    keys.configure(settings)
+    streams.configure(settings)

@@ -29,6 +29,7 @@ from kmip_client.protocol.model.objects import MANAGED_OBJECTS, KeyBlock, KeyVal
 from kmip_client.protocol.spec.enums import CryptographicAlgorithm, CryptographicUsageMask, ObjectType, ResultReason
 from kmip_client.protocol.ttlv import decode
 
+from ...crypto_settings import CryptoSettings
 from ...engine.context import RequestContext
 from ...objects import lifecycle
 from ..common import ManagedObject, destroyed, load_object, wrap_context
@@ -44,7 +45,12 @@ PROTECT_STATES = frozenset({lifecycle.ACTIVE})
 PROCESS_STATES = frozenset({lifecycle.ACTIVE, lifecycle.DEACTIVATED, lifecycle.COMPROMISED})
 
 _KEY_TYPES = frozenset(
-    {int(ObjectType.SYMMETRIC_KEY), int(ObjectType.PRIVATE_KEY), int(ObjectType.PUBLIC_KEY), int(ObjectType.SECRET_DATA)}
+    {
+        int(ObjectType.SYMMETRIC_KEY),
+        int(ObjectType.PRIVATE_KEY),
+        int(ObjectType.PUBLIC_KEY),
+        int(ObjectType.SECRET_DATA),
+    }
 )
 
 
@@ -93,18 +99,12 @@ class KeyInUse:
         return [attr.value for _, attr in self.obj.attributes.instances("Cryptographic Parameters")]
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
-class KeyCacheSettings:
-    size: int = 0  # 0: off, the default
-    seconds: float = 60.0
-
-
-_settings = KeyCacheSettings()
+_settings = CryptoSettings()
 # wrapped value -> (plaintext TTLV of the managed object, expiry on the monotonic clock)
 _cache: collections.OrderedDict[bytes, tuple[bytes, float]] = collections.OrderedDict()
 
 
-def configure(settings: KeyCacheSettings) -> None:
+def configure(settings: CryptoSettings) -> None:
     """Set this process's unwrapped-key cache (called once per worker at start)."""
     global _settings
     _settings = settings
@@ -116,7 +116,7 @@ def clear_cache() -> None:
 
 
 def _unwrapped(ctx: RequestContext, blob: bytes, uid: str, object_type: int) -> bytes:
-    if _settings.size <= 0:
+    if _settings.key_cache_size <= 0:
         return ctx.custody.unwrap(blob, wrap_context(uid, object_type))
     now = time.monotonic()
     hit = _cache.get(blob)
@@ -124,8 +124,8 @@ def _unwrapped(ctx: RequestContext, blob: bytes, uid: str, object_type: int) -> 
         _cache.move_to_end(blob)
         return hit[0]
     plain = ctx.custody.unwrap(blob, wrap_context(uid, object_type))
-    _cache[blob] = (plain, now + _settings.seconds)
-    while len(_cache) > _settings.size:
+    _cache[blob] = (plain, now + _settings.key_cache_seconds)
+    while len(_cache) > _settings.key_cache_size:
         _cache.popitem(last=False)
     return plain
 
@@ -171,7 +171,9 @@ def key_for(ctx: RequestContext, given_uid: Any, *, usage: Usage, protects: bool
     managed = decode_struct(MANAGED_OBJECTS[item.tag], item)
     block = getattr(managed, "key_block", None)
     if not isinstance(block, KeyBlock):
-        raise KmipError(f"object {obj.uid!r} has no key block", R.INVALID_OBJECT_TYPE if ctx.v2 else R.ILLEGAL_OPERATION)
+        raise KmipError(
+            f"object {obj.uid!r} has no key block", R.INVALID_OBJECT_TYPE if ctx.v2 else R.ILLEGAL_OPERATION
+        )
     ctx.id_placeholder = obj.uid
     return KeyInUse(obj, record.object_type, block)
 

@@ -1,0 +1,56 @@
+"""The ``[crypto]`` settings: the unwrapped-key cache and the bounds on streamed operations.
+
+Kept apart from :mod:`kmip_server.config`, which reads the file and calls :func:`read`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+
+@dataclasses.dataclass(frozen=True)
+class CryptoSettings:
+    # Plaintext keys each worker may keep after an operation (0: none, the default) and for how
+    # long: each cached key saves one HSM call per operation and stays in memory that long.
+    key_cache_size: int = 0
+    key_cache_seconds: float = 60.0
+    # Streamed operations (Init Indicator ... Final Indicator): how many one identity may have
+    # open, how long one may sit idle between parts, and how much input one may gather.
+    streams_per_identity: int = 16
+    stream_idle_seconds: int = 300
+    stream_max_bytes: int = 4 * 1024 * 1024
+
+
+KEYS = tuple(field.name for field in dataclasses.fields(CryptoSettings))
+_DEFAULTS = CryptoSettings()
+
+_COMMENTS: dict[str, tuple[str, ...]] = {
+    "key_cache_size": (
+        "Unwrapped keys each worker keeps for reuse by Encrypt, Sign, MAC ... (0: none). Each saves",
+        "an HSM call per operation; each is a plaintext key in the worker's memory meanwhile.",
+    ),
+    "key_cache_seconds": ("How long a cached key is kept after it was unwrapped.",),
+    "streams_per_identity": ("Streamed operations (Init/Final Indicator) one client identity may have open.",),
+    "stream_idle_seconds": ("A stream whose next part does not come within this many seconds is dropped.",),
+    "stream_max_bytes": ("Input one stream may gather (its state is sealed under the master key meanwhile).",),
+}
+
+
+def read(table: Any) -> CryptoSettings:
+    """The settings from the ``[crypto]`` table (a ``config._Table``)."""
+    return CryptoSettings(
+        key_cache_size=table.integer("key_cache_size", _DEFAULTS.key_cache_size, (0, 1_000_000)),
+        key_cache_seconds=table.number("key_cache_seconds", _DEFAULTS.key_cache_seconds, (0, 86_400), True),
+        streams_per_identity=table.integer("streams_per_identity", _DEFAULTS.streams_per_identity, (0, 100_000)),
+        stream_idle_seconds=table.integer("stream_idle_seconds", _DEFAULTS.stream_idle_seconds, (1, 86_400)),
+        stream_max_bytes=table.integer("stream_max_bytes", _DEFAULTS.stream_max_bytes, (1024, 2**31 - 1)),
+    )
+
+
+def render(comment: Any, value: Any) -> list[str]:
+    """The ``[crypto]`` section of the default configuration file."""
+    out = ["", "[crypto]"]
+    for name in KEYS:
+        out += [*comment(_COMMENTS[name]), f"{name} = {value(getattr(_DEFAULTS, name))}"]
+    return out
