@@ -32,7 +32,7 @@ from kmip_client.protocol.ttlv import decode
 from ...crypto_settings import CryptoSettings
 from ...engine.context import RequestContext
 from ...objects import lifecycle
-from ..common import ManagedObject, destroyed, load_object, wrap_context
+from ..common import ManagedObject, as_seconds, destroyed, load_object, wrap_context
 
 R = ResultReason
 Usage = CryptographicUsageMask
@@ -130,11 +130,31 @@ def _unwrapped(ctx: RequestContext, blob: bytes, uid: str, object_type: int) -> 
     return plain
 
 
+def _wrong_state_reason(ctx: RequestContext) -> ResultReason:
+    """Wrong Key Lifecycle State as the 2.1 vectors expect it; 1.x has no such reason, and the
+    1.x and 2.0 vectors expect Permission Denied for a key used outside its state or dates
+    (CS-BC-M-14-20, CS-AC-M-8-20, AKLC-M-2-20 as their 1.4 counterparts)."""
+    return R.WRONG_KEY_LIFECYCLE_STATE if ctx.version >= (2, 1) else R.PERMISSION_DENIED
+
+
 def unusable_state(ctx: RequestContext, obj: ManagedObject, action: str) -> KmipError:
-    """Wrong Key Lifecycle State is a KMIP 2.x reason; 1.x has none, and its vectors expect Permission Denied."""
     return KmipError(
         f"cannot {action} with object {obj.uid!r}: it is {lifecycle.state_name(obj.state)}",
-        ctx.reason(R.WRONG_KEY_LIFECYCLE_STATE, R.PERMISSION_DENIED),
+        _wrong_state_reason(ctx),
+    )
+
+
+def _check_usage_period(ctx: RequestContext, obj: ManagedObject, protects: bool, action: str) -> None:
+    """Protect Stop Date ends the applying of protection, Process Start Date begins the
+    processing of it (KMIP 1.4 §3.25/§3.26, 2.1 §4.40/§4.41), whatever the state says; the
+    OASIS vectors (CS-AC-M-8) expect the reason of a wrong state."""
+    name = "Protect Stop Date" if protects else "Process Start Date"
+    when = as_seconds(obj.attributes.first(name))
+    if when is None or (ctx.now < when if protects else ctx.now >= when):
+        return
+    raise KmipError(
+        f"cannot {action} with object {obj.uid!r}: its {name} forbids it now",
+        _wrong_state_reason(ctx),
     )
 
 
@@ -155,6 +175,7 @@ def key_for(ctx: RequestContext, given_uid: Any, *, usage: Usage, protects: bool
         )
     if obj.state not in (PROTECT_STATES if protects else PROCESS_STATES):
         raise unusable_state(ctx, obj, action)
+    _check_usage_period(ctx, obj, protects, action)
     mask = obj.attributes.first("Cryptographic Usage Mask")
     if mask is None or not int(mask) & int(usage):
         raise KmipError(
