@@ -17,6 +17,12 @@ class CustodyUnavailable(CustodyError):
     """
 
 
+class SeedingNotSupported(CustodyError):
+    """The token's random number generator takes no seed from outside (``C_SeedRandom``
+    answers ``CKR_RANDOM_SEED_NOT_SUPPORTED`` or ``CKR_FUNCTION_NOT_SUPPORTED``, as many HSMs
+    whose generator is seeded from their own entropy source do)."""
+
+
 @dataclasses.dataclass(frozen=True, slots=True)
 class RandomGenerator:
     """What a custody's :meth:`KeyCustody.random` draws from, as far as it is known: KMIP
@@ -58,6 +64,11 @@ class KeyCustody(abc.ABC):
     @abc.abstractmethod
     def random(self, length: int) -> bytes:
         """``length`` bytes from the token's random number generator (new key material)."""
+
+    def seed_random(self, data: bytes) -> None:
+        """Mix ``data`` into the token's random number generator; raises
+        :class:`SeedingNotSupported` if the token takes no seed."""
+        raise SeedingNotSupported(f"{type(self).__name__} cannot seed its random number generator")
 
     @property
     def random_generator(self) -> RandomGenerator:

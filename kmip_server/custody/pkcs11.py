@@ -62,6 +62,7 @@ from pkcs11.exceptions import (
     EncryptedDataInvalid,
     EncryptedDataLenRange,
     FunctionFailed,
+    FunctionNotSupported,
     GeneralError,
     MultipleTokensReturned,
     NoSuchToken,
@@ -69,12 +70,21 @@ from pkcs11.exceptions import (
     PinLenRange,
     PinLocked,
     PKCS11Error,
+    RandomNoRNG,
+    RandomSeedNotSupported,
     UserAlreadyLoggedIn,
     UserPinNotInitialized,
 )
 from pkcs11.mechanisms import GCMParams
 
-from .base import UNSPECIFIED_GENERATOR, CustodyError, CustodyUnavailable, KeyCustody, RandomGenerator
+from .base import (
+    UNSPECIFIED_GENERATOR,
+    CustodyError,
+    CustodyUnavailable,
+    KeyCustody,
+    RandomGenerator,
+    SeedingNotSupported,
+)
 
 __all__ = ["BLOB_VERSION", "Pkcs11Custody"]
 
@@ -478,6 +488,28 @@ class Pkcs11Custody(KeyCustody):
         if len(data) != length:
             raise CustodyError("the PKCS#11 token returned the wrong number of random bytes")
         return data
+
+    def seed_random(self, data: bytes) -> None:
+        """Mix ``data`` into the token's generator with ``C_SeedRandom``.
+
+        SoftHSM2 (2.6) accepts any seed, of any length, and hands it to its crypto backend
+        (``RAND_seed`` on OpenSSL: the DRBG is reseeded with it mixed in). Tokens whose
+        generator takes no outside seed answer
+        ``CKR_RANDOM_SEED_NOT_SUPPORTED`` (or have no ``C_SeedRandom`` at all):
+        :class:`SeedingNotSupported`.
+        """
+        data = _as_bytes(data, "data")
+        self._check_process()
+        with self._lock:
+            self._live_key()
+            try:
+                self._session.seed_random(data)
+            except (RandomSeedNotSupported, FunctionNotSupported, RandomNoRNG) as exc:
+                raise SeedingNotSupported(
+                    f"the PKCS#11 token does not take a seed for its generator ({type(exc).__name__})"
+                ) from None
+            except PKCS11Error as exc:
+                raise CustodyError(f"the PKCS#11 token failed to seed its generator ({type(exc).__name__})") from exc
 
     def close(self) -> None:
         """Close this instance's session (destroying the session copy of the key); idempotent."""
