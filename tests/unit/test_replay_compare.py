@@ -141,6 +141,17 @@ def test_a_digest_of_supplied_bytes_is_exact_of_generated_bytes_by_presence() ->
     assert comparison.compare(2, response(digest), response(other)) is not None
 
 
+def test_rng_retrieve_output_is_compared_by_length() -> None:
+    """RNG Retrieve's Data is random by definition: the length asked for, any bytes; Data of
+    another operation (Hash) stays exact."""
+    rng_retrieve, hash_operation = 0x25, 0x27
+    vector = response(leaf(Tag.DATA, B, bytes(range(32))), operation=rng_retrieve)
+    assert Comparison(NOW).compare(1, vector, response(leaf(Tag.DATA, B, b"\x07" * 32), operation=rng_retrieve)) is None
+    assert Comparison(NOW).compare(1, vector, response(leaf(Tag.DATA, B, b"\x07" * 31), operation=rng_retrieve))
+    digest = response(leaf(Tag.DATA, B, bytes(range(32))), operation=hash_operation)
+    assert Comparison(NOW).compare(1, digest, response(leaf(Tag.DATA, B, b"\x07" * 32), operation=hash_operation))
+
+
 def test_server_chosen_header_and_message_fields() -> None:
     expected = response(uid("k"))
     later = response(uid("k"))
