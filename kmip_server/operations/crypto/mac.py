@@ -9,8 +9,8 @@ Cryptographic Parameters attribute, as KMIP says):
 * else the Cryptographic Algorithm named there or, if none, the key's: HMAC_* as above, AES
   CMAC (NIST SP 800-38B) with the key as the AES key.
 
-MAC needs an Active key with MAC Generate in its usage mask; MAC Verify, MAC Verify and a key
-that is Active, Deactivated or Compromised (KMIP 1.4 §3.22). A verification compares in
+MAC needs an Active key with MAC Generate in its usage mask; MAC Verify needs MAC Verify in
+the mask and a key that is Active, Deactivated or Compromised (KMIP 1.4 §3.22). A verification compares in
 constant time (the ``cryptography`` contexts' ``verify``). A stream gathers the data of its
 parts and computes at the final one: the key is checked at the first part and again at the
 final part, whose state decides.
@@ -44,7 +44,8 @@ R = ResultReason
 A = CryptographicAlgorithm
 Usage = CryptographicUsageMask
 
-_HMACS: dict[int, type[hashes.HashAlgorithm]] = {
+#: The HMAC Cryptographic Algorithms and their hashes (Derive Key's HMAC method names the same).
+HMAC_HASHES: dict[int, type[hashes.HashAlgorithm]] = {
     A.HMAC_SHA1: hashes.SHA1,
     A.HMAC_SHA224: hashes.SHA224,
     A.HMAC_SHA256: hashes.SHA256,
@@ -70,12 +71,12 @@ def _context(ctx: RequestContext, key: KeyInUse, given: CryptographicParameters 
     stored = key.stored_parameters()
     chosen = given or (stored[0] if stored else CryptographicParameters())
     named = chosen.cryptographic_algorithm
-    if named is None or int(named) not in _HMACS:
+    if named is None or int(named) not in HMAC_HASHES:
         if chosen.hashing_algorithm is not None:
             return hmac.HMAC(key.raw(), hash_of(chosen.hashing_algorithm))
     algorithm = named if named is not None else key.algorithm
-    if algorithm is not None and int(algorithm) in _HMACS:
-        return hmac.HMAC(key.raw(), _HMACS[int(algorithm)]())
+    if algorithm is not None and int(algorithm) in HMAC_HASHES:
+        return hmac.HMAC(key.raw(), HMAC_HASHES[int(algorithm)]())
     if algorithm is not None and int(algorithm) == A.AES:
         secret = key.raw()
         if len(secret) not in _AES_KEY_BYTES:
