@@ -25,6 +25,7 @@ from collections.abc import Callable
 from typing import Any, Literal
 
 from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.decrepit.ciphers import modes as decrepit_modes
 from cryptography.hazmat.decrepit.ciphers.algorithms import TripleDES
 from cryptography.hazmat.primitives import keywrap, padding
 from cryptography.hazmat.primitives.ciphers import Cipher, CipherAlgorithm, algorithms, modes
@@ -354,7 +355,7 @@ def _block_suite(
         return Suite(name, keys, None, 0, frozenset(), size, True, *_context, algorithm, lambda iv: modes.ECB())
     if mode == M.CBC:
         return Suite(name, keys, frozenset({size}), size, frozenset(), size, True, *_context, algorithm, modes.CBC)
-    builder = {M.CFB: modes.CFB, M.OFB: modes.OFB}[mode]
+    builder = {M.CFB: decrepit_modes.CFB, M.OFB: decrepit_modes.OFB}[mode]
     return Suite(name, keys, frozenset({size}), size, frozenset(), 0, True, *_context, algorithm, builder)
 
 
