@@ -393,7 +393,7 @@ SUITES: dict[tuple[int, int | None], Suite] = {
         _chacha_poly_encrypt, _chacha_poly_decrypt,
     ),
 }  # fmt: skip
-# X9.102 AESKW is NIST Key Wrap (SP 800-38F §6.2 notes the equivalence).
+# ANS X9.102 AESKW is the key wrap of RFC 3394, which SP 800-38F names KW.
 SUITES[(A.AES, M.X9_102_AESKW)] = SUITES[(A.AES, M.NISTKEYWRAP)]
 SUITES[(A.CHACHA20POLY1305, M.AEAD)] = SUITES[(A.CHACHA20POLY1305, None)]
 
