@@ -14,9 +14,11 @@ flight per connection, every response checked for Success:
 
 Before a server's first cell of an operation, one request of it is sent and its result
 shown; an operation a server refuses (PyKMIP's Sign is RSA only) is reported and not run.
+``strongroom-cache`` (not run by default) is a second Strongroom whose workers keep unwrapped
+keys (``[crypto] key_cache_size``), to show what the HSM round trip per operation costs.
 
     .venv/bin/python tests/bench/bench_crypto.py [--seconds N] [--quick]
-        [--servers strongroom,pykmip] [--ops encrypt,...] [--connections 1,16,64]
+        [--servers strongroom,strongroom-cache,pykmip] [--ops encrypt,...] [--connections 1,16,64]
 
 The servers take turns cell by cell, as in bench_server.py (this machine's speed drifts).
 """
@@ -30,7 +32,7 @@ import os
 import platform
 import sys
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
@@ -69,10 +71,13 @@ from kmip_client.protocol.spec.enums import (  # noqa: E402
     PaddingMethod,
     ResultStatus,
 )
+from tests.support.server_process import free_port, running_server, strongroom_init  # noqa: E402
 
 A = CryptographicAlgorithm
 Usage = CryptographicUsageMask
 OPS = ("encrypt", "encrypt-batch10", "sign-rsa", "sign-ecdsa", "mac")
+SERVERS = ("strongroom", "strongroom-cache", "pykmip")
+CACHED_KEYS = 1000  # strongroom-cache's [crypto] key_cache_size
 DATA = bytes(range(256)) * 4  # 1 KiB
 BATCH = 10
 #: The issue's targets, checked at the end (on this 2-core machine).
@@ -259,6 +264,29 @@ LOADS = {
 # --------------------------------------------------------------------------- running
 
 
+@contextlib.contextmanager
+def cached_strongroom_target(args: argparse.Namespace, workdir: Path, notes: list[str]) -> Iterator[Target]:
+    """A Strongroom whose workers cache unwrapped keys: its default configuration file with
+    ``key_cache_size`` changed, otherwise as bench_server's target."""
+    data_dir = workdir / "strongroom-cache"
+    strongroom_init(data_dir)
+    config = data_dir / "strongroom.toml"
+    text = config.read_text()
+    if "\nkey_cache_size = 0\n" not in text:
+        raise RuntimeError("strongroom init's configuration has no 'key_cache_size = 0' line to change")
+    config.write_text(text.replace("\nkey_cache_size = 0\n", f"\nkey_cache_size = {CACHED_KEYS}\n"))
+    port = free_port()
+    with running_server(data_dir, port, workers=args.workers, extra_args=["--log-level", args.log_level]) as server:
+        notes.append(
+            f"strongroom-cache: [crypto] key_cache_size = {CACHED_KEYS}, listening after {server.startup_seconds:.1f} s"
+        )
+        yield Target(
+            "strongroom-cache",
+            Endpoint(server.host, port, server.tls.ca, server.tls.cert, server.tls.key),
+            server.process.pid,
+        )
+
+
 @dataclasses.dataclass
 class Row:
     server: str
@@ -343,17 +371,17 @@ def server_cpu(row: Row, seconds: float) -> tuple[str, str]:
 
 def table(rows: list[Row], args: argparse.Namespace) -> list[str]:
     lines = [
-        "| operation | conns | server | ops/s | p50 ms | p99 ms | errors | server CPU | server CPU µs/op | strongroom/pykmip |",
+        "| operation | conns | server | ops/s | p50 ms | p99 ms | errors | server CPU | server CPU µs/op | ÷ pykmip |",
         "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for name in args.ops:
         for connections in args.connections:
             cells = [r for r in rows if r.load.name == name and r.cell.connections == connections]
-            ratio = ratio_of(rows, name, connections)
             for row in sorted(cells, key=lambda r: args.servers.index(r.server)):
+                ratio = ratio_of(rows, name, connections, row.server)
                 c = row.cell
                 share, per_op = server_cpu(row, args.seconds)
-                shown_ratio = f"{ratio:.1f}x" if ratio is not None and row.server == "strongroom" else ""
+                shown_ratio = f"{ratio:.1f}x" if ratio is not None and row.server != "pykmip" else ""
                 lines.append(
                     f"| {name} | {connections} | {row.server} | {row.ops_per_second:,.0f} | {c.percentile_ms(0.5):.2f} "
                     f"| {c.percentile_ms(0.99):.2f} | {errors(c)} | {share} | {per_op} | {shown_ratio} |"
@@ -361,9 +389,9 @@ def table(rows: list[Row], args: argparse.Namespace) -> list[str]:
     return lines
 
 
-def ratio_of(rows: list[Row], name: str, connections: int) -> float | None:
+def ratio_of(rows: list[Row], name: str, connections: int, server: str = "strongroom") -> float | None:
     rates = {r.server: r.ops_per_second for r in rows if r.load.name == name and r.cell.connections == connections}
-    ours, theirs = rates.get("strongroom"), rates.get("pykmip")
+    ours, theirs = rates.get(server), rates.get("pykmip")
     return ours / theirs if ours and theirs else None
 
 
@@ -386,8 +414,9 @@ def target_checks(rows: list[Row]) -> list[str]:
     for (name, connections), row in ours.items():
         if connections == 64:
             p99 = row.cell.percentile_ms(0.99)
-            verdict = "met" if p99 < TARGET_P99_MS else "MISSED" if name.startswith("encrypt") else "over"
-            lines.append(f"{verdict}: {name} p99 @ 64 conns {p99:.2f} ms (target < 10 ms)")
+            # The target is Encrypt's; the other rows are shown beside it for what they are.
+            verdict = ("met" if p99 < TARGET_P99_MS else "MISSED") if name == "encrypt" else "for reference"
+            lines.append(f"{verdict}: {name} p99 @ 64 conns {p99:.2f} ms (target < 10 ms for encrypt)")
     return lines
 
 
@@ -407,7 +436,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--workers", type=int, default=2, help="strongroom serve --workers")
     parser.add_argument("--log-level", default="WARNING", help="both servers' log level")
     args = parser.parse_args(argv)
-    unknown = set(args.ops) - set(OPS) or set(args.servers) - {"strongroom", "pykmip"}
+    unknown = set(args.ops) - set(OPS) or set(args.servers) - set(SERVERS)
     if unknown:
         parser.error(f"unknown: {', '.join(sorted(unknown))}")
     args.ops = [op for op in OPS if op in args.ops]
@@ -440,10 +469,13 @@ def main(argv: list[str] | None = None) -> int:
         targets: list[Target] = []
         if "strongroom" in servers:
             targets.append(stack.enter_context(strongroom_target(target_args, Path(tmp), notes)))
+        if "strongroom-cache" in servers:
+            targets.append(stack.enter_context(cached_strongroom_target(target_args, Path(tmp), notes)))
         if "pykmip" in servers:
             targets.append(stack.enter_context(pykmip_target(target_args, Path(tmp), notes)))
         run_all(targets, args, rows, notes)
     print()
+    print("encrypt-batch10: ops/s counts Encrypts (10 per message), latencies are per message.")
     print("\n".join(table(rows, args)))
     print()
     for line in [*notes, *target_checks(rows)]:
