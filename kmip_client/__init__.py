@@ -5,6 +5,7 @@
     with Client("kms.example.com:5696", ca="ca.crt", cert="app.crt", key="app.key") as kmip:
         uid = kmip.create("AES", 256, name="orders-db")
         key = kmip.get(uid).value
+        sealed = kmip.encrypt(uid, b"data", mode="GCM", random_iv=True, tag_length=16)
 
 :class:`Client` blocks (and is thread-safe); :class:`kmip_client.aio.AsyncClient` is its asyncio
 twin. Failures raise :class:`KmipError` (and its subclasses), carrying the Result Reason.
@@ -13,8 +14,10 @@ twin. Failures raise :class:`KmipError` (and its subclasses), carrying the Resul
 from __future__ import annotations
 
 from .client import Batch, Client
+from .crypto_calls import EncryptResult, VerifyResult
 from .operations import BatchResult, ManagedObject, ServerInfo
 from .protocol.errors import (
+    CryptographicFailure,
     GeneralFailure,
     InvalidField,
     InvalidMessage,
@@ -34,6 +37,8 @@ __all__ = [
     "BatchResult",
     "ManagedObject",
     "ServerInfo",
+    "EncryptResult",
+    "VerifyResult",
     "KmipError",
     "ProtocolError",
     "InvalidMessage",
@@ -42,6 +47,7 @@ __all__ = [
     "PermissionDenied",
     "OperationNotSupported",
     "WrongKeyLifecycleState",
+    "CryptographicFailure",
     "GeneralFailure",
     "__version__",
 ]

@@ -21,10 +21,12 @@ from typing import Any, Protocol
 
 from . import operations as ops
 from .calls import Call, Calls
-from .operations import ManagedObject, ServerInfo, Version
+from .crypto_aio import AsyncCryptoMethods
+from .operations import BatchResult, ManagedObject, ServerInfo, Version
 from .protocol.errors import KmipError
 from .protocol.spec.enums import (
     AdjustmentType,
+    BatchErrorContinuationOption,
     CryptographicAlgorithm,
     KeyFormatType,
     ObjectType,
@@ -42,8 +44,9 @@ class AsyncTransport(Protocol):
     async def exchange(self, request: bytes, *, idempotent: bool) -> bytes: ...
 
 
-class AsyncClient:
-    """A KMIP client for asyncio; see :class:`kmip_client.Client` for the arguments."""
+class AsyncClient(AsyncCryptoMethods):
+    """A KMIP client for asyncio; see :class:`kmip_client.Client` for the arguments (and
+    :mod:`kmip_client.crypto_aio` for the cryptographic services)."""
 
     def __init__(
         self,
@@ -104,6 +107,16 @@ class AsyncClient:
     async def _run(self, make: Any, *args: Any, **kwargs: Any) -> Any:
         calls = await self._calls()
         return await self._exchange(calls.version, make(calls, *args, **kwargs))
+
+    async def _send(self, call: Call) -> Any:
+        """Send a call built without :class:`Calls` (a stream's part) in the negotiated version."""
+        return await self._exchange(await self.version(), call)
+
+    async def _send_batch(self, calls: Sequence[Call], option: BatchErrorContinuationOption) -> list[BatchResult]:
+        version = await self.version()
+        request = ops.encode_request(version, [call.item for call in calls], batch_option=option)
+        data = await self._transport.exchange(request, idempotent=all(call.idempotent for call in calls))
+        return ops.batch_results(ops.decode_response(data), [call.parse for call in calls])
 
     async def _discover(self, version: Version, versions: Sequence[Version]) -> list[Version]:
         result: list[Version] = await self._exchange(version, Calls(version).discover_versions(versions))

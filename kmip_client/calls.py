@@ -7,21 +7,19 @@ requests from :class:`Calls`, so an operation is written once.
 
 from __future__ import annotations
 
-import dataclasses
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from enum import IntEnum
 from typing import Any
 
 from . import operations as ops
-from .operations import ServerInfo, Version
-from .protocol.model import Attribute, Attributes, RequestBatchItem, Struct
+from .crypto_calls import CryptoCalls, algorithm_of, default_usage
+from .operations import Call, ServerInfo, Version
+from .protocol.model import Attribute, Attributes, Struct
 from .protocol.model.attributes import RevocationReason, attribute_for_version
 from .protocol.model.payloads.structures import attribute_reference
 from .protocol.spec.enums import (
     AdjustmentType,
-    CryptographicAlgorithm,
-    CryptographicUsageMask,
     KeyFormatType,
     ObjectType,
     Operation,
@@ -34,51 +32,14 @@ from .protocol.spec.enums import (
 __all__ = ["Call", "Calls", "algorithm_of"]
 
 
-def _nothing(payload: Any) -> None:
-    return None
-
-
 def _uid(payload: Any) -> str:
     return str(payload.unique_identifier)
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class Call:
-    """One operation: the batch item, and ``parse`` turning the response payload into the result."""
-
-    item: RequestBatchItem
-    parse: Callable[[Any], Any] = _nothing
-
-    @property
-    def idempotent(self) -> bool:
-        return self.item.operation in ops.IDEMPOTENT
-
-
-def algorithm_of(value: CryptographicAlgorithm | str) -> CryptographicAlgorithm:
-    """An algorithm by enum or by name ("AES", "HMAC_SHA256", "hmac-sha256")."""
-    if isinstance(value, str):
-        try:
-            return CryptographicAlgorithm[value.upper().replace("-", "_")]
-        except KeyError:
-            raise ValueError(f"unknown cryptographic algorithm {value!r}") from None
-    return value
-
-
-_HMAC = frozenset(a for a in CryptographicAlgorithm if a.name.startswith("HMAC"))
-
-
-def default_usage(algorithm: CryptographicAlgorithm) -> int:
-    """The usage mask a new key gets when none is given: Encrypt and Decrypt, or MAC Generate
-    and MAC Verify for HMAC keys. Some servers (PyKMIP's) refuse a key without one."""
-    if algorithm in _HMAC:
-        return int(CryptographicUsageMask.MAC_GENERATE | CryptographicUsageMask.MAC_VERIFY)
-    return int(CryptographicUsageMask.ENCRYPT | CryptographicUsageMask.DECRYPT)
 
 
 _QUERY = (QueryFunction.QUERY_OPERATIONS, QueryFunction.QUERY_OBJECTS, QueryFunction.QUERY_SERVER_INFORMATION)
 
 
-class Calls:
+class Calls(CryptoCalls):
     """The requests of protocol ``version``; see :class:`~kmip_client.Client` for what each does."""
 
     def __init__(self, version: Version) -> None:

@@ -18,13 +18,14 @@ Reason, with the server's message.
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from enum import IntEnum
 from typing import Any, Protocol
 
 from . import operations as ops
 from .calls import Call, Calls
+from .crypto_client import CryptoBatchItems, CryptoMethods
 from .operations import BatchResult, ManagedObject, ServerInfo, Version
 from .protocol.errors import KmipError
 from .protocol.spec.enums import (
@@ -33,7 +34,6 @@ from .protocol.spec.enums import (
     CryptographicAlgorithm,
     KeyFormatType,
     ObjectType,
-    Operation,
     RevocationReasonCode,
     SecretDataType,
     State,
@@ -48,13 +48,15 @@ class Transport(Protocol):
     def exchange(self, request: bytes, *, idempotent: bool) -> bytes: ...
 
 
-class Client:
+class Client(CryptoMethods):
     """A KMIP client over mutual TLS (blocking; safe to share between threads).
 
     ``servers`` is "host:port[,host:port...]" or a list; several servers mean failover.
     TLS comes from ``ssl_context`` or from ``ca``/``cert``/``key``/``key_password``.
     ``version`` fixes the protocol version; by default the first request negotiates it with
     Discover Versions. ``transport`` replaces the TLS connection pool (tests, in-process use).
+    The cryptographic services (encrypt, sign, mac, hash, rng, derive_key, and their streams)
+    are described in :mod:`kmip_client.crypto_client`.
     """
 
     def __init__(
@@ -282,15 +284,16 @@ class Client:
         """A batch builder: several operations in one message (see :class:`Batch`)."""
         return Batch(self, option)
 
-    def _send_batch(self, items: list[Any], option: BatchErrorContinuationOption) -> list[BatchResult]:
-        idempotent = all(item.operation in ops.IDEMPOTENT for item in items)
+    def _send_batch(self, calls: Sequence[Call], option: BatchErrorContinuationOption) -> list[BatchResult]:
+        items = [call.item for call in calls]
+        idempotent = all(call.idempotent for call in calls)
         data = self._transport.exchange(
             ops.encode_request(self.version, items, batch_option=option), idempotent=idempotent
         )
-        return ops.batch_results(ops.decode_response(data))
+        return ops.batch_results(ops.decode_response(data), [call.parse for call in calls])
 
 
-class Batch:
+class Batch(CryptoBatchItems):
     """Operations sent together in one request message, run by the server in order.
 
     Leave ``uid`` out to mean "the object of an earlier item" (the ID Placeholder)::
@@ -299,46 +302,47 @@ class Batch:
         batch.create("AES", 256, name="k1")
         batch.activate()
         results = batch.send()          # one BatchResult per item
+
+    The cryptographic operations are items too (``batch.encrypt(uid, data, mode="GCM")``,
+    :class:`~kmip_client.crypto_client.CryptoBatchItems`); each result's ``value`` is what the
+    client method of the same name returns.
     """
 
     def __init__(self, client: Client, option: BatchErrorContinuationOption) -> None:
         self._client = client
         self._option = option
-        self._items: list[Any] = []
+        self._calls: list[Call] = []
 
     def _uid(self, uid: str | None) -> Any:
         return uid if uid is not None else ops.placeholder(self._client.version)
 
+    def _add(self, make: Callable[[Calls], Call]) -> Batch:
+        self._calls.append(make(self._client._calls))
+        return self
+
     def create(self, algorithm: CryptographicAlgorithm | str = "AES", length: int = 256, **kwargs: Any) -> Batch:
         """Add a Create (arguments as :meth:`Client.create`)."""
-        call = self._client._calls.create(
-            algorithm, length, kwargs.get("name"), kwargs.get("usage_mask"), kwargs.get("attributes")
-        )
-        self._items.append(call.item)
-        return self
+        name, usage_mask, extra = kwargs.get("name"), kwargs.get("usage_mask"), kwargs.get("attributes")
+        return self._add(lambda calls: calls.create(algorithm, length, name, usage_mask, extra))
 
     def activate(self, uid: str | None = None) -> Batch:
         """Add an Activate of ``uid`` (default: the ID Placeholder)."""
-        self._items.append(ops.request(Operation.ACTIVATE, unique_identifier=self._uid(uid)))
-        return self
+        return self._add(lambda calls: calls.activate(self._uid(uid)))
 
     def get(self, uid: str | None = None) -> Batch:
         """Add a Get of ``uid`` (default: the ID Placeholder)."""
-        self._items.append(ops.request(Operation.GET, unique_identifier=self._uid(uid)))
-        return self
+        return self._add(lambda calls: calls.get(self._uid(uid), None))
 
     def get_attributes(self, uid: str | None = None, names: Sequence[str] | None = None) -> Batch:
         """Add a Get Attributes of ``uid`` (default: the ID Placeholder)."""
-        self._items.append(self._client._calls.get_attributes(self._uid(uid), names).item)
-        return self
+        return self._add(lambda calls: calls.get_attributes(self._uid(uid), names))
 
     def destroy(self, uid: str | None = None) -> Batch:
         """Add a Destroy of ``uid`` (default: the ID Placeholder)."""
-        self._items.append(ops.request(Operation.DESTROY, unique_identifier=self._uid(uid)))
-        return self
+        return self._add(lambda calls: calls.destroy(self._uid(uid)))
 
     def send(self) -> list[BatchResult]:
         """Send the batch; one :class:`BatchResult` per item (errors are not raised)."""
-        if not self._items:
+        if not self._calls:
             raise ValueError("the batch is empty")
-        return self._client._send_batch(self._items, self._option)
+        return self._client._send_batch(self._calls, self._option)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from enum import IntEnum
 from typing import Any
 
@@ -99,16 +99,45 @@ class ServerInfo:
 
 @dataclasses.dataclass(frozen=True)
 class BatchResult:
-    """The outcome of one batch item: ``payload`` on success, ``error`` otherwise."""
+    """The outcome of one batch item: ``payload`` on success, ``error`` otherwise.
+
+    ``value`` is what the client method of the same operation returns (an
+    :class:`~kmip_client.crypto_calls.EncryptResult`, a Unique Identifier ...), for a
+    successful item whose reading is known; None otherwise.
+    """
 
     operation: Operation | None
     status: ResultStatus
     payload: Struct | None = None
     error: KmipError | None = None
+    value: Any = None
 
     @property
     def ok(self) -> bool:
         return self.status == ResultStatus.SUCCESS
+
+
+def _nothing(payload: Any) -> None:
+    return None
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Call:
+    """One operation: the batch item, and ``parse`` turning the response payload into the result.
+
+    ``resend`` overrides whether the request may be sent again after a connection failed
+    mid-way (by default: whether its operation is in :data:`IDEMPOTENT`).
+    """
+
+    item: RequestBatchItem
+    parse: Callable[[Any], Any] = _nothing
+    resend: bool | None = None
+
+    @property
+    def idempotent(self) -> bool:
+        if self.resend is not None:
+            return self.resend
+        return self.item.operation in IDEMPOTENT
 
 
 # --------------------------------------------------------------------------- attributes
@@ -201,12 +230,15 @@ def error_of(item: ResponseBatchItem) -> KmipError:
     return error_for_reason(reason, text)
 
 
-def batch_results(message: ResponseMessage) -> list[BatchResult]:
+def batch_results(message: ResponseMessage, parses: Sequence[Callable[[Any], Any]] = ()) -> list[BatchResult]:
+    """One :class:`BatchResult` per response item; ``parses`` (one per request item, in order)
+    read each successful payload into its ``value``."""
     found = []
-    for item in message.batch_items:
+    for index, item in enumerate(message.batch_items):
         status = item.result_status if item.result_status is not None else ResultStatus.OPERATION_FAILED
         error = None if status == ResultStatus.SUCCESS else error_of(item)
-        found.append(BatchResult(item.operation, status, item.payload, error))  # type: ignore[arg-type]
+        value = parses[index](item.payload) if error is None and index < len(parses) else None
+        found.append(BatchResult(item.operation, status, item.payload, error, value))  # type: ignore[arg-type]
     return found
 
 

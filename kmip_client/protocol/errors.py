@@ -22,6 +22,7 @@ __all__ = [
     "PermissionDenied",
     "OperationNotSupported",
     "WrongKeyLifecycleState",
+    "CryptographicFailure",
     "GeneralFailure",
     "error_for_reason",
 ]
@@ -95,6 +96,12 @@ class WrongKeyLifecycleState(KmipError):
     reason = ResultReason.WRONG_KEY_LIFECYCLE_STATE
 
 
+class CryptographicFailure(KmipError):
+    """The operation failed cryptographically: a tag, padding or ciphertext that does not check."""
+
+    reason = ResultReason.CRYPTOGRAPHIC_FAILURE
+
+
 class GeneralFailure(KmipError):
     reason = ResultReason.GENERAL_FAILURE
 
@@ -108,6 +115,7 @@ _BY_REASON: dict[ResultReason, type[KmipError]] = {
         PermissionDenied,
         OperationNotSupported,
         WrongKeyLifecycleState,
+        CryptographicFailure,
         GeneralFailure,
     )
 }

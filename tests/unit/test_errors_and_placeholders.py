@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from kmip_client.protocol.errors import (
+    CryptographicFailure,
     GeneralFailure,
     InvalidMessage,
     ItemNotFound,
@@ -29,8 +30,10 @@ def test_each_error_carries_its_result_reason() -> None:
 def test_error_for_reason_picks_the_specific_class() -> None:
     error = error_for_reason(ResultReason.ITEM_NOT_FOUND, "gone")
     assert type(error) is ItemNotFound and error.message == "gone"
-    other = error_for_reason(ResultReason.CRYPTOGRAPHIC_FAILURE, "bad tag")
-    assert type(other) is KmipError and other.reason is ResultReason.CRYPTOGRAPHIC_FAILURE
+    failed = error_for_reason(ResultReason.CRYPTOGRAPHIC_FAILURE, "bad tag")
+    assert type(failed) is CryptographicFailure and failed.reason is ResultReason.CRYPTOGRAPHIC_FAILURE
+    other = error_for_reason(ResultReason.ILLEGAL_OPERATION, "not now")
+    assert type(other) is KmipError and other.reason is ResultReason.ILLEGAL_OPERATION
     vendor = error_for_reason(0x80000001, "vendor says no")
     assert type(vendor) is GeneralFailure and "0x80000001" in vendor.message
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import inspect
 
 import kmip_client
-from kmip_client import aio, envelope
+from kmip_client import aio, crypto_aio, crypto_client, envelope
 
 EXPORTED = [
     "Client",
@@ -13,6 +13,8 @@ EXPORTED = [
     "BatchResult",
     "ManagedObject",
     "ServerInfo",
+    "EncryptResult",
+    "VerifyResult",
     "KmipError",
     "ProtocolError",
     "InvalidMessage",
@@ -21,6 +23,7 @@ EXPORTED = [
     "PermissionDenied",
     "OperationNotSupported",
     "WrongKeyLifecycleState",
+    "CryptographicFailure",
     "GeneralFailure",
     "__version__",
 ]
@@ -49,6 +52,29 @@ CLIENT_METHODS = [
     "version",
 ]
 
+# The cryptographic services, a base class of each client (kmip_client.crypto_client / crypto_aio).
+CRYPTO_METHODS = [
+    "decrypt",
+    "decrypt_many",
+    "decryptor",
+    "derive_key",
+    "encrypt",
+    "encrypt_many",
+    "encryptor",
+    "hash",
+    "hasher",
+    "mac",
+    "mac_generator",
+    "mac_verifier",
+    "mac_verify",
+    "rng",
+    "rng_seed",
+    "sign",
+    "signer",
+    "verifier",
+    "verify",
+]
+
 
 def public(cls: type) -> list[str]:
     return sorted(name for name in vars(cls) if not name.startswith("_"))
@@ -70,8 +96,19 @@ def test_client_methods_and_their_async_twins() -> None:
             assert inspect.signature(getattr(aio.AsyncClient, name)).parameters.keys() == blocking.parameters.keys()
 
 
+def test_crypto_methods_and_their_async_twins() -> None:
+    assert public(crypto_client.CryptoMethods) == CRYPTO_METHODS
+    assert public(crypto_aio.AsyncCryptoMethods) == CRYPTO_METHODS
+    assert issubclass(kmip_client.Client, crypto_client.CryptoMethods)
+    assert issubclass(aio.AsyncClient, crypto_aio.AsyncCryptoMethods)
+    for name in CRYPTO_METHODS:
+        blocking = inspect.signature(getattr(kmip_client.Client, name))
+        assert inspect.signature(getattr(aio.AsyncClient, name)).parameters.keys() == blocking.parameters.keys()
+
+
 def test_every_public_name_is_documented() -> None:
-    for owner in (kmip_client.Client, kmip_client.Batch, aio.AsyncClient, envelope.Envelope):
+    owners = (crypto_client.CryptoMethods, crypto_client.CryptoBatchItems, crypto_aio.AsyncCryptoMethods)
+    for owner in (kmip_client.Client, kmip_client.Batch, aio.AsyncClient, envelope.Envelope, *owners):
         assert owner.__doc__, owner
         for name in public(owner):
             assert getattr(owner, name).__doc__, f"{owner.__name__}.{name}"
