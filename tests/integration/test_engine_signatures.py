@@ -211,7 +211,7 @@ def test_digested_data_signs_the_digest(engine):
     short = item(
         Operation.SIGN, unique_identifier=private, cryptographic_parameters=PKCS1_SHA256, digested_data=digest[:20]
     )
-    assert "32" in failure(one(engine, V21, short), R.INVALID_FIELD)
+    assert "32" in failure(one(engine, V21, short), R.BAD_CRYPTOGRAPHIC_PARAMETERS)
 
 
 # ---- randomized schemes, checked independently
@@ -403,9 +403,22 @@ def test_usage_mask_is_checked(engine, version, reason):
     ],
     ids=["another family", "no padding", "encryption padding", "no hash", "salt too long"],
 )
-def test_unusable_parameters_are_invalid_fields(engine, params, words):
-    private = register_key(engine, V21, True, _block(F.PKCS_8, _pkcs8(), A.RSA, 2048))
-    assert words in failure(one(engine, V21, _sign_item(private, params)), R.INVALID_FIELD)
+@pytest.mark.parametrize(("version", "reason"), [(V14, R.INVALID_FIELD), (V21, R.BAD_CRYPTOGRAPHIC_PARAMETERS)])
+def test_unusable_parameters_are_bad_parameters(engine, params, words, version, reason):
+    private = register_key(engine, version, True, _block(F.PKCS_8, _pkcs8(), A.RSA, 2048))
+    assert words in failure(one(engine, version, _sign_item(private, params)), reason)
+
+
+@pytest.mark.parametrize(
+    ("version", "reason"), [(V14, R.CRYPTOGRAPHIC_FAILURE), (V21, R.UNSUPPORTED_CRYPTOGRAPHIC_PARAMETERS)]
+)
+def test_unimplemented_parameters_are_unsupported(engine, version, reason):
+    """Valid KMIP values OpenSSL 3 does not offer: the MD2 hash, a non-standard PSS trailer."""
+    private = register_key(engine, version, True, _block(F.PKCS_8, _pkcs8(), A.RSA, 2048))
+    md2 = CryptographicParameters(padding_method=P.PKCS1_V1_5, hashing_algorithm=H.MD2)
+    assert "MD2" in failure(one(engine, version, _sign_item(private, md2)), reason)
+    trailer = CryptographicParameters(padding_method=P.PSS, hashing_algorithm=H.SHA_256, trailer_field=2)
+    assert "trailer" in failure(one(engine, version, _sign_item(private, trailer)), reason)
 
 
 @pytest.mark.parametrize(("version", "reason"), [(V14, R.ILLEGAL_OPERATION), (V21, R.INVALID_OBJECT_TYPE)])

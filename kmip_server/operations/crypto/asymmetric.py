@@ -29,6 +29,7 @@ from kmip_client.protocol.spec.enums import (
     ResultReason,
 )
 
+from ...engine.context import RequestContext
 from .keys import KeyInUse
 
 R = ResultReason
@@ -92,17 +93,33 @@ _ENCODED_PRIVATE = frozenset({F.PKCS_1, F.PKCS_8, F.ECPRIVATEKEY})
 _ENCODED_PUBLIC = frozenset({F.PKCS_1, F.X_509})
 
 
+class ParameterError(KmipError):
+    """Cryptographic Parameters that do not fit the key or the operation, or (``unsupported``)
+    valid ones this server does not implement. KMIP 2.x has a Result Reason for each, Bad and
+    Unsupported Cryptographic Parameters; 1.x has not, and ``reason`` is the 1.x one, so a
+    handler that does not call :meth:`for_version` still answers every version sensibly."""
+
+    def __init__(self, message: str, *, unsupported: bool = False, v1: ResultReason | None = None) -> None:
+        super().__init__(message, v1 or (R.CRYPTOGRAPHIC_FAILURE if unsupported else R.INVALID_FIELD))
+        self.unsupported = unsupported
+
+    def for_version(self, ctx: RequestContext) -> KmipError:
+        """The error with the Result Reason of the client's KMIP version."""
+        wanted = R.UNSUPPORTED_CRYPTOGRAPHIC_PARAMETERS if self.unsupported else R.BAD_CRYPTOGRAPHIC_PARAMETERS
+        return KmipError(self.message, ctx.reason(wanted, self.reason))
+
+
 def hash_of(algorithm: Any, default: type[hashes.HashAlgorithm] | None = None) -> hashes.HashAlgorithm:
     """The ``cryptography`` hash a Hashing Algorithm names (``default`` when it is None)."""
     if algorithm is None:
         if default is None:
-            raise KmipError("the Cryptographic Parameters name no Hashing Algorithm", R.INVALID_FIELD)
+            raise ParameterError("the Cryptographic Parameters name no Hashing Algorithm")
         return default()
     try:
         return HASHES[int(algorithm)]()
     except KeyError:
         name = getattr(algorithm, "name", algorithm)
-        raise KmipError(f"Hashing Algorithm {name} is not supported", R.CRYPTOGRAPHIC_FAILURE) from None
+        raise ParameterError(f"Hashing Algorithm {name} is not supported", unsupported=True) from None
 
 
 def _unreadable(key: KeyInUse) -> KmipError:
@@ -234,15 +251,15 @@ def _rsa_padding(params: CryptographicParameters) -> padding.AsymmetricPadding:
         return padding.PKCS1v15()
     if method == PaddingMethod.OAEP:
         if params.mask_generator not in (None, MaskGenerator.MGF1):
-            raise KmipError("OAEP supports the MGF1 Mask Generator only", R.INVALID_FIELD)
+            raise ParameterError("OAEP supports the MGF1 Mask Generator only")
         return padding.OAEP(
             mgf=padding.MGF1(hash_of(params.mask_generator_hashing_algorithm, hashes.SHA1)),
             algorithm=hash_of(params.hashing_algorithm, hashes.SHA1),
             label=params.p_source or None,
         )
     if method is None:
-        raise KmipError("RSA encryption needs a Padding Method (OAEP or PKCS1 v1.5)", R.INVALID_FIELD)
-    raise KmipError(f"Padding Method {getattr(method, 'name', method)} is not supported with RSA", R.INVALID_FIELD)
+        raise ParameterError("RSA encryption needs a Padding Method (OAEP or PKCS1 v1.5)")
+    raise ParameterError(f"Padding Method {getattr(method, 'name', method)} does not encrypt with RSA")
 
 
 def rsa_encrypt(key: KeyInUse, params: CryptographicParameters, data: bytes) -> bytes:

@@ -21,6 +21,9 @@ Defaults where the parameters leave a choice open:
 Data is the message; Digested Data (KMIP 1.4+) is its hash, signed as such (``Prehashed``).
 Streamed parts gather the message and the signature is computed or checked at the final one.
 An invalid signature is a successful Signature Verify with Validity Indicator Invalid.
+Parameters that do not fit the key are Bad Cryptographic Parameters (2.x; Invalid Field in
+1.x), valid ones OpenSSL 3 does not offer Unsupported Cryptographic Parameters (2.x;
+Cryptographic Failure in 1.x), as KMIP 2.1 §6.1.55.1 lists them.
 """
 
 from __future__ import annotations
@@ -55,7 +58,7 @@ from kmip_client.protocol.spec.enums import (
 
 from ...engine.context import RequestContext
 from ...engine.registry import operation
-from .asymmetric import hash_of, private_key, public_key
+from .asymmetric import ParameterError, hash_of, private_key, public_key
 from .keys import KeyInUse, key_for, parameters
 from .streams import Stream, stream_of
 
@@ -126,9 +129,9 @@ def _scheme(params: CryptographicParameters, key: PrivateKeyTypes | PublicKeyTyp
         entry = _SIGNATURE_ALGORITHMS.get(int(params.digital_signature_algorithm))
         name = getattr(params.digital_signature_algorithm, "name", params.digital_signature_algorithm)
         if entry is None:
-            raise KmipError(f"Digital Signature Algorithm {name} is not supported", R.CRYPTOGRAPHIC_FAILURE)
+            raise ParameterError(f"Digital Signature Algorithm {name} is not supported", unsupported=True)
         if entry[0] != family:
-            raise KmipError(f"Digital Signature Algorithm {name} does not fit this {family} key", R.INVALID_FIELD)
+            raise ParameterError(f"Digital Signature Algorithm {name} does not fit this {family} key")
         hashing = entry[1] if entry[1] is not None else hashing
         method = entry[2]
     if family == _ED:
@@ -148,17 +151,17 @@ def _rsa_padding(
         return padding.PKCS1v15()
     if method != P.PSS:
         shown = "none" if method is None else getattr(method, "name", method)
-        raise KmipError(f"RSA signatures use the PSS or PKCS1 v1.5 Padding Method, not {shown}", R.INVALID_FIELD)
+        raise ParameterError(f"RSA signatures use the PSS or PKCS1 v1.5 Padding Method, not {shown}")
     if params.mask_generator not in (None, MaskGenerator.MGF1):
-        raise KmipError("PSS supports the MGF1 Mask Generator only", R.INVALID_FIELD)
+        raise ParameterError("PSS supports the MGF1 Mask Generator only")
     if params.trailer_field not in (None, 1):
-        raise KmipError("PSS supports the standard trailer field (1, the byte 0xBC) only", R.INVALID_FIELD)
+        raise ParameterError("PSS supports the standard trailer field (1, the byte 0xBC) only", unsupported=True)
     mgf_hash = hash_of(params.mask_generator_hashing_algorithm, type(digest))
     salt: Any = params.salt_length
     if salt is None:
         salt = padding.PSS.AUTO if verifying else padding.PSS.DIGEST_LENGTH
     elif salt < 0:
-        raise KmipError("the Salt Length must not be negative", R.INVALID_FIELD)
+        raise ParameterError("the Salt Length must not be negative")
     return padding.PSS(mgf=padding.MGF1(mgf_hash), salt_length=salt)
 
 
@@ -167,11 +170,10 @@ def _message(scheme: _Scheme, data: bytes | None, digested: bytes | None) -> tup
     if digested is None:
         return data or b"", scheme.digest
     if scheme.digest is None:
-        raise KmipError("EdDSA signs the message itself: send Data, not Digested Data", R.INVALID_FIELD)
+        raise ParameterError("EdDSA signs the message itself: send Data, not Digested Data")
     if len(digested) != scheme.digest.digest_size:
-        raise KmipError(
-            f"Digested Data is {len(digested)} bytes; a {scheme.digest.name} digest is {scheme.digest.digest_size}",
-            R.INVALID_FIELD,
+        raise ParameterError(
+            f"Digested Data is {len(digested)} bytes; a {scheme.digest.name} digest is {scheme.digest.digest_size}"
         )
     return digested, utils.Prehashed(scheme.digest)
 
@@ -209,6 +211,13 @@ def _not_type(ctx: RequestContext, key: KeyInUse, wanted: ObjectType, action: st
 
 @operation(Operation.SIGN, writes=False)
 def sign(ctx: RequestContext, request: SignRequest) -> SignResponse:
+    try:
+        return _sign(ctx, request)
+    except ParameterError as exc:
+        raise exc.for_version(ctx) from None
+
+
+def _sign(ctx: RequestContext, request: SignRequest) -> SignResponse:
     stream, key, params = _begun(
         ctx, Operation.SIGN, request, usage=CryptographicUsageMask.SIGN, protects=True, action="sign"
     )
@@ -229,7 +238,7 @@ def sign(ctx: RequestContext, request: SignRequest) -> SignResponse:
         signature = _signed(private, scheme, message, algorithm)
     except ValueError:
         # e.g. a PSS Salt Length too long for the key, or a hash too long for it.
-        raise KmipError("these Cryptographic Parameters cannot sign with this key", R.INVALID_FIELD) from None
+        raise ParameterError("these Cryptographic Parameters cannot sign with this key") from None
     return SignResponse(unique_identifier=key.uid, signature_data=signature)
 
 
@@ -247,6 +256,13 @@ def _signed(private: PrivateKeyTypes, scheme: _Scheme, message: bytes, algorithm
 
 @operation(Operation.SIGNATURE_VERIFY, writes=False)
 def signature_verify(ctx: RequestContext, request: SignatureVerifyRequest) -> SignatureVerifyResponse:
+    try:
+        return _signature_verify(ctx, request)
+    except ParameterError as exc:
+        raise exc.for_version(ctx) from None
+
+
+def _signature_verify(ctx: RequestContext, request: SignatureVerifyRequest) -> SignatureVerifyResponse:
     stream, key, params = _begun(
         ctx,
         Operation.SIGNATURE_VERIFY,
