@@ -444,4 +444,29 @@ def test_derive_key_needs_the_derive_key_usage_mask(connect: ClientFactory, kmip
             },
             cryptographic_length=256,
         )
-    assert failure.value.reason == usage_mask_reason(kmip_version)
+    # KMIP 1.4 §11.7 (Table 333): objects "not able to be used to derive a new key" are
+    # Invalid Field in 1.x; 2.x has Incompatible Cryptographic Usage Mask.
+    wanted = usage_mask_reason(kmip_version) if kmip_version >= V2 else enums.ResultReason.INVALID_FIELD
+    assert failure.value.reason == wanted
+
+
+def test_hmac_derivation_is_hmac_sha256_of_the_derivation_data(connect: ClientFactory) -> None:
+    """The HMAC method (KMIP 1.4 §4.6) under an HMAC-SHA256 key: the derived AES-256 key is
+    HMAC(key, Derivation Data), here RFC 4231 §4.2's value."""
+    client = connect()
+    source = active(
+        client,
+        pie_objects.SymmetricKey(enums.CryptographicAlgorithm.HMAC_SHA256, 160, b"\x0b" * 20, masks=[Mask.DERIVE_KEY]),
+    )
+    derived = client.derive_key(
+        enums.ObjectType.SYMMETRIC_KEY,
+        [source],
+        enums.DerivationMethod.HMAC,
+        {"derivation_data": b"Hi There"},
+        cryptographic_algorithm=enums.CryptographicAlgorithm.AES,
+        cryptographic_length=256,
+    )
+    key = client.get(derived)
+    assert isinstance(key, pie_objects.SymmetricKey)
+    assert key.value == bytes.fromhex("b0344c61d8db38535ca8afceaf0bf12b881dc200c9833da726e9376c2e32cff7")
+    assert key.value == local_hmac_sha256(b"\x0b" * 20, b"Hi There")
