@@ -1,7 +1,8 @@
 """The ``kmip`` command: client-side tools for KMIP.
 
 Subcommands register themselves in :func:`build_parser`; each returns an exit status. ``convert``
-lives here; the subcommands that talk to a server are in :mod:`kmip_client.cli_commands`.
+lives here; the subcommands that talk to a server are in :mod:`kmip_client.cli_commands` and
+(the cryptographic ones) :mod:`kmip_client.cli_crypto`.
 
 Output into a pipe that its reader closed (``kmip locate | head -1``) ends the command quietly
 with status 141, what a shell reports for a command killed by SIGPIPE (``seq 1e6 | head -1``),
@@ -13,12 +14,12 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
-import select
 import sys
 from collections.abc import Callable
 from datetime import UTC, datetime
 
 from .cli_commands import add_client_commands, connection_options, misplaced_options, output_closed, parse_time
+from .cli_crypto import add_crypto_commands, write_all
 from .cli_replay import add_replay_command
 from .convert import FORMATS, Bindings, convert
 from .protocol.errors import KmipError
@@ -40,6 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _add_convert(commands)
     add_client_commands(commands)
+    add_crypto_commands(commands)
     add_replay_command(commands)
     return parser
 
@@ -88,17 +90,7 @@ def _run_convert(args: argparse.Namespace) -> int:
 
 
 def _write_all(data: bytes) -> None:
-    """Write ``data`` to stdout whole: with PYTHONUNBUFFERED, ``sys.stdout.buffer`` is the raw
-    file, whose write may take only part (a pipe whose reader leaves mid-write, a signal)."""
-    out = sys.stdout.buffer
-    view = memoryview(data)
-    while view:
-        written = out.write(view)
-        if written is None:  # a non-blocking stdout that is full: wait until it takes more
-            select.select([], [out], [])
-            continue
-        view = view[written:]
-    out.flush()
+    write_all(sys.stdout.buffer, data)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -463,13 +463,14 @@ def _versions(client: Client, args: argparse.Namespace) -> None:
 
 
 def run_client_command(args: argparse.Namespace) -> int:
-    """Run a client subcommand; failures become one line on stderr and exit status 1."""
+    """Run a client subcommand; failures become one line on stderr and exit status 1. An
+    action may return its own exit status (``verify``: 1 for an invalid signature)."""
     action: Action = args.action
     try:
         connection = resolve_connection(args, os.environ)
         with connection.open() as client:
-            action(client, args)
-        return 0
+            status = action(client, args)
+        return status if isinstance(status, int) else 0
     except UsageError as error:
         args.parser.error(str(error))  # exits 2 with the subcommand's usage
     except KmipError as error:
