@@ -191,7 +191,7 @@ class AsyncCryptoMethods:
         part_size: int = DEFAULT_PART_SIZE,
         **options: Unpack[CryptoOptions],
     ) -> AsyncCryptoStream[bytes]:
-        """A streamed Decrypt (the ``tag`` is checked at the final part)."""
+        """A streamed Decrypt (the ``tag`` is checked at the final part: act on no plaintext before)."""
         return self._stream(streaming.decrypt_plan(uid, iv, aad, tag, options), part_size)
 
     def signer(

@@ -220,7 +220,11 @@ class CryptoMethods:
         part_size: int = DEFAULT_PART_SIZE,
         **options: Unpack[CryptoOptions],
     ) -> CryptoStream[bytes]:
-        """A streamed Decrypt; the ``tag`` goes with the final part, which is where a wrong one fails."""
+        """A streamed Decrypt; the ``tag`` goes with the final part, which is where a wrong one fails.
+
+        Plaintext that ``update`` returns in an authenticated mode (GCM, CCM) is not yet
+        authenticated: act on none of it before ``finalize`` has returned.
+        """
         return self._stream(streaming.decrypt_plan(uid, iv, aad, tag, options), part_size)
 
     def signer(

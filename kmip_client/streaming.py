@@ -16,7 +16,8 @@ Input is collected into parts of ``part_size`` bytes; a part is sent once more i
 it, so the last one can carry the Final Indicator. Input that never exceeds one part is sent as
 one whole operation at :meth:`finalize` (no stream at all: one round trip, any KMIP version).
 ``update`` returns the output the server released so far (ciphertext or plaintext; nothing for
-Sign, Verify, MAC and Hash), ``finalize`` the rest or the final result.
+Sign, Verify, MAC and Hash), ``finalize`` the rest or the final result. What a decryptor's
+``update`` returns in GCM or CCM is authenticated only once ``finalize`` succeeds.
 
 A stream is used by one thread or task at a time. One that fails, or is left without
 ``finalize``, is abandoned: the server forgets it when it expires.

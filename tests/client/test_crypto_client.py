@@ -240,6 +240,12 @@ def test_batch_of_crypto_items(kmip: Client) -> None:
     assert results[2].value == SHA256_ABC
     assert isinstance(results[3].value, bytes) and len(results[3].value) == 16
 
+    # uid None: the ID Placeholder, the key the batch's Create made.
+    made = kmip.batch().create("AES", 128).activate().encrypt(None, b"two", mode="GCM", random_iv=True).send()
+    assert [r.ok for r in made] == [True, True, True]
+    new_key, sealed = made[0].value, made[2].value
+    assert kmip.decrypt(new_key, sealed.data, mode="GCM", iv=sealed.iv, tag=sealed.tag) == b"two"
+
     with pytest.raises(KmipError) as missing:
         kmip.encrypt_many("no-such-key", [b"x"], mode="GCM", random_iv=True)
     assert missing.value.reason in NOT_FOUND
