@@ -29,11 +29,12 @@ from __future__ import annotations
 import collections
 import dataclasses
 import hashlib
+import re
 from typing import Any
 
 from .protocol.placeholders import Placeholder
 from .protocol.spec import Tag, tag_name
-from .protocol.spec.enums import Operation
+from .protocol.spec.enums import ObjectType, Operation, PaddingMethod
 from .protocol.textual import meaning_tag, value_to_text
 from .protocol.ttlv import Item, ItemType
 
@@ -81,6 +82,24 @@ _UNIQUE_IDENTIFIER = "UNIQUE_IDENTIFIER_"
 _QUERY = int(Operation.QUERY)
 _GET_ATTRIBUTE_LIST = int(Operation.GET_ATTRIBUTE_LIST)
 _RNG_RETRIEVE = int(Operation.RNG_RETRIEVE)
+_ENCRYPT = int(Operation.ENCRYPT)
+_DECRYPT = int(Operation.DECRYPT)
+_CREATE = int(Operation.CREATE)
+_REGISTER = int(Operation.REGISTER)
+_IV_COUNTER_NONCE = int(Tag.IV_COUNTER_NONCE)
+_OBJECT_TYPE = int(Tag.OBJECT_TYPE)
+_REQUEST_PAYLOAD = int(Tag.REQUEST_PAYLOAD)
+_UNIQUE_IDENTIFIER_TAG = int(Tag.UNIQUE_IDENTIFIER)
+_PUBLIC_KEY = int(ObjectType.PUBLIC_KEY)
+_SIGN = int(Operation.SIGN)
+_PADDING_METHOD = int(Tag.PADDING_METHOD)
+_PSS = int(PaddingMethod.PSS)
+_SIGNATURE_ONLY = frozenset({int(Tag.SIGNATURE_DATA)})
+#: What an Encrypt response holds that follows from an IV the server chose (Random IV, no IV
+#: in the request): the IV itself, the ciphertext and the authentication tag.
+_FROM_SERVER_IV = frozenset({_IV_COUNTER_NONCE, int(Tag.DATA), int(Tag.AUTHENTICATED_ENCRYPTION_TAG)})
+_DATA_ONLY = frozenset({int(Tag.DATA)})
+_NUMBERED = re.compile(r"_\d+$")  # $DATA_0: the Data of a response
 _DATA = int(Tag.DATA)
 #: What a Get Attribute List response lists: names (1.x) or references (2.x), in no set order.
 _LISTED = frozenset({int(Tag.ATTRIBUTE_NAME), int(Tag.ATTRIBUTE_REFERENCE)})
@@ -134,12 +153,22 @@ class Comparison:
         self._supplied: set[bytes] = set()
         self._supplied_structures: set[Any] = set()
         self._current_operation: Any = None  # the Operation of the batch item being compared
+        self._request_items: list[Item] = []  # the batch items of the last request
+        self._batch_index = -1
+        # Of the batch item being compared: the leaves compared by length (see _by_length).
+        self._length_only: frozenset[int] = frozenset()
+        self._generated_keys: set[Any] = set()  # made by the server (Create): random material
+        self._public_keys: set[Any] = set()  # registered Public Keys: RSA encryption is randomised
+        self._pss_keys: set[Any] = set()  # registered with PSS padding: the signatures are randomised
+        self._latest: dict[int, Any] = {}  # the last value a response gave for each tag
 
     # ---- requests
 
     def concrete_request(self, request: Item) -> Item:
         """``request`` with its placeholders replaced; raises KeyError naming an unbound one."""
-        return self._concrete(request)
+        concrete = self._concrete(request)
+        self._request_items = [item for item in concrete.value if item.tag == _BATCH_ITEM]
+        return concrete
 
     def _concrete(self, item: Item) -> Item:
         if item.type == _STRUCTURE:
@@ -158,11 +187,21 @@ class Comparison:
                 item.tag, item.type, seconds * 1_000_000 if item.type == ItemType.DATE_TIME_EXTENDED else seconds
             )
         if value.name not in self.bindings:
-            raise KeyError(f"${value.name} is used by a request before any response gave it a value")
+            self._bind_from_latest(value.name)
         bound = self.bindings[value.name]
         if value.offset and isinstance(bound, int):
             bound += value.offset
         return Item(item.tag, item.type, bound)
+
+    def _bind_from_latest(self, name: str) -> None:
+        """A placeholder no expected response showed, named after a tag (``$MAC_DATA``,
+        ``$DATA_0``, ``$IV_COUNTER_NONCE``): the value of that tag in the latest response.
+        The CS-AC-M-6 and CS-BC-M-13 files send back so the MAC and the ciphertext and IV an
+        earlier response gave. KeyError when there is none."""
+        tag = getattr(Tag, _NUMBERED.sub("", name), None)
+        if tag is None or int(tag) not in self._latest:
+            raise KeyError(f"${name} is used by a request before any response gave it a value")
+        self.bindings[name] = self._latest[int(tag)]
 
     def bound_identifiers(self) -> list[str]:
         """The Unique Identifiers the run bound, in binding order (what the file created)."""
@@ -171,6 +210,7 @@ class Comparison:
     # ---- responses
 
     def compare(self, step: int, expected: Item, actual: Item) -> Difference | None:
+        self._batch_index = -1
         try:
             self._item(expected, actual, tag_name(expected.tag), (), (), context=())
         except _Mismatch as mismatch:
@@ -203,6 +243,12 @@ class Comparison:
             return
         if self._chosen(exp, context):
             return
+        if isinstance(act.value, bytes):
+            self._latest[exp.tag] = act.value
+        if exp.tag in self._length_only and isinstance(value, bytes) and isinstance(act.value, bytes):
+            if len(act.value) != len(value):
+                raise _Mismatch(path, f"{len(value)} bytes (chosen at random by the server)", f"{len(act.value)} bytes")
+            return  # chosen by the server, or following from what it chose
         if exp.tag in _KEY_BYTES and isinstance(value, bytes) and value not in self._supplied:
             return  # generated by the server: present, and a byte string, is all that can be asked
         if exp.tag == _DIGEST_VALUE and isinstance(value, bytes) and not self._digest_of_supplied(value):
@@ -244,6 +290,9 @@ class Comparison:
             actual = _in_expected_order(expected, actual, path)
         if exp.tag == _BATCH_ITEM:
             self._current_operation = next((c.value for c in expected if c.tag == _OPERATION), None)
+            self._batch_index += 1
+            request = self._request_items[self._batch_index] if self._batch_index < len(self._request_items) else None
+            self._length_only = self._by_length(request, act)
         for index in range(max(len(expected), len(actual))):
             if index >= len(expected):
                 extra = actual[index]
@@ -255,6 +304,39 @@ class Comparison:
             same = sum(1 for c in expected[:index] if c.tag == child.tag)
             child_path = f"{path}/{tag_name(child.tag)}" + (f"[{same}]" if same else "")
             self._item(child, actual[index], child_path, expected, actual, context)
+
+    def _by_length(self, request: Item | None, response: Item) -> frozenset[int]:
+        """The leaves of this batch item's response that are random by definition, so compared
+        by length: what follows from an IV the server chose (an Encrypt that gave no IV and
+        got one back: Random IV), the Data of an Encrypt or Decrypt under a key the server
+        generated (the vectors show the output under the generating server's key), and RSA
+        ciphertext (OAEP and PKCS#1 v1.5 padding are randomised), and RSA-PSS signatures (the
+        salt is random). Records which keys the server generated, which are public keys and
+        which sign with PSS on the way."""
+        operation = self._current_operation
+        uid = _payload_value(response, _UNIQUE_IDENTIFIER_TAG)
+        if request is None:
+            return frozenset()
+        if operation == _CREATE:
+            self._generated_keys.add(uid)
+        elif operation == _REGISTER and _payload_value(request, _OBJECT_TYPE) == _PUBLIC_KEY:
+            self._public_keys.add(uid)
+        if operation == _REGISTER and _has_value(request, _PADDING_METHOD, _PSS):
+            self._pss_keys.add(uid)
+        if operation == _SIGN and (uid in self._pss_keys or _has_value(request, _PADDING_METHOD, _PSS)):
+            return _SIGNATURE_ONLY
+        if operation not in (_ENCRYPT, _DECRYPT):
+            return frozenset()
+        chosen: set[int] = set()
+        if (
+            operation == _ENCRYPT
+            and not _has_tag(request, _IV_COUNTER_NONCE)
+            and _payload_value(response, _IV_COUNTER_NONCE) is not None
+        ):
+            chosen |= _FROM_SERVER_IV
+        if uid in self._generated_keys or (operation == _ENCRYPT and uid in self._public_keys):
+            chosen |= _DATA_ONLY
+        return frozenset(chosen)
 
     def _query_lists(
         self, expected: tuple[Item, ...], actual: tuple[Item, ...], path: str
@@ -314,6 +396,26 @@ def _in_expected_order(expected: tuple[Item, ...], actual: tuple[Item, ...], pat
 
 def _times(count: int) -> str:
     return {1: "once", 2: "twice"}.get(count, f"{count} times")
+
+
+def _payload_value(batch_item: Item, tag: int) -> Any:
+    """The value of child ``tag`` of a batch item's payload (None without one)."""
+    for child in batch_item.value:
+        if child.tag in (_REQUEST_PAYLOAD, _RESPONSE_PAYLOAD):
+            return next((c.value for c in child.value if c.tag == tag), None)
+    return None
+
+
+def _has_tag(item: Item, tag: int) -> bool:
+    if item.tag == tag:
+        return True
+    return item.type == _STRUCTURE and any(_has_tag(child, tag) for child in item.value)
+
+
+def _has_value(item: Item, tag: int, value: Any) -> bool:
+    if item.type == _STRUCTURE:
+        return any(_has_value(child, tag, value) for child in item.value)
+    return item.tag == tag and item.value == value
 
 
 def _is_generator(item: Item, siblings: tuple[Item, ...]) -> bool:

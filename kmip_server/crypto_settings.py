@@ -20,6 +20,11 @@ class CryptoSettings:
     streams_per_identity: int = 16
     stream_idle_seconds: int = 300
     stream_max_bytes: int = 4 * 1024 * 1024
+    # RNG Seed: "token" passes the client's seed to the HSM (refused when it takes none),
+    # "ignore" takes none and says so (Data Length 0), "refuse" answers Permission Denied.
+    # rng_seed_max_bytes (0: no limit) caps how much of one seed the token is given.
+    rng_seed: str = "token"
+    rng_seed_max_bytes: int = 0
 
 
 KEYS = tuple(field.name for field in dataclasses.fields(CryptoSettings))
@@ -34,7 +39,13 @@ _COMMENTS: dict[str, tuple[str, ...]] = {
     "streams_per_identity": ("Streamed operations (Init/Final Indicator) one client identity may have open.",),
     "stream_idle_seconds": ("A stream whose next part does not come within this many seconds is dropped.",),
     "stream_max_bytes": ("Input one stream may gather (its state is sealed under the master key meanwhile).",),
+    "rng_seed": (
+        'RNG Seed from clients: "token" mixes the seed into the HSM\'s generator (refused if the',
+        'HSM takes none), "ignore" accepts none and answers Data Length 0, "refuse" refuses it.',
+    ),
+    "rng_seed_max_bytes": ("At most this much of one seed goes to the HSM (0: all of it).",),
 }
+RNG_SEED_MODES = ("token", "ignore", "refuse")
 
 
 def read(table: Any) -> CryptoSettings:
@@ -45,7 +56,16 @@ def read(table: Any) -> CryptoSettings:
         streams_per_identity=table.integer("streams_per_identity", _DEFAULTS.streams_per_identity, (0, 100_000)),
         stream_idle_seconds=table.integer("stream_idle_seconds", _DEFAULTS.stream_idle_seconds, (1, 86_400)),
         stream_max_bytes=table.integer("stream_max_bytes", _DEFAULTS.stream_max_bytes, (1024, 2**31 - 1)),
+        rng_seed=_rng_seed(table),
+        rng_seed_max_bytes=table.integer("rng_seed_max_bytes", _DEFAULTS.rng_seed_max_bytes, (0, 2**31 - 1)),
     )
+
+
+def _rng_seed(table: Any) -> str:
+    mode = table.string("rng_seed", _DEFAULTS.rng_seed)
+    if mode not in RNG_SEED_MODES:
+        raise table.error("rng_seed", f"must be one of {', '.join(RNG_SEED_MODES)}, not {mode!r}")
+    return str(mode)
 
 
 def render(comment: Any, value: Any) -> list[str]:

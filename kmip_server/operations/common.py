@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -90,6 +91,7 @@ def load_object(
     attributes: bool = True,
     for_update: bool = False,
     for_release: bool = False,
+    names: Sequence[str] | None = None,
 ) -> ManagedObject:
     """The object ``given_uid`` names (or the ID Placeholder), checked against the policy.
 
@@ -99,12 +101,17 @@ def load_object(
     attributes. ``for_release`` (implies ``attributes=False``) also reads whether Sensitive or
     Extractable withholds the value (``record.withheld_by``) and whether the object is Fresh.
     Loaded attributes include those an object has without a stored row (see
-    :mod:`kmip_server.objects.server_attributes`).
+    :mod:`kmip_server.objects.server_attributes`). ``names`` loads only the attributes named
+    (the dates that decide the state among them), in a second SELECT rather than the full set.
     """
     uid = ctx.uid(given_uid)
     if for_release:
         attributes = False
         record = ctx.session.get_for_release(uid)
+    elif names is not None:
+        record = ctx.session.get(uid, attributes=False, for_update=for_update)
+        if record is not None:
+            record.attributes = ctx.session.get_attributes(uid, names)
     else:
         record = ctx.session.get(uid, attributes=attributes, for_update=for_update)
     if record is None:

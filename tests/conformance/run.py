@@ -33,7 +33,7 @@ _ROOT = Path(__file__).resolve().parents[2]
 if str(_ROOT) not in sys.path:
     sys.path.insert(0, str(_ROOT))
 
-from kmip_client.replay import predecessor  # noqa: E402
+from kmip_client.replay import case_name, predecessor  # noqa: E402
 from kmip_server.pki import issue_client_certificate, load_issued, write_issued  # noqa: E402
 from tests.support.server_process import free_port, running_server, strongroom_init  # noqa: E402
 
@@ -63,6 +63,15 @@ PROFILES = (
 #: The message-encoding profiles run over KMIP over HTTPS, each in its body encoding.
 ENCODINGS = {"MSGENC-HTTPS-M": "ttlv", "MSGENC-JSON-M": "json", "MSGENC-XML-M": "xml"}
 VERSIONS = ("1.3", "1.4", "2.0", "2.1")
+#: The files that show a server configured otherwise than by default, and the ``[crypto]``
+#: setting that makes Strongroom that server. The four CS-RNG-O files send one seed and show
+#: four behaviours KMIP allows: all of it taken (O-1, the default), 16 bytes taken, none taken,
+#: RNG Seed refused (kmip_server/operations/crypto/rng.py). Each runs on a server so set.
+SERVER_SETTINGS = {
+    "CS-RNG-O-2": "rng_seed_max_bytes = 16",
+    "CS-RNG-O-3": 'rng_seed = "ignore"',
+    "CS-RNG-O-4": 'rng_seed = "refuse"',
+}
 _RESULT = re.compile(r"^(PASS|FAIL) (.+?\.xml)")
 
 
@@ -152,27 +161,49 @@ def table(outcomes: dict[Path, str]) -> str:
 
 
 def run(files: list[Path], verbose: bool = False) -> dict[Path, str]:
-    """A fresh server, an identity per file, the replay: the outcome line of each file."""
+    """A fresh server, an identity per file, the replay: the outcome line of each file. The
+    files of :data:`SERVER_SETTINGS` run on the same data directory served with their setting."""
     with tempfile.TemporaryDirectory(prefix="strongroom-conformance-") as tmp:
         data_dir = Path(tmp) / "data"
         strongroom_init(data_dir)
         identities = Path(tmp) / "identities"
         issue_identities(data_dir, files, identities)
-        port, https_port = free_port(), free_port()
-        ca = data_dir / "pki" / "ca.crt"
-        extra = ["--log-level", "WARNING", "--https-port", str(https_port), "--test-harness"]
+        by_setting: dict[str, list[Path]] = collections.defaultdict(list)
+        for path in files:
+            by_setting[SERVER_SETTINGS.get(case_name(path), "")].append(path)
+        config = data_dir / "strongroom.toml"
+        default = config.read_text()
         outcomes: dict[Path, str] = {}
-        with running_server(data_dir, port, extra_args=extra):
-            groups: dict[str, list[Path]] = collections.defaultdict(list)
-            for path in files:
-                groups[ENCODINGS.get(profile_of(path), "")].append(path)
-            for encoding, group in groups.items():
-                if encoding:
-                    target = ["--url", f"https://127.0.0.1:{https_port}/kmip", "--encoding", encoding]
-                else:
-                    target = ["--server", f"127.0.0.1:{port}"]
-                outcomes.update(replay(target, ca, identities, group, verbose))
+        for setting, group in by_setting.items():
+            config.write_text(_with_crypto_setting(default, setting) if setting else default)
+            outcomes.update(_serve_and_replay(data_dir, identities, group, verbose))
         return outcomes
+
+
+def _with_crypto_setting(config: str, setting: str) -> str:
+    """The configuration text with ``setting`` (``key = value``) in its [crypto] section."""
+    key = setting.split("=")[0].strip()
+    lines = [line for line in config.splitlines() if not line.startswith(f"{key} =")]
+    at = lines.index("[crypto]") + 1
+    return "\n".join([*lines[:at], setting, *lines[at:]]) + "\n"
+
+
+def _serve_and_replay(data_dir: Path, identities: Path, files: list[Path], verbose: bool) -> dict[Path, str]:
+    port, https_port = free_port(), free_port()
+    ca = data_dir / "pki" / "ca.crt"
+    extra = ["--log-level", "WARNING", "--https-port", str(https_port), "--test-harness"]
+    outcomes: dict[Path, str] = {}
+    with running_server(data_dir, port, extra_args=extra):
+        groups: dict[str, list[Path]] = collections.defaultdict(list)
+        for path in files:
+            groups[ENCODINGS.get(profile_of(path), "")].append(path)
+        for encoding, group in groups.items():
+            if encoding:
+                target = ["--url", f"https://127.0.0.1:{https_port}/kmip", "--encoding", encoding]
+            else:
+                target = ["--server", f"127.0.0.1:{port}"]
+            outcomes.update(replay(target, ca, identities, group, verbose))
+    return outcomes
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import pytest
 
+from kmip_client.protocol.errors import KmipError
 from kmip_client.protocol.model.payloads.crypto import RNGSeedRequest
 from kmip_client.protocol.spec.enums import Operation, ResultReason
+from kmip_server.crypto_settings import CryptoSettings
 from kmip_server.custody.base import CustodyError, KeyCustody, SeedingNotSupported
 from kmip_server.engine.context import RequestContext
 from kmip_server.engine.identity import ClientIdentity
+from kmip_server.operations.crypto import rng
 from kmip_server.operations.crypto.rng import MAX_RANDOM_BYTES, rng_seed
 from kmip_server.policy import Policy
 from kmip_server.storage.repository import Repository
@@ -107,10 +110,9 @@ class _UnseedableToken(KeyCustody):
         self._real.close()
 
 
-def test_a_token_that_takes_no_seed_answers_zero(custody, tmp_path):
-    """KMIP 1.4 §4.36: a server that does not use the seed "MAY indicate this to the client by
-    returning zero as the value in the Data Length response" (CS-RNG-O-3), and the client
-    "SHALL NOT consider" it an error: Success with Data Length 0."""
+def test_a_token_that_takes_no_seed_refuses_it(custody, tmp_path):
+    """A token whose generator takes no seed: RNG Seed is refused, Permission Denied, as the
+    OASIS file of a refusing server (CS-RNG-O-4) shows."""
     unseedable = _UnseedableToken(custody)
     with pytest.raises(SeedingNotSupported):
         unseedable.seed_random(SEED)
@@ -119,6 +121,33 @@ def test_a_token_that_takes_no_seed_answers_zero(custody, tmp_path):
     try:
         with repository.write() as session:
             ctx = RequestContext(ClientIdentity("alice"), V21, session, unseedable, Policy(frozenset()), 0)
-            assert rng_seed(ctx, RNGSeedRequest(data=SEED)).data_length == 0
+            with pytest.raises(KmipError) as refused:
+                rng_seed(ctx, RNGSeedRequest(data=SEED))
+            assert refused.value.reason == ResultReason.PERMISSION_DENIED
+            assert "takes no seed" in str(refused.value)
     finally:
         repository.dispose()
+
+
+@pytest.fixture
+def seeding():
+    """Set the RNG Seed settings for one test, and restore the defaults after it."""
+    yield lambda **settings: rng.configure(CryptoSettings(**settings))
+    rng.configure(CryptoSettings())
+
+
+@pytest.mark.parametrize("version", [(1, 3), V21])
+def test_the_seed_settings_are_the_four_cs_rng_o_servers(engine, seeding, version):
+    """O-1 takes all 32 bytes (the default), O-2 takes 16, O-3 ignores the seed (Data Length 0),
+    O-4 refuses it (Permission Denied)."""
+    seed = item(Operation.RNG_SEED, data=SEED)
+    assert ok(one(engine, version, seed)).data_length == 32
+    seeding(rng_seed_max_bytes=16)
+    assert ok(one(engine, version, seed)).data_length == 16
+    assert ok(one(engine, version, item(Operation.RNG_SEED, data=SEED[:8]))).data_length == 8
+    seeding(rng_seed="ignore")
+    assert ok(one(engine, version, seed)).data_length == 0
+    seeding(rng_seed="refuse")
+    assert "takes no seed" in failure(one(engine, version, seed), ResultReason.PERMISSION_DENIED)
+    # RNG Retrieve is not affected.
+    assert len(ok(one(engine, version, item(Operation.RNG_RETRIEVE, data_length=16))).data) == 16

@@ -376,3 +376,39 @@ def test_default_config_for_an_awkward_directory_name(tmp_path: Path) -> None:
     from sqlalchemy.engine import make_url
 
     assert make_url(config.storage.url).database == str(data_dir.resolve() / "strongroom.db")
+
+
+def test_the_crypto_section(tmp_path: Path) -> None:
+    from kmip_server.crypto_settings import CryptoSettings
+
+    assert load_config(write_config(tmp_path, MINIMAL)).crypto == CryptoSettings()
+    text = MINIMAL + (
+        "\n[crypto]\nkey_cache_size = 100\nkey_cache_seconds = 5\nstreams_per_identity = 2\n"
+        'stream_idle_seconds = 30\nstream_max_bytes = 65536\nrng_seed = "refuse"\nrng_seed_max_bytes = 16\n'
+    )
+    assert load_config(write_config(tmp_path, text)).crypto == CryptoSettings(
+        key_cache_size=100,
+        key_cache_seconds=5.0,
+        streams_per_identity=2,
+        stream_idle_seconds=30,
+        stream_max_bytes=65536,
+        rng_seed="refuse",
+        rng_seed_max_bytes=16,
+    )
+    for line, expected in (
+        ('rng_seed = "sometimes"', "crypto.rng_seed: must be one of token, ignore, refuse"),
+        ("stream_max_bytes = 10", "crypto.stream_max_bytes: must be from 1024"),
+        ("key_cache_size = -1", "crypto.key_cache_size: must be from 0"),
+        ("key_cache_seconds = 0", "crypto.key_cache_seconds: must be greater than 0"),
+        ("stream_idle = 5", "crypto.stream_idle: unknown key (did you mean 'stream_idle_seconds'?)"),
+    ):
+        assert expected in config_error(tmp_path, MINIMAL + f"\n[crypto]\n{line}\n")
+
+
+def test_the_default_file_has_the_crypto_defaults(tmp_path: Path) -> None:
+    from kmip_server.config import render_default_config
+    from kmip_server.crypto_settings import CryptoSettings
+
+    text = render_default_config()
+    assert "[crypto]" in text and 'rng_seed = "token"' in text
+    assert load_config(write_config(tmp_path, text)).crypto == CryptoSettings()

@@ -354,3 +354,147 @@ def test_a_2x_get_attribute_list_is_its_attribute_references_in_any_order() -> N
     other_vendor = response(uid("k"), vendor("ID"), vendor("Code"), mask, rng, ref(Tag.STATE), operation=listing)
     difference = Comparison(NOW).compare(2, expected, other_vendor)
     assert difference is not None and difference.got == "nothing"  # the Barcode reference is missing
+
+
+def request(*payload: Item, operation: int) -> Item:
+    """A one-item Request Message with ``payload``."""
+    item = st(Tag.BATCH_ITEM, leaf(Tag.OPERATION, E, operation), st(Tag.REQUEST_PAYLOAD, *payload))
+    return st(Tag.REQUEST_MESSAGE, st(Tag.REQUEST_HEADER, leaf(Tag.BATCH_COUNT, INT, 1)), item)
+
+
+ENCRYPT, DECRYPT, SIGN, CREATE, REGISTER = 0x1F, 0x20, 0x21, 0x01, 0x03
+
+
+def _exchange(comparison: Comparison, sent: Item, expected: Item, got: Item):
+    comparison.concrete_request(sent)
+    return comparison.compare(1, expected, got)
+
+
+def test_what_follows_from_an_iv_the_server_chose_is_compared_by_length() -> None:
+    """Random IV and no IV in the request: the IV, the ciphertext and the tag the vector shows
+    came from its server's random IV. An IV the request gave keeps them all exact."""
+    data = leaf(Tag.DATA, B, bytes(range(32)))
+    vector = response(uid("k"), data, leaf(Tag.IV_COUNTER_NONCE, B, bytes(16)), operation=ENCRYPT)
+    ours = response(
+        uid("k"), leaf(Tag.DATA, B, b"\x07" * 32), leaf(Tag.IV_COUNTER_NONCE, B, b"\x01" * 16), operation=ENCRYPT
+    )
+    no_iv = request(uid("k"), leaf(Tag.DATA, B, b"plaintext" * 3), operation=ENCRYPT)
+    assert _exchange(Comparison(NOW), no_iv, vector, ours) is None
+    shorter = response(
+        uid("k"), leaf(Tag.DATA, B, b"\x07" * 31), leaf(Tag.IV_COUNTER_NONCE, B, b"\x01" * 16), operation=ENCRYPT
+    )
+    assert _exchange(Comparison(NOW), no_iv, vector, shorter) is not None
+    given_iv = request(uid("k"), leaf(Tag.IV_COUNTER_NONCE, B, bytes(16)), operation=ENCRYPT)
+    assert _exchange(Comparison(NOW), given_iv, vector, ours) is not None
+    # No IV in the response (ECB): the ciphertext is exact.
+    ecb = response(uid("k"), data, operation=ENCRYPT)
+    assert _exchange(
+        Comparison(NOW), no_iv, ecb, response(uid("k"), leaf(Tag.DATA, B, b"\x07" * 32), operation=ENCRYPT)
+    )
+
+
+def test_output_under_a_key_the_server_generated_is_compared_by_length() -> None:
+    comparison = Comparison(NOW)
+    assert (
+        _exchange(
+            comparison,
+            request(operation=CREATE),
+            response(uid("gen"), operation=CREATE),
+            response(uid("gen"), operation=CREATE),
+        )
+        is None
+    )
+    sent = request(uid("gen"), leaf(Tag.DATA, B, bytes(16)), operation=ENCRYPT)
+    vector = response(uid("gen"), leaf(Tag.DATA, B, bytes(range(16))), operation=ENCRYPT)
+    assert (
+        _exchange(comparison, sent, vector, response(uid("gen"), leaf(Tag.DATA, B, b"\x09" * 16), operation=ENCRYPT))
+        is None
+    )
+    decrypted = response(uid("gen"), leaf(Tag.DATA, B, bytes(16)), operation=DECRYPT)
+    assert (
+        _exchange(comparison, sent, decrypted, response(uid("gen"), leaf(Tag.DATA, B, b"\x09" * 16), operation=DECRYPT))
+        is None
+    )
+    # A key the file registered (its bytes known) gives exact output.
+    registered = Comparison(NOW)
+    _exchange(
+        registered,
+        request(operation=REGISTER),
+        response(uid("reg"), operation=REGISTER),
+        response(uid("reg"), operation=REGISTER),
+    )
+    vector = response(uid("reg"), leaf(Tag.DATA, B, bytes(range(16))), operation=ENCRYPT)
+    assert _exchange(registered, sent, vector, response(uid("reg"), leaf(Tag.DATA, B, b"\x09" * 16), operation=ENCRYPT))
+
+
+def test_rsa_ciphertext_and_pss_signatures_are_compared_by_length() -> None:
+    comparison = Comparison(NOW)
+    public = request(leaf(Tag.OBJECT_TYPE, E, 3), operation=REGISTER)  # Public Key
+    assert (
+        _exchange(
+            comparison, public, response(uid("pub"), operation=REGISTER), response(uid("pub"), operation=REGISTER)
+        )
+        is None
+    )
+    sent = request(uid("pub"), leaf(Tag.DATA, B, b"m" * 20), operation=ENCRYPT)
+    vector = response(uid("pub"), leaf(Tag.DATA, B, bytes(256)), operation=ENCRYPT)
+    assert (
+        _exchange(comparison, sent, vector, response(uid("pub"), leaf(Tag.DATA, B, b"\x05" * 256), operation=ENCRYPT))
+        is None
+    )
+    assert _exchange(
+        comparison, sent, vector, response(uid("pub"), leaf(Tag.DATA, B, b"\x05" * 255), operation=ENCRYPT)
+    )
+    pss = request(
+        leaf(Tag.OBJECT_TYPE, E, 4),
+        st(Tag.CRYPTOGRAPHIC_PARAMETERS, leaf(Tag.PADDING_METHOD, E, 0x0A)),
+        operation=REGISTER,
+    )
+    assert (
+        _exchange(comparison, pss, response(uid("pss"), operation=REGISTER), response(uid("pss"), operation=REGISTER))
+        is None
+    )
+    signed = request(uid("pss"), leaf(Tag.DATA, B, b"m" * 20), operation=SIGN)
+    vector = response(uid("pss"), leaf(Tag.SIGNATURE_DATA, B, bytes(256)), operation=SIGN)
+    assert (
+        _exchange(
+            comparison, signed, vector, response(uid("pss"), leaf(Tag.SIGNATURE_DATA, B, b"\x05" * 256), operation=SIGN)
+        )
+        is None
+    )
+    # A PKCS#1 v1.5 signature is deterministic: exact.
+    plain = Comparison(NOW)
+    v15 = request(
+        leaf(Tag.OBJECT_TYPE, E, 4),
+        st(Tag.CRYPTOGRAPHIC_PARAMETERS, leaf(Tag.PADDING_METHOD, E, 0x08)),
+        operation=REGISTER,
+    )
+    _exchange(plain, v15, response(uid("v15"), operation=REGISTER), response(uid("v15"), operation=REGISTER))
+    vector = response(uid("v15"), leaf(Tag.SIGNATURE_DATA, B, bytes(256)), operation=SIGN)
+    signed = request(uid("v15"), leaf(Tag.DATA, B, b"m" * 20), operation=SIGN)
+    assert _exchange(
+        plain, signed, vector, response(uid("v15"), leaf(Tag.SIGNATURE_DATA, B, b"\x05" * 256), operation=SIGN)
+    )
+
+
+def test_an_unshown_placeholder_named_after_a_tag_is_the_latest_responses_value() -> None:
+    """CS-AC-M-6 sends `$MAC_DATA` back, CS-BC-M-13 `$DATA_0` and `$IV_COUNTER_NONCE`, though no
+    expected response shows them: the values of those tags in the latest response."""
+    comparison = Comparison(NOW)
+    mac = response(uid("k"), leaf(Tag.MAC_DATA, B, b"\xaa" * 32), operation=0x23)
+    assert _exchange(comparison, request(uid("k"), operation=0x23), mac, mac) is None
+    verify = request(
+        uid("k"),
+        leaf(Tag.MAC_DATA, B, Placeholder("MAC_DATA")),
+        leaf(Tag.DATA, B, Placeholder("DATA_0")),
+        operation=0x24,
+    )
+    with pytest.raises(KeyError, match="DATA_0"):
+        comparison.concrete_request(verify)  # no response gave a Data yet
+    data = response(uid("k"), leaf(Tag.DATA, B, b"\xbb" * 16), operation=ENCRYPT)
+    comparison.compare(2, data, data)
+    concrete = comparison.concrete_request(verify)
+    payload = concrete.value[1].value[1].value
+    assert [c.value for c in payload[1:]] == [b"\xaa" * 32, b"\xbb" * 16]
+    with pytest.raises(KeyError, match="NOT_A_TAG"):
+        comparison.concrete_request(request(leaf(Tag.DATA, B, Placeholder("NOT_A_TAG")), operation=ENCRYPT))

@@ -14,3 +14,4 @@ def configure(settings: CryptoSettings) -> None:
     """Apply the ``[crypto]`` settings in this process (each worker, after fork)."""
     keys.configure(settings)
     streams.configure(settings)
+    rng.configure(settings)

@@ -44,6 +44,22 @@ PROTECT_STATES = frozenset({lifecycle.ACTIVE})
 #: compromise ("MAY be used to process cryptographically-protected information").
 PROCESS_STATES = frozenset({lifecycle.ACTIVE, lifecycle.DEACTIVATED, lifecycle.COMPROMISED})
 
+#: The attributes an operation with a key reads (the rest are not loaded): the state's dates,
+#: the usage rules and the parameters to fall back on. Sorted: the store's order.
+USED_ATTRIBUTES = tuple(
+    sorted(
+        (
+            "Activation Date",
+            "Cryptographic Parameters",
+            "Cryptographic Usage Mask",
+            "Deactivation Date",
+            "Process Start Date",
+            "Protect Stop Date",
+            "Usage Limits",
+        )
+    )
+)
+
 _KEY_TYPES = frozenset(
     {
         int(ObjectType.SYMMETRIC_KEY),
@@ -164,7 +180,7 @@ def key_for(ctx: RequestContext, given_uid: Any, *, usage: Usage, protects: bool
     ``protects``: the operation applies protection (needs Active) rather than processing it.
     ``action`` names the operation in error messages ("encrypt", "verify a signature").
     """
-    obj = load_object(ctx, given_uid)
+    obj = load_object(ctx, given_uid, names=USED_ATTRIBUTES)
     record = obj.record
     if obj.destroyed:
         raise destroyed(ctx, obj.uid, "has been destroyed; its value is gone")
