@@ -347,6 +347,28 @@ def test_streamed_sign_and_verify(engine):
     assert changed.validity_indicator == INVALID
 
 
+def test_a_stream_keeps_its_key_and_parameters(engine):
+    """A later part may not name another key or other parameters than the first part's; the
+    Signature Data may come with the first part."""
+    private, public = key_pair(engine, V21, RSA_KEY, A.RSA, 2048, params=PKCS1_SHA256)
+    other = register_key(engine, V21, True, _block(F.PKCS_8, _pkcs8(), A.RSA, 2048), params=PKCS1_SHA256)
+    signature = RSA_KEY.sign(MESSAGE, padding.PKCS1v15(), hashes.SHA256())
+
+    def opened(operation, uid, **fields):
+        first = item(operation, unique_identifier=uid, data=MESSAGE[:4], init_indicator=True, **fields)
+        return ok(one(engine, V21, first)).correlation_value
+
+    correlation = opened(Operation.SIGN, private)
+    wrong_key = item(Operation.SIGN, unique_identifier=other, correlation_value=correlation, data=MESSAGE[4:])
+    assert "another key" in failure(one(engine, V21, wrong_key), R.INVALID_FIELD)
+    pss = CryptographicParameters(padding_method=P.PSS, hashing_algorithm=H.SHA_256)
+    wrong_params = item(Operation.SIGN, correlation_value=correlation, cryptographic_parameters=pss, data=b"")
+    assert "Cryptographic Parameters" in failure(one(engine, V21, wrong_params), R.INVALID_FIELD)
+    correlation = opened(Operation.SIGNATURE_VERIFY, public, signature_data=signature)
+    last = item(Operation.SIGNATURE_VERIFY, correlation_value=correlation, data=MESSAGE[4:], final_indicator=True)
+    assert ok(one(engine, V21, last)).validity_indicator == VALID
+
+
 # ---- lifecycle, dates and refusals
 
 
@@ -430,7 +452,7 @@ def test_sign_with_a_public_key_is_refused(engine, version, reason):
 
 def test_missing_data_and_signature(engine):
     private, public = key_pair(engine, V21, RSA_KEY, A.RSA, 2048, params=PKCS1_SHA256)
-    assert "neither Data" in failure(one(engine, V21, _sign_item(private, data=None)), R.INVALID_FIELD)
+    assert "no Data to sign" in failure(one(engine, V21, _sign_item(private, data=None)), R.INVALID_FIELD)
     no_signature = item(Operation.SIGNATURE_VERIFY, unique_identifier=public, data=MESSAGE)
     assert "Signature Data" in failure(one(engine, V21, no_signature), R.INVALID_FIELD)
 

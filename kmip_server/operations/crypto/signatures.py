@@ -59,6 +59,7 @@ from kmip_client.protocol.spec.enums import (
 from ...engine.context import RequestContext
 from ...engine.registry import operation
 from .asymmetric import ParameterError, hash_of, private_key, public_key
+from .digest import gathered, stream_parameters
 from .keys import KeyInUse, key_for, parameters
 from .streams import Stream, stream_of
 
@@ -181,24 +182,29 @@ def _message(scheme: _Scheme, data: bytes | None, digested: bytes | None) -> tup
 def _begun(
     ctx: RequestContext, op: Operation, request: Any, *, usage: CryptographicUsageMask, protects: bool, action: str
 ) -> tuple[Stream | None, KeyInUse, CryptographicParameters]:
-    """The stream of a part (or None), the key checked for ``usage`` and the effective parameters."""
+    """The stream of a part (or None), the key checked for ``usage`` at every part (a stream
+    fails at its first part, and its state and dates are checked again at the last), and the
+    effective parameters: the first part's for the whole stream."""
     stream = stream_of(ctx, op, request)
     uid = request.unique_identifier
-    if uid is None and stream is not None:
-        uid = stream.key_uid
-    key = key_for(ctx, uid, usage=usage, protects=protects, action=action)
-    given = request.cryptographic_parameters
-    if given is None and stream is not None:
-        given = stream.parameters
-    params = parameters(given, key)
     if stream is not None:
         if request.digested_data is not None:
             raise KmipError("Digested Data is one value: it cannot be streamed", R.INVALID_FIELD)
-        if stream.new:
-            stream.key_uid, stream.parameters = key.uid, params
-    elif request.data is None and request.digested_data is None:
-        raise KmipError(f"nothing to {action}: the request has neither Data nor Digested Data", R.INVALID_FIELD)
-    return stream, key, params
+        if not stream.new and uid is not None and ctx.uid(uid) != stream.key_uid:
+            raise KmipError("a later part of a stream may not name another key than its first part", R.INVALID_FIELD)
+        uid = stream.key_uid if not stream.new else uid
+    key = key_for(ctx, uid, usage=usage, protects=protects, action=action)
+    if stream is not None and stream.new:
+        stream.key_uid = key.uid
+    return stream, key, parameters(stream_parameters(stream, request.cryptographic_parameters), key)
+
+
+def _input(ctx: RequestContext, stream: Stream | None, request: Any, what: str) -> bytes | None:
+    """The message (all parts of a stream), b"" beside Digested Data, or None while a stream
+    expects more parts (this one saved)."""
+    if request.digested_data is not None:  # a whole operation (see _begun)
+        return request.data or b""
+    return gathered(ctx, stream, request.data, what=what)
 
 
 def _not_type(ctx: RequestContext, key: KeyInUse, wanted: ObjectType, action: str) -> KmipError:
@@ -225,14 +231,10 @@ def _sign(ctx: RequestContext, request: SignRequest) -> SignResponse:
         raise _not_type(ctx, key, ObjectType.PRIVATE_KEY, "sign")
     private = private_key(key)
     scheme = _scheme(params, private, verifying=False)
-    if stream is not None and not stream.final:
-        stream.data += request.data or b""
-        stream.save(ctx)
+    data = _input(ctx, stream, request, "Data to sign")
+    if data is None:
+        assert stream is not None
         return SignResponse(unique_identifier=key.uid, correlation_value=stream.correlation_value)
-    data = request.data
-    if stream is not None:
-        data = stream.data + (data or b"")
-        stream.close(ctx)
     message, algorithm = _message(scheme, data, request.digested_data)
     try:
         signature = _signed(private, scheme, message, algorithm)
@@ -276,18 +278,15 @@ def _signature_verify(ctx: RequestContext, request: SignatureVerifyRequest) -> S
     public = public_key(key)
     scheme = _scheme(params, public, verifying=True)
     signature = request.signature_data
-    if stream is not None and not stream.final:
-        stream.data += request.data or b""
-        if signature is not None:  # a client may send it with an earlier part
-            stream.values["signature"] = signature
-        stream.save(ctx)
-        return SignatureVerifyResponse(unique_identifier=key.uid, correlation_value=stream.correlation_value)
-    data = request.data
     if stream is not None:
-        data = stream.data + (data or b"")
         if signature is None:
             signature = stream.values.get("signature")
-        stream.close(ctx)
+        elif not stream.final:  # a client may send it with an earlier part
+            stream.values["signature"] = signature
+    data = _input(ctx, stream, request, "Data to verify")
+    if data is None:
+        assert stream is not None
+        return SignatureVerifyResponse(unique_identifier=key.uid, correlation_value=stream.correlation_value)
     if signature is None:
         raise KmipError("Signature Verify needs the Signature Data", R.INVALID_FIELD)
     message, algorithm = _message(scheme, data, request.digested_data)
