@@ -4,6 +4,7 @@ operations' own streaming (Encrypt in parts, Hash in parts ...) is tested with e
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -50,8 +51,11 @@ def bounds() -> Iterator[None]:
     streams.configure(CryptoSettings())
 
 
+VERSION = (2, 1)
+
+
 def context(session, custody: Pkcs11Custody, name: str = "alice", now: int = T0) -> RequestContext:
-    return RequestContext(ClientIdentity(name), (2, 1), session, custody, Policy(frozenset({"admin"})), now)
+    return RequestContext(ClientIdentity(name), VERSION, session, custody, Policy(frozenset({"admin"})), now)
 
 
 def opened(repository: Repository, custody: Pkcs11Custody, name: str = "alice", now: int = T0) -> bytes:
@@ -112,7 +116,7 @@ def test_the_state_comes_back_at_the_next_part(repository: Repository, custody: 
     assert (stream.data, stream.emitted) == (SECRET, 128)
     # The final part closes it: the Correlation Value is unknown afterwards.
     resumed(repository, custody, correlation, final=True)
-    message = refused(ResultReason.INVALID_FIELD, resumed, repository, custody, correlation)
+    message = refused(ResultReason.INVALID_CORRELATION_VALUE, resumed, repository, custody, correlation)
     assert correlation.hex() not in message  # only a prefix is shown
 
 
@@ -129,17 +133,17 @@ def test_the_store_holds_the_state_sealed(repository: Repository, custody: Pkcs1
     other = opened(repository, custody)
     with repository.engine.begin() as conn:
         conn.execute(crypto_streams.update().where(crypto_streams.c.id == other.hex()).values(sealed=row.sealed))
-    refused(ResultReason.INVALID_FIELD, resumed, repository, custody, other)
+    refused(ResultReason.INVALID_CORRELATION_VALUE, resumed, repository, custody, other)
 
 
 def test_a_stream_is_its_identitys_and_its_operations(repository: Repository, custody: Pkcs11Custody) -> None:
     correlation = opened(repository, custody)
     # Another identity gets the answer an unknown value gets: it cannot tell the stream exists.
-    unknown = refused(ResultReason.INVALID_FIELD, resumed, repository, custody, bytes(16), name="bob")
-    theirs = refused(ResultReason.INVALID_FIELD, resumed, repository, custody, correlation, name="bob")
+    unknown = refused(ResultReason.INVALID_CORRELATION_VALUE, resumed, repository, custody, bytes(16), name="bob")
+    theirs = refused(ResultReason.INVALID_CORRELATION_VALUE, resumed, repository, custody, correlation, name="bob")
     assert unknown.replace(bytes(16).hex()[:8], "") == theirs.replace(correlation.hex()[:8], "")
     message = refused(
-        ResultReason.INVALID_FIELD, resumed, repository, custody, correlation, operation=Operation.DECRYPT
+        ResultReason.INVALID_CORRELATION_VALUE, resumed, repository, custody, correlation, operation=Operation.DECRYPT
     )
     assert "ENCRYPT" in message
     assert resumed(repository, custody, correlation).data == SECRET  # still there for alice
@@ -148,7 +152,7 @@ def test_a_stream_is_its_identitys_and_its_operations(repository: Repository, cu
 def test_an_idle_stream_expires(repository: Repository, custody: Pkcs11Custody) -> None:
     correlation = opened(repository, custody)
     resumed(repository, custody, correlation, now=T0 + 59)
-    refused(ResultReason.INVALID_FIELD, resumed, repository, custody, correlation, now=T0 + 60)
+    refused(ResultReason.INVALID_CORRELATION_VALUE, resumed, repository, custody, correlation, now=T0 + 60)
     # Expired rows go when the next stream opens.
     opened(repository, custody, now=T0 + 61)
     with repository.engine.connect() as conn:
@@ -181,3 +185,10 @@ def test_init_with_a_correlation_value_is_refused(repository: Repository, custod
         ctx = context(session, custody)
         part = Part(correlation_value=correlation, init_indicator=True)
         refused(ResultReason.INVALID_FIELD, streams.stream_of, ctx, Operation.ENCRYPT, part)
+
+
+def test_1x_has_no_invalid_correlation_value(repository: Repository, custody: Pkcs11Custody, monkeypatch) -> None:
+    monkeypatch.setattr(sys.modules[__name__], "VERSION", (1, 4))
+    correlation = opened(repository, custody)
+    refused(ResultReason.INVALID_FIELD, resumed, repository, custody, bytes(16))
+    refused(ResultReason.INVALID_FIELD, resumed, repository, custody, correlation, operation=Operation.DECRYPT)

@@ -266,3 +266,15 @@ def test_rsa_parameter_and_data_refusals(engine):
     both = register_rsa(engine, V14, False, F.X_509, _public_der(), usage=Usage.ENCRYPT | Usage.DECRYPT)
     decrypt_with_public = item(Operation.DECRYPT, unique_identifier=both, cryptographic_parameters=oaep, data=b"x")
     assert "not a Private Key" in failure(one(engine, V14, decrypt_with_public), R.ILLEGAL_OPERATION)
+
+
+def test_rsa_parameter_refusals_in_2x_have_the_2x_reasons(engine):
+    """KMIP 2.x: Bad Cryptographic Parameters for parameters that do not fit RSA encryption,
+    Unsupported Cryptographic Parameters for a hash this server does not implement."""
+    public = register_rsa(engine, V21, False, F.X_509, _public_der())
+    pss = CryptographicParameters(padding_method=P.PSS)
+    request = item(Operation.ENCRYPT, unique_identifier=public, cryptographic_parameters=pss, data=b"x")
+    assert "PSS" in failure(one(engine, V21, request), R.BAD_CRYPTOGRAPHIC_PARAMETERS)
+    md2 = CryptographicParameters(padding_method=P.OAEP, hashing_algorithm=H.MD2)
+    request = item(Operation.ENCRYPT, unique_identifier=public, cryptographic_parameters=md2, data=b"x")
+    failure(one(engine, V21, request), R.UNSUPPORTED_CRYPTOGRAPHIC_PARAMETERS)

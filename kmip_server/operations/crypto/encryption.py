@@ -29,7 +29,7 @@ from ...engine.context import RequestContext, WriteNeeded
 from ...engine.registry import operation
 from ..common import load_object
 from . import ciphers
-from .asymmetric import rsa_decrypt, rsa_encrypt
+from .asymmetric import ParameterError, rsa_decrypt, rsa_encrypt
 from .keys import KeyInUse, key_for, parameters
 from .streams import Stream, stream_of
 
@@ -251,12 +251,18 @@ def decrypt(ctx: RequestContext, request: DecryptRequest) -> DecryptResponse:
 
 def _rsa_encrypt(ctx: RequestContext, call: _Call, request: EncryptRequest) -> EncryptResponse:
     _take_usage(ctx, call.key, len(request.data or b""), call.first)
-    output = rsa_encrypt(call.key, call.params, call.data) if call.final else b""
+    try:
+        output = rsa_encrypt(call.key, call.params, call.data) if call.final else b""
+    except ParameterError as exc:
+        raise exc.for_version(ctx) from None
     data, correlation = _finish(ctx, call, output, {})
     return EncryptResponse(unique_identifier=call.key.uid, data=data, correlation_value=correlation)
 
 
 def _rsa_decrypt(ctx: RequestContext, call: _Call) -> DecryptResponse:
-    output = rsa_decrypt(call.key, call.params, call.data) if call.final else b""
+    try:
+        output = rsa_decrypt(call.key, call.params, call.data) if call.final else b""
+    except ParameterError as exc:
+        raise exc.for_version(ctx) from None
     data, correlation = _finish(ctx, call, output, {})
     return DecryptResponse(unique_identifier=call.key.uid, data=data, correlation_value=correlation)

@@ -50,10 +50,13 @@ def configure(settings: CryptoSettings) -> None:
     _settings = settings
 
 
-def _unknown(what: str) -> KmipError:
-    # The same answer for a value that never existed, expired, or belongs to someone else.
+def _unknown(ctx: RequestContext, what: str) -> KmipError:
+    """The same answer for a value that never existed, expired, or belongs to someone else:
+    Invalid Correlation Value, which KMIP 2.x lists among the errors of the streamed operations;
+    1.x has no such reason and gets Invalid Field."""
     return KmipError(
-        f"Correlation Value {what}: no such stream is open (unknown, finished or expired)", R.INVALID_FIELD
+        f"Correlation Value {what}: no such stream is open (unknown, finished or expired)",
+        ctx.defined_reason(R.INVALID_CORRELATION_VALUE, R.INVALID_FIELD),
     )
 
 
@@ -153,20 +156,20 @@ def _resumed(ctx: RequestContext, operation: Operation, owner: str, correlation:
     shown = correlation.hex()[:8] + "..."
     row = table.load(ctx.session.connection, correlation.hex())
     if row is None:
-        raise _unknown(shown)
+        raise _unknown(ctx, shown)
     stored_owner, stored_operation, expires, sealed = row
     if stored_owner != owner or expires <= ctx.now:
-        raise _unknown(shown)
+        raise _unknown(ctx, shown)
     if stored_operation != int(operation):
         raise KmipError(
             f"Correlation Value {shown} belongs to a {Operation(stored_operation).name} stream, not {operation.name}",
-            R.INVALID_FIELD,
+            ctx.defined_reason(R.INVALID_CORRELATION_VALUE, R.INVALID_FIELD),
         )
     stream = Stream(correlation, int(operation), owner, final=final, new=False)
     try:
         state = json.loads(ctx.custody.unwrap(sealed, stream._context()))
     except CustodyError:
-        raise _unknown(shown) from None
+        raise _unknown(ctx, shown) from None
     stream.key_uid = state["key"]
     if state["params"] is not None:
         stream.parameters = decode_struct(CryptographicParameters, decode(_unb64(state["params"])))
