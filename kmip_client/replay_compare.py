@@ -19,6 +19,10 @@ type only (docs/conformance.md gives the reasons):
   the vector shows must be there, with the vector's type, in any number;
 * in a Get Attribute List response, the order of the attributes listed (the Attribute Names
   of 1.x, the Attribute References of 2.x): the same items, each as many times, in any order.
+* what is random by definition, compared by length: RNG Retrieve output; in an Encrypt
+  response the IV the server chose (none given, one returned) and the ciphertext and tag that
+  follow from it; the output of Encrypt or Decrypt under a key the server generated (Create);
+  RSA ciphertext (randomised padding); PSS signatures (random salt).
 
 Placeholders other than ``$NOW`` are bound from the first response that has them (see
 :mod:`.replay`).
