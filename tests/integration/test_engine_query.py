@@ -86,7 +86,20 @@ def test_every_query_function_of_2_x_in_one_query(engine, store_url, version):
     payload = query(engine, version, *FUNCTIONS_21)
     ops = set(payload.operations)
     assert {Operation.CREATE, Operation.GET, Operation.QUERY, Operation.SET_ATTRIBUTE} <= ops
-    assert Operation.ENCRYPT not in ops and Operation.POLL not in ops
+    crypto = {
+        Operation.ENCRYPT,
+        Operation.DECRYPT,
+        Operation.SIGN,
+        Operation.SIGNATURE_VERIFY,
+        Operation.MAC,
+        Operation.MAC_VERIFY,
+        Operation.HASH,
+        Operation.RNG_RETRIEVE,
+        Operation.RNG_SEED,
+        Operation.DERIVE_KEY,
+    }
+    assert crypto <= ops
+    assert Operation.POLL not in ops and Operation.CREATE_KEY_PAIR not in ops
     assert payload.object_types == SUPPORTED_OBJECT_TYPES
     assert payload.vendor_identification == "Strongroom"
     assert payload.server_information.server_name == "Strongroom"
