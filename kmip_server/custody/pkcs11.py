@@ -86,7 +86,7 @@ from .base import (
     SeedingNotSupported,
 )
 
-__all__ = ["BLOB_VERSION", "Pkcs11Custody"]
+__all__ = ["BLOB_VERSION", "LibraryInfo", "Pkcs11Custody"]
 
 BLOB_VERSION = 1
 _HEADER = bytes([BLOB_VERSION])
@@ -109,6 +109,17 @@ _INTEGRITY_ERRORS = (
 
 # Keys the hash of a PIN that logged in, so a later open can be checked against it; fresh per process.
 _PIN_HASH_KEY = os.urandom(32)
+
+
+@dataclass(frozen=True)
+class LibraryInfo:
+    """The library's CK_INFO (C_GetInfo), as it reported it when loaded: what the KMIP PKCS#11
+    operation answers a client's C_GetInfo with."""
+
+    cryptoki_version: tuple[int, int]
+    manufacturer_id: str
+    library_description: str
+    library_version: tuple[int, int]
 
 
 @dataclass
@@ -360,8 +371,10 @@ class Pkcs11Custody(KeyCustody):
         login_key: tuple[str, bytes],
         generation: int,
         generator: RandomGenerator = UNSPECIFIED_GENERATOR,
+        library: Any = None,
     ) -> None:
         """Internal: use :meth:`open`."""
+        self._library = library
         self._generator = generator
         self._session = session
         self._key: Any = key
@@ -412,12 +425,19 @@ class Pkcs11Custody(KeyCustody):
             login_key=login_key,
             generation=generation,
             generator=_token_generator(module),
+            library=lib,
         )
 
     @property
     def master_key_id(self) -> str:
         """``pkcs11:<token label>/<key label>#<CKA_ID hex>``: names the key, reveals nothing of it."""
         return self._master_key_id
+
+    @property
+    def library_info(self) -> LibraryInfo:
+        """The PKCS#11 library's CK_INFO (python-pkcs11 reads it with C_GetInfo at load)."""
+        lib = self._library
+        return LibraryInfo(lib.cryptoki_version, lib.manufacturer_id, lib.library_description, lib.library_version)
 
     @property
     def random_generator(self) -> RandomGenerator:
