@@ -63,12 +63,13 @@ from ...engine.context import RequestContext
 from ...engine.registry import operation
 from ...objects.attribute_set import AttributeSet
 from ..attribute_input import apply_initial
-from ..common import date_attribute, destroyed, load_object
+from ..common import ManagedObject, date_attribute, destroyed, load_object
 from ..creation import SECRET_DATA_BITS, _key_block, _symmetric_parameters, key_size, store_new_object, with_odd_parity
 from ..templates import requested_attributes
 from . import ciphers, kdf
 from .asymmetric import hash_of
 from .keys import PROTECT_STATES, KeyInUse, key_for, parameters, unusable_state
+from .mac import HMAC_HASHES as _HMAC_HASHES
 
 R = ResultReason
 M = DerivationMethod
@@ -78,17 +79,6 @@ A = CryptographicAlgorithm
 #: million iterations is several times what current guidance asks of password hashing.
 MAX_PBKDF2_ITERATIONS = 10_000_000
 
-_HMAC_HASHES: dict[int, type[hashes.HashAlgorithm]] = {
-    A.HMAC_SHA1: hashes.SHA1,
-    A.HMAC_SHA224: hashes.SHA224,
-    A.HMAC_SHA256: hashes.SHA256,
-    A.HMAC_SHA384: hashes.SHA384,
-    A.HMAC_SHA512: hashes.SHA512,
-    A.HMAC_SHA3_224: hashes.SHA3_224,
-    A.HMAC_SHA3_256: hashes.SHA3_256,
-    A.HMAC_SHA3_384: hashes.SHA3_384,
-    A.HMAC_SHA3_512: hashes.SHA3_512,
-}
 _BASE_TYPES = frozenset({int(ObjectType.SYMMETRIC_KEY), int(ObjectType.SECRET_DATA)})
 #: KMIP 1.x defines methods 1 to 7; Asymmetric Key, AWS Signature Version 4 and HKDF are 2.x's.
 _V1_METHODS = frozenset({M.PBKDF2, M.HASH, M.HMAC, M.ENCRYPT, M.NIST800_108_C, M.NIST800_108_F, M.NIST800_108_DPI})
@@ -126,8 +116,10 @@ def _object_type(ctx: RequestContext, given: Any) -> ObjectType:
     )
 
 
-def _base(ctx: RequestContext, given: Any) -> KeyInUse:
-    """A base object, locked for its Derived Key link, checked with Derive Key's reasons and unwrapped."""
+def _base(ctx: RequestContext, given: Any) -> tuple[ManagedObject, KeyInUse]:
+    """A base object, locked and with all its attributes (it gets a Derived Key link), checked with
+    Derive Key's reasons, and its value unwrapped (a :class:`KeyInUse` holds only the attributes
+    an operation uses)."""
     if not isinstance(given, str):
         raise _invalid(
             ctx, "Derive Key names its base objects by Unique Identifier (the ID Placeholder may not stand in)"
@@ -149,7 +141,7 @@ def _base(ctx: RequestContext, given: Any) -> KeyInUse:
             f"object {obj.uid!r} may not be used to derive keys: its Cryptographic Usage Mask lacks DERIVE_KEY",
             ctx.reason(R.INCOMPATIBLE_CRYPTOGRAPHIC_USAGE_MASK, R.INVALID_FIELD),
         )
-    return key_for(ctx, obj.uid, usage=CryptographicUsageMask.DERIVE_KEY, protects=True, action="derive a key")
+    return obj, key_for(ctx, obj.uid, usage=CryptographicUsageMask.DERIVE_KEY, protects=True, action="derive a key")
 
 
 def _roles(
@@ -290,7 +282,8 @@ def derive_key(ctx: RequestContext, request: DeriveKeyRequest) -> Struct:
     attrs = AttributeSet()
     apply_initial(ctx, attrs, requested_attributes(ctx, request.template_attribute, request.attributes))
     algorithm, bits, size = _new_object_size(ctx, object_type, attrs)
-    bases = [_base(ctx, uid) for uid in request.unique_identifiers]
+    loaded = [_base(ctx, uid) for uid in request.unique_identifiers]
+    bases = [key for _, key in loaded]
     key, data = _roles(ctx, bases, method, params.derivation_data)
     try:
         value = _derive(ctx, method, params, key, data, size)
@@ -314,8 +307,8 @@ def derive_key(ctx: RequestContext, request: DeriveKeyRequest) -> Struct:
         algorithm=algorithm,
         length=bits,
     )
-    for base in bases:
-        base.obj.attributes.add("Link", Link(link_type=LinkType.DERIVED_KEY_LINK, linked_object_identifier=uid))
-        base.obj.touch(ctx)
-        base.obj.save(ctx)
+    for locked, _ in loaded:
+        locked.attributes.add("Link", Link(link_type=LinkType.DERIVED_KEY_LINK, linked_object_identifier=uid))
+        locked.touch(ctx)
+        locked.save(ctx)
     return DeriveKeyResponse(unique_identifier=uid)
