@@ -22,7 +22,8 @@ type only (docs/conformance.md gives the reasons):
 * what is random by definition, compared by length: RNG Retrieve output; in an Encrypt
   response the IV the server chose (none given, one returned) and the ciphertext and tag that
   follow from it; the output of Encrypt or Decrypt under a key the server generated (Create);
-  RSA ciphertext (randomised padding); PSS signatures (random salt).
+  RSA ciphertext (randomised padding); PSS signatures (random salt);
+* in a PKCS#11 C_GetInfo answer, the bytes of CK_INFO that name the server's own library.
 
 Placeholders other than ``$NOW`` are bound from the first response that has them (see
 :mod:`.replay`).
@@ -38,7 +39,7 @@ from typing import Any
 
 from .protocol.placeholders import Placeholder
 from .protocol.spec import Tag, tag_name
-from .protocol.spec.enums import ObjectType, Operation, PaddingMethod
+from .protocol.spec.enums import ObjectType, Operation, PaddingMethod, PKCS11Function
 from .protocol.textual import meaning_tag, value_to_text
 from .protocol.ttlv import Item, ItemType
 
@@ -99,6 +100,15 @@ _SIGN = int(Operation.SIGN)
 _PADDING_METHOD = int(Tag.PADDING_METHOD)
 _PSS = int(PaddingMethod.PSS)
 _SIGNATURE_ONLY = frozenset({int(Tag.SIGNATURE_DATA)})
+_PKCS_11 = int(Operation.PKCS_11)
+_PKCS_11_FUNCTION = int(Tag.PKCS_11_FUNCTION)
+_PKCS_11_OUTPUT = int(Tag.PKCS_11_OUTPUT_PARAMETERS)
+_C_GET_INFO = int(PKCS11Function.C_GETINFO)
+#: C_GetInfo's CK_INFO as KMIP carries it (PKCS11-M-1): cryptokiVersion (2 bytes),
+#: manufacturerID (32), flags (8), libraryDescription (32), libraryVersion (2). The parts that
+#: name the library are its own; the version of the interface and the flags are compared.
+_CK_INFO_LENGTH = 76
+_CK_INFO_COMPARED = (slice(0, 2), slice(34, 42))
 #: What an Encrypt response holds that follows from an IV the server chose (Random IV, no IV
 #: in the request): the IV itself, the ciphertext and the authentication tag.
 _FROM_SERVER_IV = frozenset({_IV_COUNTER_NONCE, int(Tag.DATA), int(Tag.AUTHENTICATED_ENCRYPTION_TAG)})
@@ -161,6 +171,7 @@ class Comparison:
         self._batch_index = -1
         # Of the batch item being compared: the leaves compared by length (see _by_length).
         self._length_only: frozenset[int] = frozenset()
+        self._library_info = False  # the batch item is a PKCS#11 C_GetInfo response
         self._generated_keys: set[Any] = set()  # made by the server (Create): random material
         self._public_keys: set[Any] = set()  # registered Public Keys: RSA encryption is randomised
         self._pss_keys: set[Any] = set()  # registered with PSS padding: the signatures are randomised
@@ -249,6 +260,9 @@ class Comparison:
             return
         if isinstance(act.value, bytes):
             self._latest[exp.tag] = act.value
+        if exp.tag == _PKCS_11_OUTPUT and self._current_operation == _PKCS_11 and self._library_info:
+            _compare_library_info(value, act.value, path)
+            return
         if exp.tag in self._length_only and isinstance(value, bytes) and isinstance(act.value, bytes):
             if len(act.value) != len(value):
                 raise _Mismatch(path, f"{len(value)} bytes (chosen at random by the server)", f"{len(act.value)} bytes")
@@ -297,6 +311,7 @@ class Comparison:
             self._batch_index += 1
             request = self._request_items[self._batch_index] if self._batch_index < len(self._request_items) else None
             self._length_only = self._by_length(request, act)
+            self._library_info = _payload_value(exp, _PKCS_11_FUNCTION) == _C_GET_INFO
         for index in range(max(len(expected), len(actual))):
             if index >= len(expected):
                 extra = actual[index]
@@ -408,6 +423,19 @@ def _payload_value(batch_item: Item, tag: int) -> Any:
         if child.tag in (_REQUEST_PAYLOAD, _RESPONSE_PAYLOAD):
             return next((c.value for c in child.value if c.tag == tag), None)
     return None
+
+
+def _compare_library_info(expected: Any, actual: Any, path: str) -> None:
+    """A C_GetInfo CK_INFO: its length, Cryptoki version and flags exact; the manufacturer,
+    description and version of the library are the server's own (what it reports about
+    itself, like Query's Vendor Identification): PKCS11-M-1 shows its reference library's."""
+    if not isinstance(expected, bytes) or not isinstance(actual, bytes) or len(expected) != _CK_INFO_LENGTH:
+        raise _Mismatch(path, f"a CK_INFO of {_CK_INFO_LENGTH} bytes", repr(actual)[:80])
+    if len(actual) != len(expected):
+        raise _Mismatch(path, f"a CK_INFO of {len(expected)} bytes", f"{len(actual)} bytes")
+    for part in _CK_INFO_COMPARED:
+        if expected[part] != actual[part]:
+            raise _Mismatch(path, f"bytes {part.start}-{part.stop} {expected[part].hex()}", actual[part].hex())
 
 
 def _has_tag(item: Item, tag: int) -> bool:

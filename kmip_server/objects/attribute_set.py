@@ -92,8 +92,19 @@ def _stored(name: str, index: int, value: Any, typ: ItemType | None) -> StoredAt
     return StoredAttribute(name=name, index=index, value=encode_value(name, value, typ), text=text, number=number)
 
 
+# Decoded stored values, by their bytes: attributes are frozen, and the objects a workload uses
+# again and again (the key of every Encrypt) carry the same few rows. Bounded like the above.
+_decoded: dict[bytes, Attribute] = {}
+
+
 def _decode_stored(row: StoredAttribute) -> Attribute:
-    return Attribute.decode_item(decode(row.value))
+    attr = _decoded.get(row.value)
+    if attr is None:
+        attr = Attribute.decode_item(decode(row.value))
+        if len(_decoded) >= _ENCODED_LIMIT:
+            _decoded.clear()
+        _decoded[row.value] = attr
+    return attr
 
 
 class AttributeSet:

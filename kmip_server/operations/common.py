@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -51,13 +50,17 @@ def wrap_context(uid: str, object_type: int) -> bytes:
 class ManagedObject:
     """A stored object loaded for one request: its row, its attributes and its state now."""
 
-    __slots__ = ("record", "attributes", "state", "_stored_state")
+    __slots__ = ("record", "attributes", "state", "_stored_state", "_loaded")
 
-    def __init__(self, record: ObjectRecord, attributes: AttributeSet | None, state: int) -> None:
+    def __init__(
+        self, record: ObjectRecord, attributes: AttributeSet | None, state: int, loaded: tuple[str, ...] | None = None
+    ) -> None:
         self.record = record
         self.attributes = attributes if attributes is not None else AttributeSet()
         self.state = state
         self._stored_state = record.state
+        # The attribute names loaded, when not all were (load_object(names=...)).
+        self._loaded = loaded
 
     @property
     def uid(self) -> str:
@@ -76,6 +79,9 @@ class ManagedObject:
         session = ctx.session
         record_history(self.attributes)
         for name in self.attributes.changed():
+            if self._loaded is not None and name not in self._loaded and name != "Last Change Date":
+                # Writing replaces every instance of the name: those not loaded would be lost.
+                raise RuntimeError(f"attribute {name!r} of {self.uid!r} was not loaded, so it cannot be saved")
             session.set_attributes(self.uid, name, self.attributes.rows(name))
         if self.state != self._stored_state:
             columns["state"] = self.state
@@ -91,7 +97,7 @@ def load_object(
     attributes: bool = True,
     for_update: bool = False,
     for_release: bool = False,
-    names: Sequence[str] | None = None,
+    names: tuple[str, ...] | None = None,
 ) -> ManagedObject:
     """The object ``given_uid`` names (or the ID Placeholder), checked against the policy.
 
@@ -108,10 +114,8 @@ def load_object(
     if for_release:
         attributes = False
         record = ctx.session.get_for_release(uid)
-    elif names is not None:
-        record = ctx.session.get(uid, attributes=False, for_update=for_update)
-        if record is not None:
-            record.attributes = ctx.session.get_attributes(uid, names)
+    elif names is not None and not for_update:
+        record = ctx.session.get_for_use(uid, tuple(names))
     else:
         record = ctx.session.get(uid, attributes=attributes, for_update=for_update)
     if record is None:
@@ -125,7 +129,8 @@ def load_object(
         return ManagedObject(record, None, record.state)
     attrs = AttributeSet(record.attributes)
     fill_defaults(attrs)
-    return ManagedObject(record, attrs, state_now(ctx, record.state, attrs))
+    loaded = names if names is not None and not for_update else None
+    return ManagedObject(record, attrs, state_now(ctx, record.state, attrs), loaded)
 
 
 def state_now(ctx: RequestContext, stored: int, attrs: AttributeSet) -> int:

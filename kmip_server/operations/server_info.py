@@ -49,6 +49,7 @@ CONFORMANT_PROFILES: dict[str, tuple[str, ...]] = {
     "BASIC_CRYPTOGRAPHIC_SERVER": ("1.4", "2.0", "2.1"),
     "ADVANCED_CRYPTOGRAPHIC_SERVER": ("1.3", "1.4", "2.0", "2.1"),
     "RNG_CRYPTOGRAPHIC_SERVER": ("1.3", "1.4", "2.0", "2.1"),
+    "PKCS_11_SERVER": ("2.0", "2.1"),
 }
 #: The object types Create (Symmetric Key; in 2.x Secret Data too), Register and Get handle.
 #: Public Keys, Private Keys and Certificates are stored, returned and (keys) used by the

@@ -131,6 +131,21 @@ _ATTRS_ORDERED = {
     True: (_ATTRS.order_by(*_ORDER_POSTGRESQL), _ATTRS_NAMED.order_by(*_ORDER_POSTGRESQL)),
 }
 
+_DRIVER_GET = DriverStatement(_GET)
+# Per (names, is PostgreSQL): the named attributes' statement, the names as literal binds.
+_DRIVER_NAMED: dict[tuple[tuple[str, ...], bool], DriverStatement] = {}
+
+
+def _named_attributes(names: tuple[str, ...], postgresql: bool) -> DriverStatement:
+    statement = _DRIVER_NAMED.get((names, postgresql))
+    if statement is None:
+        binds: list[Any] = [bindparam(f"name_{i}", name) for i, name in enumerate(names)]
+        order = _ORDER_POSTGRESQL if postgresql else _ORDER_SQLITE
+        statement = DriverStatement(_ATTRS.where(_a.name.in_(binds)).order_by(*order))
+        _DRIVER_NAMED[(names, postgresql)] = statement
+    return statement
+
+
 _NEXT_SEQUENCES = (
     update(sequence_counter)
     .where(sequence_counter.c.id == 1)
@@ -298,6 +313,19 @@ class Session:
             return None
         # row[:10] is the first ten fields in order; mypy cannot see a slice's length.
         return ObjectRecord(*row[:10], sequence=row[10], withheld_by=row[11], fresh=bool(row[12]))  # type: ignore[misc]
+
+    def get_for_use(self, uid: str, names: tuple[str, ...]) -> ObjectRecord | None:
+        """The object ``uid`` with the attributes ``names`` only, or None: what a cryptographic
+        operation reads on every call, in two statements run on the driver (see
+        :class:`DriverStatement`; SQLAlchemy's expanding IN cost more than the query)."""
+        row = _DRIVER_GET.first(self._conn, uid=uid)
+        if row is None:
+            return None
+        record = ObjectRecord(*row[:10], sequence=row[10])  # type: ignore[misc]
+        record.attributes = [
+            StoredAttribute(*r) for r in _named_attributes(names, self._postgresql).all(self._conn, {"uid": uid})
+        ]
+        return record
 
     def get_attributes(self, uid: str, names: Sequence[str] | None = None) -> list[StoredAttribute]:
         """The attribute instances of ``uid`` (all, or only those named), ordered by name in

@@ -34,7 +34,7 @@ from kmip_client.protocol.spec.enums import (
     State,
     UniqueIdentifier,
 )
-from kmip_server.engine.registry import HANDLERS
+from kmip_server.engine.registry import HANDLERS, supported_operations
 
 from .engine_support import (
     ADMIN,
@@ -128,8 +128,9 @@ def test_query_reports_only_what_is_registered(engine):
         )
     )
     ops = set(payload.operations)
-    assert {Operation.CREATE, Operation.GET, Operation.LOCATE, Operation.SET_ATTRIBUTE} <= ops
-    assert Operation.ENCRYPT not in ops and Operation.CREATE_KEY_PAIR not in ops
+    assert {Operation.CREATE, Operation.GET, Operation.LOCATE, Operation.SET_ATTRIBUTE, Operation.ENCRYPT} <= ops
+    assert ops == set(supported_operations((2, 1)))
+    assert Operation.CREATE_KEY_PAIR not in ops and Operation.RE_KEY not in ops
     assert set(payload.object_types) == {
         ObjectType.SYMMETRIC_KEY,
         ObjectType.PUBLIC_KEY,

@@ -97,6 +97,7 @@ def test_every_query_function_of_2_x_in_one_query(engine, store_url, version):
         Operation.RNG_RETRIEVE,
         Operation.RNG_SEED,
         Operation.DERIVE_KEY,
+        Operation.PKCS_11,
     }
     assert crypto <= ops
     assert Operation.POLL not in ops and Operation.CREATE_KEY_PAIR not in ops

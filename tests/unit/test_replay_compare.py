@@ -498,3 +498,29 @@ def test_an_unshown_placeholder_named_after_a_tag_is_the_latest_responses_value(
     assert [c.value for c in payload[1:]] == [b"\xaa" * 32, b"\xbb" * 16]
     with pytest.raises(KeyError, match="NOT_A_TAG"):
         comparison.concrete_request(request(leaf(Tag.DATA, B, Placeholder("NOT_A_TAG")), operation=ENCRYPT))
+
+
+def test_c_getinfo_names_the_servers_own_library() -> None:
+    """PKCS11-M-1 shows its reference library's CK_INFO ("TEST Pty Ltd", version 1.0): the
+    manufacturer, description and library version are compared by presence, the Cryptoki
+    version, flags and length exactly."""
+    pkcs11, get_info, initialize = 0x33, 3, 1
+
+    def info(version: bytes, maker: bytes, flags: bytes, description: bytes, library: bytes) -> bytes:
+        return version + maker.ljust(32) + flags + description.ljust(32) + library
+
+    def answer(output: bytes, function: int = get_info) -> Item:
+        return response(
+            leaf(Tag.PKCS_11_FUNCTION, E, function), leaf(Tag.PKCS_11_OUTPUT_PARAMETERS, B, output), operation=pkcs11
+        )
+
+    vector = info(b"\x02\x28", b"TEST      Pty Ltd", bytes(8), b"TEST", b"\x01\x00")
+    ours = info(b"\x02\x28", b"SoftHSM", bytes(8), b"Implementation of PKCS11", b"\x02\x06")
+    assert Comparison(NOW).compare(1, answer(vector), answer(ours)) is None
+    other_version = info(b"\x03\x00", b"SoftHSM", bytes(8), b"Implementation of PKCS11", b"\x02\x06")
+    assert Comparison(NOW).compare(1, answer(vector), answer(other_version))
+    flagged = info(b"\x02\x28", b"SoftHSM", b"\x01" + bytes(7), b"Implementation of PKCS11", b"\x02\x06")
+    assert Comparison(NOW).compare(1, answer(vector), answer(flagged))
+    assert Comparison(NOW).compare(1, answer(vector), answer(ours[:-1]))
+    # Other functions' output stays exact.
+    assert Comparison(NOW).compare(1, answer(vector, initialize), answer(ours, initialize))
