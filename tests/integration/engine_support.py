@@ -10,6 +10,7 @@ from kmip_client.protocol.spec.enums import (
     ResultReason,
     ResultStatus,
 )
+from kmip_server.custody.base import KeyCustody
 from kmip_server.engine.dispatcher import Dispatcher
 from kmip_server.engine.identity import ClientIdentity
 
@@ -97,3 +98,27 @@ def register(engine, version, object_type, managed, attributes=()):
         Operation.REGISTER, object_type=object_type, managed_object=managed, **attrs_for(version, list(attributes))
     )
     return ok(one(engine, version, request)).unique_identifier
+
+
+class DelegatingCustody(KeyCustody):
+    """The real token behind the KeyCustody interface, for tests that watch or change one of
+    its calls (counting unwraps, a token without seeding) and leave the others to the token."""
+
+    def __init__(self, real: KeyCustody) -> None:
+        self.real = real
+
+    @property
+    def master_key_id(self) -> str:
+        return self.real.master_key_id
+
+    def wrap(self, plaintext: bytes, context: bytes) -> bytes:
+        return self.real.wrap(plaintext, context)
+
+    def unwrap(self, blob: bytes, context: bytes) -> bytes:
+        return self.real.unwrap(blob, context)
+
+    def random(self, length: int) -> bytes:
+        return self.real.random(length)
+
+    def close(self) -> None:
+        self.real.close()

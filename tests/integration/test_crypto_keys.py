@@ -12,7 +12,6 @@ from kmip_client.protocol.model import Attribute
 from kmip_client.protocol.model.attributes import CryptographicParameters, Link, RevocationReason
 from kmip_client.protocol.spec.enums import BlockCipherMode, LinkType, Operation, ResultReason, RevocationReasonCode
 from kmip_server.crypto_settings import CryptoSettings
-from kmip_server.custody.base import KeyCustody
 from kmip_server.custody.pkcs11 import Pkcs11Custody
 from kmip_server.engine.context import RequestContext
 from kmip_server.engine.dispatcher import Dispatcher
@@ -21,7 +20,7 @@ from kmip_server.operations.crypto import keys
 from kmip_server.policy import Policy
 from kmip_server.storage.repository import Repository
 
-from .engine_support import T0, Clock, one
+from .engine_support import T0, Clock, DelegatingCustody, one
 from .kmip_messages import V21, item, ok
 from .test_engine_encryption import key
 
@@ -29,29 +28,14 @@ KEY = bytes(range(32))
 ECB = CryptographicParameters(block_cipher_mode=BlockCipherMode.ECB)
 
 
-class CountingCustody(KeyCustody):
+class CountingCustody(DelegatingCustody):
     """The real token, with its unwraps counted."""
 
-    def __init__(self, real: Pkcs11Custody) -> None:
-        self.real = real
-        self.unwraps = 0
-
-    @property
-    def master_key_id(self) -> str:
-        return self.real.master_key_id
-
-    def wrap(self, plaintext: bytes, context: bytes) -> bytes:
-        return self.real.wrap(plaintext, context)
+    unwraps = 0
 
     def unwrap(self, blob: bytes, context: bytes) -> bytes:
         self.unwraps += 1
         return self.real.unwrap(blob, context)
-
-    def random(self, length: int) -> bytes:
-        return self.real.random(length)
-
-    def close(self) -> None:
-        self.real.close()
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ from kmip_client.protocol.errors import KmipError
 from kmip_client.protocol.model.payloads.crypto import RNGSeedRequest
 from kmip_client.protocol.spec.enums import Operation, ResultReason
 from kmip_server.crypto_settings import CryptoSettings
-from kmip_server.custody.base import CustodyError, KeyCustody, SeedingNotSupported
+from kmip_server.custody.base import CustodyError, SeedingNotSupported
 from kmip_server.engine.context import RequestContext
 from kmip_server.engine.identity import ClientIdentity
 from kmip_server.operations.crypto import rng
@@ -17,7 +17,7 @@ from kmip_server.operations.crypto.rng import MAX_RANDOM_BYTES, rng_seed
 from kmip_server.policy import Policy
 from kmip_server.storage.repository import Repository
 
-from .engine_support import failure, one
+from .engine_support import DelegatingCustody, failure, one
 from .kmip_messages import V14, V21, item, ok
 
 SEED = bytes.fromhex("333c06587706225099a67438f263f8f932f64b860c3a7dbb21bc2bd56685d8bc")  # CS-RNG-O-1's
@@ -86,28 +86,9 @@ def test_custody_seed_random_after_close(softhsm_token):
         opened.seed_random(SEED)
 
 
-class _UnseedableToken(KeyCustody):
+class _UnseedableToken(DelegatingCustody):
     """The interface's own default: a custody that does not override ``seed_random`` takes no
-    seed. Only ``seed_random`` is reached by RNG Seed; the token's real wrap is delegated."""
-
-    def __init__(self, real: KeyCustody) -> None:
-        self._real = real
-
-    @property
-    def master_key_id(self) -> str:
-        return self._real.master_key_id
-
-    def wrap(self, plaintext: bytes, context: bytes) -> bytes:
-        return self._real.wrap(plaintext, context)
-
-    def unwrap(self, blob: bytes, context: bytes) -> bytes:
-        return self._real.unwrap(blob, context)
-
-    def random(self, length: int) -> bytes:
-        return self._real.random(length)
-
-    def close(self) -> None:
-        self._real.close()
+    seed. Only ``seed_random`` is reached by RNG Seed; the token's other calls are delegated."""
 
 
 def test_a_token_that_takes_no_seed_refuses_it(custody, tmp_path):
