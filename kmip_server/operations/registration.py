@@ -55,6 +55,7 @@ from ..engine.registry import operation
 from ..objects.attribute_set import AttributeSet
 from .attribute_input import apply_initial
 from .creation import _check_storage_masks, _key_block, _symmetric_parameters, store_new_object
+from .crypto.asymmetric import check_private
 from .templates import checked_template, requested_attributes
 
 R = ResultReason
@@ -168,6 +169,11 @@ def _asymmetric(managed: PublicKey | PrivateKey, attrs: AttributeSet) -> tuple[S
 def _described(fmt: int, material: Any, private: bool) -> tuple[A | None, int | None]:
     """The algorithm and length a key's material shows (None where it does not say: an EC
     key may be EC, ECDSA or ECDH)."""
+    key: Any = None
+    if private and fmt != F.TRANSPARENT_DH_PRIVATE_KEY:
+        # Every check now, RSA's consistency check included, so that the uses of the key need
+        # not repeat them (asymmetric.load_private).
+        key = check_private(fmt, material, None)
     if isinstance(material, TransparentKeyMaterial):
         if fmt in (F.TRANSPARENT_RSA_PUBLIC_KEY, F.TRANSPARENT_RSA_PRIVATE_KEY) and material.modulus:
             return A.RSA, material.modulus.bit_length()
@@ -176,13 +182,11 @@ def _described(fmt: int, material: Any, private: bool) -> tuple[A | None, int | 
         if fmt in (F.TRANSPARENT_DH_PUBLIC_KEY, F.TRANSPARENT_DH_PRIVATE_KEY) and material.p:
             return A.DH, material.p.bit_length()
         return None, None
-    try:
-        if private:
-            key: Any = serialization.load_der_private_key(material, password=None)
-        else:
+    if key is None:
+        try:
             key = serialization.load_der_public_key(material)
-    except (ValueError, TypeError, UnsupportedAlgorithm) as exc:
-        raise KmipError(f"the Key Material is not a DER {F(fmt).name} key: {exc}", R.INVALID_FIELD) from exc
+        except (ValueError, TypeError, UnsupportedAlgorithm) as exc:
+            raise KmipError(f"the Key Material is not a DER {F(fmt).name} key: {exc}", R.INVALID_FIELD) from exc
     if isinstance(key, (rsa.RSAPrivateKey, rsa.RSAPublicKey)):
         return A.RSA, key.key_size
     if isinstance(key, (dsa.DSAPrivateKey, dsa.DSAPublicKey)):

@@ -311,3 +311,15 @@ def test_a_key_that_contradicts_its_block_is_refused(engine, block_change):
     bad = PrivateKey(key_block=dataclasses.replace(key.key_block, **block_change))
     request = item(Operation.REGISTER, object_type=object_type, managed_object=bad, **attrs_for(V21, []))
     failure(one(engine, V21, request), ResultReason.INVALID_FIELD)
+
+
+@pytest.mark.parametrize("field", ["crt_coefficient", "prime_exponent_p"])
+def test_an_inconsistent_rsa_private_key_is_refused(engine, field):
+    # A wrong CRT value makes signatures that leak the key's factors; the uses of a key skip
+    # OpenSSL's consistency check because Register ran it (asymmetric.load_private).
+    material = dataclasses.replace(TRANSPARENT_RSA_PRIVATE, **{field: getattr(TRANSPARENT_RSA_PRIVATE, field) + 2})
+    key = _key(PrivateKey, KeyFormatType.TRANSPARENT_RSA_PRIVATE_KEY, material)
+    request = item(Operation.REGISTER, object_type=ObjectType.PRIVATE_KEY, managed_object=key, **attrs_for(V21, []))
+    reply = one(engine, V21, request)
+    failure(reply, ResultReason.INVALID_FIELD)
+    assert str(RSA_NUMBERS.d)[:12] not in (reply.result_message or "")
