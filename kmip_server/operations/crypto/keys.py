@@ -26,6 +26,7 @@ from kmip_client.protocol.errors import KmipError
 from kmip_client.protocol.model.attributes import CryptographicParameters
 from kmip_client.protocol.model.base import decode_struct
 from kmip_client.protocol.model.objects import MANAGED_OBJECTS, KeyBlock, KeyValue, TransparentKeyMaterial
+from kmip_client.protocol.model.reader import Decline, read_struct
 from kmip_client.protocol.spec.enums import CryptographicAlgorithm, CryptographicUsageMask, ObjectType, ResultReason
 from kmip_client.protocol.ttlv import decode
 
@@ -174,6 +175,19 @@ def _check_usage_period(ctx: RequestContext, obj: ManagedObject, protects: bool,
     )
 
 
+def _managed_object(plain: bytes) -> Any:
+    """The stored TTLV of a managed object, decoded by the generated reader of its class (a
+    third of the two-step decoder's cost) where it takes the shape."""
+    cls = MANAGED_OBJECTS.get(int.from_bytes(plain[:3], "big"))
+    if cls is not None:
+        try:
+            return read_struct(cls, plain)
+        except Decline:
+            pass  # a shape the reader leaves to the two-step decoder, which also names any fault
+    item = decode(plain)
+    return decode_struct(MANAGED_OBJECTS[item.tag], item)
+
+
 def key_for(ctx: RequestContext, given_uid: Any, *, usage: Usage, protects: bool, action: str) -> KeyInUse:
     """The key ``given_uid`` (or the ID Placeholder) names, ready for ``usage``.
 
@@ -203,9 +217,7 @@ def key_for(ctx: RequestContext, given_uid: Any, *, usage: Usage, protects: bool
             f"object {obj.uid!r} has no value on this server",
             ctx.defined_reason(R.KEY_VALUE_NOT_PRESENT, R.ILLEGAL_OPERATION),
         )
-    plain = _unwrapped(ctx, record.wrapped_value, record.uid, record.object_type)
-    item = decode(plain)
-    managed = decode_struct(MANAGED_OBJECTS[item.tag], item)
+    managed = _managed_object(_unwrapped(ctx, record.wrapped_value, record.uid, record.object_type))
     block = getattr(managed, "key_block", None)
     if not isinstance(block, KeyBlock):
         raise KmipError(
