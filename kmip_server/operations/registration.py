@@ -170,9 +170,11 @@ def _described(fmt: int, material: Any, private: bool) -> tuple[A | None, int | 
     """The algorithm and length a key's material shows (None where it does not say: an EC
     key may be EC, ECDSA or ECDH)."""
     key: Any = None
-    if private and fmt != F.TRANSPARENT_DH_PRIVATE_KEY:
+    if private and (fmt == F.TRANSPARENT_RSA_PRIVATE_KEY or not isinstance(material, TransparentKeyMaterial)):
         # Every check now, RSA's consistency check included, so that the uses of the key need
-        # not repeat them (asymmetric.load_private).
+        # not repeat it (asymmetric.load_private). Transparent DSA, DH and EC numbers are checked
+        # at each use instead: a key the cryptography package cannot use (a 512-bit DSA key,
+        # BL-M-13) may still be stored and got.
         key = check_private(fmt, material, None)
     if isinstance(material, TransparentKeyMaterial):
         if fmt in (F.TRANSPARENT_RSA_PUBLIC_KEY, F.TRANSPARENT_RSA_PRIVATE_KEY) and material.modulus:
