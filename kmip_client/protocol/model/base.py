@@ -621,9 +621,14 @@ def write_value(field: Any, child_tag: int | None, value: Any, out: bytearray, d
 def version_conflicts(obj: Struct, version: Version, path: str = "") -> list[str]:
     """Paths of fields set in ``obj`` (recursively) that do not exist in KMIP ``version``."""
     found: list[str] = []
-    path = path or type(obj).__name__
-    for field in _plan(type(obj)).fields:
-        value = getattr(obj, field.name)
+    _add_version_conflicts(obj, version, path or type(obj).__name__, found)
+    return found
+
+
+def _add_version_conflicts(obj: Struct, version: Version, path: str, found: list[str]) -> None:
+    # Run on every request payload: the plan's getter fetches all the values in one call.
+    plan = _PLANS.get(type(obj)) or _plan(type(obj))
+    for field, value in zip(plan.fields, plan.getter(obj), strict=True):
         if value is None or (field.repeated and not value):
             continue
         if (field.min_version and version < field.min_version) or (field.max_version and version > field.max_version):
@@ -632,5 +637,4 @@ def version_conflicts(obj: Struct, version: Version, path: str = "") -> list[str
             # (A class with a custom encoder keeps its own version rules.) The plan says so
             # without a failed attribute lookup, whose exception costs more than the check.
             if isinstance(element, Struct) and not (_PLANS.get(type(element)) or _plan(type(element))).custom_encode:
-                found.extend(version_conflicts(element, version, f"{path}.{field.name}"))
-    return found
+                _add_version_conflicts(element, version, f"{path}.{field.name}", found)
