@@ -15,11 +15,15 @@ from .schema import crypto_streams
 
 
 def load(conn: Connection, stream_id: str) -> tuple[str, int, int, bytes] | None:
-    """(owner, operation, expires, sealed) of stream ``stream_id``, or None."""
+    """(owner, operation, expires, sealed) of stream ``stream_id``, or None.
+
+    The row is locked until the transaction ends (PostgreSQL; SQLite's writer holds the whole
+    database): two parts of one stream sent at once, to two nodes, run one after the other
+    instead of both continuing from the same state."""
     row = conn.execute(
-        select(
-            crypto_streams.c.owner, crypto_streams.c.operation, crypto_streams.c.expires, crypto_streams.c.sealed
-        ).where(crypto_streams.c.id == stream_id)
+        select(crypto_streams.c.owner, crypto_streams.c.operation, crypto_streams.c.expires, crypto_streams.c.sealed)
+        .where(crypto_streams.c.id == stream_id)
+        .with_for_update()
     ).first()
     return None if row is None else (row[0], row[1], row[2], row[3])
 
