@@ -179,7 +179,8 @@ def _take_usage(ctx: RequestContext, key: KeyInUse, size: int, first: bool) -> N
     # Read again under the row lock: two encryptions at once must not both spend the same count.
     fresh = load_object(ctx, key.uid, for_update=True)
     current = fresh.attributes.first("Usage Limits")
-    assert isinstance(current, UsageLimits)
+    if not isinstance(current, UsageLimits):
+        return  # removed since the key was read: no limit any more
     left = current.count if current.count is not None else current.total or 0
     if left < amount:
         raise KmipError(f"object {key.uid!r} has {left} of its Usage Limits left, {amount} needed", R.PERMISSION_DENIED)
