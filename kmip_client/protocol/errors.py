@@ -81,6 +81,8 @@ class InvalidField(KmipError):
 
 
 class ItemNotFound(KmipError):
+    """No such object: KMIP 1.x's Item Not Found and 2.x's Object Not Found (``reason`` says which)."""
+
     reason = ResultReason.ITEM_NOT_FOUND
 
 
@@ -119,6 +121,8 @@ _BY_REASON: dict[ResultReason, type[KmipError]] = {
         GeneralFailure,
     )
 }
+# KMIP 2.x names a missing object Object Not Found; a caller catches one class in every version.
+_BY_REASON[ResultReason.OBJECT_NOT_FOUND] = ItemNotFound
 
 
 def error_for_reason(reason: ResultReason | int, message: str) -> KmipError:

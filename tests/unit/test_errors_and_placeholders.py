@@ -30,6 +30,8 @@ def test_each_error_carries_its_result_reason() -> None:
 def test_error_for_reason_picks_the_specific_class() -> None:
     error = error_for_reason(ResultReason.ITEM_NOT_FOUND, "gone")
     assert type(error) is ItemNotFound and error.message == "gone"
+    missing = error_for_reason(ResultReason.OBJECT_NOT_FOUND, "no such object")  # the 2.x reason
+    assert type(missing) is ItemNotFound and missing.reason is ResultReason.OBJECT_NOT_FOUND
     failed = error_for_reason(ResultReason.CRYPTOGRAPHIC_FAILURE, "bad tag")
     assert type(failed) is CryptographicFailure and failed.reason is ResultReason.CRYPTOGRAPHIC_FAILURE
     other = error_for_reason(ResultReason.ILLEGAL_OPERATION, "not now")
