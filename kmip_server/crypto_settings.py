@@ -25,6 +25,9 @@ class CryptoSettings:
     # rng_seed_max_bytes (0: no limit) caps how much of one seed the token is given.
     rng_seed: str = "token"
     rng_seed_max_bytes: int = 0
+    # Create Key Pair: the shortest RSA key made (2048: NIST SP 800-131A; 1024 for old clients
+    # and test suites only).
+    rsa_min_bits: int = 2048
 
 
 KEYS = tuple(field.name for field in dataclasses.fields(CryptoSettings))
@@ -44,6 +47,7 @@ _COMMENTS: dict[str, tuple[str, ...]] = {
         'HSM takes none), "ignore" accepts none and answers Data Length 0, "refuse" refuses it.',
     ),
     "rng_seed_max_bytes": ("At most this much of one seed goes to the HSM (0: all of it).",),
+    "rsa_min_bits": ("The shortest RSA key Create Key Pair makes (1024 only for old clients and test suites).",),
 }
 RNG_SEED_MODES = ("token", "ignore", "refuse")
 
@@ -58,6 +62,7 @@ def read(table: Any) -> CryptoSettings:
         stream_max_bytes=table.integer("stream_max_bytes", _DEFAULTS.stream_max_bytes, (1024, 2**31 - 1)),
         rng_seed=_rng_seed(table),
         rng_seed_max_bytes=table.integer("rng_seed_max_bytes", _DEFAULTS.rng_seed_max_bytes, (0, 2**31 - 1)),
+        rsa_min_bits=table.integer("rsa_min_bits", _DEFAULTS.rsa_min_bits, (1024, 4096)),
     )
 
 

@@ -9,13 +9,14 @@ because tokens differ, not for testing: tests use a real SoftHSM2 token.
 
 from __future__ import annotations
 
-from .base import CustodyError, CustodyUnavailable, KeyCustody, RandomGenerator
+from .base import CustodyError, CustodyUnavailable, KeyCustody, RandomGenerator, RsaKeyNumbers
 from .pkcs11 import Pkcs11Custody
 from .softhsm import DEFAULT_SOFTHSM_MODULE, find_softhsm_module, initialise_token, use_softhsm_conf
 
 __all__ = [
     "KeyCustody",
     "RandomGenerator",
+    "RsaKeyNumbers",
     "CustodyError",
     "CustodyUnavailable",
     "Pkcs11Custody",

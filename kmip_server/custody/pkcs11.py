@@ -83,12 +83,24 @@ from .base import (
     CustodyUnavailable,
     KeyCustody,
     RandomGenerator,
+    RsaKeyNumbers,
     SeedingNotSupported,
 )
 
 __all__ = ["BLOB_VERSION", "LibraryInfo", "Pkcs11Custody"]
 
 BLOB_VERSION = 1
+#: The private key attributes read after C_GenerateKeyPair, in RsaKeyNumbers' order.
+_RSA_NUMBERS = (
+    Attribute.MODULUS,
+    Attribute.PUBLIC_EXPONENT,
+    Attribute.PRIVATE_EXPONENT,
+    Attribute.PRIME_1,
+    Attribute.PRIME_2,
+    Attribute.EXPONENT_1,
+    Attribute.EXPONENT_2,
+    Attribute.COEFFICIENT,
+)
 _HEADER = bytes([BLOB_VERSION])
 _IV_LEN = 12
 _TAG_LEN = 16
@@ -508,6 +520,33 @@ class Pkcs11Custody(KeyCustody):
         if len(data) != length:
             raise CustodyError("the PKCS#11 token returned the wrong number of random bytes")
         return data
+
+    def generate_rsa(self, bits: int, public_exponent: int) -> RsaKeyNumbers:
+        """``C_GenerateKeyPair`` (CKM_RSA_PKCS_KEY_PAIR_GEN) on the token, as session objects
+        that may be read (not sensitive): the numbers are read out and both objects destroyed
+        at once. The key is then stored like every other value, wrapped under the master key. A
+        token whose policy forbids readable private keys (many HSMs in their FIPS mode) fails
+        here with :class:`CustodyError`."""
+        exponent = public_exponent.to_bytes((public_exponent.bit_length() + 7) // 8, "big")
+        self._check_process()
+        with self._lock:
+            self._live_key()
+            try:
+                public, private = self._session.generate_keypair(
+                    KeyType.RSA,
+                    bits,
+                    store=False,
+                    public_template={Attribute.PUBLIC_EXPONENT: exponent},
+                    private_template={Attribute.SENSITIVE: False, Attribute.EXTRACTABLE: True},
+                )
+                try:
+                    values = [int.from_bytes(bytes(private[name]), "big") for name in _RSA_NUMBERS]
+                finally:
+                    private.destroy()
+                    public.destroy()
+            except PKCS11Error as exc:
+                raise CustodyError(f"the PKCS#11 token failed to generate an RSA key pair ({type(exc).__name__})") from exc
+        return RsaKeyNumbers(*values)
 
     def seed_random(self, data: bytes) -> None:
         """Mix ``data`` into the token's generator with ``C_SeedRandom``.

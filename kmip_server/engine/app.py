@@ -52,6 +52,7 @@ def build_dispatcher(config: ServerConfig) -> Dispatcher:
     from .. import operations  # registers the handlers
 
     operations.crypto.configure(config.crypto)
+    operations.key_pairs.configure(config.crypto)
     policy = policy_from_config(config)
     if config.custody.softhsm2_conf is not None:
         # SoftHSM2 reads its configuration once per process, when the library starts.

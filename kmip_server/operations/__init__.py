@@ -2,4 +2,15 @@
 
 from __future__ import annotations
 
-from . import attributes, creation, crypto, harness, lifecycle, locate, registration, retrieval, server_info  # noqa: F401
+from . import (  # noqa: F401
+    attributes,
+    creation,
+    crypto,
+    harness,
+    key_pairs,
+    lifecycle,
+    locate,
+    registration,
+    retrieval,
+    server_info,
+)

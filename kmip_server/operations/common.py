@@ -140,12 +140,17 @@ def state_now(ctx: RequestContext, stored: int, attrs: AttributeSet) -> int:
     )
 
 
+def wrong_state_reason(ctx: RequestContext) -> ResultReason:
+    """Wrong Key Lifecycle State for a 2.1 client. 1.x has no such reason, and the OASIS test
+    cases of 1.x and 2.0 expect Permission Denied for every object used or changed outside its
+    state (Destroy of an Active key in SKLC-M-2-14 and AKLC-M-2-20, Encrypt with a Deactivated
+    key in CS-BC-M-14-20, Sign in CS-AC-M-8-20); the 2.1 files expect the new reason."""
+    return ResultReason.WRONG_KEY_LIFECYCLE_STATE if ctx.version >= (2, 1) else ResultReason.PERMISSION_DENIED
+
+
 def wrong_state(ctx: RequestContext, obj: ManagedObject, action: str) -> KmipError:
-    """KMIP 2.x has Wrong Key Lifecycle State; 1.x has no such reason, and its OASIS test
-    cases expect Permission Denied (for example Destroy of an Active key in SKLC-M-2-14)."""
     return KmipError(
-        f"cannot {action} object {obj.uid!r}: it is {lifecycle.state_name(obj.state)}",
-        ctx.reason(ResultReason.WRONG_KEY_LIFECYCLE_STATE, ResultReason.PERMISSION_DENIED),
+        f"cannot {action} object {obj.uid!r}: it is {lifecycle.state_name(obj.state)}", wrong_state_reason(ctx)
     )
 
 

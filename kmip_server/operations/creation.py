@@ -182,10 +182,11 @@ def store_new_object(
     algorithm: int | None = None,
     length: int | None = None,
     has_value: bool = True,
+    uid: str | None = None,
 ) -> str:
-    """Give the object its server-set attributes, wrap its value and insert it; returns its UID.
-    An object registered without a value (``has_value`` False) stores none."""
-    uid = new_unique_identifier()
+    """Give the object its server-set attributes, wrap its value and insert it; returns its UID
+    (``uid``, or a new one). An object registered without a value (``has_value`` False) stores none."""
+    uid = uid or new_unique_identifier()
     attrs.set_from("Initial Date", date_attribute("Initial Date", ctx.now))
     attrs.set_from("Last Change Date", date_attribute("Last Change Date", ctx.now))
     if digest_of is not None:

@@ -10,7 +10,7 @@ from kmip_client.protocol.spec.enums import (
     ResultReason,
     ResultStatus,
 )
-from kmip_server.custody.base import KeyCustody
+from kmip_server.custody.base import KeyCustody, RsaKeyNumbers
 from kmip_server.engine.dispatcher import Dispatcher
 from kmip_server.engine.identity import ClientIdentity
 
@@ -119,6 +119,9 @@ class DelegatingCustody(KeyCustody):
 
     def random(self, length: int) -> bytes:
         return self.real.random(length)
+
+    def generate_rsa(self, bits: int, public_exponent: int) -> RsaKeyNumbers:
+        return self.real.generate_rsa(bits, public_exponent)
 
     def close(self) -> None:
         self.real.close()

@@ -130,7 +130,7 @@ def test_query_reports_only_what_is_registered(engine):
     ops = set(payload.operations)
     assert {Operation.CREATE, Operation.GET, Operation.LOCATE, Operation.SET_ATTRIBUTE, Operation.ENCRYPT} <= ops
     assert ops == set(supported_operations((2, 1)))
-    assert Operation.CREATE_KEY_PAIR not in ops and Operation.RE_KEY not in ops
+    assert Operation.CREATE_KEY_PAIR in ops and Operation.RE_KEY not in ops
     assert set(payload.object_types) == {
         ObjectType.SYMMETRIC_KEY,
         ObjectType.PUBLIC_KEY,
@@ -626,7 +626,7 @@ def test_garbage_and_header_errors(engine):
 
 
 def test_unsupported_operation_and_version_mismatched_fields(engine):
-    failure(one(engine, V14, item(Operation.CREATE_KEY_PAIR)), ResultReason.OPERATION_NOT_SUPPORTED)
+    failure(one(engine, V14, item(Operation.ARCHIVE)), ResultReason.OPERATION_NOT_SUPPORTED)
     failure(
         one(engine, V14, item(Operation.SET_ATTRIBUTE, unique_identifier="x")), ResultReason.OPERATION_NOT_SUPPORTED
     )

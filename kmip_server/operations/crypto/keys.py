@@ -33,7 +33,7 @@ from kmip_client.protocol.ttlv import decode
 from ...crypto_settings import CryptoSettings
 from ...engine.context import RequestContext
 from ...objects import lifecycle
-from ..common import ManagedObject, as_seconds, destroyed, load_object, wrap_context
+from ..common import ManagedObject, as_seconds, destroyed, load_object, wrap_context, wrong_state_reason
 
 R = ResultReason
 Usage = CryptographicUsageMask
@@ -147,17 +147,10 @@ def _unwrapped(ctx: RequestContext, blob: bytes, uid: str, object_type: int) -> 
     return plain
 
 
-def _wrong_state_reason(ctx: RequestContext) -> ResultReason:
-    """Wrong Key Lifecycle State as the 2.1 vectors expect it; 1.x has no such reason, and the
-    1.x and 2.0 vectors expect Permission Denied for a key used outside its state or dates
-    (CS-BC-M-14-20, CS-AC-M-8-20, AKLC-M-2-20 as their 1.4 counterparts)."""
-    return R.WRONG_KEY_LIFECYCLE_STATE if ctx.version >= (2, 1) else R.PERMISSION_DENIED
-
-
 def unusable_state(ctx: RequestContext, obj: ManagedObject, action: str) -> KmipError:
     return KmipError(
         f"cannot {action} with object {obj.uid!r}: it is {lifecycle.state_name(obj.state)}",
-        _wrong_state_reason(ctx),
+        wrong_state_reason(ctx),
     )
 
 
@@ -171,7 +164,7 @@ def _check_usage_period(ctx: RequestContext, obj: ManagedObject, protects: bool,
         return
     raise KmipError(
         f"cannot {action} with object {obj.uid!r}: its {name} forbids it now",
-        _wrong_state_reason(ctx),
+        wrong_state_reason(ctx),
     )
 
 
