@@ -50,10 +50,11 @@ CONFORMANT_PROFILES: dict[str, tuple[str, ...]] = {
     "ADVANCED_CRYPTOGRAPHIC_SERVER": ("1.3", "1.4", "2.0", "2.1"),
     "RNG_CRYPTOGRAPHIC_SERVER": ("1.3", "1.4", "2.0", "2.1"),
     "PKCS_11_SERVER": ("2.0", "2.1"),
+    "ASYMMETRIC_KEY_LIFECYCLE_SERVER": ("1.3", "1.4", "2.0", "2.1"),
 }
 #: The object types Create (Symmetric Key; in 2.x Secret Data too), Register and Get handle.
-#: Public Keys, Private Keys and Certificates are stored, returned and (keys) used by the
-#: cryptographic operations, not made (no Create Key Pair); Templates exist in 1.x only.
+#: Public and Private Keys are also made by Create Key Pair; Certificates are stored and
+#: returned, not made (no Certify); Templates exist in 1.x only.
 SUPPORTED_OBJECT_TYPES = (
     ObjectType.SYMMETRIC_KEY,
     ObjectType.PUBLIC_KEY,

@@ -59,6 +59,8 @@ PROFILES = (
     "CS-RNG-M",
     "CS-RNG-O",
     "PKCS11-M",
+    "AKLC-M",
+    "AKLC-O",
 )
 #: The message-encoding profiles run over KMIP over HTTPS, each in its body encoding.
 ENCODINGS = {"MSGENC-HTTPS-M": "ttlv", "MSGENC-JSON-M": "json", "MSGENC-XML-M": "xml"}
