@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from .client import Batch, Client
 from .crypto_calls import EncryptResult, VerifyResult
-from .operations import BatchResult, ManagedObject, ServerInfo
+from .operations import BatchResult, KeyPair, ManagedObject, ServerInfo
 from .protocol.errors import (
     CryptographicFailure,
     GeneralFailure,
@@ -35,6 +35,7 @@ __all__ = [
     "Client",
     "Batch",
     "BatchResult",
+    "KeyPair",
     "ManagedObject",
     "ServerInfo",
     "EncryptResult",

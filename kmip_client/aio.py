@@ -22,7 +22,7 @@ from typing import Any, Protocol
 from . import operations as ops
 from .calls import Call, Calls
 from .crypto_aio import AsyncCryptoMethods
-from .operations import BatchResult, ManagedObject, ServerInfo, Version
+from .operations import BatchResult, KeyPair, ManagedObject, ServerInfo, Version
 from .protocol.errors import KmipError
 from .protocol.spec.enums import (
     AdjustmentType,
@@ -30,6 +30,7 @@ from .protocol.spec.enums import (
     CryptographicAlgorithm,
     KeyFormatType,
     ObjectType,
+    RecommendedCurve,
     RevocationReasonCode,
     SecretDataType,
     State,
@@ -144,6 +145,32 @@ class AsyncClient(AsyncCryptoMethods):
     ) -> str:
         """Create a symmetric key on the server; returns its Unique Identifier."""
         return str(await self._run(Calls.create, algorithm, length, name, usage_mask, attributes))
+
+    async def create_key_pair(
+        self,
+        algorithm: CryptographicAlgorithm | str = CryptographicAlgorithm.RSA,
+        length: int | None = None,
+        *,
+        curve: RecommendedCurve | str | None = None,
+        private_name: str | Sequence[str] | None = None,
+        public_name: str | Sequence[str] | None = None,
+        private_usage_mask: int | None = None,
+        public_usage_mask: int | None = None,
+        attributes: Mapping[str, Any] | None = None,
+        private_attributes: Mapping[str, Any] | None = None,
+        public_attributes: Mapping[str, Any] | None = None,
+    ) -> KeyPair:
+        """Create a linked private and public key on the server (see ``Client.create_key_pair``)."""
+        result: KeyPair = await self._run(
+            Calls.create_key_pair,
+            algorithm,
+            length,
+            curve,
+            (private_name, public_name),
+            (private_usage_mask, public_usage_mask),
+            (attributes, private_attributes, public_attributes),
+        )
+        return result
 
     async def register_key(
         self,

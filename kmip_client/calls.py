@@ -14,9 +14,9 @@ from typing import Any
 
 from . import operations as ops
 from .crypto_calls import CryptoCalls, algorithm_of, default_usage
-from .operations import Call, ServerInfo, Version
+from .operations import Call, KeyPair, ServerInfo, Version
 from .protocol.model import Attribute, Attributes, Struct
-from .protocol.model.attributes import RevocationReason, attribute_for_version
+from .protocol.model.attributes import CryptographicDomainParameters, RevocationReason, attribute_for_version
 from .protocol.model.payloads.structures import attribute_reference
 from .protocol.spec.enums import (
     AdjustmentType,
@@ -24,16 +24,31 @@ from .protocol.spec.enums import (
     ObjectType,
     Operation,
     QueryFunction,
+    RecommendedCurve,
     RevocationReasonCode,
     SecretDataType,
     State,
 )
 
-__all__ = ["Call", "Calls", "algorithm_of"]
+__all__ = ["Call", "Calls", "algorithm_of", "curve_of"]
 
 
 def _uid(payload: Any) -> str:
     return str(payload.unique_identifier)
+
+
+def _key_pair(payload: Any) -> KeyPair:
+    return KeyPair(str(payload.private_key_unique_identifier), str(payload.public_key_unique_identifier))
+
+
+def curve_of(value: RecommendedCurve | str) -> RecommendedCurve:
+    """A Recommended Curve by enum or by name ("P-256", "p_384", "CURVE25519")."""
+    if isinstance(value, str):
+        try:
+            return RecommendedCurve[value.upper().replace("-", "_")]
+        except KeyError:
+            raise ValueError(f"unknown curve {value!r}") from None
+    return value
 
 
 _QUERY = (QueryFunction.QUERY_OPERATIONS, QueryFunction.QUERY_OBJECTS, QueryFunction.QUERY_SERVER_INFORMATION)
@@ -80,6 +95,32 @@ class Calls(CryptoCalls):
         mask = usage_mask if usage_mask is not None else default_usage(algorithm)
         given = self.attributes(algorithm, length, name, mask, extra)
         return Call(ops.create_symmetric_key(self.version, given), _uid)
+
+    def create_key_pair(
+        self,
+        algorithm: Any,
+        length: int | None,
+        curve: Any,
+        names: tuple[Any, Any],
+        usage_masks: tuple[int | None, int | None],
+        extras: tuple[Mapping[str, Any] | None, Mapping[str, Any] | None, Mapping[str, Any] | None],
+    ) -> Call:
+        """``names``, ``usage_masks``: (private, public); ``extras``: (common, private, public)."""
+        domain = CryptographicDomainParameters(recommended_curve=curve_of(curve)) if curve is not None else None
+        common = ops.attributes_from(
+            self.version,
+            extras[0],
+            **{
+                "Cryptographic Algorithm": algorithm_of(algorithm),
+                "Cryptographic Length": length,
+                "Cryptographic Domain Parameters": domain,
+            },
+        )
+        private, public = (
+            ops.attributes_from(self.version, extra, **{"Name": name, "Cryptographic Usage Mask": mask})
+            for name, mask, extra in zip(names, usage_masks, extras[1:], strict=True)
+        )
+        return Call(ops.create_key_pair(self.version, common, private, public), _key_pair)
 
     def register(
         self,

@@ -26,7 +26,7 @@ from typing import Any, Protocol
 from . import operations as ops
 from .calls import Call, Calls
 from .crypto_client import CryptoBatchItems, CryptoMethods
-from .operations import BatchResult, ManagedObject, ServerInfo, Version
+from .operations import BatchResult, KeyPair, ManagedObject, ServerInfo, Version
 from .protocol.errors import KmipError
 from .protocol.spec.enums import (
     AdjustmentType,
@@ -34,6 +34,7 @@ from .protocol.spec.enums import (
     CryptographicAlgorithm,
     KeyFormatType,
     ObjectType,
+    RecommendedCurve,
     RevocationReasonCode,
     SecretDataType,
     State,
@@ -159,6 +160,39 @@ class Client(CryptoMethods):
         ``attributes`` adds any others by KMIP name ("Object Group", "x-tenant" ...).
         """
         return str(self._run(self._calls.create(algorithm, length, name, usage_mask, attributes)))
+
+    def create_key_pair(
+        self,
+        algorithm: CryptographicAlgorithm | str = CryptographicAlgorithm.RSA,
+        length: int | None = None,
+        *,
+        curve: RecommendedCurve | str | None = None,
+        private_name: str | Sequence[str] | None = None,
+        public_name: str | Sequence[str] | None = None,
+        private_usage_mask: int | None = None,
+        public_usage_mask: int | None = None,
+        attributes: Mapping[str, Any] | None = None,
+        private_attributes: Mapping[str, Any] | None = None,
+        public_attributes: Mapping[str, Any] | None = None,
+    ) -> KeyPair:
+        """Create a private and a public key on the server, linked to each other.
+
+        ``algorithm`` RSA (give ``length``, 2048 or more), ECDSA/ECDH/EC (give ``curve``,
+        "P-256" ..., or the length 256/384/521), Ed25519 or Ed448. ``attributes`` go to both
+        keys, ``private_attributes`` and ``public_attributes`` to one (and win over the common
+        ones); without usage masks the server gives each key its usual ones (RSA: sign,
+        decrypt, unwrap / verify, encrypt, wrap).
+        """
+        call = self._calls.create_key_pair(
+            algorithm,
+            length,
+            curve,
+            (private_name, public_name),
+            (private_usage_mask, public_usage_mask),
+            (attributes, private_attributes, public_attributes),
+        )
+        result: KeyPair = self._run(call)
+        return result
 
     def register_key(
         self,

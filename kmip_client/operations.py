@@ -88,6 +88,14 @@ class ManagedObject:
 ManagedObject.__init__ = assembling_init(ManagedObject)  # type: ignore[method-assign]  # the same, faster
 
 
+@dataclasses.dataclass(frozen=True, slots=True)
+class KeyPair:
+    """What Create Key Pair made: the two objects' Unique Identifiers."""
+
+    private_key: str
+    public_key: str
+
+
 @dataclasses.dataclass(frozen=True)
 class ServerInfo:
     """What a Query told about the server."""
@@ -269,6 +277,25 @@ def discover_versions(versions: Sequence[Version] = CLIENT_VERSIONS) -> RequestB
 
 def create_symmetric_key(version: Version, attributes: Sequence[Attribute]) -> RequestBatchItem:
     return request(Operation.CREATE, object_type=ObjectType.SYMMETRIC_KEY, **attribute_set(version, attributes))
+
+
+def create_key_pair(
+    version: Version, common: Sequence[Attribute], private: Sequence[Attribute], public: Sequence[Attribute]
+) -> RequestBatchItem:
+    """Create Key Pair with its three attribute groups in ``version``'s form."""
+    if version >= V2:
+        fields: dict[str, Any] = {
+            "common_attributes": Attributes(attributes=tuple(common)),
+            "private_key_attributes": Attributes(attributes=tuple(private)),
+            "public_key_attributes": Attributes(attributes=tuple(public)),
+        }
+    else:
+        fields = {
+            "common_template_attribute": TemplateAttribute(attributes=tuple(common)),
+            "private_key_template_attribute": TemplateAttribute(attributes=tuple(private)),
+            "public_key_template_attribute": TemplateAttribute(attributes=tuple(public)),
+        }
+    return request(Operation.CREATE_KEY_PAIR, **fields)
 
 
 def register(

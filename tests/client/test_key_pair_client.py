@@ -1,0 +1,129 @@
+"""Key pairs through the clients and the ``kmip`` command, against a real ``strongroom serve``:
+Create Key Pair in 1.4 and 2.1 (sync and asyncio), the linked objects, and the keys signing
+through the server with signatures checked independently by ``cryptography``."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import ssl
+from collections.abc import Iterator
+
+import pytest
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
+
+from kmip_client import Client, InvalidField, KeyPair
+from kmip_client.aio import AsyncClient
+from kmip_client.aio_transport import AsyncConnectionPool
+from kmip_client.cli import main
+from kmip_client.operations import Version
+from kmip_client.protocol.model.attributes import Link
+from kmip_client.protocol.spec.enums import CryptographicAlgorithm, CryptographicUsageMask, LinkType, ObjectType
+from kmip_client.tls import client_ssl_context
+from kmip_client.transport import Endpoint
+from tests.support.server_process import ServerProcess, free_port, running_server, strongroom_init
+
+Usage = CryptographicUsageMask
+MESSAGE = b"signed by a key the server made"
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    data_dir = tmp_path_factory.mktemp("key-pairs") / "data"
+    strongroom_init(data_dir)
+    with running_server(data_dir, free_port(), workers=2) as process:
+        yield process
+
+
+@pytest.fixture(scope="module")
+def context(server: ServerProcess) -> ssl.SSLContext:
+    return client_ssl_context(ca=server.tls.ca, cert=server.tls.cert, key=server.tls.key)
+
+
+def address(server: ServerProcess) -> str:
+    return f"{server.host}:{server.port}"
+
+
+@pytest.mark.parametrize("version", [(1, 4), (2, 1)])
+def test_rsa_pair_signs_and_verifies(server: ServerProcess, context: ssl.SSLContext, version: Version) -> None:
+    with Client(address(server), ssl_context=context, version=version) as kmip:
+        pair = kmip.create_key_pair("RSA", 2048, private_name="app-signing", public_name="app-signing-public")
+        assert isinstance(pair, KeyPair) and pair.private_key != pair.public_key
+        private = kmip.get_attributes(pair.private_key, ["Object Type", "Link", "Name", "Cryptographic Usage Mask"])
+        assert private["Object Type"] == [ObjectType.PRIVATE_KEY]
+        assert private["Link"] == [Link(link_type=LinkType.PUBLIC_KEY_LINK, linked_object_identifier=pair.public_key)]
+        assert [name.value for name in private["Name"]] == ["app-signing"]
+        assert private["Cryptographic Usage Mask"] == [Usage.SIGN | Usage.DECRYPT | Usage.UNWRAP_KEY]
+        kmip.activate(pair.private_key)
+        kmip.activate(pair.public_key)
+        signature = kmip.sign(pair.private_key, MESSAGE, padding="PKCS1_V1_5", hashing="SHA_256")
+        assert kmip.verify(pair.public_key, MESSAGE, signature, padding="PKCS1_V1_5", hashing="SHA_256")
+        public = serialization.load_der_public_key(kmip.get(pair.public_key).value)
+        assert isinstance(public, rsa.RSAPublicKey) and public.key_size == 2048
+        public.verify(signature, MESSAGE, padding.PKCS1v15(), hashes.SHA256())
+
+
+def test_ec_pair_with_own_usage_masks(server: ServerProcess, context: ssl.SSLContext) -> None:
+    with Client(address(server), ssl_context=context) as kmip:
+        pair = kmip.create_key_pair(
+            "ECDSA", curve="P-384", private_usage_mask=int(Usage.SIGN), public_usage_mask=int(Usage.VERIFY)
+        )
+        assert kmip.get_attributes(pair.public_key, ["Cryptographic Length", "Cryptographic Usage Mask"]) == {
+            "Cryptographic Length": [384],
+            "Cryptographic Usage Mask": [Usage.VERIFY],
+        }
+        kmip.activate(pair.private_key)
+        signature = kmip.sign(pair.private_key, MESSAGE, hashing="SHA_384")
+        public = serialization.load_der_public_key(kmip.get(pair.public_key).value)
+        assert isinstance(public, ec.EllipticCurvePublicKey) and public.curve.name == "secp384r1"
+        public.verify(signature, MESSAGE, ec.ECDSA(hashes.SHA384()))
+        with pytest.raises(ValueError, match="unknown curve"):
+            kmip.create_key_pair("ECDSA", curve="P-999")
+
+
+def test_refusal_is_an_error_of_the_hierarchy(server: ServerProcess, context: ssl.SSLContext) -> None:
+    with Client(address(server), ssl_context=context, version=(1, 4)) as kmip:
+        with pytest.raises(InvalidField) as refused:
+            kmip.create_key_pair("RSA", 1024)  # below the server's rsa_min_bits
+        assert "2048" in refused.value.message
+
+
+def test_async_client_creates_a_pair(server: ServerProcess, context: ssl.SSLContext) -> None:
+    async def scenario() -> tuple[KeyPair, dict[str, list[object]]]:
+        pool = AsyncConnectionPool([Endpoint(server.host, server.port)], context)
+        async with AsyncClient(transport=pool) as kmip:
+            pair = await kmip.create_key_pair(CryptographicAlgorithm.ED25519)
+            return pair, await kmip.get_attributes(pair.public_key, ["Object Type", "Cryptographic Algorithm"])
+
+    pair, public = asyncio.run(scenario())
+    assert public == {
+        "Object Type": [ObjectType.PUBLIC_KEY],
+        "Cryptographic Algorithm": [CryptographicAlgorithm.ED25519],
+    }
+
+
+def test_cli_create_key_pair(capsys: pytest.CaptureFixture[str], server: ServerProcess) -> None:
+    tls = server.tls
+    flags = ["--server", address(server), "--ca", str(tls.ca), "--cert", str(tls.cert), "--key", str(tls.key)]
+    status = main(["create-key-pair", "--length", "2048", "--private-name", "cli-pair", "--json", *flags])
+    out, err = capsys.readouterr()
+    assert status == 0, err
+    made = json.loads(out)
+    assert set(made) == {"private_key", "public_key"}
+    status = main(["attributes", "get", made["public_key"], "Link", "--json", *flags])
+    out, err = capsys.readouterr()
+    assert status == 0, err
+    assert made["private_key"] in out
+    status = main(["create-key-pair", "--algorithm", "ECDSA", "--curve", "P-256", "--private-usage", "sign", *flags])
+    out, _ = capsys.readouterr()
+    assert status == 0 and out.startswith("private key:") and "public key:" in out
+    status = main(["create-key-pair", "--algorithm", "DSA", "--length", "2048", *flags])
+    _, err = capsys.readouterr()
+    assert status == 1 and "not supported" in err and "Traceback" not in err
+
+
+def test_no_such_algorithm_never_reaches_the_server(server: ServerProcess, context: ssl.SSLContext) -> None:
+    with Client(address(server), ssl_context=context) as kmip:
+        with pytest.raises(ValueError, match="unknown cryptographic algorithm"):
+            kmip.create_key_pair("NOT-AN-ALGORITHM", 2048)
