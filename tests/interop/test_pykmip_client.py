@@ -57,9 +57,11 @@ def kmip_failure() -> Any:
 
 
 def lifecycle_reason(version: enums.KMIPVersion) -> enums.ResultReason:
-    """Refusals for the wrong lifecycle state: 2.x has Wrong Key Lifecycle State; 1.x has no such
-    reason and the OASIS 1.x test cases expect Permission Denied (e.g. SKLC-M-2-14)."""
-    return enums.ResultReason.WRONG_KEY_LIFECYCLE_STATE if version >= V2 else enums.ResultReason.PERMISSION_DENIED
+    """Refusals for the wrong lifecycle state: Wrong Key Lifecycle State from KMIP 2.1 only; the
+    OASIS 1.x and 2.0 test cases expect Permission Denied (SKLC-M-2-14, AKLC-M-2-20), and
+    PyKMIP speaks at most 2.0."""
+    assert version <= V2
+    return enums.ResultReason.PERMISSION_DENIED
 
 
 # --------------------------------------------------------------------------- create / register / get
