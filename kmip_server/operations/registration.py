@@ -56,6 +56,7 @@ from ..objects.attribute_set import AttributeSet
 from .attribute_input import apply_initial
 from .creation import _check_storage_masks, _key_block, _symmetric_parameters, store_new_object
 from .crypto.asymmetric import check_private
+from .key_formats import mislabelled
 from .templates import checked_template, requested_attributes
 
 R = ResultReason
@@ -137,12 +138,17 @@ def _asymmetric(managed: PublicKey | PrivateKey, attrs: AttributeSet) -> tuple[S
     block, key_value = _plain_block(managed.key_block)
     fmt = block.key_format_type
     formats = _PUBLIC_FORMATS if isinstance(managed, PublicKey) else _PRIVATE_FORMATS
+    material = key_value.key_material
+    kind = ObjectType.PUBLIC_KEY if isinstance(managed, PublicKey) else ObjectType.PRIVATE_KEY
+    wrong_label = mislabelled(material, kind, fmt) if isinstance(material, bytes) else None
     if fmt not in formats:
         raise KmipError(
-            f"Key Format Type {getattr(fmt, 'name', fmt)} is not supported for a {type(managed).__name__}",
+            wrong_label
+            or f"Key Format Type {getattr(fmt, 'name', fmt)} is not supported for a {type(managed).__name__}",
             R.KEY_FORMAT_TYPE_NOT_SUPPORTED,
         )
-    material = key_value.key_material
+    if wrong_label is not None:
+        raise KmipError(wrong_label, R.INVALID_FIELD)
     if fmt in _TRANSPARENT_ASYMMETRIC:
         if not isinstance(material, TransparentKeyMaterial):
             raise KmipError(f"{fmt.name} Key Material is a structure of its values", R.INVALID_FIELD)
@@ -327,6 +333,10 @@ def register(ctx: RequestContext, request: RegisterRequest) -> Struct:
         value, key_format = _key_bytes(block)
         assert block is not None
         if isinstance(managed, SymmetricKey):
+            # (Secret Data may hold any bytes, an encoded key among them; a Symmetric Key not.)
+            wrong_label = mislabelled(value, ObjectType.SYMMETRIC_KEY, key_format)
+            if wrong_label is not None:
+                raise KmipError(wrong_label, R.INVALID_FIELD)
             _attributes_from_block(attrs, block)
             algorithm, length = _symmetric_parameters(ctx, attrs, len(value))
             # A Transparent Symmetric Key keeps its form: Get returns a key in the format it

@@ -1,18 +1,13 @@
-"""Get: the object's value, unwrapped by custody, in the Key Format Type the client asks for."""
+"""Get: the object's value, unwrapped by custody, in the Key Format Type the client asks for
+(converted by :mod:`.key_formats`)."""
 
 from __future__ import annotations
-
-import dataclasses
 
 from kmip_client.protocol.errors import KmipError
 from kmip_client.protocol.model import Struct
 from kmip_client.protocol.model.base import EncodedItem, decode_struct
 from kmip_client.protocol.model.objects import (
     MANAGED_OBJECTS,
-    KeyValue,
-    SecretData,
-    SymmetricKey,
-    TransparentKeyMaterial,
 )
 from kmip_client.protocol.model.payloads.lifecycle import GetRequest, GetResponse
 from kmip_client.protocol.spec.enums import KeyFormatType, ObjectType, Operation, ResultReason
@@ -23,35 +18,10 @@ from ..engine.registry import operation
 from ..objects import lifecycle
 from ..objects.attribute_set import stored
 from .common import destroyed, load_object, wrap_context
+from .key_formats import reformat
 
 R = ResultReason
 _SYMMETRIC_FORMATS = (KeyFormatType.RAW, KeyFormatType.TRANSPARENT_SYMMETRIC_KEY)
-
-
-def _reformat(ctx: RequestContext, managed: Struct, wanted: int | None) -> Struct:
-    """The object in the requested Key Format Type (symmetric keys: Raw or Transparent)."""
-    block = getattr(managed, "key_block", None)
-    if wanted is None or block is None or wanted == block.key_format_type:
-        return managed
-    if isinstance(managed, SymmetricKey) and wanted in _SYMMETRIC_FORMATS:
-        material = block.key_value.key_material
-        if isinstance(material, TransparentKeyMaterial):
-            material = material.key
-        if wanted == KeyFormatType.TRANSPARENT_SYMMETRIC_KEY:
-            material = TransparentKeyMaterial(key=material)
-        new_block = dataclasses.replace(
-            block, key_format_type=KeyFormatType(wanted), key_value=KeyValue(key_material=material)
-        )
-        return SymmetricKey(key_block=new_block)
-    if isinstance(managed, SecretData) and wanted in (KeyFormatType.RAW, KeyFormatType.OPAQUE):
-        return SecretData(
-            secret_data_type=managed.secret_data_type,
-            key_block=dataclasses.replace(block, key_format_type=KeyFormatType(wanted)),
-        )
-    raise KmipError(
-        f"Key Format Type {getattr(wanted, 'name', wanted)} is not available for this object",
-        R.KEY_FORMAT_TYPE_NOT_SUPPORTED,
-    )
 
 
 def _withheld(ctx: RequestContext, uid: str, attribute: str) -> KmipError:
@@ -106,7 +76,7 @@ def get(ctx: RequestContext, request: GetRequest) -> Struct:
         managed = EncodedItem(plain)
     else:
         item = decode(plain)
-        managed = _reformat(ctx, decode_struct(MANAGED_OBJECTS[item.tag], item), wanted)
+        managed = reformat(decode_struct(MANAGED_OBJECTS[item.tag], item), wanted, record.uid)
     ctx.id_placeholder = record.uid
     return GetResponse(
         object_type=ObjectType(record.object_type),

@@ -165,7 +165,7 @@ def test_register_asymmetric_key_round_trip(engine, version, kind):
     assert attrs["State"] == State.PRE_ACTIVE
     if version >= (2, 0):
         assert attrs["Key Format Type"] == key.key_block.key_format_type
-    # No format conversion: another format than the registered one is refused.
+    # A format no key of its type has is refused (key_formats.py converts between the others).
     other = KeyFormatType.RAW
     request = item(Operation.GET, unique_identifier=uid, key_format_type=other)
     failure(one(engine, version, request), ResultReason.KEY_FORMAT_TYPE_NOT_SUPPORTED)

@@ -240,13 +240,8 @@ def private_key(key: KeyInUse) -> PrivateKeyTypes:
     return load_private(key.key_format_type, key.material, key.algorithm, f"object {key.uid!r}", checked=True)
 
 
-def public_key(key: KeyInUse) -> PublicKeyTypes:
-    """The public key object of a Public Key, or the public half of a Private Key."""
-    if key.object_type == ObjectType.PRIVATE_KEY:
-        return private_key(key).public_key()
-    if key.object_type != ObjectType.PUBLIC_KEY:
-        raise KmipError(f"object {key.uid!r} is not a Public or Private Key", R.ILLEGAL_OPERATION)
-    fmt, material, whose = key.key_format_type, key.material, f"object {key.uid!r}"
+def load_public(fmt: int | None, material: Any, algorithm: int | None, whose: str) -> PublicKeyTypes:
+    """The ``cryptography`` object of public key material in any supported format."""
     try:
         if isinstance(material, TransparentKeyMaterial) and fmt is not None:
             return _transparent_public(fmt, material, whose)
@@ -254,10 +249,19 @@ def public_key(key: KeyInUse) -> PublicKeyTypes:
             # load_der_public_key reads SubjectPublicKeyInfo and the PKCS#1 RSAPublicKey form.
             return serialization.load_der_public_key(material)
         if isinstance(material, bytes) and fmt == F.RAW:
-            return _raw_edwards_public(material, key.algorithm, whose)
+            return _raw_edwards_public(material, algorithm, whose)
     except (ValueError, TypeError, UnsupportedAlgorithm):
         raise _unreadable(whose, fmt) from None
     raise _unsupported(whose, fmt)
+
+
+def public_key(key: KeyInUse) -> PublicKeyTypes:
+    """The public key object of a Public Key, or the public half of a Private Key."""
+    if key.object_type == ObjectType.PRIVATE_KEY:
+        return private_key(key).public_key()
+    if key.object_type != ObjectType.PUBLIC_KEY:
+        raise KmipError(f"object {key.uid!r} is not a Public or Private Key", R.ILLEGAL_OPERATION)
+    return load_public(key.key_format_type, key.material, key.algorithm, f"object {key.uid!r}")
 
 
 def _rsa_padding(params: CryptographicParameters) -> padding.AsymmetricPadding:
