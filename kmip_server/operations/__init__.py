@@ -11,6 +11,7 @@ from . import (  # noqa: F401
     lifecycle,
     locate,
     registration,
+    rekey,
     retrieval,
     server_info,
 )

@@ -269,13 +269,20 @@ def create(ctx: RequestContext, request: CreateRequest) -> Struct:
     apply_initial(ctx, attrs, _given(ctx, request))
     if secret:
         return _create_secret_data(ctx, attrs)
+    uid = store_generated_key(ctx, attrs)
+    return CreateResponse(object_type=ObjectType.SYMMETRIC_KEY, unique_identifier=uid)
+
+
+def store_generated_key(ctx: RequestContext, attrs: AttributeSet, *, uid: str | None = None) -> str:
+    """A new Symmetric Key of the algorithm and length ``attrs`` name (checked), its value from
+    the token, stored (Create and Re-key); its Unique Identifier."""
     algorithm, length = _symmetric_parameters(ctx, attrs, None)
     _generated_by_server(ctx, attrs)
     key = ctx.custody.random(key_size(algorithm, length))
     if algorithm == A.DES3:
         key = with_odd_parity(key)
     managed = SymmetricKey(key_block=_key_block(key, KeyFormatType.RAW, algorithm, length))
-    uid = store_new_object(
+    return store_new_object(
         ctx,
         ObjectType.SYMMETRIC_KEY,
         attrs,
@@ -284,8 +291,8 @@ def create(ctx: RequestContext, request: CreateRequest) -> Struct:
         key_format=KeyFormatType.RAW,
         algorithm=algorithm,
         length=length,
+        uid=uid,
     )
-    return CreateResponse(object_type=ObjectType.SYMMETRIC_KEY, unique_identifier=uid)
 
 
 SECRET_DATA_BITS = (8, 8192)  # what a generated Secret Data may be, in bits (whole bytes)

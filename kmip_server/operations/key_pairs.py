@@ -17,7 +17,7 @@ RSAPublicKey, the format the OASIS AKLC vectors' Digests name), NIST-curve priva
 SEC 1 ECPrivateKey, the Edwards and Montgomery ones as PKCS#8, and those public keys as X.509
 SubjectPublicKeyInfo. Each object gets a Link to the other (Public Key Link on the private key,
 Private Key Link on the public one), and the ID Placeholder is the private key's identifier
-(1.4 §4.2, 2.1 §6.1.4).
+(1.4 §4.2, 2.1 §6.1.4). Re-key Key Pair (:mod:`.rekey`) generates and stores its pairs here too.
 """
 
 from __future__ import annotations
@@ -32,7 +32,11 @@ from kmip_client.protocol.errors import KmipError
 from kmip_client.protocol.model import Attribute
 from kmip_client.protocol.model.attributes import CryptographicDomainParameters, Link, attribute_name
 from kmip_client.protocol.model.objects import PrivateKey, PublicKey
-from kmip_client.protocol.model.payloads.lifecycle import CreateKeyPairRequest, CreateKeyPairResponse
+from kmip_client.protocol.model.payloads.lifecycle import (
+    CreateKeyPairRequest,
+    CreateKeyPairResponse,
+    ReKeyKeyPairRequest,
+)
 from kmip_client.protocol.spec.enums import (
     CryptographicAlgorithm,
     CryptographicUsageMask,
@@ -111,6 +115,24 @@ class _Pair:
 
 def _invalid(ctx: RequestContext, message: str) -> KmipError:
     return KmipError(message, ctx.reason(R.INVALID_ATTRIBUTE_VALUE, R.INVALID_FIELD))
+
+
+def requested_pair_attributes(
+    ctx: RequestContext, request: CreateKeyPairRequest | ReKeyKeyPairRequest
+) -> tuple[list[Attribute], list[Attribute]]:
+    """The attributes a Create Key Pair or Re-key Key Pair asks for, the private key's and the
+    public key's, each with the Common ones it does not name itself; after checking the
+    Protection Storage Masks."""
+    for masks in (
+        request.common_protection_storage_masks,
+        request.private_protection_storage_masks,
+        request.public_protection_storage_masks,
+    ):
+        _check_storage_masks(masks)
+    common = requested_attributes(ctx, request.common_template_attribute, request.common_attributes)
+    private_given = requested_attributes(ctx, request.private_key_template_attribute, request.private_key_attributes)
+    public_given = requested_attributes(ctx, request.public_key_template_attribute, request.public_key_attributes)
+    return _merged(common, private_given), _merged(common, public_given)
 
 
 def _merged(common: list[Attribute], own: list[Attribute]) -> list[Attribute]:
@@ -248,21 +270,12 @@ def _prepared(ctx: RequestContext, attrs: AttributeSet, pair: _Pair, mask: int, 
     attrs.add("Link", Link(link_type=link, linked_object_identifier=other))
 
 
-@operation(Operation.CREATE_KEY_PAIR, writes=True)
-def create_key_pair(ctx: RequestContext, request: CreateKeyPairRequest) -> CreateKeyPairResponse:
-    for masks in (
-        request.common_protection_storage_masks,
-        request.private_protection_storage_masks,
-        request.public_protection_storage_masks,
-    ):
-        _check_storage_masks(masks)
-    common = requested_attributes(ctx, request.common_template_attribute, request.common_attributes)
-    private_given = requested_attributes(ctx, request.private_key_template_attribute, request.private_key_attributes)
-    public_given = requested_attributes(ctx, request.public_key_template_attribute, request.public_key_attributes)
-    private_attrs, public_attrs = AttributeSet(), AttributeSet()
-    apply_initial(ctx, private_attrs, _merged(common, private_given))
-    apply_initial(ctx, public_attrs, _merged(common, public_given))
-    pair = _generated(ctx, private_attrs, public_attrs)
+def store_pair(
+    ctx: RequestContext, pair: _Pair, private_attrs: AttributeSet, public_attrs: AttributeSet
+) -> tuple[str, str]:
+    """Store a generated pair with these attributes, each key linked to the other (Create Key
+    Pair and Re-key Key Pair); their (private, public) Unique Identifiers. The private key is
+    stored last, so its identifier is the ID Placeholder, as the spec asks."""
     private_uid, public_uid = new_unique_identifier(), new_unique_identifier()
     _prepared(ctx, private_attrs, pair, pair.masks[0], public_uid, LinkType.PUBLIC_KEY_LINK)
     _prepared(ctx, public_attrs, pair, pair.masks[1], private_uid, LinkType.PRIVATE_KEY_LINK)
@@ -295,5 +308,15 @@ def create_key_pair(ctx: RequestContext, request: CreateKeyPairRequest) -> Creat
             length=pair.length,
             uid=uid,
         )
-    # Stored last, the private key's identifier is the ID Placeholder, as the spec asks.
+    return private_uid, public_uid
+
+
+@operation(Operation.CREATE_KEY_PAIR, writes=True)
+def create_key_pair(ctx: RequestContext, request: CreateKeyPairRequest) -> CreateKeyPairResponse:
+    private_given, public_given = requested_pair_attributes(ctx, request)
+    private_attrs, public_attrs = AttributeSet(), AttributeSet()
+    apply_initial(ctx, private_attrs, private_given)
+    apply_initial(ctx, public_attrs, public_given)
+    pair = _generated(ctx, private_attrs, public_attrs)
+    private_uid, public_uid = store_pair(ctx, pair, private_attrs, public_attrs)
     return CreateKeyPairResponse(private_key_unique_identifier=private_uid, public_key_unique_identifier=public_uid)

@@ -87,21 +87,25 @@ def _name(text: str) -> Attribute:
     return _attr("Name", Name(value=text, type=NameType.UNINTERPRETED_TEXT_STRING))
 
 
-def key_pair_item(version, common=(), private=(), public=()) -> Any:
-    """A Create Key Pair batch item in ``version``'s form (Template-Attributes or Attributes)."""
+def pair_attribute_groups(version, common=(), private=(), public=()) -> dict[str, Any]:
+    """The Common, Private and Public attribute fields of a key pair request in ``version``'s
+    form (Template-Attributes or Attributes): Create Key Pair's and Re-key Key Pair's."""
     if version >= V20:
-        fields = {
+        return {
             "common_attributes": Attributes(attributes=tuple(common)),
             "private_key_attributes": Attributes(attributes=tuple(private)),
             "public_key_attributes": Attributes(attributes=tuple(public)),
         }
-    else:
-        fields = {
-            "common_template_attribute": TemplateAttribute(attributes=tuple(common)),
-            "private_key_template_attribute": TemplateAttribute(attributes=tuple(private)),
-            "public_key_template_attribute": TemplateAttribute(attributes=tuple(public)),
-        }
-    return item(Operation.CREATE_KEY_PAIR, **fields)
+    return {
+        "common_template_attribute": TemplateAttribute(attributes=tuple(common)),
+        "private_key_template_attribute": TemplateAttribute(attributes=tuple(private)),
+        "public_key_template_attribute": TemplateAttribute(attributes=tuple(public)),
+    }
+
+
+def key_pair_item(version, common=(), private=(), public=()) -> Any:
+    """A Create Key Pair batch item in ``version``'s form."""
+    return item(Operation.CREATE_KEY_PAIR, **pair_attribute_groups(version, common, private, public))
 
 
 def create_pair(engine, version, common=(), private=(), public=()) -> tuple[str, str]:

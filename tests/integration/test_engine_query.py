@@ -100,7 +100,8 @@ def test_every_query_function_of_2_x_in_one_query(engine, store_url, version):
         Operation.PKCS_11,
     }
     assert crypto <= ops
-    assert Operation.POLL not in ops and Operation.RE_KEY not in ops
+    assert Operation.RE_KEY in ops and Operation.RE_KEY_KEY_PAIR in ops
+    assert Operation.POLL not in ops and Operation.CERTIFY not in ops
     assert payload.object_types == SUPPORTED_OBJECT_TYPES
     assert payload.vendor_identification == "Strongroom"
     assert payload.server_information.server_name == "Strongroom"
