@@ -20,14 +20,16 @@ from enum import IntEnum
 from typing import Any, Protocol
 
 from . import operations as ops
-from .calls import Call, Calls
+from .calls import Call, Calls, wrapping_of
 from .crypto_aio import AsyncCryptoMethods
+from .crypto_calls import CryptoOptions
 from .operations import BatchResult, KeyPair, ManagedObject, ServerInfo, Version
 from .protocol.errors import KmipError
 from .protocol.spec.enums import (
     AdjustmentType,
     BatchErrorContinuationOption,
     CryptographicAlgorithm,
+    EncodingOption,
     KeyFormatType,
     ObjectType,
     RecommendedCurve,
@@ -206,9 +208,36 @@ class AsyncClient(AsyncCryptoMethods):
         """Register an Opaque Object (bytes the server does not interpret)."""
         return str(await self._run(Calls.register_opaque, data, data_type, name, attributes))
 
-    async def get(self, uid: str, *, key_format: KeyFormatType | None = None) -> ManagedObject:
-        """The object ``uid`` with its value (``.value``: key bytes, secret or opaque data)."""
-        result: ManagedObject = await self._run(Calls.get, uid, key_format)
+    async def get(
+        self,
+        uid: str,
+        *,
+        key_format: KeyFormatType | None = None,
+        wrap_with: str | None = None,
+        wrap_options: CryptoOptions | None = None,
+        wrap_encoding: EncodingOption | str | None = None,
+    ) -> ManagedObject:
+        """The object ``uid`` with its value, wrapped under ``wrap_with`` if given (see ``Client.get``)."""
+        wrapping = wrapping_of(wrap_with, wrap_options, wrap_encoding)
+        result: ManagedObject = await self._run(Calls.get, uid, key_format, wrapping)
+        return result
+
+    async def rekey(self, uid: str, *, offset: int | None = None, attributes: Mapping[str, Any] | None = None) -> str:
+        """Re-key symmetric key ``uid`` (see ``Client.rekey``); the replacement's identifier."""
+        return str(await self._run(Calls.rekey, uid, offset, attributes))
+
+    async def rekey_key_pair(
+        self,
+        private_uid: str,
+        *,
+        offset: int | None = None,
+        attributes: Mapping[str, Any] | None = None,
+        private_attributes: Mapping[str, Any] | None = None,
+        public_attributes: Mapping[str, Any] | None = None,
+    ) -> KeyPair:
+        """Re-key the key pair of private key ``private_uid`` (see ``Client.rekey_key_pair``)."""
+        extras = (attributes, private_attributes, public_attributes)
+        result: KeyPair = await self._run(Calls.rekey_key_pair, private_uid, offset, extras)
         return result
 
     async def locate(

@@ -13,13 +13,15 @@ from enum import IntEnum
 from typing import Any
 
 from . import operations as ops
-from .crypto_calls import CryptoCalls, algorithm_of, default_usage
+from .crypto_calls import CryptoCalls, algorithm_of, crypto_parameters, default_usage, enum_member
 from .operations import Call, KeyPair, ServerInfo, Version
 from .protocol.model import Attribute, Attributes, Struct
 from .protocol.model.attributes import CryptographicDomainParameters, RevocationReason, attribute_for_version
+from .protocol.model.objects import EncryptionKeyInformation, KeyWrappingSpecification
 from .protocol.model.payloads.structures import attribute_reference
 from .protocol.spec.enums import (
     AdjustmentType,
+    EncodingOption,
     KeyFormatType,
     ObjectType,
     Operation,
@@ -28,9 +30,10 @@ from .protocol.spec.enums import (
     RevocationReasonCode,
     SecretDataType,
     State,
+    WrappingMethod,
 )
 
-__all__ = ["Call", "Calls", "algorithm_of", "curve_of"]
+__all__ = ["Call", "Calls", "algorithm_of", "curve_of", "wrapping_of"]
 
 
 def _uid(payload: Any) -> str:
@@ -39,6 +42,29 @@ def _uid(payload: Any) -> str:
 
 def _key_pair(payload: Any) -> KeyPair:
     return KeyPair(str(payload.private_key_unique_identifier), str(payload.public_key_unique_identifier))
+
+
+def wrapping_of(
+    wrap_with: str | None, options: Mapping[str, Any] | None, encoding: EncodingOption | str | None
+) -> KeyWrappingSpecification | None:
+    """A Key Wrapping Specification (Wrapping Method Encrypt) under key ``wrap_with``: the
+    Cryptographic Parameters from ``options`` (:class:`CryptoOptions`: ``mode="NISTKEYWRAP"``,
+    ``padding="OAEP"`` ...), the Encoding Option by enum or name ("none", "ttlv")."""
+    if wrap_with is None:
+        if options or encoding is not None:
+            raise ValueError("wrapping options without a wrapping key (wrap_with)")
+        return None
+    if isinstance(encoding, str):
+        encoding = enum_member(
+            EncodingOption, {"none": "NO_ENCODING", "ttlv": "TTLV_ENCODING"}.get(encoding.lower(), encoding)
+        )
+    return KeyWrappingSpecification(
+        wrapping_method=WrappingMethod.ENCRYPT,
+        encryption_key_information=EncryptionKeyInformation(
+            unique_identifier=wrap_with, cryptographic_parameters=crypto_parameters(options or {})
+        ),
+        encoding_option=encoding,
+    )
 
 
 def curve_of(value: RecommendedCurve | str) -> RecommendedCurve:
@@ -120,7 +146,27 @@ class Calls(CryptoCalls):
             ops.attributes_from(self.version, extra, **{"Name": name, "Cryptographic Usage Mask": mask})
             for name, mask, extra in zip(names, usage_masks, extras[1:], strict=True)
         )
-        return Call(ops.create_key_pair(self.version, common, private, public), _key_pair)
+        fields = ops.pair_attribute_fields(self.version, common, private, public)
+        return Call(ops.request(Operation.CREATE_KEY_PAIR, **fields), _key_pair)
+
+    def rekey(self, uid: Any, offset: int | None, extra: Mapping[str, Any] | None) -> Call:
+        given = ops.attributes_from(self.version, extra)
+        fields = ops.attribute_set(self.version, given) if given else {}
+        return Call(ops.request(Operation.RE_KEY, unique_identifier=uid, offset=offset, **fields), _uid)
+
+    def rekey_key_pair(
+        self,
+        private_uid: Any,
+        offset: int | None,
+        extras: tuple[Mapping[str, Any] | None, Mapping[str, Any] | None, Mapping[str, Any] | None],
+    ) -> Call:
+        """``extras``: (common, private, public) attributes for the new keys."""
+        common, private, public = (ops.attributes_from(self.version, extra) for extra in extras)
+        fields = ops.pair_attribute_fields(self.version, common, private, public)
+        request = ops.request(
+            Operation.RE_KEY_KEY_PAIR, private_key_unique_identifier=private_uid, offset=offset, **fields
+        )
+        return Call(request, _key_pair)
 
     def register(
         self,
@@ -144,8 +190,11 @@ class Calls(CryptoCalls):
     def register_opaque(self, data: bytes, data_type: IntEnum | int, name: Any, extra: Any) -> Call:
         return self.register(ops.opaque_object(data, data_type), ObjectType.OPAQUE_OBJECT, name, None, extra)
 
-    def get(self, uid: Any, key_format: KeyFormatType | None) -> Call:
-        return Call(ops.request(Operation.GET, unique_identifier=uid, key_format_type=key_format), ops.managed_object)
+    def get(self, uid: Any, key_format: KeyFormatType | None, wrapping: KeyWrappingSpecification | None = None) -> Call:
+        request = ops.request(
+            Operation.GET, unique_identifier=uid, key_format_type=key_format, key_wrapping_specification=wrapping
+        )
+        return Call(request, ops.managed_object)
 
     def locate(
         self,

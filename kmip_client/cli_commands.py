@@ -324,6 +324,17 @@ def _curve(text: str) -> RecommendedCurve:
         raise argparse.ArgumentTypeError(str(error)) from None
 
 
+def _rekey(client: Client, args: argparse.Namespace) -> None:
+    uid = client.rekey(args.uid, offset=args.offset, attributes=_extra(args))
+    _emit(args, {"unique_identifier": uid}, uid)
+
+
+def _rekey_key_pair(client: Client, args: argparse.Namespace) -> None:
+    pair = client.rekey_key_pair(args.uid, offset=args.offset, attributes=_extra(args))
+    result = {"private_key": pair.private_key, "public_key": pair.public_key}
+    _emit(args, result, _table([("private key", pair.private_key), ("public key", pair.public_key)]))
+
+
 def _register(client: Client, args: argparse.Namespace) -> None:
     if args.hex is not None:
         data = args.hex
@@ -350,8 +361,27 @@ def _extra(args: argparse.Namespace) -> dict[str, Any] | None:
     return dict(extra) or None
 
 
+#: ``kmip get --wrap-method``: the Cryptographic Parameters of each wrapping mechanism.
+WRAP_METHODS: dict[str, dict[str, str]] = {
+    "nist-key-wrap": {"mode": "NISTKEYWRAP"},  # RFC 3394
+    "aes-key-wrap-padding": {"mode": "AESKEYWRAPPADDING"},  # RFC 5649
+    "aes-gcm": {"mode": "GCM"},
+    "rsa-oaep-sha1": {"padding": "OAEP", "hashing": "SHA_1", "mask_generator_hashing": "SHA_1"},
+    "rsa-oaep-sha256": {"padding": "OAEP", "hashing": "SHA_256", "mask_generator_hashing": "SHA_256"},
+}
+
+
 def _get(client: Client, args: argparse.Namespace) -> None:
-    found = client.get(args.uid, key_format=_FORMATS.get(args.format or ""))
+    if args.wrap_with is None and (args.wrap_method or args.wrap_encoding):
+        raise UsageError("--wrap-method and --wrap-encoding need --wrap-with KEY")
+    wrap_options = WRAP_METHODS[args.wrap_method] if args.wrap_method else None
+    found = client.get(
+        args.uid,
+        key_format=_FORMATS.get(args.format or ""),
+        wrap_with=args.wrap_with,
+        wrap_options=wrap_options,  # type: ignore[arg-type]
+        wrap_encoding=args.wrap_encoding,
+    )
     if args.output:
         _write_private(args.output, found.value)
     data = _describe(found)
@@ -631,6 +661,18 @@ def add_client_commands(commands: argparse._SubParsersAction[argparse.ArgumentPa
     sub.add_argument("uid")
     sub.add_argument("--format", choices=sorted(_FORMATS), help="key format to ask for (default: the server's)")
     sub.add_argument("--output", metavar="FILE", help="write the value's bytes to FILE (mode 0600)")
+    sub.add_argument("--wrap-with", metavar="KEY", help="return the key wrapped under the server's key KEY")
+    sub.add_argument("--wrap-method", choices=sorted(WRAP_METHODS), help="with --wrap-with (default: KEY's own)")
+    sub.add_argument("--wrap-encoding", choices=("none", "ttlv"), help="wrap the key bytes alone or the Key Value")
+
+    for name, action, what in (
+        ("re-key", _rekey, "replace a symmetric key by a new one that takes over its names; prints its identifier"),
+        ("re-key-key-pair", _rekey_key_pair, "replace a private key and its public key by a new pair; prints both"),
+    ):
+        sub = add(commands, name, action, what)
+        sub.add_argument("uid", help="the key (for re-key-key-pair: the private key)")
+        sub.add_argument("--offset", type=int, help="seconds from now until the replacement activates")
+        sub.add_argument("--attribute", type=_assignment, action="append", default=[], metavar="NAME=VALUE")
 
     sub = add(commands, "locate", _locate, "find objects; prints matching identifiers, one per line")
     sub.add_argument("--name")

@@ -24,7 +24,8 @@ from enum import IntEnum
 from typing import Any, Protocol
 
 from . import operations as ops
-from .calls import Call, Calls
+from .calls import Call, Calls, wrapping_of
+from .crypto_calls import CryptoOptions
 from .crypto_client import CryptoBatchItems, CryptoMethods
 from .operations import BatchResult, KeyPair, ManagedObject, ServerInfo, Version
 from .protocol.errors import KmipError
@@ -32,6 +33,7 @@ from .protocol.spec.enums import (
     AdjustmentType,
     BatchErrorContinuationOption,
     CryptographicAlgorithm,
+    EncodingOption,
     KeyFormatType,
     ObjectType,
     RecommendedCurve,
@@ -228,9 +230,44 @@ class Client(CryptoMethods):
         """Register an Opaque Object (bytes the server does not interpret)."""
         return str(self._run(self._calls.register_opaque(data, data_type, name, attributes)))
 
-    def get(self, uid: str, *, key_format: KeyFormatType | None = None) -> ManagedObject:
-        """The object ``uid`` with its value (``.value``: key bytes, secret or opaque data)."""
-        result: ManagedObject = self._run(self._calls.get(uid, key_format))
+    def get(
+        self,
+        uid: str,
+        *,
+        key_format: KeyFormatType | None = None,
+        wrap_with: str | None = None,
+        wrap_options: CryptoOptions | None = None,
+        wrap_encoding: EncodingOption | str | None = None,
+    ) -> ManagedObject:
+        """The object ``uid`` with its value (``.value``: key bytes, secret or opaque data).
+
+        ``wrap_with``: the key is returned wrapped under that key of the server (``.value`` is
+        then the wrapped bytes; ``.raw.key_block.key_wrapping_data`` says how), with
+        ``wrap_options`` as its Cryptographic Parameters (``{"mode": "NISTKEYWRAP"}``,
+        ``{"padding": "OAEP", "hashing": "SHA_256"}`` ...) and ``wrap_encoding`` "none" (the
+        key bytes alone) or "ttlv" (the whole Key Value; the server's default).
+        """
+        wrapping = wrapping_of(wrap_with, wrap_options, wrap_encoding)
+        result: ManagedObject = self._run(self._calls.get(uid, key_format, wrapping))
+        return result
+
+    def rekey(self, uid: str, *, offset: int | None = None, attributes: Mapping[str, Any] | None = None) -> str:
+        """Re-key symmetric key ``uid``: a replacement with new key material that takes over its
+        Names and attributes (``offset`` seconds: when it activates after now); its identifier."""
+        return str(self._run(self._calls.rekey(uid, offset, attributes)))
+
+    def rekey_key_pair(
+        self,
+        private_uid: str,
+        *,
+        offset: int | None = None,
+        attributes: Mapping[str, Any] | None = None,
+        private_attributes: Mapping[str, Any] | None = None,
+        public_attributes: Mapping[str, Any] | None = None,
+    ) -> KeyPair:
+        """Re-key the key pair of private key ``private_uid``: a new linked pair replacing both."""
+        call = self._calls.rekey_key_pair(private_uid, offset, (attributes, private_attributes, public_attributes))
+        result: KeyPair = self._run(call)
         return result
 
     def locate(

@@ -279,23 +279,21 @@ def create_symmetric_key(version: Version, attributes: Sequence[Attribute]) -> R
     return request(Operation.CREATE, object_type=ObjectType.SYMMETRIC_KEY, **attribute_set(version, attributes))
 
 
-def create_key_pair(
+def pair_attribute_fields(
     version: Version, common: Sequence[Attribute], private: Sequence[Attribute], public: Sequence[Attribute]
-) -> RequestBatchItem:
-    """Create Key Pair with its three attribute groups in ``version``'s form."""
+) -> dict[str, Any]:
+    """The three attribute groups of Create Key Pair and Re-key Key Pair in ``version``'s form
+    (empty groups left out)."""
     if version >= V2:
-        fields: dict[str, Any] = {
-            "common_attributes": Attributes(attributes=tuple(common)),
-            "private_key_attributes": Attributes(attributes=tuple(private)),
-            "public_key_attributes": Attributes(attributes=tuple(public)),
-        }
+        names, cls = ("common_attributes", "private_key_attributes", "public_key_attributes"), Attributes
     else:
-        fields = {
-            "common_template_attribute": TemplateAttribute(attributes=tuple(common)),
-            "private_key_template_attribute": TemplateAttribute(attributes=tuple(private)),
-            "public_key_template_attribute": TemplateAttribute(attributes=tuple(public)),
-        }
-    return request(Operation.CREATE_KEY_PAIR, **fields)
+        names = ("common_template_attribute", "private_key_template_attribute", "public_key_template_attribute")
+        cls = TemplateAttribute  # type: ignore[assignment]
+    return {
+        name: cls(attributes=tuple(group))
+        for name, group in zip(names, (common, private, public), strict=True)
+        if group
+    }
 
 
 def register(

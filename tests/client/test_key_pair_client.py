@@ -127,3 +127,43 @@ def test_no_such_algorithm_never_reaches_the_server(server: ServerProcess, conte
     with Client(address(server), ssl_context=context) as kmip:
         with pytest.raises(ValueError, match="unknown cryptographic algorithm"):
             kmip.create_key_pair("NOT-AN-ALGORITHM", 2048)
+
+
+@pytest.mark.parametrize("version", [(1, 4), (2, 1)])
+def test_rekey_replaces_a_key_and_moves_its_name(
+    server: ServerProcess, context: ssl.SSLContext, version: Version
+) -> None:
+    with Client(address(server), ssl_context=context, version=version) as kmip:
+        name = f"orders-{version[0]}{version[1]}"
+        old = kmip.create("AES", 256, name=name)
+        kmip.activate(old)
+        sealed = kmip.encrypt(old, b"old data", mode="CBC", padding="PKCS5", random_iv=True)
+        new = kmip.rekey(old, offset=0)
+        assert new != old and kmip.locate(name=name) == [new]
+        assert kmip.get_attributes(new, ["Link"])["Link"] == [
+            Link(link_type=LinkType.REPLACED_OBJECT_LINK, linked_object_identifier=old)
+        ]
+        assert kmip.get(new).value != kmip.get(old).value
+        assert kmip.decrypt(old, sealed.data, mode="CBC", padding="PKCS5", iv=sealed.iv) == b"old data"
+
+
+def test_rekey_key_pair_and_the_cli(
+    capsys: pytest.CaptureFixture[str], server: ServerProcess, context: ssl.SSLContext
+) -> None:
+    with Client(address(server), ssl_context=context) as kmip:
+        old = kmip.create_key_pair("ECDSA", curve="P-256")
+        new = kmip.rekey_key_pair(old.private_key)
+        assert isinstance(new, KeyPair) and {new.private_key, new.public_key}.isdisjoint(
+            {old.private_key, old.public_key}
+        )
+        links = kmip.get_attributes(new.private_key, ["Link"])["Link"]
+        assert Link(link_type=LinkType.PUBLIC_KEY_LINK, linked_object_identifier=new.public_key) in links
+        assert Link(link_type=LinkType.REPLACED_OBJECT_LINK, linked_object_identifier=old.private_key) in links
+        key = kmip.create("AES", 128)
+    tls = server.tls
+    flags = ["--server", address(server), "--ca", str(tls.ca), "--cert", str(tls.cert), "--key", str(tls.key)]
+    assert main(["re-key", key, *flags]) == 0
+    replacement = capsys.readouterr().out.strip()
+    assert replacement and replacement != key
+    assert main(["re-key-key-pair", new.private_key, "--json", *flags]) == 0
+    assert set(json.loads(capsys.readouterr().out)) == {"private_key", "public_key"}

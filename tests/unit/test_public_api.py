@@ -49,6 +49,8 @@ CLIENT_METHODS = [
     "register_key",
     "register_opaque",
     "register_secret",
+    "rekey",
+    "rekey_key_pair",
     "revoke",
     "set_attribute",
     "version",
