@@ -28,6 +28,10 @@ class CryptoSettings:
     # Create Key Pair: the shortest RSA key made (2048: NIST SP 800-131A; 1024 for old clients
     # and test suites only).
     rsa_min_bits: int = 2048
+    # Certify: the CA certificate (by Name) that issues when a request names none ("": a request
+    # must name one), and how many days a certificate it issues is valid.
+    certify_issuer: str = ""
+    certify_days: int = 365
 
 
 KEYS = tuple(field.name for field in dataclasses.fields(CryptoSettings))
@@ -48,6 +52,11 @@ _COMMENTS: dict[str, tuple[str, ...]] = {
     ),
     "rng_seed_max_bytes": ("At most this much of one seed goes to the HSM (0: all of it).",),
     "rsa_min_bits": ("The shortest RSA key Create Key Pair makes (1024 only for old clients and test suites).",),
+    "certify_issuer": (
+        'Certify: the Name of the CA certificate that issues when a request names none ("": none).',
+        "Its Public Key must link to a Private Key the caller may use for Certificate Sign.",
+    ),
+    "certify_days": ("How many days a certificate from Certify or Re-certify is valid.",),
 }
 RNG_SEED_MODES = ("token", "ignore", "refuse")
 
@@ -63,6 +72,8 @@ def read(table: Any) -> CryptoSettings:
         rng_seed=_rng_seed(table),
         rng_seed_max_bytes=table.integer("rng_seed_max_bytes", _DEFAULTS.rng_seed_max_bytes, (0, 2**31 - 1)),
         rsa_min_bits=table.integer("rsa_min_bits", _DEFAULTS.rsa_min_bits, (1024, 4096)),
+        certify_issuer=table.string("certify_issuer", _DEFAULTS.certify_issuer),
+        certify_days=table.integer("certify_days", _DEFAULTS.certify_days, (1, 36_500)),
     )
 
 

@@ -53,6 +53,7 @@ def build_dispatcher(config: ServerConfig) -> Dispatcher:
 
     operations.crypto.configure(config.crypto)
     operations.key_pairs.configure(config.crypto)
+    operations.certificates.configure(config.crypto)
     policy = policy_from_config(config)
     if config.custody.softhsm2_conf is not None:
         # SoftHSM2 reads its configuration once per process, when the library starts.

@@ -53,8 +53,8 @@ CONFORMANT_PROFILES: dict[str, tuple[str, ...]] = {
     "ASYMMETRIC_KEY_LIFECYCLE_SERVER": ("1.3", "1.4", "2.0", "2.1"),
 }
 #: The object types Create (Symmetric Key; in 2.x Secret Data too), Register and Get handle.
-#: Public and Private Keys are also made by Create Key Pair; Certificates are stored and
-#: returned, not made (no Certify); Templates exist in 1.x only.
+#: Public and Private Keys are also made by Create Key Pair, Certificates by Certify;
+#: Templates exist in 1.x only.
 SUPPORTED_OBJECT_TYPES = (
     ObjectType.SYMMETRIC_KEY,
     ObjectType.PUBLIC_KEY,

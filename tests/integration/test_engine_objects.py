@@ -131,7 +131,7 @@ def test_query_reports_only_what_is_registered(engine):
     assert {Operation.CREATE, Operation.GET, Operation.LOCATE, Operation.SET_ATTRIBUTE, Operation.ENCRYPT} <= ops
     assert ops == set(supported_operations((2, 1)))
     assert {Operation.CREATE_KEY_PAIR, Operation.RE_KEY, Operation.RE_KEY_KEY_PAIR} <= ops
-    assert Operation.CERTIFY not in ops
+    assert Operation.CERTIFY in ops and Operation.ARCHIVE not in ops
     assert set(payload.object_types) == {
         ObjectType.SYMMETRIC_KEY,
         ObjectType.PUBLIC_KEY,
