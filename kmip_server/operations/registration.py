@@ -1,5 +1,9 @@
 """Register: objects a client made, stored as they were given (wrapped by custody).
 
+A Key Block wrapped under a key of this server's is unwrapped first (:mod:`.wrapping`) and
+stored unwrapped, like every other value; in 2.x the object gets a Wrapping Key Link to that
+key (2.1 §6.1.43).
+
 Symmetric keys are checked like the keys Create makes; Secret Data and Opaque Objects are kept
 as bytes; Public Keys, Private Keys and Certificates are stored, not used: the server keeps
 their key block or certificate value and the attributes that describe it (Cryptographic
@@ -22,6 +26,7 @@ from kmip_client.protocol.model.attributes import (
     CertificateIdentifier,
     CertificateIssuer,
     CertificateSubject,
+    Link,
     X509CertificateIdentifier,
     X509CertificateIssuer,
     X509CertificateSubject,
@@ -44,6 +49,7 @@ from kmip_client.protocol.spec.enums import (
     CertificateType,
     CryptographicAlgorithm,
     KeyFormatType,
+    LinkType,
     ObjectType,
     Operation,
     ResultReason,
@@ -58,6 +64,7 @@ from .creation import _check_storage_masks, _key_block, _symmetric_parameters, s
 from .crypto.asymmetric import check_private
 from .key_formats import mislabelled
 from .templates import checked_template, requested_attributes
+from .wrapping import unwrap_object, wrapped_block
 
 R = ResultReason
 F = KeyFormatType
@@ -103,8 +110,8 @@ def _plain_block(block: KeyBlock | None) -> tuple[KeyBlock, KeyValue]:
     """The block of a registered key and its (unwrapped) Key Value."""
     if block is None or block.key_value is None:
         raise KmipError("the object has no Key Block with a Key Value", R.INVALID_FIELD)
-    if block.key_wrapping_data is not None or isinstance(block.key_value, bytes):
-        raise KmipError("registering wrapped key blocks is not supported yet", R.FEATURE_NOT_SUPPORTED)
+    if block.key_wrapping_data is not None or isinstance(block.key_value, bytes):  # register() unwraps first
+        raise KmipError("the Key Block is still wrapped", R.INVALID_FIELD)
     return block, block.key_value
 
 
@@ -306,6 +313,10 @@ def register(ctx: RequestContext, request: RegisterRequest) -> Struct:
     _check_storage_masks(request.protection_storage_masks)
     attrs = AttributeSet()
     apply_initial(ctx, attrs, requested_attributes(ctx, request.template_attribute, request.attributes))
+    if wrapped_block(getattr(managed, "key_block", None)):
+        managed, wrapping_key = unwrap_object(ctx, managed)
+        if ctx.v2:
+            attrs.add("Link", Link(link_type=LinkType.WRAPPING_KEY_LINK, linked_object_identifier=wrapping_key))
     algorithm = length = key_format = None
     value: bytes | None
     stored_object: Struct

@@ -1,5 +1,6 @@
 """Get: the object's value, unwrapped by custody, in the Key Format Type the client asks for
-(converted by :mod:`.key_formats`)."""
+(converted by :mod:`.key_formats`), wrapped under another key if the client asks so (see
+:mod:`.wrapping`)."""
 
 from __future__ import annotations
 
@@ -19,14 +20,15 @@ from ..objects import lifecycle
 from ..objects.attribute_set import stored
 from .common import destroyed, load_object, wrap_context
 from .key_formats import reformat
+from .wrapping import check_key_wrap_type, encrypts, wrap_object
 
 R = ResultReason
 _SYMMETRIC_FORMATS = (KeyFormatType.RAW, KeyFormatType.TRANSPARENT_SYMMETRIC_KEY)
 
 
 def _withheld(ctx: RequestContext, uid: str, attribute: str) -> KmipError:
-    """Extractable False: the value never leaves the server. Sensitive True: only wrapped
-    under another key, which this server does not offer yet. KMIP 1.4 introduced both
+    """Extractable False: the value never leaves the server. Sensitive True: only encrypted
+    under another key (a Key Wrapping Specification that encrypts). KMIP 1.4 introduced both
     attributes and a Result Reason for each (Table 317: Sensitive 0x16, Not Extractable 0x17);
     an older client's key (registered over 2.x, say) gets Permission Denied, which 1.0-1.3 have."""
     if attribute == "Extractable":
@@ -49,8 +51,9 @@ def _served(ctx: RequestContext, uid: str) -> None:
 
 @operation(Operation.GET, writes=False)
 def get(ctx: RequestContext, request: GetRequest) -> Struct:
-    if request.key_wrapping_specification is not None or request.key_wrap_type is not None:
-        raise KmipError("returning keys wrapped under another key is not supported yet", R.FEATURE_NOT_SUPPORTED)
+    spec = request.key_wrapping_specification
+    if request.key_wrap_type is not None:
+        check_key_wrap_type(ctx, request.key_wrap_type, spec)
     if request.key_compression_type is not None:
         raise KmipError("key compression applies to elliptic-curve keys only", R.KEY_COMPRESSION_TYPE_NOT_SUPPORTED)
     # Only the row: the hot path reads one row and makes one custody call.
@@ -64,19 +67,21 @@ def get(ctx: RequestContext, request: GetRequest) -> Struct:
             f"object {record.uid!r} has no value on this server (it was registered without one)",
             ctx.defined_reason(R.KEY_VALUE_NOT_PRESENT, R.ILLEGAL_OPERATION),
         )
-    if record.withheld_by is not None:
+    if record.withheld_by is not None and not (record.withheld_by == "Sensitive" and encrypts(spec)):
         raise _withheld(ctx, record.uid, record.withheld_by)
     if record.fresh:
         _served(ctx, record.uid)
     plain = ctx.custody.unwrap(record.wrapped_value, wrap_context(record.uid, record.object_type))
     wanted = request.key_format_type
     managed: Struct | EncodedItem
-    if wanted is None or wanted == record.value_format:
+    if spec is None and (wanted is None or wanted == record.value_format):
         # Stored as it is returned: sent without decoding and re-encoding.
         managed = EncodedItem(plain)
     else:
         item = decode(plain)
         managed = reformat(decode_struct(MANAGED_OBJECTS[item.tag], item), wanted, record.uid)
+        if spec is not None:
+            managed = wrap_object(ctx, managed, spec, record.uid)
     ctx.id_placeholder = record.uid
     return GetResponse(
         object_type=ObjectType(record.object_type),
