@@ -28,6 +28,7 @@ from .protocol.errors import KmipError
 from .protocol.spec.enums import (
     AdjustmentType,
     BatchErrorContinuationOption,
+    CertificateRequestType,
     CryptographicAlgorithm,
     EncodingOption,
     KeyFormatType,
@@ -36,6 +37,7 @@ from .protocol.spec.enums import (
     RevocationReasonCode,
     SecretDataType,
     State,
+    ValidityIndicator,
 )
 
 __all__ = ["AsyncClient", "AsyncTransport"]
@@ -220,6 +222,32 @@ class AsyncClient(AsyncCryptoMethods):
         """The object ``uid`` with its value, wrapped under ``wrap_with`` if given (see ``Client.get``)."""
         wrapping = wrapping_of(wrap_with, wrap_options, wrap_encoding)
         result: ManagedObject = await self._run(Calls.get, uid, key_format, wrapping)
+        return result
+
+    async def certify(
+        self,
+        public_key: str,
+        *,
+        issuer: str | None = None,
+        request: bytes | None = None,
+        request_type: CertificateRequestType | None = None,
+        name: str | Sequence[str] | None = None,
+        attributes: Mapping[str, Any] | None = None,
+    ) -> str:
+        """An X.509 certificate for ``public_key`` (see ``Client.certify``); its identifier."""
+        return str(await self._run(Calls.certify, public_key, issuer, request, request_type, name, attributes))
+
+    async def recertify(
+        self, certificate: str, *, offset: int | None = None, attributes: Mapping[str, Any] | None = None
+    ) -> str:
+        """Renew ``certificate`` for the same key (see ``Client.recertify``)."""
+        return str(await self._run(Calls.recertify, certificate, offset, attributes))
+
+    async def validate(
+        self, certificates: Sequence[bytes] = (), *, uids: Sequence[str] = (), when: datetime | None = None
+    ) -> ValidityIndicator:
+        """Whether a certificate chain is valid (see ``Client.validate``)."""
+        result: ValidityIndicator = await self._run(Calls.validate, certificates, uids, when)
         return result
 
     async def rekey(self, uid: str, *, offset: int | None = None, attributes: Mapping[str, Any] | None = None) -> str:

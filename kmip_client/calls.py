@@ -16,13 +16,16 @@ from . import operations as ops
 from .crypto_calls import CryptoCalls, algorithm_of, crypto_parameters, default_usage, enum_member
 from .operations import Call, KeyPair, ServerInfo, Version
 from .protocol.model import Attribute, Attributes, Struct
-from .protocol.model.attributes import CryptographicDomainParameters, RevocationReason, attribute_for_version
-from .protocol.model.objects import EncryptionKeyInformation, KeyWrappingSpecification
+from .protocol.model.attributes import CryptographicDomainParameters, Link, RevocationReason, attribute_for_version
+from .protocol.model.objects import Certificate, EncryptionKeyInformation, KeyWrappingSpecification
 from .protocol.model.payloads.structures import attribute_reference
 from .protocol.spec.enums import (
     AdjustmentType,
+    CertificateRequestType,
+    CertificateType,
     EncodingOption,
     KeyFormatType,
+    LinkType,
     ObjectType,
     Operation,
     QueryFunction,
@@ -30,6 +33,7 @@ from .protocol.spec.enums import (
     RevocationReasonCode,
     SecretDataType,
     State,
+    ValidityIndicator,
     WrappingMethod,
 )
 
@@ -148,6 +152,40 @@ class Calls(CryptoCalls):
         )
         fields = ops.pair_attribute_fields(self.version, common, private, public)
         return Call(ops.request(Operation.CREATE_KEY_PAIR, **fields), _key_pair)
+
+    def certify(
+        self,
+        uid: Any,
+        issuer: str | None,
+        request: bytes | None,
+        request_type: CertificateRequestType | None,
+        name: Any,
+        extra: Mapping[str, Any] | None,
+    ) -> Call:
+        link = Link(link_type=LinkType.CERTIFICATE_LINK, linked_object_identifier=issuer) if issuer else None
+        given = ops.attributes_from(self.version, extra, **{"Name": name, "Link": link})
+        fields: dict[str, Any] = dict(ops.attribute_set(self.version, given)) if given else {}
+        if request is not None:
+            kind = request_type or (
+                CertificateRequestType.PEM if request.lstrip().startswith(b"-----") else CertificateRequestType.PKCS_10
+            )
+            fields["certificate_request_type"] = kind
+            fields["certificate_request_value" if self.v2 else "certificate_request"] = request
+        return Call(ops.request(Operation.CERTIFY, unique_identifier=uid, **fields), _uid)
+
+    def recertify(self, uid: Any, offset: int | None, extra: Mapping[str, Any] | None) -> Call:
+        given = ops.attributes_from(self.version, extra)
+        fields = ops.attribute_set(self.version, given) if given else {}
+        return Call(ops.request(Operation.RE_CERTIFY, unique_identifier=uid, offset=offset, **fields), _uid)
+
+    def validate(self, certificates: Sequence[bytes], uids: Sequence[str], when: datetime | None) -> Call:
+        given = tuple(
+            Certificate(certificate_type=CertificateType.X_509, certificate_value=der) for der in certificates
+        )
+        request = ops.request(
+            Operation.VALIDATE, certificates=given, unique_identifiers=tuple(uids), validity_date=when
+        )
+        return Call(request, lambda p: ValidityIndicator(p.validity_indicator))
 
     def rekey(self, uid: Any, offset: int | None, extra: Mapping[str, Any] | None) -> Call:
         given = ops.attributes_from(self.version, extra)

@@ -29,7 +29,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from .calls import algorithm_of, curve_of
+from .calls import algorithm_of
 from .client import Client
 from .operations import CLIENT_VERSIONS, ManagedObject, Version, name_attribute
 from .protocol.errors import KmipError
@@ -39,7 +39,6 @@ from .protocol.spec.enums import (
     CryptographicUsageMask,
     KeyFormatType,
     ObjectType,
-    RecommendedCurve,
     ResultReason,
     RevocationReasonCode,
     SecretDataType,
@@ -300,39 +299,6 @@ def _create(client: Client, args: argparse.Namespace) -> None:
         args.algorithm, args.length, name=args.name or None, usage_mask=args.usage, attributes=_extra(args)
     )
     _emit(args, {"unique_identifier": uid}, uid)
-
-
-def _create_key_pair(client: Client, args: argparse.Namespace) -> None:
-    pair = client.create_key_pair(
-        args.algorithm,
-        args.length,
-        curve=args.curve,
-        private_name=args.private_name or None,
-        public_name=args.public_name or None,
-        private_usage_mask=args.private_usage,
-        public_usage_mask=args.public_usage,
-        attributes=_extra(args),
-    )
-    result = {"private_key": pair.private_key, "public_key": pair.public_key}
-    _emit(args, result, _table([("private key", pair.private_key), ("public key", pair.public_key)]))
-
-
-def _curve(text: str) -> RecommendedCurve:
-    try:
-        return curve_of(text)
-    except ValueError as error:
-        raise argparse.ArgumentTypeError(str(error)) from None
-
-
-def _rekey(client: Client, args: argparse.Namespace) -> None:
-    uid = client.rekey(args.uid, offset=args.offset, attributes=_extra(args))
-    _emit(args, {"unique_identifier": uid}, uid)
-
-
-def _rekey_key_pair(client: Client, args: argparse.Namespace) -> None:
-    pair = client.rekey_key_pair(args.uid, offset=args.offset, attributes=_extra(args))
-    result = {"private_key": pair.private_key, "public_key": pair.public_key}
-    _emit(args, result, _table([("private key", pair.private_key), ("public key", pair.public_key)]))
 
 
 def _register(client: Client, args: argparse.Namespace) -> None:
@@ -638,15 +604,6 @@ def add_client_commands(commands: argparse._SubParsersAction[argparse.ArgumentPa
     sub.add_argument("--length", type=int, default=256, help="bits (default 256)")
     object_attributes(sub)
 
-    sub = add(commands, "create-key-pair", _create_key_pair, "create a linked private and public key; prints both")
-    sub.add_argument("--algorithm", type=_algorithm, default=CryptographicAlgorithm.RSA, help="default RSA")
-    sub.add_argument("--length", type=int, help="bits: RSA 2048 or more; EC 256, 384 or 521 (or give --curve)")
-    sub.add_argument("--curve", type=_curve, help="P-256, P-384, P-521, CURVE25519, CURVE448")
-    for side in ("private", "public"):
-        sub.add_argument(f"--{side}-name", action="append", default=[], help=f"a Name for the {side} key")
-        sub.add_argument(f"--{side}-usage", type=_usage_mask, help=f"the {side} key's usage mask: sign,verify,...")
-    sub.add_argument("--attribute", type=_assignment, action="append", default=[], metavar="NAME=VALUE")
-
     sub = add(commands, "register", _register, "register an existing key, secret or opaque object")
     sub.add_argument("kind", choices=("key", "secret", "opaque"))
     source = sub.add_mutually_exclusive_group(required=True)
@@ -664,15 +621,6 @@ def add_client_commands(commands: argparse._SubParsersAction[argparse.ArgumentPa
     sub.add_argument("--wrap-with", metavar="KEY", help="return the key wrapped under the server's key KEY")
     sub.add_argument("--wrap-method", choices=sorted(WRAP_METHODS), help="with --wrap-with (default: KEY's own)")
     sub.add_argument("--wrap-encoding", choices=("none", "ttlv"), help="wrap the key bytes alone or the Key Value")
-
-    for name, action, what in (
-        ("re-key", _rekey, "replace a symmetric key by a new one that takes over its names; prints its identifier"),
-        ("re-key-key-pair", _rekey_key_pair, "replace a private key and its public key by a new pair; prints both"),
-    ):
-        sub = add(commands, name, action, what)
-        sub.add_argument("uid", help="the key (for re-key-key-pair: the private key)")
-        sub.add_argument("--offset", type=int, help="seconds from now until the replacement activates")
-        sub.add_argument("--attribute", type=_assignment, action="append", default=[], metavar="NAME=VALUE")
 
     sub = add(commands, "locate", _locate, "find objects; prints matching identifiers, one per line")
     sub.add_argument("--name")

@@ -32,6 +32,7 @@ from .protocol.errors import KmipError
 from .protocol.spec.enums import (
     AdjustmentType,
     BatchErrorContinuationOption,
+    CertificateRequestType,
     CryptographicAlgorithm,
     EncodingOption,
     KeyFormatType,
@@ -40,6 +41,7 @@ from .protocol.spec.enums import (
     RevocationReasonCode,
     SecretDataType,
     State,
+    ValidityIndicator,
 )
 
 __all__ = ["Client", "Batch", "Transport"]
@@ -249,6 +251,36 @@ class Client(CryptoMethods):
         """
         wrapping = wrapping_of(wrap_with, wrap_options, wrap_encoding)
         result: ManagedObject = self._run(self._calls.get(uid, key_format, wrapping))
+        return result
+
+    def certify(
+        self,
+        public_key: str,
+        *,
+        issuer: str | None = None,
+        request: bytes | None = None,
+        request_type: CertificateRequestType | None = None,
+        name: str | Sequence[str] | None = None,
+        attributes: Mapping[str, Any] | None = None,
+    ) -> str:
+        """An X.509 certificate for Public Key ``public_key``, issued by the server's CA whose
+        certificate is ``issuer`` (default: the server's configured one); ``request`` a PKCS#10
+        request (DER or PEM) for that key, whose subject and extensions the certificate takes.
+        Returns the new Certificate's identifier (``get`` it for the DER)."""
+        return str(self._run(self._calls.certify(public_key, issuer, request, request_type, name, attributes)))
+
+    def recertify(
+        self, certificate: str, *, offset: int | None = None, attributes: Mapping[str, Any] | None = None
+    ) -> str:
+        """Renew ``certificate`` for the same key (``offset``: seconds from now until it is valid)."""
+        return str(self._run(self._calls.recertify(certificate, offset, attributes)))
+
+    def validate(
+        self, certificates: Sequence[bytes] = (), *, uids: Sequence[str] = (), when: datetime | None = None
+    ) -> ValidityIndicator:
+        """Whether the chain (DER certificates, then those named by ``uids``, from the end entity
+        up) is valid at ``when`` (default now) and ends at a certificate the server holds."""
+        result: ValidityIndicator = self._run(self._calls.validate(certificates, uids, when))
         return result
 
     def rekey(self, uid: str, *, offset: int | None = None, attributes: Mapping[str, Any] | None = None) -> str:

@@ -30,7 +30,7 @@ from .protocol.model.assembly import assembling_init
 from .protocol.model.attributes import Name, attribute_for_version, attribute_name
 from .protocol.model.base import to_bytes
 from .protocol.model.messages import REQUEST_PAYLOADS, decode_message
-from .protocol.model.objects import KeyBlock, KeyValue, OpaqueObject, SecretData, SymmetricKey
+from .protocol.model.objects import Certificate, KeyBlock, KeyValue, OpaqueObject, SecretData, SymmetricKey
 from .protocol.model.payloads.structures import attribute_reference
 from .protocol.spec import Tag
 from .protocol.spec.enums import (
@@ -71,8 +71,9 @@ IDEMPOTENT = frozenset(
 class ManagedObject:
     """An object returned by Get: its value and what describes it.
 
-    ``value`` is the key bytes (symmetric keys, secret data) or the opaque data; ``data_type``
-    the Secret Data Type or Opaque Data Type; ``raw`` the typed KMIP object as received.
+    ``value`` is the key bytes (symmetric keys, secret data; the encoded key of an asymmetric
+    key), the opaque data or a certificate's DER; ``data_type`` the Secret Data Type, Opaque
+    Data Type or Certificate Type; ``raw`` the typed KMIP object as received.
     """
 
     unique_identifier: str
@@ -363,6 +364,8 @@ def managed_object(payload: Any) -> ManagedObject:
     key_format = algorithm = length = data_type = None
     if isinstance(raw, OpaqueObject):
         value, data_type = raw.opaque_data_value or b"", raw.opaque_data_type
+    elif isinstance(raw, Certificate):
+        value, data_type = raw.certificate_value or b"", raw.certificate_type
     else:
         block = getattr(raw, "key_block", None)
         data_type = getattr(raw, "secret_data_type", None)

@@ -2,7 +2,9 @@
 
 **Certify** makes an X.509 certificate for a Public Key the server holds, from a PKCS#10
 request (DER, or PEM; its signature is checked, and its public key must be that object's) or
-from the Public Key alone (the subject then is ``CN=`` the key's Name, or its identifier). The
+from the Public Key alone (the subject then is ``CN=`` the key's Name, or its identifier). A
+request with a Private Key Link naming the key's own private key makes a self-signed root
+(Basic Constraints CA: the start of a CA whose key never leaves the server). Otherwise the
 issuer is a CA whose certificate and private key are managed objects here: the request names
 the CA's certificate with a Certificate Link attribute (KMIP: "for Certificate objects: the
 parent certificate ... in a certificate chain"), or the server's default (``[crypto]
@@ -140,9 +142,32 @@ def _linked(obj: ManagedObject, link_type: LinkType) -> str | None:
 
 @dataclasses.dataclass(frozen=True)
 class _Issuer:
-    uid: str
-    certificate: x509.Certificate
+    """Who signs: a CA certificate the server holds and its private key, or (``uid`` and
+    ``certificate`` None) the subject's own private key, for a self-signed root."""
+
+    uid: str | None
+    certificate: x509.Certificate | None
     key: Any  # the cryptography private key
+
+    def name(self, subject: x509.Name) -> x509.Name:
+        return subject if self.certificate is None else self.certificate.subject
+
+    def public_key(self) -> Any:
+        return self.key.public_key() if self.certificate is None else self.certificate.public_key()
+
+
+def _self_signer(ctx: RequestContext, key: ManagedObject, private_uid: str) -> _Issuer:
+    """The subject's own private key (named by a Private Key Link in the request) signs: a
+    self-signed certificate, the root of a CA the server keeps (its key never leaves)."""
+    if _linked(key, LinkType.PRIVATE_KEY_LINK) != private_uid:
+        raise KmipError(
+            f"a self-signed certificate is signed by the key's own private key; {private_uid!r} is not {key.uid!r}'s",
+            R.INVALID_FIELD,
+        )
+    placeholder = ctx.id_placeholder
+    signer = key_for(ctx, private_uid, usage=Usage.CERTIFICATE_SIGN, protects=True, action="sign certificates")
+    ctx.id_placeholder = placeholder
+    return _Issuer(None, None, private_key(signer))
 
 
 def _issuer(ctx: RequestContext, named: str | None) -> _Issuer:
@@ -250,7 +275,7 @@ def _issued(
     builder = (
         x509.CertificateBuilder()
         .subject_name(subject)
-        .issuer_name(issuer.certificate.subject)
+        .issuer_name(issuer.name(subject))
         .public_key(public)
         .serial_number(int.from_bytes(ctx.custody.random(_SERIAL_BYTES), "big") >> 1 | 1)  # positive, never 0
         .not_valid_before(start)
@@ -259,7 +284,7 @@ def _issued(
         .add_extension(_key_usage(mask, public), critical=True)
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(public), critical=False)
         .add_extension(
-            x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer.certificate.public_key()),  # type: ignore[arg-type]
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer.public_key()),
             critical=False,
         )
     )
@@ -289,13 +314,19 @@ def _default_subject(key: ManagedObject) -> x509.Name:
 
 
 def _store_certificate(
-    ctx: RequestContext, der: bytes, given: list[Any], key: ManagedObject, issuer_uid: str, extra_links: list[Link]
+    ctx: RequestContext,
+    der: bytes,
+    given: list[Any],
+    key: ManagedObject,
+    issuer_uid: str | None,
+    extra_links: list[Link],
 ) -> str:
     attrs = AttributeSet()
     apply_initial(ctx, attrs, [attr for attr in given if getattr(attr, "name", None) != "Link"])
     stored, value = _certificate(Certificate(certificate_type=CertificateType.X_509, certificate_value=der), attrs)
     attrs.add("Link", Link(link_type=LinkType.PUBLIC_KEY_LINK, linked_object_identifier=key.uid))
-    attrs.add("Link", Link(link_type=LinkType.CERTIFICATE_LINK, linked_object_identifier=issuer_uid))
+    if issuer_uid is not None:  # a self-signed root has no parent certificate
+        attrs.add("Link", Link(link_type=LinkType.CERTIFICATE_LINK, linked_object_identifier=issuer_uid))
     for link in extra_links:
         attrs.add("Link", link)
     uid = store_new_object(ctx, ObjectType.CERTIFICATE, attrs, stored, digest_of=value, key_format=None)
@@ -307,12 +338,16 @@ def _store_certificate(
     return uid
 
 
-def _named_issuer(given: list[Any]) -> str | None:
+def _named_link(given: list[Any], link_type: LinkType) -> str | None:
     for attr in given:
         if getattr(attr, "name", None) == "Link" and isinstance(attr.value, Link):
-            if attr.value.link_type == LinkType.CERTIFICATE_LINK:
+            if attr.value.link_type == link_type:
                 return str(attr.value.linked_object_identifier)
     return None
+
+
+def _named_issuer(given: list[Any]) -> str | None:
+    return _named_link(given, LinkType.CERTIFICATE_LINK)
 
 
 def _subject_key(ctx: RequestContext, uid: Any) -> tuple[ManagedObject, Any]:
@@ -329,8 +364,11 @@ def certify(ctx: RequestContext, request: CertifyRequest) -> CertifyResponse:
     key, public = _subject_key(ctx, request.unique_identifier)
     if csr is not None and not _same_key(csr.public_key(), public):
         raise KmipError(f"the Certificate Request's public key is not that of {key.uid!r}", R.INVALID_FIELD)
-    issuer = _issuer(ctx, _named_issuer(given))
+    own_private = _named_link(given, LinkType.PRIVATE_KEY_LINK)
+    issuer = _self_signer(ctx, key, own_private) if own_private else _issuer(ctx, _named_issuer(given))
     mask = int(key.attributes.first("Cryptographic Usage Mask") or 0)
+    if own_private:
+        mask |= Usage.CERTIFICATE_SIGN  # a root: its key signs certificates (the private key's mask allowed it)
     subject = csr.subject if csr is not None and len(csr.subject) else _default_subject(key)
     extensions = list(csr.extensions) if csr is not None else []
     der = _issued(ctx, issuer, subject, public, mask, extensions, ctx.now)

@@ -8,10 +8,13 @@ import asyncio
 import json
 import ssl
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
+from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
+from cryptography.x509.oid import NameOID
 
 from kmip_client import Client, InvalidField, KeyPair
 from kmip_client.aio import AsyncClient
@@ -19,7 +22,13 @@ from kmip_client.aio_transport import AsyncConnectionPool
 from kmip_client.cli import main
 from kmip_client.operations import Version
 from kmip_client.protocol.model.attributes import Link
-from kmip_client.protocol.spec.enums import CryptographicAlgorithm, CryptographicUsageMask, LinkType, ObjectType
+from kmip_client.protocol.spec.enums import (
+    CryptographicAlgorithm,
+    CryptographicUsageMask,
+    LinkType,
+    ObjectType,
+    ValidityIndicator,
+)
 from kmip_client.tls import client_ssl_context
 from kmip_client.transport import Endpoint
 from tests.support.server_process import ServerProcess, free_port, running_server, strongroom_init
@@ -167,3 +176,43 @@ def test_rekey_key_pair_and_the_cli(
     assert replacement and replacement != key
     assert main(["re-key-key-pair", new.private_key, "--json", *flags]) == 0
     assert set(json.loads(capsys.readouterr().out)) == {"private_key", "public_key"}
+
+
+def test_a_ca_in_the_server_certifies_and_validates(
+    capsys: pytest.CaptureFixture[str], server: ServerProcess, context: ssl.SSLContext, tmp_path: Path
+) -> None:
+    with Client(address(server), ssl_context=context) as kmip:
+        ca = kmip.create_key_pair("ECDSA", curve="P-256", private_usage_mask=int(Usage.CERTIFICATE_SIGN))
+        kmip.activate(ca.private_key)
+        root = kmip.certify(
+            ca.public_key,
+            attributes={"Link": Link(link_type=LinkType.PRIVATE_KEY_LINK, linked_object_identifier=ca.private_key)},
+        )
+        leaf_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        csr = (
+            x509.CertificateSigningRequestBuilder()
+            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "app.example")]))
+            .sign(leaf_key, hashes.SHA256())
+        )
+        leaf_public = kmip.create_key_pair("RSA", 2048).public_key  # a key the server holds ...
+        with pytest.raises(InvalidField, match="public key"):
+            kmip.certify(
+                leaf_public, issuer=root, request=csr.public_bytes(serialization.Encoding.PEM)
+            )  # ... not the CSR's
+        leaf = kmip.certify(leaf_public, issuer=root, name="app-cert")
+        der = kmip.get(leaf).value
+        x509.load_der_x509_certificate(der).verify_directly_issued_by(
+            x509.load_der_x509_certificate(kmip.get(root).value)
+        )
+        assert kmip.validate(uids=[leaf, root]) == ValidityIndicator.VALID
+        renewed = kmip.recertify(leaf)
+        assert renewed != leaf and kmip.locate(name="app-cert") == [renewed]
+    (tmp_path / "leaf.der").write_bytes(der)
+    tls = server.tls
+    flags = ["--server", address(server), "--ca", str(tls.ca), "--cert", str(tls.cert), "--key", str(tls.key)]
+    assert main(["validate", "--certificate", str(tmp_path / "leaf.der"), root, *flags]) == 0
+    assert capsys.readouterr().out.strip() == "valid"
+    assert main(["validate", "--certificate", str(tmp_path / "leaf.der"), *flags]) == 0  # issued by a held CA
+    capsys.readouterr()
+    assert main(["certify", leaf_public, "--issuer", root, *flags]) == 0
+    assert capsys.readouterr().out.strip()

@@ -327,3 +327,27 @@ def test_validate_chains(engine):
     )
     assert _validate(engine, certs=[unknown]) == ValidityIndicator.UNKNOWN  # no anchor here
     failure(one(engine, V21, item(Operation.VALIDATE)), R.INVALID_MESSAGE)
+
+
+def test_a_self_signed_root_then_certificates_under_it(engine):
+    """A CA whose key the server made and keeps: its own Private Key Link makes the root."""
+    ca_private, ca_public = create_pair(
+        engine,
+        V21,
+        [Attribute(name="Cryptographic Algorithm", value=A.ECDSA), Attribute(name="Cryptographic Length", value=256)],
+        [Attribute(name="Cryptographic Usage Mask", value=int(Usage.CERTIFICATE_SIGN))],
+        [_name("server-made-ca")],
+    )
+    ok(one(engine, V21, item(Operation.ACTIVATE, unique_identifier=ca_private)))
+    root_uid = ok(certify(engine, V21, ca_public, [_link(LinkType.PRIVATE_KEY_LINK, ca_private)])).unique_identifier
+    root = certificate_of(engine, V21, root_uid)
+    root.verify_directly_issued_by(root)  # self-signed
+    assert root.subject == root.issuer and root.extensions.get_extension_for_class(x509.BasicConstraints).value.ca
+    assert root.extensions.get_extension_for_class(x509.KeyUsage).value.key_cert_sign
+    _, leaf_public = create_pair(engine, V21, rsa_common())
+    leaf_uid = ok(certify(engine, V21, leaf_public, [_link(LinkType.CERTIFICATE_LINK, root_uid)])).unique_identifier
+    certificate_of(engine, V21, leaf_uid).verify_directly_issued_by(root)
+    assert _validate(engine, uids=[leaf_uid, root_uid]) == ValidityIndicator.VALID
+    # Only the key's own private key self-signs.
+    _, other_public = create_pair(engine, V21, rsa_common())
+    failure(certify(engine, V21, other_public, [_link(LinkType.PRIVATE_KEY_LINK, ca_private)]), R.INVALID_FIELD)

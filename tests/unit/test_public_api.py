@@ -34,6 +34,7 @@ CLIENT_METHODS = [
     "add_attribute",
     "adjust_attribute",
     "batch",
+    "certify",
     "check",
     "close",
     "create",
@@ -46,6 +47,7 @@ CLIENT_METHODS = [
     "locate",
     "modify_attribute",
     "query",
+    "recertify",
     "register_key",
     "register_opaque",
     "register_secret",
@@ -53,6 +55,7 @@ CLIENT_METHODS = [
     "rekey_key_pair",
     "revoke",
     "set_attribute",
+    "validate",
     "version",
 ]
 
