@@ -188,6 +188,29 @@ class AsyncClient(AsyncCryptoMethods):
         """Register an existing symmetric key (raw bytes); returns its Unique Identifier."""
         return str(await self._run(Calls.register_key, key, algorithm, name, usage_mask, attributes))
 
+    async def register_wrapped_key(
+        self,
+        wrapped: bytes,
+        algorithm: CryptographicAlgorithm | str,
+        length: int,
+        *,
+        wrapped_by: str,
+        wrap_options: CryptoOptions | None = None,
+        wrap_encoding: EncodingOption | str | None = None,
+        iv: bytes | None = None,
+        name: str | Sequence[str] | None = None,
+        usage_mask: int | None = None,
+        attributes: Mapping[str, Any] | None = None,
+    ) -> str:
+        """Register a symmetric key sent wrapped (see ``Client.register_wrapped_key``)."""
+        wrapping = wrapping_of(wrapped_by, wrap_options, wrap_encoding)
+        assert wrapping is not None
+        return str(
+            await self._run(
+                Calls.register_wrapped_key, wrapped, algorithm, length, wrapping, iv, name, usage_mask, attributes
+            )
+        )
+
     async def register_secret(
         self,
         data: bytes,

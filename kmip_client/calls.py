@@ -17,7 +17,7 @@ from .crypto_calls import CryptoCalls, algorithm_of, crypto_parameters, default_
 from .operations import Call, KeyPair, ServerInfo, Version
 from .protocol.model import Attribute, Attributes, Struct
 from .protocol.model.attributes import CryptographicDomainParameters, Link, RevocationReason, attribute_for_version
-from .protocol.model.objects import Certificate, EncryptionKeyInformation, KeyWrappingSpecification
+from .protocol.model.objects import Certificate, EncryptionKeyInformation, KeyWrappingData, KeyWrappingSpecification
 from .protocol.model.payloads.structures import attribute_reference
 from .protocol.spec.enums import (
     AdjustmentType,
@@ -221,6 +221,26 @@ class Calls(CryptoCalls):
         return self.register(
             ops.symmetric_key(key, algorithm_of(algorithm)), ObjectType.SYMMETRIC_KEY, name, usage_mask, extra
         )
+
+    def register_wrapped_key(
+        self,
+        wrapped: bytes,
+        algorithm: Any,
+        length: int,
+        wrapping: KeyWrappingSpecification,
+        iv: bytes | None,
+        name: Any,
+        usage_mask: int | None,
+        extra: Any,
+    ) -> Call:
+        data = KeyWrappingData(
+            wrapping_method=wrapping.wrapping_method,
+            encryption_key_information=wrapping.encryption_key_information,
+            iv_counter_nonce=iv,
+            encoding_option=wrapping.encoding_option,
+        )
+        managed = ops.wrapped_symmetric_key(wrapped, algorithm_of(algorithm), length, data)
+        return self.register(managed, ObjectType.SYMMETRIC_KEY, name, usage_mask, extra)
 
     def register_secret(self, data: bytes, secret_type: SecretDataType, name: Any, extra: Any) -> Call:
         return self.register(ops.secret_data(data, secret_type), ObjectType.SECRET_DATA, name, None, extra)

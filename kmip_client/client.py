@@ -210,6 +210,28 @@ class Client(CryptoMethods):
         """Register an existing symmetric key (raw bytes); returns its Unique Identifier."""
         return str(self._run(self._calls.register_key(key, algorithm, name, usage_mask, attributes)))
 
+    def register_wrapped_key(
+        self,
+        wrapped: bytes,
+        algorithm: CryptographicAlgorithm | str,
+        length: int,
+        *,
+        wrapped_by: str,
+        wrap_options: CryptoOptions | None = None,
+        wrap_encoding: EncodingOption | str | None = None,
+        iv: bytes | None = None,
+        name: str | Sequence[str] | None = None,
+        usage_mask: int | None = None,
+        attributes: Mapping[str, Any] | None = None,
+    ) -> str:
+        """Register a symmetric key of ``length`` bits sent wrapped under the server's key
+        ``wrapped_by`` (``wrap_options`` and ``wrap_encoding`` as for ``get``; ``iv`` for
+        AES-GCM): the server unwraps it and stores it under its master key like any other."""
+        wrapping = wrapping_of(wrapped_by, wrap_options, wrap_encoding)
+        assert wrapping is not None  # wrapped_by is given
+        call = self._calls.register_wrapped_key(wrapped, algorithm, length, wrapping, iv, name, usage_mask, attributes)
+        return str(self._run(call))
+
     def register_secret(
         self,
         data: bytes,

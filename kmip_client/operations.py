@@ -30,7 +30,15 @@ from .protocol.model.assembly import assembling_init
 from .protocol.model.attributes import Name, attribute_for_version, attribute_name
 from .protocol.model.base import to_bytes
 from .protocol.model.messages import REQUEST_PAYLOADS, decode_message
-from .protocol.model.objects import Certificate, KeyBlock, KeyValue, OpaqueObject, SecretData, SymmetricKey
+from .protocol.model.objects import (
+    Certificate,
+    KeyBlock,
+    KeyValue,
+    KeyWrappingData,
+    OpaqueObject,
+    SecretData,
+    SymmetricKey,
+)
 from .protocol.model.payloads.structures import attribute_reference
 from .protocol.spec import Tag
 from .protocol.spec.enums import (
@@ -312,6 +320,21 @@ def symmetric_key(key: bytes, algorithm: CryptographicAlgorithm, length: int | N
             key_value=KeyValue(key_material=key),
             cryptographic_algorithm=algorithm,
             cryptographic_length=length if length is not None else len(key) * 8,
+        )
+    )
+
+
+def wrapped_symmetric_key(
+    wrapped: bytes, algorithm: CryptographicAlgorithm, length: int, wrapping: KeyWrappingData
+) -> SymmetricKey:
+    """A Symmetric Key whose Key Value is ``wrapped`` (a Byte String) as ``wrapping`` says."""
+    return SymmetricKey(
+        key_block=KeyBlock(
+            key_format_type=KeyFormatType.RAW,
+            key_value=wrapped,
+            cryptographic_algorithm=algorithm,
+            cryptographic_length=length,
+            key_wrapping_data=wrapping,
         )
     )
 

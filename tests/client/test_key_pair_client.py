@@ -6,13 +6,14 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import ssl
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import hashes, keywrap, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.x509.oid import NameOID
 
@@ -216,3 +217,41 @@ def test_a_ca_in_the_server_certifies_and_validates(
     capsys.readouterr()
     assert main(["certify", leaf_public, "--issuer", root, *flags]) == 0
     assert capsys.readouterr().out.strip()
+
+
+@pytest.mark.parametrize("version", [(1, 4), (2, 1)])
+def test_wrapped_get_and_wrapped_register(server: ServerProcess, context: ssl.SSLContext, version: Version) -> None:
+    with Client(address(server), ssl_context=context, version=version) as kmip:
+        kek = kmip.create("AES", 256, usage_mask=int(Usage.WRAP_KEY | Usage.UNWRAP_KEY))
+        kmip.activate(kek)
+        target = kmip.create("AES", 256)
+        plain = kmip.get(target).value
+        wrapped = kmip.get(target, wrap_with=kek, wrap_options={"mode": "NISTKEYWRAP"}, wrap_encoding="none")
+        assert wrapped.raw.key_block.key_wrapping_data.encryption_key_information.unique_identifier == kek
+        # An independent unwrap (RFC 3394) with the KEK's bytes gives the key.
+        assert keywrap.aes_key_unwrap(kmip.get(kek).value, wrapped.value) == plain
+        mine = os.urandom(32)
+        sealed = keywrap.aes_key_wrap_with_padding(kmip.get(kek).value, mine)
+        uid = kmip.register_wrapped_key(
+            sealed, "AES", 256, wrapped_by=kek, wrap_options={"mode": "AESKEYWRAPPADDING"}, wrap_encoding="none"
+        )
+        assert kmip.get(uid).value == mine
+        with pytest.raises(ValueError, match="wrap_with"):
+            kmip.get(target, wrap_options={"mode": "NISTKEYWRAP"})
+
+
+def test_cli_get_wrapped(capsys: pytest.CaptureFixture[str], server: ServerProcess, context: ssl.SSLContext) -> None:
+    with Client(address(server), ssl_context=context) as kmip:
+        kek = kmip.create("AES", 128, usage_mask=int(Usage.WRAP_KEY))
+        kmip.activate(kek)
+        target = kmip.create("AES", 128)
+        kek_bytes, plain = kmip.get(kek).value, kmip.get(target).value
+    tls = server.tls
+    flags = ["--server", address(server), "--ca", str(tls.ca), "--cert", str(tls.cert), "--key", str(tls.key)]
+    argv = ["get", target, "--wrap-with", kek, "--wrap-method", "aes-key-wrap-padding", "--wrap-encoding", "none"]
+    assert main([*argv, "--json", *flags]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert keywrap.aes_key_unwrap_with_padding(kek_bytes, bytes.fromhex(shown["value"])) == plain
+    with pytest.raises(SystemExit):
+        main(["get", target, "--wrap-method", "nist-key-wrap", *flags])  # a usage error: no --wrap-with
+    assert "--wrap-with" in capsys.readouterr().err

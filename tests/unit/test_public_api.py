@@ -51,6 +51,7 @@ CLIENT_METHODS = [
     "register_key",
     "register_opaque",
     "register_secret",
+    "register_wrapped_key",
     "rekey",
     "rekey_key_pair",
     "revoke",
