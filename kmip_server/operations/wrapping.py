@@ -493,6 +493,10 @@ def unwrap_object(ctx: RequestContext, managed: Any) -> tuple[Any, str]:
     the Unique Identifier of that key (2.1 §6.1.43 links the object to it)."""
     block: KeyBlock = managed.key_block
     wrapping, wrapped = block.key_wrapping_data, block.key_value
+    if isinstance(wrapped, KeyValue) and isinstance(wrapped.key_material, bytes) and wrapping is not None:
+        # PyKMIP writes (and reads) a wrapped Key Value as a structure whose Key Material holds
+        # the wrapped bytes; the Key Wrapping Data says they are wrapped, so they are read so.
+        wrapped = wrapped.key_material
     if wrapping is None or not isinstance(wrapped, bytes):
         raise KmipError(
             "a wrapped Key Value is a Byte String with Key Wrapping Data saying how it was wrapped", R.INVALID_FIELD
