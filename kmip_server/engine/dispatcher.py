@@ -53,7 +53,7 @@ from ..storage.repository import Repository
 from .batch_limits import LARGE_MESSAGE_ITEMS, peek_request_header
 from .context import RequestContext, WriteNeeded
 from .identity import ClientIdentity
-from .quirks import TOLERATED_FIELDS
+from .quirks import tolerated
 from .registry import HANDLERS, OperationSpec
 from .responses import encoded_response_header, error_response, failure_item, invalid_message_response, response_header
 from .versions import SUPPORTED_VERSIONS
@@ -452,7 +452,7 @@ class Dispatcher:
         if payload is None or isinstance(payload, RawPayload):
             raise KmipError(f"{_op_name(item)} needs a Request Payload", ResultReason.INVALID_MESSAGE)
         # A field of a later version is refused unless a named client needs it (quirks.py).
-        conflicts = [path for path in version_conflicts(payload, ctx.version) if path not in TOLERATED_FIELDS]
+        conflicts = [path for path in version_conflicts(payload, ctx.version) if not tolerated(path)]
         if conflicts:
             raise KmipError(
                 f"field(s) not defined in KMIP {ctx.version[0]}.{ctx.version[1]}: {', '.join(conflicts)}",

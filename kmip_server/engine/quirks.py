@@ -13,7 +13,7 @@ import logging
 import threading
 from dataclasses import dataclass
 
-__all__ = ["QUIRKS", "Quirk", "TOLERATED_FIELDS", "IGNORED_CREATE_ATTRIBUTES", "warn_once"]
+__all__ = ["QUIRKS", "Quirk", "TOLERATED_FIELDS", "IGNORED_CREATE_ATTRIBUTES", "tolerated", "warn_once"]
 
 log = logging.getLogger("strongroom.compatibility")
 
@@ -65,11 +65,27 @@ QUIRKS: tuple[Quirk, ...] = (
         server="the response's Attribute carries the index named (or the one used, when not 0)",
         test="tests/interop/test_client_quirks.py::test_pykmip_modify_and_delete_attribute_get_the_index_back",
     ),
+    Quirk(
+        key="rekey-template-attribute-2.0",
+        clients="PyKMIP's client (ProxyKmipClient.rekey)",
+        request="a KMIP 2.0 Re-key carrying a 1.x Template-Attribute (empty, or the dates it was given)",
+        server="reads its attributes as the 2.x Attributes would be read",
+        test="tests/interop/test_client_quirks.py::test_pykmip_rekey_in_2_0_sends_a_template_attribute",
+    ),
 )
 
 #: Payload fields (``Class.field``, as :func:`version_conflicts` names them) accepted in KMIP
 #: versions that do not define them, and the quirk that allows each.
-TOLERATED_FIELDS: dict[str, str] = {"LocateRequest.offset_items": "locate-offset-items-before-1.3"}
+TOLERATED_FIELDS: dict[str, str] = {
+    "LocateRequest.offset_items": "locate-offset-items-before-1.3",
+    "ReKeyRequest.template_attribute": "rekey-template-attribute-2.0",
+}
+
+def tolerated(path: str) -> bool:
+    """Whether a field a client's version does not define is accepted: a tolerated field, or
+    a field inside one (a tolerated Template-Attribute's Attributes)."""
+    return any(path == field or path.startswith(field + ".") for field in TOLERATED_FIELDS)
+
 
 #: Names that are not attributes but that clients put in a Create's attributes; ignored.
 IGNORED_CREATE_ATTRIBUTES: dict[str, str] = {"Storage Status Mask": "create-storage-status-mask"}

@@ -221,6 +221,19 @@ def test_pykmip_modify_and_delete_attribute_get_the_index_back(
         client.close()
 
 
+def test_pykmip_rekey_in_2_0_sends_a_template_attribute(interop_server: InteropServer) -> None:
+    client = open_pykmip(interop_server, "admin", enums.KMIPVersion.KMIP_2_0)
+    try:
+        old = client.create(enums.CryptographicAlgorithm.AES, 256)
+        new = client.rekey(old, activation_date=1_900_000_000)  # inside PyKMIP's Template-Attribute
+        assert new != old
+        dates = client.get_attributes(new, ["Activation Date", "State"])[1]
+        found = {a.attribute_name.value: a.attribute_value.value for a in dates}
+        assert found == {"Activation Date": 1_900_000_000, "State": enums.State.PRE_ACTIVE}
+    finally:
+        client.close()
+
+
 def test_the_table_in_code_is_the_table_in_the_docs() -> None:
     """docs/compatibility.md lists every quirk of engine/quirks.py, with its test; each test exists."""
     docs = (ROOT / "docs" / "compatibility.md").read_text()
