@@ -66,6 +66,13 @@ QUIRKS: tuple[Quirk, ...] = (
         test="tests/interop/test_client_quirks.py::test_pykmip_modify_and_delete_attribute_get_the_index_back",
     ),
     Quirk(
+        key="wrapped-key-value-as-structure",
+        clients="PyKMIP's client (register of a key with key_wrapping_data)",
+        request="a Register whose wrapped Key Value is a Key Value structure holding the wrapped bytes as Key Material",
+        server="unwraps those bytes as the Key Wrapping Data says (a wrapped Key Value is otherwise a Byte String)",
+        test="tests/interop/test_client_quirks.py::test_pykmip_registers_a_wrapped_key_in_its_own_form",
+    ),
+    Quirk(
         key="rekey-template-attribute-2.0",
         clients="PyKMIP's client (ProxyKmipClient.rekey)",
         request="a KMIP 2.0 Re-key carrying a 1.x Template-Attribute (empty, or the dates it was given)",
@@ -80,6 +87,7 @@ TOLERATED_FIELDS: dict[str, str] = {
     "LocateRequest.offset_items": "locate-offset-items-before-1.3",
     "ReKeyRequest.template_attribute": "rekey-template-attribute-2.0",
 }
+
 
 def tolerated(path: str) -> bool:
     """Whether a field a client's version does not define is accepted: a tolerated field, or

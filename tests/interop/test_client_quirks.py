@@ -11,13 +11,16 @@ their own (the Time Stamp is 2026-12-02T00:00:00Z).
 
 from __future__ import annotations
 
+import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from cryptography.hazmat.primitives import keywrap
 from kmip.core import enums
 from kmip.pie import exceptions
+from kmip.pie import objects as pie_objects
 
 from kmip_client.protocol.model import Attribute, ProtocolVersion, ResponseMessage
 from kmip_client.protocol.model.messages import decode_message
@@ -230,6 +233,35 @@ def test_pykmip_rekey_in_2_0_sends_a_template_attribute(interop_server: InteropS
         dates = client.get_attributes(new, ["Activation Date", "State"])[1]
         found = {a.attribute_name.value: a.attribute_value.value for a in dates}
         assert found == {"Activation Date": 1_900_000_000, "State": enums.State.PRE_ACTIVE}
+    finally:
+        client.close()
+
+
+@pytest.mark.parametrize(
+    "version", [enums.KMIPVersion.KMIP_1_4, enums.KMIPVersion.KMIP_2_0], ids=["kmip1.4", "kmip2.0"]
+)
+def test_pykmip_registers_a_wrapped_key_in_its_own_form(
+    interop_server: InteropServer, version: enums.KMIPVersion
+) -> None:
+    client = open_pykmip(interop_server, "admin", version)
+    try:
+        kek_bytes, key_bytes = os.urandom(32), os.urandom(32)
+        masks = [enums.CryptographicUsageMask.WRAP_KEY, enums.CryptographicUsageMask.UNWRAP_KEY]
+        kek = client.register(pie_objects.SymmetricKey(enums.CryptographicAlgorithm.AES, 256, kek_bytes, masks=masks))
+        client.activate(kek)
+        wrapping = {
+            "wrapping_method": enums.WrappingMethod.ENCRYPT,
+            "encryption_key_information": {
+                "unique_identifier": kek,
+                "cryptographic_parameters": {"block_cipher_mode": enums.BlockCipherMode.NIST_KEY_WRAP},
+            },
+            "encoding_option": enums.EncodingOption.NO_ENCODING,
+        }
+        wrapped = keywrap.aes_key_wrap(kek_bytes, key_bytes)
+        uid = client.register(
+            pie_objects.SymmetricKey(enums.CryptographicAlgorithm.AES, 256, wrapped, key_wrapping_data=wrapping)
+        )
+        assert client.get(uid).value == key_bytes  # unwrapped by the server, returned plain
     finally:
         client.close()
 
