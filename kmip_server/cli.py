@@ -1,6 +1,7 @@
 """The ``strongroom`` command (server side): ``init``, ``serve``, ``backup``, ``restore``,
-``certs issue`` and ``certs renew-server`` (init and certs are in :mod:`.cli_init`, backup and
-restore themselves in :mod:`.backup`).
+``rotation status``, ``certs issue`` and ``certs renew-server`` (init and certs are in
+:mod:`.cli_init`, backup and restore themselves in :mod:`.backup`, rotation status in
+:mod:`.rotation.status`).
 
 Every failure an operator can cause (a bad configuration, a missing SoftHSM2, a file that would
 be overwritten) ends the command with status 1 and one ``strongroom: ...`` line on stderr, not
@@ -108,6 +109,20 @@ def _cmd_restore(args: argparse.Namespace) -> int:
     from .backup import restore_command
 
     return restore_command(Path(args.archive), Path(args.data_dir))
+
+
+# ---- rotation
+
+
+def _cmd_rotation_status(args: argparse.Namespace) -> int:
+    import time
+
+    from .rotation.status import read_status, render
+
+    config = load_config(Path(args.data_dir))
+    status = read_status(config.storage.url, int(time.time()), due_limit=args.limit, recent_limit=args.recent)
+    sys.stdout.write(render(status))
+    return 0
 
 
 # ---- the parser
@@ -225,6 +240,29 @@ def build_parser() -> argparse.ArgumentParser:
     restore.add_argument("--from", dest="archive", required=True, metavar="FILE", help="the backup archive")
     restore.add_argument("--data-dir", required=True, metavar="NEWDIR", help="the data directory to create")
     restore.set_defaults(run=_cmd_restore)
+
+    rotation = commands.add_parser(
+        "rotation",
+        help="automatic key rotation (KMIP 2.1 Rotate attributes)",
+        description="Automatic key rotation.",
+    )
+    rotation_commands = rotation.add_subparsers(dest="rotation_command", metavar="COMMAND", required=True)
+    status = rotation_commands.add_parser(
+        "status",
+        help="list the keys due for rotation and the latest rotations",
+        description="Read the store named by DIR/strongroom.toml and list the keys due for rotation now "
+        "(Rotate Automatic, Active, Initial Date + Rotate Interval passed: unique identifier, name, algorithm, "
+        "since when), longest due first; the latest replacements (old -> new key, when: the server's and "
+        "Re-key's); and which server process rotates. Needs no token and works while the server runs.",
+    )
+    status.add_argument("--data-dir", required=True, metavar="DIR", help="a data directory made by `strongroom init`")
+    status.add_argument(
+        "--limit", type=_bounded_int(1, 100_000), default=100, help="list at most this many due keys (default 100)"
+    )
+    status.add_argument(
+        "--recent", type=_bounded_int(0, 100_000), default=20, help="list this many latest rotations (default 20)"
+    )
+    status.set_defaults(run=_cmd_rotation_status)
 
     certs = commands.add_parser(
         "certs", help="client certificates from the data directory's CA", description="Manage client certificates."

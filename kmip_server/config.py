@@ -29,8 +29,9 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from . import crypto_settings
+from . import crypto_settings, rotation_settings
 from .crypto_settings import CryptoSettings
+from .rotation_settings import RotationSettings
 
 __all__ = [
     "CONFIG_FILE_NAME",
@@ -130,6 +131,7 @@ class ServerConfig:
     storage: StorageSettings
     policy: PolicySettings
     crypto: CryptoSettings = CryptoSettings()
+    rotation: RotationSettings = RotationSettings()
     log_level: str = "INFO"
     # Answer the test-harness operation Interop, which conformance test suites open and close
     # their test cases with; KMIP forbids it on a production server (2.1 6.1.26).
@@ -149,6 +151,7 @@ _SECTION_KEYS: dict[str, tuple[str, ...]] = {
     "storage": ("url",),
     "policy": ("admin_identities", "policy_file"),
     "crypto": crypto_settings.KEYS,
+    "rotation": rotation_settings.KEYS,
 }
 _SECTIONS = tuple(_SECTION_KEYS)
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
@@ -490,6 +493,7 @@ def load_config(data_dir: Path) -> ServerConfig:
         storage=storage,
         policy=policy,
         crypto=crypto_settings.read(sections["crypto"]),
+        rotation=rotation_settings.read(sections["rotation"]),
         log_level=log_level.upper(),
         test_harness=test_harness,
     )
@@ -726,4 +730,5 @@ def render_default_config(module: Path | None = None) -> str:
         ]
     )
     out += crypto_settings.render(_comment, _toml_value)
+    out += rotation_settings.render(_comment, _toml_value)
     return "\n".join(out) + "\n"

@@ -83,5 +83,11 @@ def build_dispatcher(config: ServerConfig) -> Dispatcher:
 
 
 def build_handler(config: ServerConfig) -> MessageHandler:
-    """The transport's per-worker handler: ``handler(request_bytes, identity) -> response_bytes``."""
-    return build_dispatcher(config).handle
+    """The transport's per-worker handler: ``handler(request_bytes, identity) -> response_bytes``.
+    With ``[rotation] enabled`` the worker's rotation scheduler runs beside it (kmip_server/rotation/)."""
+    dispatcher = build_dispatcher(config)
+    if config.rotation.enabled:
+        from ..rotation.scheduler import start_beside  # it imports the operations, loaded above
+
+        start_beside(dispatcher, config)
+    return dispatcher.handle

@@ -122,9 +122,17 @@ class Dispatcher:
         # The Interop operation "SHALL NOT be available in a production server" (KMIP 2.1
         # 6.1.26): only a server configured for conformance testing answers it.
         self.test_harness = test_harness
+        #: Called first by :meth:`close`: what runs beside the dispatcher on its token session
+        #: (the worker's rotation scheduler) stops before the session closes.
+        self.on_close: list[Callable[[], None]] = []
 
     def close(self) -> None:
         """Release the store's connections and the token session (a worker is exiting)."""
+        for stop in self.on_close:
+            try:
+                stop()
+            except Exception:  # noqa: BLE001 - closing goes on whatever one of them did
+                log.exception("stopping a companion of the dispatcher failed")
         self._failures.flush()
         try:
             self.repository.dispose()

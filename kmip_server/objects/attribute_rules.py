@@ -123,7 +123,21 @@ RULES: dict[str, AttributeRule] = {
     "Process Start Date": _SET_ONCE,
     "Protect Stop Date": _SET_ONCE,
     "Deactivation Date": _SET_ONCE,
+    # KMIP 2.1 §4.48-4.54 (2.1 only: see server_attributes.defined_in). A client may give the
+    # schedule when it creates an object, or set it later once, but not change or delete it.
+    "Rotate Automatic": _GIVEN_ONCE,
+    "Rotate Interval": _GIVEN_ONCE,
+    "Rotate Offset": _GIVEN_ONCE,
+    # A client's label for the set of keys one rotation chain makes: changed and deleted freely.
+    "Rotate Name": _SINGLE,
+    # Set by the server when an object is replaced (kmip_server/rotation/lineage.py).
+    "Rotate Date": _SERVER_ONLY,
+    "Rotate Generation": _SERVER_ONLY,
+    "Rotate Latest": _SERVER_ONLY,
 }
+
+#: The attributes KMIP 2.1 added for key rotation.
+ROTATION_ATTRIBUTES = frozenset(name for name in RULES if name.startswith("Rotate "))
 
 _CUSTOM = _MULTI
 
@@ -168,21 +182,26 @@ VALUE_TYPES: dict[str, ItemType] = {
             "Compromise Date",
             "Compromise Occurrence Date",
             "Archive Date",
+            "Rotate Date",
         ),
         _DATE,
     ),
     **dict.fromkeys(("Cryptographic Algorithm", "Object Type", "State", "Key Format Type"), _ENUM),
-    **dict.fromkeys(("Cryptographic Length", "Cryptographic Usage Mask"), _INT),
+    **dict.fromkeys(("Cryptographic Length", "Cryptographic Usage Mask", "Rotate Generation"), _INT),
     **dict.fromkeys(
         ("Object Group", "Contact Information", "Operation Policy Name", "Description", "Comment", "Unique Identifier"),
         _TEXT,
     ),
-    **dict.fromkeys(("Sensitive", "Extractable", "Fresh", "Always Sensitive", "Never Extractable"), _BOOL),
+    **dict.fromkeys(
+        ("Sensitive", "Extractable", "Fresh", "Always Sensitive", "Never Extractable", "Rotate Automatic", "Rotate Latest"),
+        _BOOL,
+    ),
     **dict.fromkeys(
         ("Name", "Link", "Cryptographic Parameters", "Application Specific Information", "Usage Limits", "Digest"),
         _STRUCT,
     ),
-    "Lease Time": _INTERVAL,
+    **dict.fromkeys(("Lease Time", "Rotate Interval", "Rotate Offset"), _INTERVAL),
+    "Rotate Name": _STRUCT,
     "Random Number Generator": _STRUCT,
     "Protection Storage Mask": _INT,
     "Short Unique Identifier": ItemType.BYTE_STRING,

@@ -8,8 +8,9 @@ from kmip_client.protocol.model.attributes import attribute_name
 from kmip_client.protocol.spec.enums import ResultReason
 
 from ..engine.context import RequestContext
-from ..objects.attribute_rules import VALUE_TYPES, AttributeRule, rule_for
+from ..objects.attribute_rules import ROTATION_ATTRIBUTES, VALUE_TYPES, AttributeRule, rule_for
 from ..objects.attribute_set import AttributeSet
+from ..objects.server_attributes import defined_in
 
 R = ResultReason
 
@@ -30,6 +31,13 @@ def checked(ctx: RequestContext, attr: Attribute) -> tuple[str, AttributeRule]:
             f"unknown attribute {name!r} (custom attributes need an x- or y- name, or a Vendor Identification)",
             ctx.reason(R.UNSUPPORTED_ATTRIBUTE, R.INVALID_FIELD),
         )
+    if name in ROTATION_ATTRIBUTES and not defined_in(name, ctx.version):
+        # KMIP 2.1's: a client of an earlier version cannot have them. (The versions of older
+        # attributes are not enforced here: clients of those versions send some of them.)
+        raise KmipError(
+            f"attribute {name!r} is defined from KMIP 2.1 on, not in {ctx.version[0]}.{ctx.version[1]}",
+            ctx.reason(R.UNSUPPORTED_ATTRIBUTE, R.INVALID_FIELD),
+        )
     if attr.value is None:
         raise KmipError(f"attribute {name!r} has no value", ctx.reason(R.INVALID_ATTRIBUTE_VALUE, R.INVALID_FIELD))
     expected = VALUE_TYPES.get(name)
@@ -38,6 +46,9 @@ def checked(ctx: RequestContext, attr: Attribute) -> tuple[str, AttributeRule]:
             f"attribute {name!r} must be a {expected.name.replace('_', ' ').title()}, got {attr.type.name}",
             ctx.reason(R.INVALID_ATTRIBUTE_VALUE, R.INVALID_FIELD),
         )
+    if name == "Rotate Interval" and attr.value == 0:
+        # A key due again as soon as it is made would be replaced at every check, for ever.
+        raise KmipError("Rotate Interval must be at least one second", R.INVALID_ATTRIBUTE_VALUE)
     return name, rule
 
 

@@ -35,8 +35,13 @@ and the Offset field is what is wrong: Invalid Field).
 
 The old key may be in any state but destroyed (replacing a compromised or deactivated key is
 what Re-key is for) and keeps its state; its value must be on the server (Key Value Not
-Present, §11.5). KMIP 2.1's rotation attributes (Rotate Name, Generation, Latest ...) are not
-maintained here: a scheduler that rotates keys calls :func:`rekey_symmetric`.
+Present, §11.5).
+
+KMIP 2.1's rotation attributes: Rotate Automatic, Interval, Offset and Name are copied like the
+other attributes a client may give; every replacement, a client's or the server's rotation
+scheduler's (kmip_server/rotation/, which calls :func:`rekey_symmetric` and :func:`rekey_pair`),
+records Rotate Generation and Latest on the new key and Rotate Latest and Date on the old one
+(kmip_server/rotation/lineage.py).
 """
 
 from __future__ import annotations
@@ -59,6 +64,7 @@ from ..engine.context import RequestContext
 from ..engine.registry import operation
 from ..objects.attribute_rules import rule_for
 from ..objects.attribute_set import AttributeSet
+from ..rotation import lineage
 from .attribute_input import apply_initial
 from .common import ManagedObject, as_datetime, as_seconds, destroyed, load_object
 from .creation import _check_storage_masks, store_generated_key
@@ -154,6 +160,7 @@ def _replacement_attributes(
         for _, attr in stored.instances("Name"):
             attrs.add("Name", attr.value, attr.type)
     attrs.add("Link", Link(link_type=LinkType.REPLACED_OBJECT_LINK, linked_object_identifier=old.uid))
+    lineage.succeed(stored, attrs)
     return attrs
 
 
@@ -162,6 +169,7 @@ def _retire(ctx: RequestContext, old: ManagedObject, new_uid: str, requested: At
     if "Name" not in requested:
         old.attributes.delete("Name")
     old.attributes.add("Link", Link(link_type=LinkType.REPLACEMENT_OBJECT_LINK, linked_object_identifier=new_uid))
+    lineage.retire(old.attributes, ctx.now)
     old.touch(ctx)
     old.save(ctx)
 
@@ -207,21 +215,34 @@ def _old_public_key(ctx: RequestContext, private: ManagedObject) -> ManagedObjec
     )
 
 
-@operation(Operation.RE_KEY_KEY_PAIR, writes=True)
-def rekey_key_pair(ctx: RequestContext, request: ReKeyKeyPairRequest) -> Struct:
-    private_given, public_given = requested_pair_attributes(ctx, request)
+def rekey_pair(
+    ctx: RequestContext,
+    old_private_uid: Any,
+    offset_seconds: int | None,
+    private_given: list[Attribute],
+    public_given: list[Attribute],
+) -> tuple[str, str]:
+    """Replace the key pair whose Private Key is ``old_private_uid`` with a new pair: Re-key
+    Key Pair's rules, as :func:`rekey_symmetric` for one key. The new (Private Key, Public Key)
+    Unique Identifiers. For the operation and for the rotation scheduler, in the caller's transaction."""
     old_private = _old_key(
-        ctx,
-        request.private_key_unique_identifier,
-        ObjectType.PRIVATE_KEY,
-        "Re-key Key Pair names the Private Key of the pair it replaces",
+        ctx, old_private_uid, ObjectType.PRIVATE_KEY, "Re-key Key Pair names the Private Key of the pair it replaces"
     )
     old_public = _old_public_key(ctx, old_private)
     private_requested, public_requested = _requested(ctx, private_given), _requested(ctx, public_given)
-    private_attrs = _replacement_attributes(ctx, old_private, private_requested, request.offset)
-    public_attrs = _replacement_attributes(ctx, old_public, public_requested, request.offset)
+    private_attrs = _replacement_attributes(ctx, old_private, private_requested, offset_seconds)
+    public_attrs = _replacement_attributes(ctx, old_public, public_requested, offset_seconds)
     pair = _generated(ctx, private_attrs, public_attrs)
     private_uid, public_uid = store_pair(ctx, pair, private_attrs, public_attrs)
     _retire(ctx, old_private, private_uid, private_requested)
     _retire(ctx, old_public, public_uid, public_requested)
+    return private_uid, public_uid
+
+
+@operation(Operation.RE_KEY_KEY_PAIR, writes=True)
+def rekey_key_pair(ctx: RequestContext, request: ReKeyKeyPairRequest) -> Struct:
+    private_given, public_given = requested_pair_attributes(ctx, request)
+    private_uid, public_uid = rekey_pair(
+        ctx, request.private_key_unique_identifier, request.offset, private_given, public_given
+    )
     return ReKeyKeyPairResponse(private_key_unique_identifier=private_uid, public_key_unique_identifier=public_uid)

@@ -28,8 +28,9 @@ from sqlalchemy import (
 
 #: Bumped whenever the tables change; ``create_schema`` refuses a store written by a newer version
 #: and brings an older one up to date. 2: the (name, text_value) index leaves out rows without text.
-#: 3: crypto_streams, the open streamed cryptographic operations.
-SCHEMA_VERSION = 3
+#: 3: crypto_streams, the open streamed cryptographic operations. 4: rotation_lease, which
+#: server process may rotate keys.
+SCHEMA_VERSION = 4
 
 # An arbitrary constant: the PostgreSQL advisory lock that serialises concurrent create_schema
 # calls (several workers starting at once would otherwise race on CREATE TABLE).
@@ -124,9 +125,20 @@ crypto_streams = Table(
 )
 Index("ix_crypto_streams_owner", crypto_streams.c.owner)
 
+# One row: which process of which server rotates keys now, and until when (POSIX seconds) it
+# may without renewing (see kmip_server/storage/rotation.py). ``holder`` is "" when free.
+rotation_lease = Table(
+    "rotation_lease",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("holder", Text, nullable=False),
+    Column("expires", BigInteger, nullable=False),
+    CheckConstraint("id = 1", name="ck_rotation_lease_single_row"),
+)
+
 
 def _tables_for(dialect_name: str) -> list[Table]:
-    tables = [managed_objects, object_attributes, schema_version, crypto_streams]
+    tables = [managed_objects, object_attributes, schema_version, crypto_streams, rotation_lease]
     if dialect_name == "sqlite":
         tables.append(sequence_counter)
     return tables
@@ -153,7 +165,8 @@ def _migrate(conn: Connection, stored: int) -> None:
         # Rebuilt as a partial index: only the rows with text stay in it.
         _text_index.drop(conn, checkfirst=True)
         _text_index.create(conn)
-    # 3 added crypto_streams, which create_all has just made.
+    # 3 added crypto_streams and 4 rotation_lease, which create_all has just made (and
+    # _create_schema gives the lease its row).
     conn.execute(schema_version.update().where(schema_version.c.id == 1).values(version=SCHEMA_VERSION))
 
 
@@ -176,6 +189,8 @@ def _create_schema(conn: Connection) -> None:
     elif stored < SCHEMA_VERSION:
         _migrate(conn, stored)
 
+    if conn.execute(select(rotation_lease.c.id).where(rotation_lease.c.id == 1)).scalar() is None:
+        conn.execute(insert(rotation_lease).values(id=1, holder="", expires=0))
     if dialect == "sqlite":
         exists = conn.execute(select(sequence_counter.c.value).where(sequence_counter.c.id == 1)).scalar()
         if exists is None:

@@ -755,7 +755,7 @@ def test_a_version_1_store_is_brought_up_to_date(repo: Repository) -> None:
     with repo.read() as s:
         assert s.locate(LocateQuery(attributes=(AttributeFilter("Name", text_prefix="al"),))) == ["k1"]
     with repo.engine.connect() as conn:
-        assert conn.execute(select(schema_version.c.version)).scalar() == SCHEMA_VERSION == 3
+        assert conn.execute(select(schema_version.c.version)).scalar() == SCHEMA_VERSION == 4
     repo.create_schema()  # and again: nothing left to do
     assert _text_index_condition(repo) == "text_value IS NOT NULL"
 
@@ -771,7 +771,7 @@ def test_a_version_2_store_gets_the_streams_table(repo: Repository) -> None:
     with repo.read() as s:
         assert s.get("k1") is not None
     with repo.engine.connect() as conn:
-        assert conn.execute(select(schema_version.c.version)).scalar() == 3
+        assert conn.execute(select(schema_version.c.version)).scalar() == SCHEMA_VERSION
 
 
 def _text_index_condition(repo: Repository) -> str | None:
