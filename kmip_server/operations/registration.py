@@ -40,6 +40,7 @@ from kmip_client.protocol.model.objects import (
     PrivateKey,
     PublicKey,
     SecretData,
+    SplitKey,
     SymmetricKey,
     Template,
     TransparentKeyMaterial,
@@ -63,6 +64,7 @@ from .attribute_input import apply_initial
 from .creation import _check_storage_masks, _key_block, _symmetric_parameters, store_new_object
 from .crypto.asymmetric import check_private
 from .key_formats import mislabelled
+from .split_keys import split_key
 from .templates import checked_template, requested_attributes
 from .wrapping import unwrap_object, wrapped_block
 
@@ -78,6 +80,7 @@ _REGISTRABLE: dict[int, type[Struct]] = {
     ObjectType.PRIVATE_KEY: PrivateKey,
     ObjectType.CERTIFICATE: Certificate,
     ObjectType.TEMPLATE: Template,
+    ObjectType.SPLIT_KEY: SplitKey,
 }
 _SYMMETRIC_FORMATS = (F.RAW, F.OPAQUE, F.TRANSPARENT_SYMMETRIC_KEY)
 #: The formats a registered asymmetric key may come in (KMIP 2.1 §11.15): encoded (a Byte
@@ -303,8 +306,8 @@ def register(ctx: RequestContext, request: RegisterRequest) -> Struct:
     cls = _REGISTRABLE.get(object_type) if object_type is not None else None
     if cls is None:
         raise KmipError(
-            "Register accepts Symmetric Key, Secret Data, Opaque Object, Public Key, Private Key, Certificate "
-            "and (KMIP 1.x) Template objects",
+            "Register accepts Symmetric Key, Secret Data, Opaque Object, Public Key, Private Key, Certificate, "
+            "Split Key and (KMIP 1.x) Template objects",
             ctx.reason(R.INVALID_OBJECT_TYPE, R.INVALID_FIELD),
         )
     managed: Any = request.managed_object
@@ -335,6 +338,9 @@ def register(ctx: RequestContext, request: RegisterRequest) -> Struct:
         )
     elif isinstance(managed, Certificate):
         stored_object, value = _certificate(managed, attrs)
+    elif isinstance(managed, SplitKey):
+        stored_object, value, key_format = split_key(ctx, managed, attrs)
+        algorithm, length = attrs.first("Cryptographic Algorithm"), attrs.first("Cryptographic Length")
     elif isinstance(managed, (PublicKey, PrivateKey)):
         stored_object, value, key_format = _asymmetric(managed, attrs)
         algorithm, length = attrs.first("Cryptographic Algorithm"), attrs.first("Cryptographic Length")

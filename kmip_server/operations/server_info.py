@@ -54,7 +54,7 @@ CONFORMANT_PROFILES: dict[str, tuple[str, ...]] = {
 }
 #: The object types Create (Symmetric Key; in 2.x Secret Data too), Register and Get handle.
 #: Public and Private Keys are also made by Create Key Pair, Certificates by Certify;
-#: Templates exist in 1.x only.
+#: Split Keys are registered and returned; Templates exist in 1.x only.
 SUPPORTED_OBJECT_TYPES = (
     ObjectType.SYMMETRIC_KEY,
     ObjectType.PUBLIC_KEY,
@@ -62,6 +62,7 @@ SUPPORTED_OBJECT_TYPES = (
     ObjectType.CERTIFICATE,
     ObjectType.SECRET_DATA,
     ObjectType.OPAQUE_OBJECT,
+    ObjectType.SPLIT_KEY,
 )
 _V1_OBJECT_TYPES = (*SUPPORTED_OBJECT_TYPES, ObjectType.TEMPLATE)
 

@@ -139,6 +139,7 @@ def test_query_reports_only_what_is_registered(engine):
         ObjectType.CERTIFICATE,
         ObjectType.SECRET_DATA,
         ObjectType.OPAQUE_OBJECT,
+        ObjectType.SPLIT_KEY,
     }
     assert payload.vendor_identification == "Strongroom"
     assert payload.server_information.server_name == "Strongroom"
