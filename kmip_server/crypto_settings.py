@@ -32,6 +32,8 @@ class CryptoSettings:
     # must name one), and how many days a certificate it issues is valid.
     certify_issuer: str = ""
     certify_days: int = 365
+    # Blowfish, CAST5, IDEA and Camellia keys (create, register, Encrypt/Decrypt): off.
+    legacy_algorithms: bool = False
 
 
 KEYS = tuple(field.name for field in dataclasses.fields(CryptoSettings))
@@ -57,6 +59,10 @@ _COMMENTS: dict[str, tuple[str, ...]] = {
         "Its Public Key must link to a Private Key the caller may use for Certificate Sign.",
     ),
     "certify_days": ("How many days a certificate from Certify or Re-certify is valid.",),
+    "legacy_algorithms": (
+        "Blowfish, CAST5, IDEA and Camellia keys: created, registered and used only when true (for",
+        "migrating old clients' keys; 64-bit blocks and no current standard behind them).",
+    ),
 }
 RNG_SEED_MODES = ("token", "ignore", "refuse")
 
@@ -74,6 +80,7 @@ def read(table: Any) -> CryptoSettings:
         rsa_min_bits=table.integer("rsa_min_bits", _DEFAULTS.rsa_min_bits, (1024, 4096)),
         certify_issuer=table.string("certify_issuer", _DEFAULTS.certify_issuer),
         certify_days=table.integer("certify_days", _DEFAULTS.certify_days, (1, 36_500)),
+        legacy_algorithms=table.boolean("legacy_algorithms", _DEFAULTS.legacy_algorithms),
     )
 
 

@@ -49,6 +49,8 @@ from ..objects.server_attributes import PROTECTION_STORAGE, random_number_genera
 from ..storage.records import ObjectRecord
 from .attribute_input import apply_initial
 from .common import date_attribute, state_now, wrap_context
+from .legacy_algorithms import LEGACY
+from .legacy_algorithms import check_key as legacy_check
 from .templates import requested_attributes
 
 R = ResultReason
@@ -104,6 +106,8 @@ def _symmetric_parameters(ctx: RequestContext, attrs: AttributeSet, key_bytes: i
     elif algorithm == A.DES3:
         if length not in DES3_BYTES:
             raise _invalid(ctx, f"Triple DES keys are 112 or 168 bits long, not {length}")
+    elif algorithm in LEGACY:
+        legacy_check(ctx, int(algorithm), int(length))
     elif key_bytes is None:
         raise KmipError(
             f"Create makes AES, Triple DES and HMAC keys; {getattr(algorithm, 'name', algorithm)} is not supported",

@@ -7,6 +7,7 @@ operations; the other modules register their handlers when imported.
 from __future__ import annotations
 
 from ...crypto_settings import CryptoSettings
+from .. import legacy_algorithms
 from . import derivation, digest, encryption, keys, mac, pkcs11_passthrough, rng, signatures, streams  # noqa: F401
 
 
@@ -15,3 +16,4 @@ def configure(settings: CryptoSettings) -> None:
     keys.configure(settings)
     streams.configure(settings)
     rng.configure(settings)
+    legacy_algorithms.configure(settings)

@@ -33,6 +33,8 @@ from cryptography.hazmat.primitives.ciphers.aead import AESCCM, AESGCM, ChaCha20
 
 from kmip_client.protocol.spec.enums import BlockCipherMode, CryptographicAlgorithm, PaddingMethod
 
+from .. import legacy_algorithms as legacy
+
 A = CryptographicAlgorithm
 M = BlockCipherMode
 
@@ -414,11 +416,27 @@ def _label(value: int | None, enum_type: type[enum.IntEnum]) -> str:
         return f"0x{int(value):08X}"
 
 
+#: Blowfish, CAST5, IDEA and Camellia, used only while legacy.enabled() (legacy_algorithms.py says why).
+LEGACY_SUITES: dict[tuple[int, int | None], Suite] = {
+    (algorithm, mode): _block_suite(
+        f"{cipher.name}-{mode.name}", cipher.make, frozenset(bits // 8 for bits in cipher.key_bits), cipher.block, mode
+    )
+    for algorithm, cipher in legacy.LEGACY.items()
+    for mode in (M.ECB, M.CBC, M.CFB, M.OFB)
+}
+
+
 def suite_for(algorithm: int | None, mode: int | None) -> Suite:
     """The suite of ``algorithm`` in ``mode`` (a stream cipher or AEAD takes no mode)."""
-    found = SUITES.get((int(algorithm), int(mode) if mode is not None else None)) if algorithm is not None else None
+    key = (int(algorithm), int(mode) if mode is not None else None) if algorithm is not None else None
+    found = SUITES.get(key) if key is not None else None
     if found is not None:
         return found
+    if key is not None and algorithm in legacy.LEGACY:
+        if not legacy.enabled():
+            raise CipherError(Fault.UNSUPPORTED, f"{legacy.LEGACY[algorithm].name} is a legacy algorithm, off here")
+        if key in LEGACY_SUITES:
+            return LEGACY_SUITES[key]
     if algorithm is None:
         raise _bad("no Cryptographic Algorithm: neither the request nor the key names one")
     if mode is None and any(a == algorithm for a, _ in SUITES):
