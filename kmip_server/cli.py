@@ -117,10 +117,15 @@ def _cmd_restore(args: argparse.Namespace) -> int:
 def _cmd_rotation_status(args: argparse.Namespace) -> int:
     import time
 
+    from sqlalchemy.exc import SQLAlchemyError
+
     from .rotation.status import read_status, render
 
     config = load_config(Path(args.data_dir))
-    status = read_status(config.storage.url, int(time.time()), due_limit=args.limit, recent_limit=args.recent)
+    try:
+        status = read_status(config.storage.url, int(time.time()), due_limit=args.limit, recent_limit=args.recent)
+    except SQLAlchemyError as exc:  # no bound values in it: the repository hides them
+        raise CliError(f"cannot read the store of storage.url: {exc}") from None
     sys.stdout.write(render(status))
     return 0
 

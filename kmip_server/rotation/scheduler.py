@@ -139,6 +139,10 @@ class RotationScheduler:
     def check(self) -> list[Rotated]:
         """Take or renew the lease; holding it, rotate up to ``batch_size`` due keys."""
         now = int(self.clock())
+        with self.repository.read() as session:
+            holder, expires = store.lease(session.connection) or ("", 0)
+        if holder not in ("", self.holder) and expires > now:
+            return []  # another process's, as a read says: no write transaction (SQLite: no commit) for it
         with self.repository.write() as session:
             held = store.take_lease(session.connection, self.holder, now, LEASE_CHECKS * self.settings.check_seconds)
         if not held:

@@ -7,6 +7,8 @@ import dataclasses
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
+from sqlalchemy import inspect
+
 from kmip_client.protocol.model.attributes import Name
 from kmip_client.protocol.spec.enums import CryptographicAlgorithm, ObjectType
 
@@ -55,9 +57,9 @@ def read_status(url: str, now: int, *, due_limit: int = 100, recent_limit: int =
             conn = session.connection
             due = store.due_keys(conn, now, due_limit + 1)
             entries = [_describe(session, key) for key in due[:due_limit]]
-            return RotationStatus(
-                now, entries, len(due) > due_limit, store.recent_rotations(conn, recent_limit), store.lease(conn)
-            )
+            # A store no server of schema version 4 has opened yet has no lease table.
+            lease = store.lease(conn) if inspect(conn).has_table("rotation_lease") else None
+            return RotationStatus(now, entries, len(due) > due_limit, store.recent_rotations(conn, recent_limit), lease)
     finally:
         repository.dispose()
 
@@ -84,10 +86,10 @@ def render(status: RotationStatus) -> str:
     if status.recent:
         recent = [(r.old_uid, "->", r.new_uid, _when(r.rotated)) for r in status.recent]
         out += _table(("OLD", "", "NEW", "WHEN"), recent)
-    if status.lease is not None:
-        holder, expires = status.lease
-        if holder and expires > status.now:
-            out.append(f"Rotating: {holder} (its lease runs until {_when(expires)})")
-        else:
-            out.append("Rotating: no server process holds the rotation lease now")
+    if status.lease is None:
+        out.append("Rotating: none yet (no server of this version has opened the store)")
+    elif status.lease[0] and status.lease[1] > status.now:
+        out.append(f"Rotating: {status.lease[0]} (its lease runs until {_when(status.lease[1])})")
+    else:
+        out.append("Rotating: no server process holds the rotation lease now")
     return "\n".join(out) + "\n"

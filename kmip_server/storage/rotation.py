@@ -78,7 +78,7 @@ def release_lease(conn: Connection, holder: str) -> None:
 
 
 def lease(conn: Connection) -> tuple[str, int] | None:
-    """(holder, expires) of the lease; None before the first schema of version 4."""
+    """(holder, expires) of the lease (holder "" when free); None if the row is missing."""
     row = conn.execute(select(rotation_lease.c.holder, rotation_lease.c.expires)).first()
     return None if row is None else (row[0], row[1])
 

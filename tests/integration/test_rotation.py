@@ -9,6 +9,7 @@ lease, and the per-key lock without it); the lease itself; the schema migration;
 from __future__ import annotations
 
 import logging
+import shutil
 import threading
 import time
 from collections.abc import Iterator
@@ -42,6 +43,7 @@ from kmip_server.storage.repository import Repository
 from kmip_server.storage.schema import SCHEMA_VERSION, rotation_lease, schema_version
 from tests.support.server_process import free_port, run_cli, running_server, strongroom_init
 
+from .conftest import postgres_schema_url
 from .engine_support import T0, Clock, failure, one, set_attribute
 from .kmip_messages import V14, V21, at, create_aes, item, ok, request_bytes
 from .test_engine_key_pairs import create_pair, rsa_common, sign, verify
@@ -420,6 +422,8 @@ def test_a_version_3_store_gets_the_lease_table(store_url: str) -> None:
             conn.execute(text("DROP TABLE rotation_lease"))
             conn.execute(schema_version.update().values(version=3))
         assert "rotation_lease" not in inspect(repository.engine).get_table_names()
+        assert read_status(store_url, T0).lease is None  # status still reads such a store
+        assert "Rotating: none yet" in render(read_status(store_url, T0))
         repository.create_schema()
         with repository.engine.connect() as conn:
             assert conn.execute(select(schema_version.c.version)).scalar() == SCHEMA_VERSION == 4
@@ -455,8 +459,8 @@ def test_status_lists_what_is_due_and_what_was_rotated(engine, scheduler, store_
 # ---- a real server
 
 
-def _create_over_tls(server: Any, extra: list[Attribute]) -> str:
-    response = exchange(server, request_bytes(V21, create_aes(V21, name="served", extra=extra)))
+def _create_over_tls(server: Any, extra: list[Attribute], name: str = "served") -> str:
+    response = exchange(server, request_bytes(V21, create_aes(V21, name=name, extra=extra)))
     return ok(response.batch_items[0]).unique_identifier
 
 
@@ -468,41 +472,85 @@ def _attributes_over_tls(server: Any, uid: str) -> dict[str, list[Any]]:
     return found
 
 
+def _configure(data_dir: Path, url: str | None = None) -> None:
+    """Check every second; and use the store at ``url`` when given."""
+    config = data_dir / "strongroom.toml"
+    content = config.read_text().replace("\ncheck_seconds = 60\n", "\ncheck_seconds = 1\n")
+    if url is not None:
+        start = content.index("\nurl = ")
+        end = content.index("\n", start + 1)
+        content = content[:start] + f'\nurl = "{url}"' + content[end:]
+    config.write_text(content)
+
+
+def _successors(server: Any, uid: str) -> list[str]:
+    return [
+        link.linked_object_identifier
+        for link in _attributes_over_tls(server, uid).get("Link", [])
+        if link.link_type == LinkType.REPLACEMENT_OBJECT_LINK
+    ]
+
+
+def _wait_until_rotated(server: Any, uids: list[str], timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while not all(_successors(server, uid) for uid in uids):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{uids} were not all rotated within {timeout} s\n{server.stderr_text()}")
+        time.sleep(0.2)
+
+
 def test_a_server_with_two_workers_rotates_a_due_key_once(tmp_path: Path) -> None:
     data_dir = tmp_path / "data"
     strongroom_init(data_dir)
-    config = data_dir / "strongroom.toml"
-    config.write_text(config.read_text().replace("\ncheck_seconds = 60\n", "\ncheck_seconds = 1\n"))
+    _configure(data_dir)
     interval = 4
     with running_server(data_dir, free_port(), workers=2) as server:
         started = int(time.time())
         old = _create_over_tls(server, schedule(interval=interval, activated=started - 10))
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            got = _attributes_over_tls(server, old)
-            successors = [
-                link.linked_object_identifier
-                for link in got.get("Link", [])
-                if link.link_type == LinkType.REPLACEMENT_OBJECT_LINK
-            ]
-            if successors:
-                break
-            time.sleep(0.2)
-        else:
-            raise AssertionError(f"{old} was not rotated within 60 s\n{server.stderr_text()}")
+        _wait_until_rotated(server, [old])
         time.sleep(2.5)  # two more checks: nobody rotates it again
-        (new,) = [
-            link.linked_object_identifier
-            for link in _attributes_over_tls(server, old)["Link"]
-            if link.link_type == LinkType.REPLACEMENT_OBJECT_LINK
-        ]
+        (new,) = _successors(server, old)
         got_new = _attributes_over_tls(server, new)
         assert [n.value for n in got_new["Name"]] == ["served"]
         assert got_new["Rotate Generation"] == [1] and replaced(old) in got_new["Link"]
-        assert got["Rotate Date"][0].timestamp() >= started + interval
+        assert _attributes_over_tls(server, old)["Rotate Date"][0].timestamp() >= started + interval
         status = run_cli(["rotation", "status", "--data-dir", str(data_dir)]).stdout
         assert f"{old}  ->  {new}" in status
-        assert "Rotating: " in status and "its lease runs until" in status
+        assert "its lease runs until" in status
     log = server.stderr_text(limit=10**7)
     assert log.count(f"by=rotation object={old} replacement=") == 1, log
     assert "(2 workers)" in log and "Traceback" not in log
+    # SIGTERM stopped the schedulers, and the holder gave the lease up.
+    status = run_cli(["rotation", "status", "--data-dir", str(data_dir)]).stdout
+    assert "Rotating: no server process holds the rotation lease now" in status
+
+
+def test_two_servers_on_one_postgresql_database_rotate_each_due_key_once(tmp_path: Path) -> None:
+    # Two nodes (a data directory and its copy: the same token, so the same master key), two
+    # workers each, one PostgreSQL database: four schedulers, one rotation per key.
+    first, second = tmp_path / "node-1", tmp_path / "node-2"
+    strongroom_init(first)
+    with postgres_schema_url() as url:
+        _configure(first, url)
+        shutil.copytree(first, second)
+        with (
+            running_server(first, free_port(), workers=2) as one_node,
+            running_server(second, free_port(), workers=2) as other_node,
+        ):
+            started = int(time.time())
+            nodes = (one_node, other_node, one_node)
+            uids = [
+                _create_over_tls(node, schedule(interval=3, activated=started), f"k{i}") for i, node in enumerate(nodes)
+            ]
+            _wait_until_rotated(one_node, uids)
+            time.sleep(2.5)
+            successors = {uid: _successors(other_node, uid) for uid in uids}
+            assert all(len(found) == 1 for found in successors.values()), successors
+            for uid, (new,) in successors.items():
+                # Each node uses what the other made: the same master key, the same store.
+                assert replaced(uid) in _attributes_over_tls(other_node, new)["Link"]
+                assert _attributes_over_tls(one_node, new)["Rotate Generation"] == [1]
+        logs = one_node.stderr_text(limit=10**7) + other_node.stderr_text(limit=10**7)
+        for uid in uids:
+            assert logs.count(f"by=rotation object={uid} replacement=") == 1, logs
+        assert "Traceback" not in logs
