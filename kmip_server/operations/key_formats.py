@@ -41,28 +41,14 @@ from kmip_client.protocol.model.objects import (
 )
 from kmip_client.protocol.spec.enums import KeyFormatType, ObjectType, RecommendedCurve, ResultReason
 
-from .crypto.asymmetric import CURVES, load_private, load_public
+from .crypto.asymmetric import CURVES, EC_PRIVATE_FORMATS, EC_PUBLIC_FORMATS, load_private, load_public
 
 R = ResultReason
 F = KeyFormatType
 
 _SYMMETRIC = (F.RAW, F.TRANSPARENT_SYMMETRIC_KEY)
-_EC_PRIVATE_NAMES = frozenset(
-    {
-        F.TRANSPARENT_EC_PRIVATE_KEY,
-        F.TRANSPARENT_ECDSA_PRIVATE_KEY,
-        F.TRANSPARENT_ECDH_PRIVATE_KEY,
-        F.TRANSPARENT_ECMQV_PRIVATE_KEY,
-    }
-)
-_EC_PUBLIC_NAMES = frozenset(
-    {
-        F.TRANSPARENT_EC_PUBLIC_KEY,
-        F.TRANSPARENT_ECDSA_PUBLIC_KEY,
-        F.TRANSPARENT_ECDH_PUBLIC_KEY,
-        F.TRANSPARENT_ECMQV_PUBLIC_KEY,
-    }
-)
+# KMIP 1.x names a transparent EC key by the algorithm it serves; 2.x has one EC structure.
+_EC_PRIVATE_NAMES, _EC_PUBLIC_NAMES = EC_PRIVATE_FORMATS, EC_PUBLIC_FORMATS
 #: The formats each kind of key may be asked for (whether this key fits one is decided on loading it).
 _PRIVATE_TARGETS = frozenset(
     {F.PKCS_1, F.PKCS_8, F.ECPRIVATEKEY, F.TRANSPARENT_RSA_PRIVATE_KEY, F.TRANSPARENT_DSA_PRIVATE_KEY}

@@ -73,7 +73,7 @@ _RSA_PUBLIC = F.TRANSPARENT_RSA_PUBLIC_KEY
 _DSA_PRIVATE = F.TRANSPARENT_DSA_PRIVATE_KEY
 _DSA_PUBLIC = F.TRANSPARENT_DSA_PUBLIC_KEY
 #: KMIP 1.x names a transparent EC key by the algorithm it serves; 2.x has one EC structure.
-_EC_PRIVATE = frozenset(
+EC_PRIVATE_FORMATS = frozenset(
     {
         F.TRANSPARENT_EC_PRIVATE_KEY,
         F.TRANSPARENT_ECDSA_PRIVATE_KEY,
@@ -81,7 +81,7 @@ _EC_PRIVATE = frozenset(
         F.TRANSPARENT_ECMQV_PRIVATE_KEY,
     }
 )
-_EC_PUBLIC = frozenset(
+EC_PUBLIC_FORMATS = frozenset(
     {
         F.TRANSPARENT_EC_PUBLIC_KEY,
         F.TRANSPARENT_ECDSA_PUBLIC_KEY,
@@ -164,7 +164,7 @@ def _transparent_private(fmt: int, m: TransparentKeyMaterial, whose: str, skip_r
             raise _unreadable(whose, fmt)
         y = m.y if m.y is not None else pow(m.g, m.x, m.p)
         return dsa.DSAPrivateNumbers(m.x, dsa.DSAPublicNumbers(y, dsa.DSAParameterNumbers(m.p, m.q, m.g))).private_key()
-    if fmt in _EC_PRIVATE:
+    if fmt in EC_PRIVATE_FORMATS:
         if m.d is None:
             raise _unreadable(whose, fmt)
         return ec.derive_private_key(m.d, _curve(m, whose))
@@ -180,7 +180,7 @@ def _transparent_public(fmt: int, m: TransparentKeyMaterial, whose: str) -> Publ
         if m.p is None or m.q is None or m.g is None or m.y is None:
             raise _unreadable(whose, fmt)
         return dsa.DSAPublicNumbers(m.y, dsa.DSAParameterNumbers(m.p, m.q, m.g)).public_key()
-    if fmt in _EC_PUBLIC:
+    if fmt in EC_PUBLIC_FORMATS:
         if not m.q_string:
             raise _unreadable(whose, fmt)
         return ec.EllipticCurvePublicKey.from_encoded_point(_curve(m, whose), m.q_string)
