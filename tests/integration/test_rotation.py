@@ -44,10 +44,10 @@ from kmip_server.storage.schema import SCHEMA_VERSION, rotation_lease, schema_ve
 from tests.support.server_process import free_port, run_cli, running_server, strongroom_init
 
 from .conftest import postgres_schema_url
-from .engine_support import T0, Clock, failure, one, set_attribute
+from .engine_support import T0, Clock, failure, locate, one, set_attribute
 from .kmip_messages import V14, V21, at, create_aes, item, ok, request_bytes
 from .test_engine_key_pairs import create_pair, rsa_common, sign, verify
-from .test_engine_rekey import RSA_SHA256, everything, replaced, replacement
+from .test_engine_rekey import RSA_SHA256, _lone_private_key, everything, rekey, replaced, replacement
 from .test_server_cli import exchange
 
 R = ResultReason
@@ -141,6 +141,11 @@ def test_clients_set_the_schedule_once_and_the_server_the_lineage(engine: Dispat
 def test_1x_clients_neither_set_nor_see_the_rotate_attributes(engine: Dispatcher, scheduler, clock) -> None:
     message = failure(one(engine, V14, create_aes(V14, extra=[_attr("Rotate Interval", HOUR)])), R.INVALID_FIELD)
     assert "from KMIP 2.1" in message
+    v20 = (2, 0)
+    message = failure(
+        one(engine, v20, create_aes(v20, extra=[_attr("Rotate Automatic", True)])), R.UNSUPPORTED_ATTRIBUTE
+    )
+    assert "not in 2.0" in message
     uid = rotating_key(engine)
     clock.now = T0 + HOUR
     (rotated,) = scheduler.check()
@@ -191,6 +196,32 @@ def test_a_due_key_is_rotated_once_with_its_name_links_and_lineage(engine, sched
     assert everything(engine, V21, newest)["Rotate Generation"] == [2] and names(engine, newest) == ["payroll"]
     assert everything(engine, V21, new)["Rotate Latest"] == [False]
     assert everything(engine, V21, newest)["Initial Date"] == [at(T0 + 2 * HOUR + 30)]
+    # Locate finds the chain by its Rotate Name, and its newest key with Rotate Latest.
+    chain = locate(engine, V21, [rotate_name("payroll-keys")]).unique_identifiers
+    assert sorted(chain) == sorted([old, new, newest])
+    latest = locate(engine, V21, [rotate_name("payroll-keys"), _attr("Rotate Latest", True)])
+    assert latest.unique_identifiers == (newest,)
+
+
+def test_a_clients_rekey_records_the_lineage_too(engine, scheduler, clock) -> None:
+    # Rotate Generation counts "automatic rotates or ReKey, ReKeyKeyPair, or ReCertify
+    # operations" (2.1 §4.50): a client's Re-key is a rotation like the scheduler's.
+    old = rotating_key(engine)
+    clock.now = T0 + 60
+    new = rekey(engine, V21, old)
+    got_new, got_old = everything(engine, V21, new), everything(engine, V21, old)
+    assert got_new["Rotate Generation"] == [1] and got_new["Rotate Latest"] == [True]
+    assert got_old["Rotate Latest"] == [False] and got_old["Rotate Date"] == [at(T0 + 60)]
+    assert got_old["Rotate Automatic"] == [False] and got_new["Rotate Automatic"] == [True]
+    # The scheduler then leaves the old key alone and rotates the new one an interval after it was made.
+    clock.now = T0 + HOUR + 59
+    assert scheduler.check() == []
+    clock.now = T0 + HOUR + 60
+    assert [r.old_uid for r in scheduler.check()] == [new]
+    # A plain key re-keyed by a client starts a lineage as well.
+    plain = ok(one(engine, V21, create_aes(V21))).unique_identifier
+    assert everything(engine, V21, rekey(engine, V21, plain))["Rotate Generation"] == [1]
+    assert "Rotate Automatic" not in everything(engine, V21, plain)
 
 
 def test_the_rotate_offset_places_the_replacements_activation(engine, scheduler, clock) -> None:
@@ -268,6 +299,34 @@ def test_a_key_pair_is_rotated_by_its_private_key(engine, scheduler, clock) -> N
     signature = sign(engine, V21, private, RSA_SHA256)
     assert verify(engine, V21, public, RSA_SHA256, signature) == ValidityIndicator.VALID
     assert scheduler.check() == []
+
+
+def test_a_key_that_cannot_be_rotated_is_logged_and_left_for_an_hour(engine, scheduler, clock, caplog) -> None:
+    lone = _lone_private_key(engine, V21)  # no Public Key Link: Re-key Key Pair cannot replace it
+    for attribute in schedule():
+        ok(set_attribute(engine, lone, attribute))
+    due = rotating_key(engine)
+    clock.now = T0 + HOUR
+
+    def logged() -> list[str]:
+        lines = [r.getMessage() for r in caplog.records if r.name in ("strongroom.rotation", "strongroom.audit")]
+        caplog.clear()
+        return [line for line in lines if lone in line]
+
+    with caplog.at_level(logging.INFO):
+        (rotated,) = scheduler.check()  # the other key is rotated all the same
+        assert rotated.old_uid == due
+        audit_line, warning = logged()
+        assert (
+            audit_line == f"identity=alice operation=RE_KEY_KEY_PAIR result=OBJECT_NOT_FOUND by=rotation object={lone}"
+        )
+        assert warning.startswith(f"could not rotate {lone} (due since ") and "no Public Key Link" in warning
+        clock.now = T0 + 2 * HOUR - 1
+        assert scheduler.check() == [] and logged() == []  # left alone
+        clock.now = T0 + 2 * HOUR
+        assert [r.old_uid for r in scheduler.check()] == [rotated.new_uids[0]]
+        assert len(logged()) == 2  # tried again after the hour
+    assert _replacements_of(engine, lone) == []
 
 
 def test_a_batch_is_bounded_and_longest_due_first(engine, store_url, clock) -> None:
