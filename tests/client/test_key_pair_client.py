@@ -17,7 +17,7 @@ from cryptography.hazmat.primitives import hashes, keywrap, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.x509.oid import NameOID
 
-from kmip_client import Client, InvalidField, KeyPair
+from kmip_client import Client, InvalidField, KeyPair, KmipError
 from kmip_client.aio import AsyncClient
 from kmip_client.aio_transport import AsyncConnectionPool
 from kmip_client.cli import main
@@ -28,6 +28,7 @@ from kmip_client.protocol.spec.enums import (
     CryptographicUsageMask,
     LinkType,
     ObjectType,
+    ResultReason,
     ValidityIndicator,
 )
 from kmip_client.tls import client_ssl_context
@@ -255,3 +256,30 @@ def test_cli_get_wrapped(capsys: pytest.CaptureFixture[str], server: ServerProce
     with pytest.raises(SystemExit):
         main(["get", target, "--wrap-method", "nist-key-wrap", *flags])  # a usage error: no --wrap-with
     assert "--wrap-with" in capsys.readouterr().err
+
+
+def test_rotation_attributes_through_the_client_and_the_cli(
+    capsys: pytest.CaptureFixture[str], server: ServerProcess, context: ssl.SSLContext
+) -> None:
+    with Client(address(server), ssl_context=context, version=(2, 1)) as kmip:
+        uid = kmip.create("AES", 256, attributes={"Rotate Interval": 86_400, "Rotate Automatic": True})
+        got = kmip.get_attributes(uid, ["Rotate Interval", "Rotate Automatic"])
+        assert got == {"Rotate Interval": [86_400], "Rotate Automatic": [True]}
+        with pytest.raises(KmipError) as refused:
+            kmip.set_attribute(uid, "Rotate Generation", 5)  # the server's to set
+        assert refused.value.reason == ResultReason.ATTRIBUTE_READ_ONLY
+    tls = server.tls
+    flags = ["--server", address(server), "--ca", str(tls.ca), "--cert", str(tls.cert), "--key", str(tls.key)]
+    argv = [
+        "create",
+        "--attribute",
+        "Rotate Interval=3600",
+        "--attribute",
+        "Rotate Automatic=true",
+        "--kmip-version",
+        "2.1",
+    ]
+    assert main([*argv, *flags]) == 0
+    made = capsys.readouterr().out.strip()
+    assert main(["attributes", "get", made, "Rotate Interval", "--json", "--kmip-version", "2.1", *flags]) == 0
+    assert json.loads(capsys.readouterr().out) == {"Rotate Interval": [3600]}
