@@ -174,13 +174,30 @@ class Dispatcher:
         for i in chunked:
             outcomes[i] = self._run_in_chunks(prepared[i], requests[i][1])  # type: ignore[arg-type]
         if writers:
-            results = self._in_transaction([prepared[i] for i in writers], [requests[i][1] for i in writers])  # type: ignore[misc]
+            done = self._before_writing([prepared[i] for i in writers])  # type: ignore[misc]
+            try:
+                results = self._in_transaction([prepared[i] for i in writers], [requests[i][1] for i in writers])  # type: ignore[misc]
+            finally:
+                for release in done:
+                    release()
             for i, result in zip(writers, results, strict=True):
                 outcomes[i] = result
         return [
             outcome if isinstance(outcome, bytes) else self._encode(prepared[i], outcome)  # type: ignore[arg-type]
             for i, outcome in enumerate(outcomes)
         ]
+
+    def _before_writing(self, messages: list[_Prepared]) -> list[Callable[[], None]]:
+        """Run the items' slow work that needs no transaction (OperationSpec.before: an RSA key
+        pair from the token) before the write transaction; what to call once they are done."""
+        releases = []
+        for message in messages:
+            for item, spec in zip(message.message.batch_items, message.specs, strict=True):
+                if spec is not None and spec.before is not None and item.payload is not None:
+                    release = spec.before(item.payload, self.custody)
+                    if release is not None:
+                        releases.append(release)
+        return releases
 
     def writes(self, data: bytes) -> bool:
         """Whether the request message ``data`` likely writes, from a scan for its Operation

@@ -23,20 +23,31 @@ class OperationSpec:
     min_version: Version
     # A test-harness operation (Interop): answered only by a server started for testing.
     harness: bool = False
+    # Slow work that may run before the message's write transaction, so that it does not hold
+    # the store's write lock (SQLite: every writer of every worker waits on it): called with
+    # the request payload and the custody; returns what to call once the message is done (to
+    # drop what the handler did not use), or None. It writes nothing, and its failures are
+    # the handler's to find and report.
+    before: Callable[[Any, Any], Callable[[], None] | None] | None = None
 
 
 HANDLERS: dict[int, OperationSpec] = {}
 
 
 def operation(
-    op: Operation, *, writes: bool, min_version: Version = (1, 0), harness: bool = False
+    op: Operation,
+    *,
+    writes: bool,
+    min_version: Version = (1, 0),
+    harness: bool = False,
+    before: Callable[[Any, Any], Callable[[], None] | None] | None = None,
 ) -> Callable[[Handler], Handler]:
-    """Register the decorated function as the handler of ``op``."""
+    """Register the decorated function as the handler of ``op`` (``before``: see OperationSpec)."""
 
     def register(handler: Handler) -> Handler:
         if op in HANDLERS:
             raise RuntimeError(f"two handlers registered for {op.name}")
-        HANDLERS[op] = OperationSpec(op, handler, writes, min_version, harness)
+        HANDLERS[op] = OperationSpec(op, handler, writes, min_version, harness, before)
         return handler
 
     return register

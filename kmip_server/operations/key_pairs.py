@@ -23,6 +23,7 @@ Private Key Link on the public one), and the ID Placeholder is the private key's
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, rsa, x448, x25519
@@ -50,7 +51,7 @@ from kmip_client.protocol.spec.enums import (
 from kmip_client.protocol.ttlv import ItemType
 
 from ..crypto_settings import CryptoSettings
-from ..custody import CustodyError
+from ..custody import CustodyError, KeyCustody, RsaKeyNumbers
 from ..engine.context import RequestContext
 from ..engine.registry import operation
 from ..objects.attribute_set import AttributeSet
@@ -158,8 +159,9 @@ def _rsa(ctx: RequestContext, length: int | None) -> _Pair:
             ctx,
             f"RSA keys are {low} to {RSA_MAX_BITS} bits long here, in whole bytes, not {length} ([crypto] rsa_min_bits)",
         )
+    ready = _ready.get(length)
     try:
-        n = ctx.custody.generate_rsa(length, RSA_PUBLIC_EXPONENT)
+        n = ready.pop() if ready else ctx.custody.generate_rsa(length, RSA_PUBLIC_EXPONENT)
     except CustodyError as exc:
         raise KmipError(str(exc), R.CRYPTOGRAPHIC_FAILURE) from None
     numbers = rsa.RSAPrivateNumbers(
@@ -311,7 +313,43 @@ def store_pair(
     return private_uid, public_uid
 
 
-@operation(Operation.CREATE_KEY_PAIR, writes=True)
+#: RSA pairs the token generated for the message being handled, by bits (see _generate_ahead).
+_ready: dict[int, list[RsaKeyNumbers]] = {}
+
+
+def _requested_rsa_bits(request: CreateKeyPairRequest) -> int | None:
+    """The RSA length a Create Key Pair asks for in its own attributes (templates aside: a
+    request that names one is generated in the handler), or None."""
+    values: dict[str, Any] = {}
+    for group in (
+        request.common_template_attribute,
+        request.common_attributes,
+        request.private_key_template_attribute,
+        request.private_key_attributes,
+    ):
+        for attr in getattr(group, "attributes", None) or ():
+            values[attribute_name(attr)] = attr.value
+    algorithm, length = values.get("Cryptographic Algorithm"), values.get("Cryptographic Length")
+    if algorithm != A.RSA or not isinstance(length, int) or length % 8:
+        return None
+    return length if _settings.rsa_min_bits <= length <= RSA_MAX_BITS else None
+
+
+def _generate_ahead(request: CreateKeyPairRequest, custody: KeyCustody) -> Callable[[], None] | None:
+    """The token's RSA generation (0.1 s or more at 2,048 bits) before the write transaction,
+    so that it does not hold the store's write lock meanwhile (registry.OperationSpec.before).
+    The numbers wait in this worker's memory only until the message is answered."""
+    bits = _requested_rsa_bits(request)
+    if bits is None:
+        return None
+    try:
+        _ready.setdefault(bits, []).append(custody.generate_rsa(bits, RSA_PUBLIC_EXPONENT))
+    except CustodyError:
+        return None  # the handler tries again and reports the failure
+    return _ready.clear
+
+
+@operation(Operation.CREATE_KEY_PAIR, writes=True, before=_generate_ahead)
 def create_key_pair(ctx: RequestContext, request: CreateKeyPairRequest) -> CreateKeyPairResponse:
     private_given, public_given = requested_pair_attributes(ctx, request)
     private_attrs, public_attrs = AttributeSet(), AttributeSet()

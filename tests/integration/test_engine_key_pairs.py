@@ -376,3 +376,45 @@ def test_shorter_rsa_keys_where_the_settings_allow(engine):
     _, der = material(engine, V14, private_uid)
     key = serialization.load_der_private_key(der, password=None)
     assert isinstance(key, rsa.RSAPrivateKey) and key.key_size == 1024
+
+
+class LockProbingCustody(RecordingCustody):
+    """Records, at each RSA generation, whether another connection could take SQLite's write
+    lock then: whether the generation ran outside the message's write transaction."""
+
+    def __init__(self, real: Pkcs11Custody, database: str) -> None:
+        super().__init__(real)
+        self.database = database
+        self.lock_free: list[bool] = []
+
+    def generate_rsa(self, bits: int, public_exponent: int) -> Any:
+        import sqlite3
+
+        probe = sqlite3.connect(self.database, timeout=0, isolation_level=None)
+        try:
+            probe.execute("BEGIN IMMEDIATE")
+            probe.execute("ROLLBACK")
+            self.lock_free.append(True)
+        except sqlite3.OperationalError:
+            self.lock_free.append(False)
+        finally:
+            probe.close()
+        return super().generate_rsa(bits, public_exponent)
+
+
+def test_rsa_generation_holds_no_write_lock(custody, tmp_path):
+    from kmip_server import operations  # noqa: F401
+
+    database = tmp_path / "probe.db"
+    repository = Repository(f"sqlite:///{database}")
+    repository.create_schema()
+    probing = LockProbingCustody(custody, str(database))
+    engine = Dispatcher(repository, probing, Policy(administrators=frozenset({"admin"})), clock=Clock())
+    try:
+        private_uid, _ = create_pair(engine, V21, rsa_common())
+        assert probing.lock_free == [True]  # generated before the write transaction began
+        rekeyed = ok(one(engine, V21, item(Operation.RE_KEY_KEY_PAIR, private_key_unique_identifier=private_uid)))
+        assert rekeyed.private_key_unique_identifier != private_uid
+        assert probing.lock_free == [True, False]  # Re-key Key Pair still generates in the transaction
+    finally:
+        repository.dispose()
