@@ -8,7 +8,8 @@ Pre-encoded KMIP 1.4 requests, one in flight per connection, every response chec
 * **create-pair-ec**: Create Key Pair, ECDSA on P-256 (the scalar from the token's generator);
 * **get**: Get of an AES-256 key, plain;
 * **get-wrapped**: the same Get with a Key Wrapping Specification: Encrypt with AES Key Wrap
-  with Padding (RFC 5649) under an AES-256 key of the server, Encoding Option No Encoding.
+  with Padding (RFC 5649) under an AES-256 key of the server, Encoding Option No Encoding;
+* **get-wrapped-kw**: the same with NIST Key Wrap (RFC 3394), which PyKMIP also offers.
 
 Before a server's first cell of an operation, one request of it is sent and its result shown;
 an operation a server refuses is reported and not run. The servers take turns cell by cell.
@@ -59,7 +60,7 @@ from kmip_client.protocol.spec.enums import (  # noqa: E402
 
 A = CryptographicAlgorithm
 Usage = CryptographicUsageMask
-OPS = ("create-pair-rsa", "create-pair-ec", "get", "get-wrapped")
+OPS = ("create-pair-rsa", "create-pair-ec", "get", "get-wrapped", "get-wrapped-kw")
 SERVERS = ("strongroom", "pykmip")
 
 
@@ -86,12 +87,12 @@ def _pair_request(algorithm: A, length: int) -> bytes:
     return message((Operation.CREATE_KEY_PAIR, request))
 
 
-def _wrapped_get(uids: dict[str, str]) -> bytes:
+def _wrapped_get(uids: dict[str, str], mode: BlockCipherMode = BlockCipherMode.AESKEYWRAPPADDING) -> bytes:
     wrapping = KeyWrappingSpecification(
         wrapping_method=WrappingMethod.ENCRYPT,
         encryption_key_information=EncryptionKeyInformation(
             unique_identifier=uids["kek"],
-            cryptographic_parameters=CryptographicParameters(block_cipher_mode=BlockCipherMode.AESKEYWRAPPADDING),
+            cryptographic_parameters=CryptographicParameters(block_cipher_mode=mode),
         ),
         encoding_option=EncodingOption.NO_ENCODING,  # the key bytes alone (PyKMIP takes no other)
     )
@@ -119,6 +120,12 @@ LOADS = {
         ),
         Load(
             "get-wrapped", ("aes", "kek"), _wrapped_get, "Get of an AES-256 key wrapped by AES-KWP under an AES-256 key"
+        ),
+        Load(
+            "get-wrapped-kw",
+            ("aes", "kek"),
+            lambda uids: _wrapped_get(uids, BlockCipherMode.NISTKEYWRAP),
+            "the same wrapped by NIST Key Wrap (RFC 3394), which PyKMIP offers (it has no KWP)",
         ),
     )
 }
