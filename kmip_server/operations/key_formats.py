@@ -7,11 +7,12 @@ converts what the ``cryptography`` package reads and writes:
 * Symmetric keys: Raw and Transparent Symmetric Key. Secret Data: Raw and Opaque.
 * Private keys: RSA between PKCS#1, PKCS#8 and Transparent RSA Private Key; EC (NIST curves)
   between SEC 1 ECPrivateKey, PKCS#8 and Transparent EC Private Key (1.x also its ECDSA,
-  ECDH and ECMQV names); DSA between PKCS#8 and Transparent DSA Private Key; Ed25519, Ed448,
+  ECDH and ECMQV names); DSA and DH between PKCS#8 and their Transparent Private Key; Ed25519, Ed448,
   X25519 and X448 as PKCS#8.
 * Public keys: RSA between PKCS#1, X.509 SubjectPublicKeyInfo and Transparent RSA Public Key;
   EC between X.509 and Transparent EC Public Key (the point uncompressed, X9.62); DSA between
-  X.509 and Transparent DSA Public Key; Edwards and Montgomery keys as X.509.
+  X.509 and Transparent DSA Public Key, DH between X.509 and Transparent DH Public Key; Edwards
+  and Montgomery keys as X.509.
 
 A stored key is loaded without OpenSSL's RSA consistency check, which ran when it entered the
 server (crypto/asymmetric.py). The Digest attribute stays that of the stored format.
@@ -25,7 +26,7 @@ from typing import Any
 from cryptography import x509
 from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import dsa, ec, rsa
+from cryptography.hazmat.primitives.asymmetric import dh, dsa, ec, rsa
 from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat, PublicFormat
 
 from kmip_client.protocol.errors import KmipError
@@ -51,11 +52,19 @@ _SYMMETRIC = (F.RAW, F.TRANSPARENT_SYMMETRIC_KEY)
 _EC_PRIVATE_NAMES, _EC_PUBLIC_NAMES = EC_PRIVATE_FORMATS, EC_PUBLIC_FORMATS
 #: The formats each kind of key may be asked for (whether this key fits one is decided on loading it).
 _PRIVATE_TARGETS = frozenset(
-    {F.PKCS_1, F.PKCS_8, F.ECPRIVATEKEY, F.TRANSPARENT_RSA_PRIVATE_KEY, F.TRANSPARENT_DSA_PRIVATE_KEY}
+    {
+        F.PKCS_1,
+        F.PKCS_8,
+        F.ECPRIVATEKEY,
+        F.TRANSPARENT_RSA_PRIVATE_KEY,
+        F.TRANSPARENT_DSA_PRIVATE_KEY,
+        F.TRANSPARENT_DH_PRIVATE_KEY,
+    }
     | _EC_PRIVATE_NAMES
 )
 _PUBLIC_TARGETS = frozenset(
-    {F.PKCS_1, F.X_509, F.TRANSPARENT_RSA_PUBLIC_KEY, F.TRANSPARENT_DSA_PUBLIC_KEY} | _EC_PUBLIC_NAMES
+    {F.PKCS_1, F.X_509, F.TRANSPARENT_RSA_PUBLIC_KEY, F.TRANSPARENT_DSA_PUBLIC_KEY, F.TRANSPARENT_DH_PUBLIC_KEY}
+    | _EC_PUBLIC_NAMES
 )
 #: A curve's ``cryptography`` name -> its KMIP Recommended Curve (for transparent EC keys).
 _CURVE_IDS: dict[str, RecommendedCurve] = {cls().name: RecommendedCurve(curve_id) for curve_id, cls in CURVES.items()}
@@ -101,6 +110,10 @@ def _private_material(key: Any, wanted: int) -> bytes | TransparentKeyMaterial |
         private = key.private_numbers()
         params = private.public_numbers.parameter_numbers
         return TransparentKeyMaterial(p=params.p, q=params.q, g=params.g, x=private.x)
+    if isinstance(key, dh.DHPrivateKey) and wanted == F.TRANSPARENT_DH_PRIVATE_KEY:
+        dh_private = key.private_numbers()
+        group = dh_private.public_numbers.parameter_numbers
+        return TransparentKeyMaterial(p=group.p, q=group.q, g=group.g, x=dh_private.x)
     return None
 
 
@@ -120,6 +133,10 @@ def _public_material(key: Any, wanted: int) -> bytes | TransparentKeyMaterial | 
         public = key.public_numbers()
         params = public.parameter_numbers
         return TransparentKeyMaterial(p=params.p, q=params.q, g=params.g, y=public.y)
+    if isinstance(key, dh.DHPublicKey) and wanted == F.TRANSPARENT_DH_PUBLIC_KEY:
+        dh_public = key.public_numbers()
+        group = dh_public.parameter_numbers
+        return TransparentKeyMaterial(p=group.p, q=group.q, g=group.g, y=dh_public.y)
     return None
 
 

@@ -4,6 +4,7 @@ checked against ``cryptography``'s own reading of the key."""
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import pytest
@@ -193,3 +194,41 @@ def test_right_labels_and_raw_bytes_are_not_second_guessed(engine):
     assert ok(_register_as(engine, ObjectType.PUBLIC_KEY, F.X_509, _RSA_SPKI, A.RSA, 2048)).unique_identifier
     # Raw AES key bytes that happen to start like a DER SEQUENCE are still a key.
     assert ok(_register_as(engine, ObjectType.SYMMETRIC_KEY, F.RAW, b"\x30" + bytes(31))).unique_identifier
+
+
+def test_a_dh_key_between_pkcs8_transparent_and_x509(engine):
+    from cryptography.hazmat.primitives.asymmetric import dh
+
+    # RFC 3526 group 14 (2048-bit MODP), generator 2: a fixed group, no parameter generation.
+    p = int(
+        "FFFFFFFFFFFFFFFFC90FDAA22168C234C4C6628B80DC1CD129024E088A67CC74020BBEA63B139B22514A08798E3404DD"
+        "EF9519B3CD3A431B302B0A6DF25F14374FE1356D6D51C245E485B576625E7EC6F44C42E9A637ED6B0BFF5CB6F406B7ED"
+        "EE386BFB5A899FA5AE9F24117C4B1FE649286651ECE45B3DC2007CB8A163BF0598DA48361C55D39A69163FA8FD24CF5F"
+        "83655D23DCA3AD961C62F356208552BB9ED529077096966D670C354E4ABC9804F1746C08CA18217C32905E462E36CE3B"
+        "E39E772C180E86039B2783A2EC07A28FB5C55DF06F4C52C9DE2BCBF6955817183995497CEA956AE515D2261898FA0510"
+        "15728E5A8AACAA68FFFFFFFFFFFFFFFF",
+        16,
+    )
+    key = dh.DHParameterNumbers(p, 2).parameters().generate_private_key()
+    pkcs8 = key.private_bytes(Encoding.DER, PrivateFormat.PKCS8, NoEncryption())
+    block = KeyBlock(
+        key_format_type=F.PKCS_8,
+        key_value=KeyValue(key_material=pkcs8),
+        cryptographic_algorithm=A.DH,
+        cryptographic_length=2048,
+    )
+    uid = register(engine, V21, ObjectType.PRIVATE_KEY, PrivateKey(key_block=block))
+    numbers = get_as(engine, V21, uid, F.TRANSPARENT_DH_PRIVATE_KEY).key_value.key_material
+    assert (numbers.p, numbers.g, numbers.x) == (p, 2, key.private_numbers().x)
+    # And back: the transparent form registered comes out as the same PKCS#8.
+    again = register(
+        engine,
+        V21,
+        ObjectType.PRIVATE_KEY,
+        PrivateKey(
+            key_block=dataclasses.replace(
+                block, key_format_type=F.TRANSPARENT_DH_PRIVATE_KEY, key_value=KeyValue(key_material=numbers)
+            )
+        ),
+    )
+    assert get_as(engine, V21, again, F.PKCS_8).key_value.key_material == pkcs8

@@ -12,7 +12,7 @@ from typing import Any
 
 from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, padding, rsa
+from cryptography.hazmat.primitives.asymmetric import dh, dsa, ec, ed448, ed25519, padding, rsa
 from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes, PublicKeyTypes
 
 from kmip_client.protocol.errors import KmipError
@@ -72,6 +72,8 @@ _RSA_PRIVATE = F.TRANSPARENT_RSA_PRIVATE_KEY
 _RSA_PUBLIC = F.TRANSPARENT_RSA_PUBLIC_KEY
 _DSA_PRIVATE = F.TRANSPARENT_DSA_PRIVATE_KEY
 _DSA_PUBLIC = F.TRANSPARENT_DSA_PUBLIC_KEY
+_DH_PRIVATE = F.TRANSPARENT_DH_PRIVATE_KEY
+_DH_PUBLIC = F.TRANSPARENT_DH_PUBLIC_KEY
 #: KMIP 1.x names a transparent EC key by the algorithm it serves; 2.x has one EC structure.
 EC_PRIVATE_FORMATS = frozenset(
     {
@@ -168,6 +170,11 @@ def _transparent_private(fmt: int, m: TransparentKeyMaterial, whose: str, skip_r
         if m.d is None:
             raise _unreadable(whose, fmt)
         return ec.derive_private_key(m.d, _curve(m, whose))
+    if fmt == _DH_PRIVATE:
+        if m.p is None or m.g is None or m.x is None:
+            raise _unreadable(whose, fmt)
+        y = m.y if m.y is not None else pow(m.g, m.x, m.p)
+        return dh.DHPrivateNumbers(m.x, dh.DHPublicNumbers(y, dh.DHParameterNumbers(m.p, m.g, m.q))).private_key()
     raise _unsupported(whose, fmt)
 
 
@@ -184,6 +191,10 @@ def _transparent_public(fmt: int, m: TransparentKeyMaterial, whose: str) -> Publ
         if not m.q_string:
             raise _unreadable(whose, fmt)
         return ec.EllipticCurvePublicKey.from_encoded_point(_curve(m, whose), m.q_string)
+    if fmt == _DH_PUBLIC:
+        if m.p is None or m.g is None or m.y is None:
+            raise _unreadable(whose, fmt)
+        return dh.DHPublicNumbers(m.y, dh.DHParameterNumbers(m.p, m.g, m.q)).public_key()
     raise _unsupported(whose, fmt)
 
 
