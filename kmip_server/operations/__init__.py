@@ -8,6 +8,7 @@ from . import (  # noqa: F401
     creation,
     crypto,
     harness,
+    import_export,
     key_pairs,
     lifecycle,
     locate,

@@ -65,13 +65,19 @@ def apply_initial(ctx: RequestContext, attrs: AttributeSet, given: list[Attribut
         name, rule = checked(ctx, attr)
         if not rule.on_create:
             raise read_only(ctx, name)
-        if rule.multi:
-            if not attrs.has_value(name, attr.value):
-                attrs.add(name, attr.value, attr.type)
-        elif name in attrs:
-            raise KmipError(
-                f"attribute {name!r} has a single value but was given more than once",
-                ctx.reason(R.ATTRIBUTE_SINGLE_VALUED, R.INVALID_FIELD),
-            )
-        else:
-            attrs.set_from(name, attr)
+        put_initial(ctx, attrs, name, rule, attr)
+
+
+def put_initial(ctx: RequestContext, attrs: AttributeSet, name: str, rule: AttributeRule, attr: Attribute) -> None:
+    """One checked attribute of a new object into ``attrs`` (a repeated instance once; a
+    single-valued attribute given twice refused)."""
+    if rule.multi:
+        if not attrs.has_value(name, attr.value):
+            attrs.add(name, attr.value, attr.type)
+    elif name in attrs:
+        raise KmipError(
+            f"attribute {name!r} has a single value but was given more than once",
+            ctx.reason(R.ATTRIBUTE_SINGLE_VALUED, R.INVALID_FIELD),
+        )
+    else:
+        attrs.set_from(name, attr)

@@ -91,6 +91,11 @@ def _all_names(ctx: RequestContext, obj: ManagedObject) -> list[str]:
     return names
 
 
+def all_attributes(ctx: RequestContext, obj: ManagedObject) -> list[Attribute]:
+    """Every attribute of the object in the client's version's form, in the listing order (Export)."""
+    return [attr for name in _all_names(ctx, obj) for attr in _present(obj, ctx, name)]
+
+
 def _requested_names(ctx: RequestContext, request: GetAttributesRequest) -> list[str]:
     if ctx.v2:
         return [reference_name(ref) for ref in request.attribute_references]

@@ -194,21 +194,53 @@ def store_new_object(
     attrs.set_from("Initial Date", date_attribute("Initial Date", ctx.now))
     attrs.set_from("Last Change Date", date_attribute("Last Change Date", ctx.now))
     if digest_of is not None:
-        attrs.set(
-            "Digest",
-            Digest(
-                hashing_algorithm=HashingAlgorithm.SHA_256,
-                digest_value=hashlib.sha256(digest_of).digest(),
-                key_format_type=KeyFormatType(key_format) if key_format is not None else None,
-            ),
-        )
-    state = state_now(ctx, lifecycle.PRE_ACTIVE, attrs)
-    blob = ctx.custody.wrap(to_bytes(managed_object), wrap_context(uid, object_type)) if has_value else None
+        attrs.set("Digest", digest(digest_of, key_format))
+    insert_object(
+        ctx,
+        uid,
+        object_type,
+        attrs,
+        managed_object if has_value else None,
+        state=state_now(ctx, lifecycle.PRE_ACTIVE, attrs),
+        owner=ctx.policy.owner_for_new_object(ctx.identity.name),
+        key_format=key_format,
+        algorithm=algorithm,
+        length=length,
+    )
+    return uid
+
+
+def digest(digest_of: bytes, key_format: int | None) -> Digest:
+    """The Digest the server gives an object: SHA-256 of its value (KMIP 1.4 §3.17)."""
+    return Digest(
+        hashing_algorithm=HashingAlgorithm.SHA_256,
+        digest_value=hashlib.sha256(digest_of).digest(),
+        key_format_type=KeyFormatType(key_format) if key_format is not None else None,
+    )
+
+
+def insert_object(
+    ctx: RequestContext,
+    uid: str,
+    object_type: int,
+    attrs: AttributeSet,
+    managed_object: Struct | None,
+    *,
+    state: int,
+    owner: str,
+    key_format: int | None,
+    algorithm: int | None,
+    length: int | None,
+) -> None:
+    """Insert the object ``uid`` as it is given (its value, if any, wrapped by custody first)."""
+    blob = (
+        None if managed_object is None else ctx.custody.wrap(to_bytes(managed_object), wrap_context(uid, object_type))
+    )
     ctx.session.insert(
         ObjectRecord(
             uid=uid,
             object_type=int(object_type),
-            owner=ctx.policy.owner_for_new_object(ctx.identity.name),
+            owner=owner,
             state=state,
             created=ctx.now,
             algorithm=algorithm,
@@ -220,7 +252,6 @@ def store_new_object(
         )
     )
     ctx.id_placeholder = uid
-    return uid
 
 
 def _key_block(

@@ -13,6 +13,7 @@ names from an X.509 certificate), and Get returns them in the format they were r
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 from cryptography import x509
@@ -300,26 +301,36 @@ def _attributes_only(managed: Any, attrs: AttributeSet) -> int | None:
     return None if block.key_format_type is None else int(block.key_format_type)
 
 
-@operation(Operation.REGISTER, writes=True)
-def register(ctx: RequestContext, request: RegisterRequest) -> Struct:
-    object_type = request.object_type
+@dataclasses.dataclass(frozen=True, slots=True)
+class Prepared:
+    """A registered object as it is stored, and what its row and Digest need."""
+
+    stored: Struct
+    digest_of: bytes | None
+    key_format: int | None
+    algorithm: int | None
+    length: int | None
+    has_value: bool
+
+
+def checked_object(ctx: RequestContext, object_type: Any, managed: Any, *, templates: bool = True) -> Any:
+    """The object a Register (or Import) gives, checked to be of a type it takes and of its Object Type."""
     cls = _REGISTRABLE.get(object_type) if object_type is not None else None
-    if cls is None:
+    if cls is None or (cls is Template and not templates):
+        kinds = "Split Key and (KMIP 1.x) Template" if templates else "and Split Key"
         raise KmipError(
-            "Register accepts Symmetric Key, Secret Data, Opaque Object, Public Key, Private Key, Certificate, "
-            "Split Key and (KMIP 1.x) Template objects",
+            f"{'Register' if templates else 'Import'} accepts Symmetric Key, Secret Data, Opaque Object, "
+            f"Public Key, Private Key, Certificate, {kinds} objects",
             ctx.reason(R.INVALID_OBJECT_TYPE, R.INVALID_FIELD),
         )
-    managed: Any = request.managed_object
     if not isinstance(managed, cls):
-        raise KmipError(f"the Object Type says {object_type.name} but the object is another type", R.INVALID_FIELD)  # type: ignore[union-attr]
-    _check_storage_masks(request.protection_storage_masks)
-    attrs = AttributeSet()
-    apply_initial(ctx, attrs, requested_attributes(ctx, request.template_attribute, request.attributes))
-    if wrapped_block(getattr(managed, "key_block", None)):
-        managed, wrapping_key = unwrap_object(ctx, managed)
-        if ctx.v2:
-            attrs.add("Link", Link(link_type=LinkType.WRAPPING_KEY_LINK, linked_object_identifier=wrapping_key))
+        raise KmipError(f"the Object Type says {object_type.name} but the object is another type", R.INVALID_FIELD)
+    return managed
+
+
+def prepare_object(ctx: RequestContext, managed: Any, attrs: AttributeSet) -> Prepared:
+    """An unwrapped registered object checked and put in its stored form; ``attrs`` gains the
+    attributes the object itself gives (its algorithm and length, a certificate's names)."""
     algorithm = length = key_format = None
     value: bytes | None
     stored_object: Struct
@@ -365,15 +376,37 @@ def register(ctx: RequestContext, request: RegisterRequest) -> Struct:
                 secret_data_type=managed.secret_data_type,
                 key_block=_key_block(value, key_format, block.cryptographic_algorithm, block.cryptographic_length),
             )
+    return Prepared(
+        stored=stored_object,
+        digest_of=value,
+        key_format=key_format,
+        algorithm=None if algorithm is None else int(algorithm),
+        length=length,
+        has_value=not valueless,
+    )
+
+
+@operation(Operation.REGISTER, writes=True)
+def register(ctx: RequestContext, request: RegisterRequest) -> Struct:
+    object_type = request.object_type
+    managed: Any = checked_object(ctx, object_type, request.managed_object)
+    _check_storage_masks(request.protection_storage_masks)
+    attrs = AttributeSet()
+    apply_initial(ctx, attrs, requested_attributes(ctx, request.template_attribute, request.attributes))
+    if wrapped_block(getattr(managed, "key_block", None)):
+        managed, wrapping_key = unwrap_object(ctx, managed)
+        if ctx.v2:
+            attrs.add("Link", Link(link_type=LinkType.WRAPPING_KEY_LINK, linked_object_identifier=wrapping_key))
+    prepared = prepare_object(ctx, managed, attrs)
     uid = store_new_object(
         ctx,
         object_type,  # type: ignore[arg-type]
         attrs,
-        stored_object,
-        digest_of=value,
-        has_value=not valueless,
-        key_format=key_format,
-        algorithm=None if algorithm is None else int(algorithm),
-        length=length,
+        prepared.stored,
+        digest_of=prepared.digest_of,
+        has_value=prepared.has_value,
+        key_format=prepared.key_format,
+        algorithm=prepared.algorithm,
+        length=prepared.length,
     )
     return RegisterResponse(unique_identifier=uid)
