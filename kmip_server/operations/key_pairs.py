@@ -23,6 +23,7 @@ Private Key Link on the public one), and the ID Placeholder is the private key's
 from __future__ import annotations
 
 import dataclasses
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -314,6 +315,7 @@ def store_pair(
 
 
 #: RSA pairs the token generated for the message being handled, by bits (see _generate_ahead).
+_YIELD_SECONDS = 0.002
 _ready: dict[int, list[RsaKeyNumbers]] = {}
 
 
@@ -346,6 +348,9 @@ def _generate_ahead(request: CreateKeyPairRequest, custody: KeyCustody) -> Calla
         _ready.setdefault(bits, []).append(custody.generate_rsa(bits, RSA_PUBLIC_EXPONENT))
     except CustodyError:
         return None  # the handler tries again and reports the failure
+    # The token's one session is held for a whole generation; between two, the requests
+    # waiting for it (other clients' unwraps) get their turn: Python's locks are not fair.
+    time.sleep(_YIELD_SECONDS)
     return _ready.clear
 
 

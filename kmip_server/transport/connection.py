@@ -18,7 +18,7 @@ from kmip_client.protocol.spec.enums import ResultReason
 
 from ..engine.identity import ClientIdentity
 from ..engine.responses import error_response, invalid_message_response
-from .large import is_large
+from .large import runs_apart
 from .tls import identity_from_certificate
 
 if TYPE_CHECKING:
@@ -242,7 +242,7 @@ class _Connection(asyncio.Protocol):
             return
         if messages:
             self._deadline = self._listener.loop.time() + self._listener.settings.idle_timeout
-            if self._backlog or self._large_running or any(is_large(message) for message in messages):
+            if self._backlog or self._large_running or any(runs_apart(message) for message in messages):
                 self._awaiting += len(messages)
                 self._backlog.extend(messages)
                 self._pump()
@@ -283,13 +283,13 @@ class _Connection(asyncio.Protocol):
         the same call as other connections' ones, as ever)."""
         listener = self._listener
         while self._backlog and not self._closing and self._awaiting == len(self._backlog):
-            if is_large(self._backlog[0]):
+            if runs_apart(self._backlog[0]):
                 assert self._identity is not None
                 self._large_running = True
                 listener.large.submit(listener.loop, self._backlog.pop(0), self._identity, self._large_answered)
                 return
             step = 1
-            while step < len(self._backlog) and not is_large(self._backlog[step]):
+            while step < len(self._backlog) and not runs_apart(self._backlog[step]):
                 step += 1
             messages, self._backlog = self._backlog[:step], self._backlog[step:]
             if listener.batch_handler is not None:

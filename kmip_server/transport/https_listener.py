@@ -92,7 +92,7 @@ from kmip_client.protocol.spec.enums import ResultReason
 from ..config import ListenerSettings
 from ..engine.responses import error_response, invalid_message_response
 from .connection import _Connection, _internal_error_response
-from .large import is_large
+from .large import runs_apart
 from .listener import Listener, MessageHandler
 
 __all__ = ["KMIP_PATH", "MEDIA_TYPES", "ROUTES", "HttpsListener", "Route", "resolve"]
@@ -394,7 +394,7 @@ class _HttpsConnection(_Connection):
                 log.info("malformed %s request from %s (%s)", encoding.upper(), self._peer, identity.name)
                 failure = invalid_message_response(f"cannot read the {encoding.upper()} request: {exc}")
                 return self._kmip_answer(request, from_ttlv(failure, encoding))
-        if is_large(message):
+        if runs_apart(message):
             self._large_running = True
             if self._transport is not None:
                 self._transport.pause_reading()

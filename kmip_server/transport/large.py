@@ -17,6 +17,9 @@ transaction, encode) would have to become resumable, while the engine is already
 ``sys.getswitchinterval()`` (5 ms) when the loop wants it, which is what keeps the loop's
 requests at milliseconds.
 
+Slow messages go the same way (``runs_apart``: a Create Key Pair, whose RSA generation on the
+token takes ~0.2 s with the GIL released): the loop serves the others meanwhile.
+
 Order: a connection's messages are answered in the order they came. A connection whose large
 message is running holds back its later messages (see ``_Connection._pump``) until it is
 answered; other connections are not affected.
@@ -29,10 +32,10 @@ import logging
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
-from ..engine.batch_limits import is_large
+from ..engine.batch_limits import is_large, runs_apart  # noqa: F401 - is_large is exported
 from ..engine.identity import ClientIdentity
 
-__all__ = ["LargeMessages", "is_large"]
+__all__ = ["LargeMessages", "is_large", "runs_apart"]
 
 log = logging.getLogger("strongroom.transport")
 
