@@ -58,14 +58,15 @@ from kmip_client.protocol.spec.enums import (
     ResultReason,
     ValidityIndicator,
 )
-from kmip_client.protocol.ttlv import decode
 
 from ..crypto_settings import CryptoSettings
 from ..engine.context import RequestContext
 from ..engine.registry import operation
+from ..objects import lifecycle
 from ..objects.attribute_set import AttributeSet
+from ..storage.records import AttributeFilter, LocateQuery
 from .attribute_input import apply_initial
-from .common import ManagedObject, as_seconds, destroyed, load_object, wrap_context
+from .common import ManagedObject, as_seconds, decoded_object, destroyed, linked, load_object, wrap_context
 from .creation import store_new_object
 from .crypto.asymmetric import load_public, private_key
 from .crypto.keys import key_for
@@ -77,6 +78,13 @@ Usage = CryptographicUsageMask
 _SERIAL_BYTES = 16  # RFC 5280 §4.1.2.2: positive, at most 20 octets; 128 bits of the token's randomness
 
 _settings = CryptoSettings()
+#: How an issuer's private key is used: to apply protection, not as the operation's object.
+_SIGNS_CERTIFICATES: dict[str, Any] = {
+    "usage": Usage.CERTIFICATE_SIGN,
+    "protects": True,
+    "action": "sign certificates",
+    "sets_placeholder": False,
+}
 
 
 def configure(settings: CryptoSettings) -> None:
@@ -89,14 +97,10 @@ def configure(settings: CryptoSettings) -> None:
 
 
 def _unwrapped(ctx: RequestContext, obj: ManagedObject) -> Any:
-    from kmip_client.protocol.model.base import decode_struct
-    from kmip_client.protocol.model.objects import MANAGED_OBJECTS
-
     record = obj.record
     if record.wrapped_value is None:
         raise KmipError(f"object {obj.uid!r} has no value on this server", R.ILLEGAL_OPERATION)
-    item = decode(ctx.custody.unwrap(record.wrapped_value, wrap_context(record.uid, record.object_type)))
-    return decode_struct(MANAGED_OBJECTS[item.tag], item)
+    return decoded_object(ctx.custody.unwrap(record.wrapped_value, wrap_context(record.uid, record.object_type)))
 
 
 def _object_of(ctx: RequestContext, uid: Any, object_type: ObjectType, role: str) -> ManagedObject:
@@ -113,10 +117,8 @@ def _object_of(ctx: RequestContext, uid: Any, object_type: ObjectType, role: str
 
 def _certificate_of(ctx: RequestContext, obj: ManagedObject) -> x509.Certificate:
     managed = _unwrapped(ctx, obj)
-    if not isinstance(managed, Certificate) or managed.certificate_type != CertificateType.X_509:
-        raise KmipError(f"certificate {obj.uid!r} is not an X.509 certificate", R.INVALID_FIELD)
-    value = managed.certificate_value
-    if not isinstance(value, bytes):
+    value = managed.certificate_value if isinstance(managed, Certificate) else None
+    if managed.certificate_type != CertificateType.X_509 or not isinstance(value, bytes):
         raise KmipError(f"certificate {obj.uid!r} is not an X.509 certificate", R.INVALID_FIELD)
     return x509.load_der_x509_certificate(value)
 
@@ -127,14 +129,6 @@ def _public_key_of(ctx: RequestContext, obj: ManagedObject) -> Any:
     algorithm = int(block.cryptographic_algorithm) if block.cryptographic_algorithm is not None else None
     fmt = int(block.key_format_type) if block.key_format_type is not None else None
     return load_public(fmt, material, algorithm, f"public key {obj.uid!r}")
-
-
-def _linked(obj: ManagedObject, link_type: LinkType) -> str | None:
-    for _, attr in obj.attributes.instances("Link"):
-        link = attr.value
-        if isinstance(link, Link) and link.link_type == link_type:
-            return str(link.linked_object_identifier)
-    return None
 
 
 # ----------------------------------------------------------------------------- the issuer
@@ -159,14 +153,12 @@ class _Issuer:
 def _self_signer(ctx: RequestContext, key: ManagedObject, private_uid: str) -> _Issuer:
     """The subject's own private key (named by a Private Key Link in the request) signs: a
     self-signed certificate, the root of a CA the server keeps (its key never leaves)."""
-    if _linked(key, LinkType.PRIVATE_KEY_LINK) != private_uid:
+    if linked(key.attributes, LinkType.PRIVATE_KEY_LINK) != private_uid:
         raise KmipError(
             f"a self-signed certificate is signed by the key's own private key; {private_uid!r} is not {key.uid!r}'s",
             R.INVALID_FIELD,
         )
-    placeholder = ctx.id_placeholder
-    signer = key_for(ctx, private_uid, usage=Usage.CERTIFICATE_SIGN, protects=True, action="sign certificates")
-    ctx.id_placeholder = placeholder
+    signer = key_for(ctx, private_uid, **_SIGNS_CERTIFICATES)
     return _Issuer(None, None, private_key(signer))
 
 
@@ -179,23 +171,18 @@ def _issuer(ctx: RequestContext, named: str | None) -> _Issuer:
             )
         named = _issuer_by_name(ctx, _settings.certify_issuer)
     ca = _object_of(ctx, named, ObjectType.CERTIFICATE, "the issuer's certificate")
-    public_uid = _linked(ca, LinkType.PUBLIC_KEY_LINK)
-    private_uid = _linked(load_object(ctx, public_uid), LinkType.PRIVATE_KEY_LINK) if public_uid else None
+    public_uid = linked(ca.attributes, LinkType.PUBLIC_KEY_LINK)
+    private_uid = linked(load_object(ctx, public_uid).attributes, LinkType.PRIVATE_KEY_LINK) if public_uid else None
     if private_uid is None:
         raise KmipError(
             f"certificate {ca.uid!r} is no issuer here: no Public Key Link to a key whose Private Key this server holds",
             R.INVALID_FIELD,
         )
-    placeholder = ctx.id_placeholder
-    key = key_for(ctx, private_uid, usage=Usage.CERTIFICATE_SIGN, protects=True, action="sign certificates")
-    ctx.id_placeholder = placeholder
+    key = key_for(ctx, private_uid, **_SIGNS_CERTIFICATES)
     return _Issuer(ca.uid, _certificate_of(ctx, ca), private_key(key))
 
 
 def _issuer_by_name(ctx: RequestContext, name: str) -> str:
-    from ..objects import lifecycle
-    from ..storage.records import AttributeFilter, LocateQuery
-
     query = LocateQuery(
         object_types=(int(ObjectType.CERTIFICATE),),
         states=lifecycle.LIVE_STATES,
@@ -380,7 +367,7 @@ def re_certify(ctx: RequestContext, request: ReCertifyRequest) -> ReCertifyRespo
     given = requested_attributes(ctx, request.template_attribute, request.attributes)
     old = _object_of(ctx, request.unique_identifier, ObjectType.CERTIFICATE, "the certificate to renew")
     old_certificate = _certificate_of(ctx, old)
-    public_uid = _linked(old, LinkType.PUBLIC_KEY_LINK)
+    public_uid = linked(old.attributes, LinkType.PUBLIC_KEY_LINK)
     if public_uid is None:
         raise KmipError(f"certificate {old.uid!r} has no Public Key Link: nothing to renew it for", R.INVALID_FIELD)
     key, public = _subject_key(ctx, public_uid)
@@ -389,7 +376,7 @@ def re_certify(ctx: RequestContext, request: ReCertifyRequest) -> ReCertifyRespo
     )
     if csr is not None and not _same_key(csr.public_key(), public):
         raise KmipError("Re-certify renews a certificate for the same key; the request's key differs", R.INVALID_FIELD)
-    issuer = _issuer(ctx, _named_issuer(given) or _linked(old, LinkType.CERTIFICATE_LINK))
+    issuer = _issuer(ctx, _named_issuer(given) or linked(old.attributes, LinkType.CERTIFICATE_LINK))
     mask = int(key.attributes.first("Cryptographic Usage Mask") or 0)
     subject = csr.subject if csr is not None and len(csr.subject) else old_certificate.subject
     extensions = list(csr.extensions if csr is not None else old_certificate.extensions)
@@ -426,9 +413,6 @@ def _issued_by(cert: x509.Certificate, issuer: x509.Certificate) -> bool:
 
 def _held(ctx: RequestContext) -> list[x509.Certificate]:
     """The live X.509 certificates the caller may use: the trust anchors of Validate."""
-    from ..objects import lifecycle
-    from ..storage.records import LocateQuery
-
     query = LocateQuery(
         object_types=(int(ObjectType.CERTIFICATE),),
         states=lifecycle.LIVE_STATES,

@@ -48,7 +48,7 @@ from ..objects.attribute_set import AttributeSet
 from ..objects.server_attributes import PROTECTION_STORAGE, random_number_generator
 from ..storage.records import ObjectRecord
 from .attribute_input import apply_initial
-from .common import date_attribute, state_now, wrap_context
+from .common import date_attribute, invalid_attribute_value, state_now, wrap_context
 from .legacy_algorithms import LEGACY
 from .legacy_algorithms import check_key as legacy_check
 from .templates import requested_attributes
@@ -80,10 +80,6 @@ def new_unique_identifier() -> str:
     return f"{digits[:8]}-{digits[8:12]}-{digits[12:16]}-{digits[16:20]}-{digits[20:]}"
 
 
-def _invalid(ctx: RequestContext, message: str) -> KmipError:
-    return KmipError(message, ctx.reason(R.INVALID_ATTRIBUTE_VALUE, R.INVALID_FIELD))
-
-
 def _symmetric_parameters(ctx: RequestContext, attrs: AttributeSet, key_bytes: int | None) -> tuple[int, int]:
     algorithm = attrs.first("Cryptographic Algorithm")
     length = attrs.first("Cryptographic Length")
@@ -99,13 +95,15 @@ def _symmetric_parameters(ctx: RequestContext, attrs: AttributeSet, key_bytes: i
         attrs.set("Cryptographic Length", length, ItemType.INTEGER)
     if algorithm == A.AES:
         if length not in AES_LENGTHS:
-            raise _invalid(ctx, f"AES keys are 128, 192 or 256 bits long, not {length}")
+            raise invalid_attribute_value(ctx, f"AES keys are 128, 192 or 256 bits long, not {length}")
     elif algorithm in HMAC_ALGORITHMS:
         if length % 8 or not HMAC_LENGTH_RANGE[0] <= length <= HMAC_LENGTH_RANGE[1]:
-            raise _invalid(ctx, f"HMAC key length must be a multiple of 8 from 64 to 4096 bits, not {length}")
+            raise invalid_attribute_value(
+                ctx, f"HMAC key length must be a multiple of 8 from 64 to 4096 bits, not {length}"
+            )
     elif algorithm == A.DES3:
         if length not in DES3_BYTES:
-            raise _invalid(ctx, f"Triple DES keys are 112 or 168 bits long, not {length}")
+            raise invalid_attribute_value(ctx, f"Triple DES keys are 112 or 168 bits long, not {length}")
     elif algorithm in LEGACY:
         legacy_check(ctx, int(algorithm), int(length))
     elif key_bytes is None:
@@ -114,7 +112,7 @@ def _symmetric_parameters(ctx: RequestContext, attrs: AttributeSet, key_bytes: i
             ctx.reason(R.INVALID_ATTRIBUTE_VALUE, R.INVALID_FIELD),
         )
     if key_bytes is not None and key_bytes != key_size(algorithm, length):
-        raise _invalid(ctx, f"a {key_bytes}-byte key does not have a Cryptographic Length of {length}")
+        raise invalid_attribute_value(ctx, f"a {key_bytes}-byte key does not have a Cryptographic Length of {length}")
     if attrs.first("Quantum Safe") is True and not quantum_safe(algorithm, length):
         # The client requires the key to stay safe against a quantum computer for its
         # Protection Period; this one would not, and no server can make it so.
@@ -340,12 +338,14 @@ def _create_secret_data(ctx: RequestContext, attrs: AttributeSet) -> Struct:
     client derives from: the type that says what they are)."""
     for name in ("Cryptographic Algorithm", "Cryptographic Parameters"):
         if name in attrs:
-            raise _invalid(ctx, f"Secret Data has no {name}: send the Cryptographic Length alone")
+            raise invalid_attribute_value(ctx, f"Secret Data has no {name}: send the Cryptographic Length alone")
     bits = attrs.first("Cryptographic Length")
     bits = DEFAULT_SECRET_BITS if bits is None else int(bits)
     low, high = SECRET_DATA_BITS
     if bits % 8 or not low <= bits <= high:
-        raise _invalid(ctx, f"a generated Secret Data is {low} to {high} bits long, in whole bytes; not {bits}")
+        raise invalid_attribute_value(
+            ctx, f"a generated Secret Data is {low} to {high} bits long, in whole bytes; not {bits}"
+        )
     attrs.set("Cryptographic Length", bits, ItemType.INTEGER)
     _generated_by_server(ctx, attrs)
     secret = ctx.custody.random(bits // 8)

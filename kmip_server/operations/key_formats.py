@@ -140,6 +140,16 @@ def _public_material(key: Any, wanted: int) -> bytes | TransparentKeyMaterial | 
     return None
 
 
+def encoded(key: Any, fmt: int) -> bytes:
+    """A ``cryptography`` private or public key in the encoded Key Format Type ``fmt`` (PKCS#1,
+    PKCS#8, SEC 1, X.509): what Create Key Pair stores."""
+    private = hasattr(key, "private_bytes")
+    material = _private_material(key, fmt) if private else _public_material(key, fmt)
+    if not isinstance(material, bytes):
+        raise ValueError(f"{KeyFormatType(fmt).name} is no encoding of a {type(key).__name__}")
+    return material
+
+
 def _with_material(block: KeyBlock, wanted: int, material: bytes | TransparentKeyMaterial) -> KeyBlock:
     return dataclasses.replace(block, key_format_type=KeyFormatType(wanted), key_value=KeyValue(key_material=material))
 

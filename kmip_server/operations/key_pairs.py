@@ -28,7 +28,6 @@ from collections.abc import Callable
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, rsa, x448, x25519
-from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat, PublicFormat
 
 from kmip_client.protocol.errors import KmipError
 from kmip_client.protocol.model import Attribute
@@ -57,7 +56,9 @@ from ..engine.context import RequestContext
 from ..engine.registry import operation
 from ..objects.attribute_set import AttributeSet
 from .attribute_input import apply_initial
+from .common import invalid_attribute_value
 from .creation import _check_storage_masks, _generated_by_server, _key_block, new_unique_identifier, store_new_object
+from .key_formats import encoded
 from .templates import requested_attributes
 
 R = ResultReason
@@ -115,10 +116,6 @@ class _Pair:
     masks: tuple[int, int]
 
 
-def _invalid(ctx: RequestContext, message: str) -> KmipError:
-    return KmipError(message, ctx.reason(R.INVALID_ATTRIBUTE_VALUE, R.INVALID_FIELD))
-
-
 def requested_pair_attributes(
     ctx: RequestContext, request: CreateKeyPairRequest | ReKeyKeyPairRequest
 ) -> tuple[list[Attribute], list[Attribute]]:
@@ -156,7 +153,7 @@ def _rsa(ctx: RequestContext, length: int | None) -> _Pair:
         raise KmipError("an RSA key pair needs a Cryptographic Length", ctx.reason(R.MISSING_DATA, R.INVALID_FIELD))
     low = _settings.rsa_min_bits
     if length % 8 or not low <= length <= RSA_MAX_BITS:
-        raise _invalid(
+        raise invalid_attribute_value(
             ctx,
             f"RSA keys are {low} to {RSA_MAX_BITS} bits long here, in whole bytes, not {length} ([crypto] rsa_min_bits)",
         )
@@ -177,14 +174,20 @@ def _rsa(ctx: RequestContext, length: int | None) -> _Pair:
     # The token made the numbers, consistent by construction: OpenSSL's check of them (about
     # 60 ms at 2,048 bits, as long as the generation) is for keys from outside (Register).
     key = numbers.private_key(unsafe_skip_rsa_key_validation=True)
+    return _pair(A.RSA, length, key, (F.PKCS_1, F.PKCS_1), _RSA_MASKS)
+
+
+def _pair(algorithm: int, bits: int, key: Any, formats: tuple[int, int], masks: tuple[int, int]) -> _Pair:
+    """``key`` and its public half encoded in ``formats`` (private, public) as they are stored."""
+    private_format, public_format = formats
     return _Pair(
-        A.RSA,
-        length,
-        F.PKCS_1,
-        key.private_bytes(Encoding.DER, PrivateFormat.TraditionalOpenSSL, NoEncryption()),
-        F.PKCS_1,
-        key.public_key().public_bytes(Encoding.DER, PublicFormat.PKCS1),
-        _RSA_MASKS,
+        algorithm,
+        bits,
+        private_format,
+        encoded(key, private_format),
+        public_format,
+        encoded(key.public_key(), public_format),
+        masks,
     )
 
 
@@ -194,15 +197,7 @@ def _nist_curve(ctx: RequestContext, algorithm: int, curve_id: int) -> _Pair:
     drawn = int.from_bytes(ctx.custody.random((order.bit_length() + 64 + 7) // 8), "big")
     key = ec.derive_private_key(drawn % (order - 1) + 1, curve)
     masks = _AGREEMENT_MASKS if algorithm == A.ECDH else _SIGNING_MASKS
-    return _Pair(
-        algorithm,
-        curve.key_size,
-        F.ECPRIVATEKEY,
-        key.private_bytes(Encoding.DER, PrivateFormat.TraditionalOpenSSL, NoEncryption()),
-        F.X_509,
-        key.public_key().public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo),
-        masks,
-    )
+    return _pair(algorithm, curve.key_size, key, (F.ECPRIVATEKEY, F.X_509), masks)
 
 
 #: The order n of each NIST curve's base point (FIPS 186-5 / SP 800-186 §3.2.1).
@@ -221,15 +216,7 @@ _ORDERS: dict[int, int] = {
 def _from_bytes(ctx: RequestContext, algorithm: int, spec: tuple[int, Any, int], masks: tuple[int, int]) -> _Pair:
     size, cls, bits = spec
     key = cls.from_private_bytes(ctx.custody.random(size))
-    return _Pair(
-        algorithm,
-        bits,
-        F.PKCS_8,
-        key.private_bytes(Encoding.DER, PrivateFormat.PKCS8, NoEncryption()),
-        F.X_509,
-        key.public_key().public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo),
-        masks,
-    )
+    return _pair(algorithm, bits, key, (F.PKCS_8, F.X_509), masks)
 
 
 def _generated(ctx: RequestContext, private: AttributeSet, public: AttributeSet) -> _Pair:
@@ -254,8 +241,10 @@ def _generated(ctx: RequestContext, private: AttributeSet, public: AttributeSet)
         if curve in _MONTGOMERY and algorithm != A.ECDSA:
             return _from_bytes(ctx, int(algorithm), _MONTGOMERY[curve], _AGREEMENT_MASKS)
         shown = getattr(curve, "name", curve) if curve is not None else f"none for a length of {length}"
-        raise _invalid(ctx, f"elliptic-curve key pairs use P-256, P-384, P-521, Curve25519 or Curve448; curve {shown}")
-    raise _invalid(
+        raise invalid_attribute_value(
+            ctx, f"elliptic-curve key pairs use P-256, P-384, P-521, Curve25519 or Curve448; curve {shown}"
+        )
+    raise invalid_attribute_value(
         ctx,
         f"Create Key Pair makes RSA, EC (ECDSA, ECDH) and Ed25519/Ed448 keys; "
         f"{getattr(algorithm, 'name', algorithm)} is not supported",

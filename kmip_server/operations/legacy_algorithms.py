@@ -23,6 +23,7 @@ from kmip_client.protocol.spec.enums import CryptographicAlgorithm, ResultReason
 
 from ..crypto_settings import CryptoSettings
 from ..engine.context import RequestContext
+from .common import invalid_attribute_value
 
 A = CryptographicAlgorithm
 R = ResultReason
@@ -58,9 +59,8 @@ def enabled() -> bool:
 
 def refused(ctx: RequestContext, algorithm: int) -> KmipError:
     name = LEGACY[algorithm].name
-    return KmipError(
-        f"{name} is a legacy algorithm, refused on this server ([crypto] legacy_algorithms is false)",
-        ctx.reason(R.INVALID_ATTRIBUTE_VALUE, R.INVALID_FIELD),
+    return invalid_attribute_value(
+        ctx, f"{name} is a legacy algorithm, refused on this server ([crypto] legacy_algorithms is false)"
     )
 
 

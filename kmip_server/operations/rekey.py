@@ -66,7 +66,7 @@ from ..objects.attribute_rules import rule_for
 from ..objects.attribute_set import AttributeSet
 from ..rotation import lineage
 from .attribute_input import apply_initial
-from .common import ManagedObject, as_datetime, as_seconds, destroyed, load_object
+from .common import ManagedObject, as_datetime, as_seconds, destroyed, linked, load_object
 from .creation import _check_storage_masks, store_generated_key
 from .key_pairs import _generated, requested_pair_attributes, store_pair
 from .templates import requested_attributes
@@ -200,15 +200,14 @@ def rekey(ctx: RequestContext, request: ReKeyRequest) -> Struct:
 
 def _old_public_key(ctx: RequestContext, private: ManagedObject) -> ManagedObject:
     """The public key of the pair being replaced: the one the private key's Public Key Link names."""
-    for _, attr in private.attributes.instances("Link"):
-        link = attr.value
-        if isinstance(link, Link) and link.link_type == LinkType.PUBLIC_KEY_LINK:
-            return _old_key(
-                ctx,
-                link.linked_object_identifier,
-                ObjectType.PUBLIC_KEY,
-                f"the Public Key Link of private key {private.uid!r} must name a Public Key",
-            )
+    public_uid = linked(private.attributes, LinkType.PUBLIC_KEY_LINK)
+    if public_uid is not None:
+        return _old_key(
+            ctx,
+            public_uid,
+            ObjectType.PUBLIC_KEY,
+            f"the Public Key Link of private key {private.uid!r} must name a Public Key",
+        )
     raise KmipError(
         f"private key {private.uid!r} has no Public Key Link: Re-key Key Pair replaces a pair, and its public key is not known",
         ctx.reason(R.OBJECT_NOT_FOUND, R.ITEM_NOT_FOUND),

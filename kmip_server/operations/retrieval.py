@@ -6,19 +6,16 @@ from __future__ import annotations
 
 from kmip_client.protocol.errors import KmipError
 from kmip_client.protocol.model import Struct
-from kmip_client.protocol.model.base import EncodedItem, decode_struct
-from kmip_client.protocol.model.objects import (
-    MANAGED_OBJECTS,
-)
+from kmip_client.protocol.model.base import EncodedItem
 from kmip_client.protocol.model.payloads.lifecycle import GetRequest, GetResponse
 from kmip_client.protocol.spec.enums import KeyFormatType, ObjectType, Operation, ResultReason
-from kmip_client.protocol.ttlv import ItemType, decode
+from kmip_client.protocol.ttlv import ItemType
 
 from ..engine.context import RequestContext, WriteNeeded
 from ..engine.registry import operation
 from ..objects import lifecycle
 from ..objects.attribute_set import stored
-from .common import destroyed, load_object, wrap_context
+from .common import decoded_object, destroyed, load_object, wrap_context
 from .key_formats import reformat
 from .wrapping import check_key_wrap_type, encrypts, wrap_object
 
@@ -78,8 +75,7 @@ def get(ctx: RequestContext, request: GetRequest) -> Struct:
         # Stored as it is returned: sent without decoding and re-encoding.
         managed = EncodedItem(plain)
     else:
-        item = decode(plain)
-        managed = reformat(decode_struct(MANAGED_OBJECTS[item.tag], item), wanted, record.uid)
+        managed = reformat(decoded_object(plain), wanted, record.uid)
         if spec is not None:
             managed = wrap_object(ctx, managed, spec, record.uid)
     ctx.id_placeholder = record.uid

@@ -19,14 +19,11 @@ from kmip_client.protocol.ttlv import ItemType
 
 from ..engine.context import RequestContext
 from ..objects.attribute_set import AttributeSet
+from .common import invalid_attribute_value
 
 R = ResultReason
 _FORMATS = frozenset({KeyFormatType.RAW, KeyFormatType.OPAQUE, KeyFormatType.TRANSPARENT_SYMMETRIC_KEY})
 _PRIME_FIELD = SplitKeyMethod.POLYNOMIAL_SHARING_PRIME_FIELD
-
-
-def _invalid(ctx: RequestContext, message: str) -> KmipError:
-    return KmipError(message, ctx.reason(R.INVALID_ATTRIBUTE_VALUE, R.INVALID_FIELD))
 
 
 def _check_parameters(ctx: RequestContext, part: SplitKey) -> None:
@@ -42,18 +39,24 @@ def _check_parameters(ctx: RequestContext, part: SplitKey) -> None:
             ctx.reason(R.MISSING_DATA, R.INVALID_FIELD),
         )
     if not 1 <= index <= parts:
-        raise _invalid(ctx, f"Key Part Identifier {index} is not from 1 to Split Key Parts ({parts})")
+        raise invalid_attribute_value(ctx, f"Key Part Identifier {index} is not from 1 to Split Key Parts ({parts})")
     if not 1 <= threshold <= parts:
-        raise _invalid(ctx, f"Split Key Threshold {threshold} is not from 1 to Split Key Parts ({parts})")
+        raise invalid_attribute_value(
+            ctx, f"Split Key Threshold {threshold} is not from 1 to Split Key Parts ({parts})"
+        )
     if method == SplitKeyMethod.XOR and threshold != parts:
-        raise _invalid(ctx, f"XOR splitting needs every part: Split Key Threshold must be {parts}, not {threshold}")
+        raise invalid_attribute_value(
+            ctx, f"XOR splitting needs every part: Split Key Threshold must be {parts}, not {threshold}"
+        )
     if method == _PRIME_FIELD and not part.prime_field_size:
         raise KmipError(
             "Polynomial Sharing over a prime field needs the Prime Field Size",
             ctx.reason(R.MISSING_DATA, R.INVALID_FIELD),
         )
     if method != _PRIME_FIELD and part.prime_field_size is not None:
-        raise _invalid(ctx, f"a Prime Field Size belongs to Polynomial Sharing Prime Field, not {method.name}")
+        raise invalid_attribute_value(
+            ctx, f"a Prime Field Size belongs to Polynomial Sharing Prime Field, not {method.name}"
+        )
 
 
 def split_key(ctx: RequestContext, part: SplitKey, attrs: AttributeSet) -> tuple[Struct, bytes, int]:

@@ -58,7 +58,7 @@ from typing import Any, TypeVar
 
 from kmip_client.protocol.errors import KmipError, ProtocolError
 from kmip_client.protocol.model import Attribute, Attributes, Struct
-from kmip_client.protocol.model.attributes import CryptographicParameters, Link
+from kmip_client.protocol.model.attributes import CryptographicParameters
 from kmip_client.protocol.model.base import decode_struct, to_bytes
 from kmip_client.protocol.model.objects import (
     EncryptionKeyInformation,
@@ -85,7 +85,7 @@ from kmip_client.protocol.ttlv import decode
 
 from ..engine.context import RequestContext
 from .attributes import _present
-from .common import load_object
+from .common import linked, load_object
 from .crypto import ciphers
 from .crypto.asymmetric import ParameterError, private_key, rsa_decrypt, rsa_encrypt
 from .crypto.encryption import _random_iv
@@ -200,10 +200,9 @@ def _private_of(ctx: RequestContext, uid: str) -> tuple[str, int]:
     obj = load_object(ctx, uid, names=("Link",))
     if obj.record.object_type != ObjectType.PUBLIC_KEY:
         return uid, obj.record.object_type
-    for _, attr in obj.attributes.instances("Link"):
-        link = attr.value
-        if isinstance(link, Link) and link.link_type == LinkType.PRIVATE_KEY_LINK and link.linked_object_identifier:
-            return str(link.linked_object_identifier), int(ObjectType.PRIVATE_KEY)
+    private = linked(obj.attributes, LinkType.PRIVATE_KEY_LINK)
+    if private is not None:
+        return private, int(ObjectType.PRIVATE_KEY)
     raise KmipError(f"Public Key {uid!r} has no Private Key Link to a key of this server", R.PERMISSION_DENIED)
 
 
@@ -216,7 +215,8 @@ def _private_key_for(ctx: RequestContext, uid: str, role: str) -> tuple[str, int
 
 def _key(ctx: RequestContext, uid: str, role: str, **use: Any) -> KeyInUse:
     try:
-        return key_for(ctx, uid, **use)
+        # A wrapping key is used, not operated on: the ID Placeholder stays the wrapped object.
+        return key_for(ctx, uid, sets_placeholder=False, **use)
     except KmipError as exc:
         raise _as_wrapping_error(exc, role) from None
 
@@ -452,21 +452,16 @@ def wrap_object(ctx: RequestContext, managed: Struct, spec: KeyWrappingSpecifica
             f"object {uid!r} has no Key Block to wrap", ctx.reason(R.INVALID_OBJECT_TYPE, R.ILLEGAL_OPERATION)
         )
     method = _method(spec)
-    # Resolved before any key is loaded: loading one moves the ID Placeholder.
     enc = _resolved(ctx, spec.encryption_key_information, "Encryption Key")
     mac = _resolved(ctx, spec.mac_signature_key_information, "MAC/Signature Key")
-    placeholder = ctx.id_placeholder
-    try:
-        data = _encoded(ctx, uid, block.key_value, spec)
-        out, iv, signature = data, None, None
-        if mac is not None and method == W.MAC_SIGN_THEN_ENCRYPT:
-            signature = _authenticate(ctx, mac, data)
-        if enc is not None:
-            out, iv = _encrypt(ctx, enc, data)
-        if mac is not None and method != W.MAC_SIGN_THEN_ENCRYPT:
-            signature = _authenticate(ctx, mac, out)
-    finally:
-        ctx.id_placeholder = placeholder
+    data = _encoded(ctx, uid, block.key_value, spec)
+    out, iv, signature = data, None, None
+    if mac is not None and method == W.MAC_SIGN_THEN_ENCRYPT:
+        signature = _authenticate(ctx, mac, data)
+    if enc is not None:
+        out, iv = _encrypt(ctx, enc, data)
+    if mac is not None and method != W.MAC_SIGN_THEN_ENCRYPT:
+        signature = _authenticate(ctx, mac, out)
     wrapping = KeyWrappingData(
         wrapping_method=method,
         encryption_key_information=enc,
@@ -505,11 +500,7 @@ def unwrap_object(ctx: RequestContext, managed: Any) -> tuple[Any, str]:
     if method != W.ENCRYPT:
         raise _unsupported(f"registering keys wrapped by {method.name} is not supported: only by Encrypt")
     assert wrapping.encryption_key_information is not None
-    placeholder = ctx.id_placeholder
-    try:
-        plain, kek = _decrypt(ctx, wrapping.encryption_key_information, wrapped, wrapping.iv_counter_nonce)
-    finally:
-        ctx.id_placeholder = placeholder
+    plain, kek = _decrypt(ctx, wrapping.encryption_key_information, wrapped, wrapping.iv_counter_nonce)
     value = _decoded(ctx, plain, wrapping.encoding_option)
     plain_block = dataclasses.replace(block, key_value=value, key_wrapping_data=None)
     return dataclasses.replace(managed, key_block=plain_block), kek

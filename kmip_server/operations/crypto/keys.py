@@ -24,16 +24,13 @@ from typing import Any
 
 from kmip_client.protocol.errors import KmipError
 from kmip_client.protocol.model.attributes import CryptographicParameters
-from kmip_client.protocol.model.base import decode_struct
-from kmip_client.protocol.model.objects import MANAGED_OBJECTS, KeyBlock, KeyValue, TransparentKeyMaterial
-from kmip_client.protocol.model.reader import Decline, read_struct
+from kmip_client.protocol.model.objects import KeyBlock, KeyValue, TransparentKeyMaterial
 from kmip_client.protocol.spec.enums import CryptographicAlgorithm, CryptographicUsageMask, ObjectType, ResultReason
-from kmip_client.protocol.ttlv import decode
 
 from ...crypto_settings import CryptoSettings
 from ...engine.context import RequestContext
 from ...objects import lifecycle
-from ..common import ManagedObject, as_seconds, destroyed, load_object, wrap_context, wrong_state_reason
+from ..common import ManagedObject, as_seconds, decoded_object, destroyed, load_object, wrap_context, wrong_state_reason
 
 R = ResultReason
 Usage = CryptographicUsageMask
@@ -168,24 +165,15 @@ def _check_usage_period(ctx: RequestContext, obj: ManagedObject, protects: bool,
     )
 
 
-def _managed_object(plain: bytes) -> Any:
-    """The stored TTLV of a managed object, decoded by the generated reader of its class (a
-    third of the two-step decoder's cost) where it takes the shape."""
-    cls = MANAGED_OBJECTS.get(int.from_bytes(plain[:3], "big"))
-    if cls is not None:
-        try:
-            return read_struct(cls, plain)
-        except Decline:
-            pass  # a shape the reader leaves to the two-step decoder, which also names any fault
-    item = decode(plain)
-    return decode_struct(MANAGED_OBJECTS[item.tag], item)
-
-
-def key_for(ctx: RequestContext, given_uid: Any, *, usage: Usage, protects: bool, action: str) -> KeyInUse:
+def key_for(
+    ctx: RequestContext, given_uid: Any, *, usage: Usage, protects: bool, action: str, sets_placeholder: bool = True
+) -> KeyInUse:
     """The key ``given_uid`` (or the ID Placeholder) names, ready for ``usage``.
 
     ``protects``: the operation applies protection (needs Active) rather than processing it.
     ``action`` names the operation in error messages ("encrypt", "verify a signature").
+    ``sets_placeholder``: the key becomes the ID Placeholder, as for an operation on the key
+    itself; False for a key an operation on another object uses (a wrapping or issuing key).
     """
     obj = load_object(ctx, given_uid, names=USED_ATTRIBUTES)
     record = obj.record
@@ -210,13 +198,14 @@ def key_for(ctx: RequestContext, given_uid: Any, *, usage: Usage, protects: bool
             f"object {obj.uid!r} has no value on this server",
             ctx.defined_reason(R.KEY_VALUE_NOT_PRESENT, R.ILLEGAL_OPERATION),
         )
-    managed = _managed_object(_unwrapped(ctx, record.wrapped_value, record.uid, record.object_type))
+    managed = decoded_object(_unwrapped(ctx, record.wrapped_value, record.uid, record.object_type))
     block = getattr(managed, "key_block", None)
     if not isinstance(block, KeyBlock):
         raise KmipError(
             f"object {obj.uid!r} has no key block", R.INVALID_OBJECT_TYPE if ctx.v2 else R.ILLEGAL_OPERATION
         )
-    ctx.id_placeholder = obj.uid
+    if sets_placeholder:
+        ctx.id_placeholder = obj.uid
     return KeyInUse(obj, record.object_type, block)
 
 
