@@ -132,6 +132,8 @@ def _terms(query: LocateQuery) -> Iterator[tuple[Term, list[Any]]]:
             yield ("dated_states", len(candidates), len(query.states)), [*candidates, query.now, *query.states]
     if query.owners is not None:
         yield ("owners", len(query.owners)), list(query.owners)
+    if query.tenants is not None:
+        yield ("tenants", len(query.tenants)), list(query.tenants)
     if query.algorithm is not None:
         yield ("algorithm",), [query.algorithm]
     if query.length is not None:
@@ -222,6 +224,8 @@ def _conditions(shape: tuple[Term, ...], driven: bool) -> list[ColumnElement[boo
             conditions.append(current.in_(bind.many(term[2])))
         elif kind == "owners":
             conditions.append(wrap(_objects.owner).in_(bind.many(term[1])))
+        elif kind == "tenants":
+            conditions.append(wrap(_objects.tenant).in_(bind.many(term[1])))
         elif kind == "algorithm":
             conditions.append(wrap(_objects.algorithm) == bind())
         elif kind == "length":
@@ -282,7 +286,7 @@ def _check(query: LocateQuery) -> None:
 def matches_nothing(query: LocateQuery) -> bool:
     """Whether the query needs no database round trip to know its answer is empty."""
     # owners == () is "allowed to see no owner's objects", not "any owner" (that is None).
-    return query.owners is not None and not query.owners
+    return (query.owners is not None and not query.owners) or (query.tenants is not None and not query.tenants)
 
 
 def locate_statement(query: LocateQuery) -> tuple[Select[Any], DriverStatement, dict[str, Any]] | None:

@@ -60,6 +60,8 @@ class ObjectRecord:
     # Set by Repository.get_for_release only: whether the object is still Fresh (KMIP's Fresh
     # attribute: never served by Get). None when not read.
     fresh: bool | None = None
+    # The tenant the object belongs to (policy: other tenants cannot see or touch it).
+    tenant: str = "default"
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -92,6 +94,7 @@ class LocateQuery:
     object_types: tuple[int, ...] = ()
     states: tuple[int, ...] = ()
     owners: tuple[str, ...] | None = None
+    tenants: tuple[str, ...] | None = None  # None: any tenant; else the object's must be one of them
     algorithm: int | None = None
     length: int | None = None
     attributes: tuple[AttributeFilter, ...] = ()

@@ -91,6 +91,7 @@ _GET = select(
     _o.wrapped_value,
     _o.custody_key,
     _o.sequence,
+    _o.tenant,
 ).where(_o.uid == bindparam("uid"))
 _GET_FOR_UPDATE = _GET.with_for_update()
 # The attribute that forbids releasing the value in the clear, if any: "Extractable" (False)
@@ -298,7 +299,7 @@ class Session:
             return None
         if for_update:
             self._locked.add(uid)
-        record = ObjectRecord(*row[:10], sequence=row[10])
+        record = ObjectRecord(*row[:10], sequence=row[10], tenant=row[11])
         if attributes:
             record.attributes = self.get_attributes(uid)
         return record
@@ -312,7 +313,7 @@ class Session:
         if row is None:
             return None
         # row[:10] is the first ten fields in order; mypy cannot see a slice's length.
-        return ObjectRecord(*row[:10], sequence=row[10], withheld_by=row[11], fresh=bool(row[12]))  # type: ignore[misc]
+        return ObjectRecord(*row[:10], sequence=row[10], tenant=row[11], withheld_by=row[12], fresh=bool(row[13]))  # type: ignore[misc]
 
     def get_for_use(self, uid: str, names: tuple[str, ...]) -> ObjectRecord | None:
         """The object ``uid`` with the attributes ``names`` only, or None: what a cryptographic
@@ -321,7 +322,7 @@ class Session:
         row = _DRIVER_GET.first(self._conn, uid=uid)
         if row is None:
             return None
-        record = ObjectRecord(*row[:10], sequence=row[10])  # type: ignore[misc]
+        record = ObjectRecord(*row[:10], sequence=row[10], tenant=row[11])  # type: ignore[misc]
         record.attributes = [
             StoredAttribute(*r) for r in _named_attributes(names, self._postgresql).all(self._conn, {"uid": uid})
         ]
@@ -373,6 +374,7 @@ class Session:
                 "uid": r.uid,
                 "object_type": r.object_type,
                 "owner": r.owner,
+                "tenant": r.tenant,
                 "state": r.state,
                 "created": r.created,
                 "algorithm": r.algorithm,

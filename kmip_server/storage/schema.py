@@ -22,6 +22,7 @@ from sqlalchemy import (
     Table,
     Text,
     insert,
+    inspect,
     select,
     text,
 )
@@ -29,8 +30,9 @@ from sqlalchemy import (
 #: Bumped whenever the tables change; ``create_schema`` refuses a store written by a newer version
 #: and brings an older one up to date. 2: the (name, text_value) index leaves out rows without text.
 #: 3: crypto_streams, the open streamed cryptographic operations. 4: rotation_lease, which
-#: server process may rotate keys.
-SCHEMA_VERSION = 4
+#: server process may rotate keys. 5: managed_objects.tenant (policy tenants), the audit trail's
+#: tables and the approvals' pending requests.
+SCHEMA_VERSION = 5
 
 # An arbitrary constant: the PostgreSQL advisory lock that serialises concurrent create_schema
 # calls (several workers starting at once would otherwise race on CREATE TABLE).
@@ -49,6 +51,7 @@ managed_objects = Table(
     Column("sequence", BigInteger, Identity(), nullable=False, unique=True),
     Column("object_type", Integer, nullable=False),
     Column("owner", Text, nullable=False),
+    Column("tenant", Text, nullable=False, server_default="default"),
     Column("state", Integer, nullable=False),
     Column("created", BigInteger, nullable=False),
     Column("algorithm", Integer, nullable=True),
@@ -58,6 +61,7 @@ managed_objects = Table(
     Column("custody_key", Text, nullable=True),
 )
 Index("ix_managed_objects_owner", managed_objects.c.owner)
+_tenant_index = Index("ix_managed_objects_tenant", managed_objects.c.tenant)
 Index("ix_managed_objects_type_state", managed_objects.c.object_type, managed_objects.c.state)
 # State alone: a Locate by State (the dated states included) without another condition.
 Index("ix_managed_objects_state", managed_objects.c.state)
@@ -138,10 +142,9 @@ rotation_lease = Table(
 
 
 def _tables_for(dialect_name: str) -> list[Table]:
-    tables = [managed_objects, object_attributes, schema_version, crypto_streams, rotation_lease]
-    if dialect_name == "sqlite":
-        tables.append(sequence_counter)
-    return tables
+    # Every table declared on ``metadata``, including those other packages declare on it
+    # (kmip_server/audit, kmip_server/approvals), once they are imported.
+    return [t for t in metadata.sorted_tables if t is not sequence_counter or dialect_name == "sqlite"]
 
 
 def create_schema(bind: Engine | Connection) -> None:
@@ -165,8 +168,12 @@ def _migrate(conn: Connection, stored: int) -> None:
         # Rebuilt as a partial index: only the rows with text stay in it.
         _text_index.drop(conn, checkfirst=True)
         _text_index.create(conn)
-    # 3 added crypto_streams and 4 rotation_lease, which create_all has just made (and
-    # _create_schema gives the lease its row).
+    if stored < 5 and "tenant" not in {c["name"] for c in inspect(conn).get_columns("managed_objects")}:
+        # Objects stored before tenants existed belong to the default tenant.
+        conn.execute(text("ALTER TABLE managed_objects ADD COLUMN tenant TEXT NOT NULL DEFAULT 'default'"))
+        _tenant_index.create(conn, checkfirst=True)
+    # 3 added crypto_streams, 4 rotation_lease and 5 the audit and approvals tables, which
+    # create_all has just made (and _create_schema gives the lease its row).
     conn.execute(schema_version.update().where(schema_version.c.id == 1).values(version=SCHEMA_VERSION))
 
 

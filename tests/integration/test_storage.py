@@ -755,7 +755,7 @@ def test_a_version_1_store_is_brought_up_to_date(repo: Repository) -> None:
     with repo.read() as s:
         assert s.locate(LocateQuery(attributes=(AttributeFilter("Name", text_prefix="al"),))) == ["k1"]
     with repo.engine.connect() as conn:
-        assert conn.execute(select(schema_version.c.version)).scalar() == SCHEMA_VERSION == 4
+        assert conn.execute(select(schema_version.c.version)).scalar() == SCHEMA_VERSION == 5
     repo.create_schema()  # and again: nothing left to do
     assert _text_index_condition(repo) == "text_value IS NOT NULL"
 
@@ -772,6 +772,23 @@ def test_a_version_2_store_gets_the_streams_table(repo: Repository) -> None:
         assert s.get("k1") is not None
     with repo.engine.connect() as conn:
         assert conn.execute(select(schema_version.c.version)).scalar() == SCHEMA_VERSION
+
+
+def test_a_version_4_store_gets_tenants_with_its_objects_in_the_default_one(repo: Repository) -> None:
+    insert(repo, record("k1"))
+    with repo.engine.begin() as conn:
+        conn.execute(text("DROP INDEX ix_managed_objects_tenant"))
+        conn.execute(text("ALTER TABLE managed_objects DROP COLUMN tenant"))
+        conn.execute(schema_version.update().values(version=4))
+    repo.create_schema()
+    columns = {c["name"] for c in inspect(repo.engine).get_columns("managed_objects")}
+    assert "tenant" in columns
+    assert "ix_managed_objects_tenant" in {i["name"] for i in inspect(repo.engine).get_indexes("managed_objects")}
+    with repo.read() as s:
+        stored = s.get("k1")
+        assert stored is not None and stored.tenant == "default"
+        assert s.locate(LocateQuery(tenants=("default",))) == ["k1"]
+        assert s.locate(LocateQuery(tenants=("acme",))) == []
 
 
 def _text_index_condition(repo: Repository) -> str | None:
