@@ -226,16 +226,17 @@ class ApprovalService:
         """Record that the approved request ran (``outcome``: its Result Status, or Reason)."""
         store.finish(session.connection, request_id, DONE, now, outcome)
 
-    def cancel(self, session: Any, correlation_value: bytes, requester: str, tenant: str, now: int) -> str:
-        """Withdraw the requester's request; what happened to it: "cancelled", or its final
-        status ("done", "denied", "expired") when it was no longer pending. Raises ApprovalError
-        UNKNOWN as :meth:`poll`."""
+    def cancel(self, session: Any, correlation_value: bytes, requester: str, tenant: str, now: int) -> ApprovalRequest:
+        """Withdraw the requester's request; it as it now stands: "cancelled", or its final
+        status ("done", "denied", "expired") when it was no longer pending. Raises
+        ApprovalError UNKNOWN as :meth:`poll` (a request already cancelled included)."""
         row = self._own(session, correlation_value, requester, tenant, for_update=True, finished_ok=True)
         view = _view(row, now)
         if view.status in (PENDING, APPROVED):
-            store.finish(session.connection, row.id, CANCELLED, now, "cancelled by the requester")
-            return CANCELLED
-        return view.status
+            outcome = "cancelled by the requester"
+            store.finish(session.connection, row.id, CANCELLED, now, outcome)
+            return dataclasses.replace(view, status=CANCELLED, outcome=outcome)
+        return view
 
     # ------------------------------------------------------------------ approvers
 

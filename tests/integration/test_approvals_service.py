@@ -158,7 +158,7 @@ def test_only_the_requester_in_their_tenant_may_poll_or_cancel(repo: Repository,
 def test_cancel_withdraws_the_request(repo: Repository, service: ApprovalService) -> None:
     submit(repo, service)
     with repo.write() as s:
-        assert service.cancel(s, ACV, "dave", "default", NOW + 5) == "cancelled"
+        assert service.cancel(s, ACV, "dave", "default", NOW + 5).status == "cancelled"
     with pytest.raises(ApprovalError) as caught:
         poll(repo, service)
     assert caught.value.kind == ApprovalError.UNKNOWN

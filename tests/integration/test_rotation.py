@@ -485,7 +485,7 @@ def test_a_version_3_store_gets_the_lease_table(store_url: str) -> None:
         assert "Rotating: none yet" in render(read_status(store_url, T0))
         repository.create_schema()
         with repository.engine.connect() as conn:
-            assert conn.execute(select(schema_version.c.version)).scalar() == SCHEMA_VERSION == 4
+            assert conn.execute(select(schema_version.c.version)).scalar() == SCHEMA_VERSION == 5
             assert conn.execute(select(rotation_lease)).all() == [(1, "", 0)]
         repository.create_schema()  # again: one row still
         with repository.engine.connect() as conn:
