@@ -1,5 +1,7 @@
 """The ``strongroom`` command (server side): ``init``, ``serve``, ``backup``, ``restore``,
-``rotation status``, ``certs issue`` and ``certs renew-server`` (init and certs are in
+``rotation status``, ``certs issue``, ``certs renew-server``, ``policy check|explain``,
+``credentials set|remove``, ``audit verify|tail|search|export`` and
+``approvals list|show|approve|deny`` (init and certs are in
 :mod:`.cli_init`, backup and restore themselves in :mod:`.backup`, rotation status in
 :mod:`.rotation.status`).
 
@@ -34,6 +36,8 @@ from .config import (
     load_config,
     read_pin,
 )
+from .custody import CustodyError
+from .policy import PolicyError
 
 LOG_FORMAT = "%(asctime)s %(levelname)s [%(process)d] %(name)s: %(message)s"
 
@@ -74,7 +78,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
             "test-harness operations (Interop) are answered: a server for conformance tests, not production"
         )
 
-    from .custody import CustodyError, use_softhsm_conf
+    from .custody import use_softhsm_conf
 
     # Checked here, once, so a missing PIN file is one clear line rather than one per worker.
     read_pin(config.custody)
@@ -316,6 +320,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     renew.add_argument("--days", type=_bounded_int(1, 825), default=825, help="validity in days (default 825)")
     renew.set_defaults(run=cmd_certs_renew_server)
+
+    from .approvals.cli import add_approvals_commands
+    from .audit.cli import add_audit_commands
+    from .policy.cli import add_policy_commands
+
+    add_policy_commands(commands)
+    add_audit_commands(commands)
+    add_approvals_commands(commands)
     return parser
 
 
@@ -328,7 +340,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         return run(args)
-    except (CliError, ConfigError, BackupError) as exc:
+    except (CliError, ConfigError, BackupError, CustodyError, PolicyError) as exc:
         print(f"{PROG}: {exc}", file=sys.stderr)
         return 1
     except OSError as exc:  # a directory that cannot be created, a file that cannot be read...

@@ -95,6 +95,12 @@ class KeyCustody(abc.ABC):
         raises :class:`CustodyError` if the token cannot."""
         raise CustodyError(f"{type(self).__name__} cannot generate RSA key pairs")
 
+    def audit_mac(self, data: bytes) -> bytes:
+        """HMAC-SHA256 of ``data`` under the token's audit key, which never leaves the token:
+        what seals the audit trail (kmip_server/audit). Raises :class:`CustodyError` if the
+        token cannot."""
+        raise CustodyError(f"{type(self).__name__} cannot sign the audit trail")
+
     @abc.abstractmethod
     def close(self) -> None:
         """Release the session; the instance is unusable afterwards."""

@@ -351,6 +351,50 @@ def _find_master_key(session: Any, token_label: str, label: str) -> tuple[Any, b
     return key, key_id
 
 
+#: The label of the token's HMAC key that seals the audit trail.
+AUDIT_KEY_LABEL = "strongroom-audit-mac"
+_AUDIT_KEY_TEMPLATE = {
+    Attribute.CLASS: ObjectClass.SECRET_KEY,
+    Attribute.KEY_TYPE: KeyType.GENERIC_SECRET,
+    Attribute.LABEL: AUDIT_KEY_LABEL,
+    Attribute.TOKEN: True,
+}
+
+
+def _audit_key(session: Any, create: bool) -> Any:
+    """The token's audit HMAC key (generated, sensitive and non-extractable, when ``create``
+    and there is none yet); None when there is none."""
+    found = list(session.get_objects(_AUDIT_KEY_TEMPLATE))
+    if len(found) > 1:
+        raise CustodyError(f"several keys on the token are labelled {AUDIT_KEY_LABEL!r}: the audit trail needs one")
+    if found:
+        return found[0]
+    if not create:
+        return None
+    # The custody's own session is read-only (it only uses keys): a token object is made in a
+    # read-write session of its own, then found again from the custody's session.
+    with session.token.open(rw=True) as writer:
+        _generate_audit_key(writer)
+    return _audit_key(session, create=False)
+
+
+def _generate_audit_key(writer: Any) -> None:
+    writer.generate_key(
+        KeyType.GENERIC_SECRET,
+        256,
+        label=AUDIT_KEY_LABEL,
+        store=True,
+        template={
+            Attribute.SENSITIVE: True,
+            Attribute.EXTRACTABLE: False,
+            Attribute.SIGN: True,
+            Attribute.VERIFY: True,
+            Attribute.ENCRYPT: False,
+            Attribute.DECRYPT: False,
+        },
+    )
+
+
 def _session_copy(key: Any) -> Any:
     """A session-object copy of ``key`` for the hot path, or ``key`` itself if the token refuses."""
     try:
@@ -394,6 +438,7 @@ class Pkcs11Custody(KeyCustody):
         self._login_key = login_key
         self._generation = generation
         self._lock = threading.Lock()
+        self._audit_key: Any = None
 
     @classmethod
     def open(cls, module: Path | str, token_label: str, pin: str, master_key_label: str) -> Pkcs11Custody:
@@ -570,6 +615,36 @@ class Pkcs11Custody(KeyCustody):
             except PKCS11Error as exc:
                 raise CustodyError(f"the PKCS#11 token failed to seed its generator ({type(exc).__name__})") from exc
 
+    def prepare_audit_key(self) -> None:
+        """Find the audit HMAC key, generating it on the token if there is none (call it where
+        the processes of a server take turns: engine/app.py opens the token under a lock, so
+        two workers never both generate one)."""
+        self._check_process()
+        with self._lock:
+            self._live_key()
+            self._load_audit_key()
+
+    def _load_audit_key(self) -> Any:
+        """The session copy of the audit key; caller holds ``self._lock``."""
+        if self._audit_key is None:
+            try:
+                self._audit_key = _session_copy(_audit_key(self._session, create=True))
+            except PKCS11Error as exc:
+                raise CustodyError(f"the PKCS#11 token failed to provide the audit key ({type(exc).__name__})") from exc
+        return self._audit_key
+
+    def audit_mac(self, data: bytes) -> bytes:
+        """CKM_SHA256_HMAC of ``data`` by the token under its audit key (label
+        :data:`AUDIT_KEY_LABEL`), generated on first use."""
+        self._check_process()
+        with self._lock:
+            self._live_key()
+            key = self._load_audit_key()
+            try:
+                return bytes(key.sign(data, mechanism=Mechanism.SHA256_HMAC))
+            except PKCS11Error as exc:
+                raise CustodyError(f"the PKCS#11 token failed to sign the audit trail ({type(exc).__name__})") from exc
+
     def close(self) -> None:
         """Close this instance's session (destroying the session copy of the key); idempotent."""
         if self._generation != _state.generation:
@@ -580,6 +655,7 @@ class Pkcs11Custody(KeyCustody):
             if self._key is None:
                 return
             self._key = None
+            self._audit_key = None
         with _state.lock:
             with contextlib.suppress(PKCS11Error):
                 self._session.close()

@@ -4,24 +4,45 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import logging
 import os
+import signal
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+from ..approvals import ApprovalService
+from ..approvals.desk import ApprovalDesk
 from ..config import ServerConfig, read_pin
 from ..custody.pkcs11 import Pkcs11Custody
 from ..custody.softhsm import use_softhsm_conf
-from ..policy import DEFAULT_POLICY, Policy, load_policy
+from ..policy import Policy, PolicyError, server_policy
+from ..policy.credentials import CREDENTIALS_FILE, CredentialStore
 from ..storage.repository import Repository
 from .dispatcher import Dispatcher
 from .identity import ClientIdentity
 
 MessageHandler = Callable[[bytes, ClientIdentity], bytes]
+log = logging.getLogger("strongroom.engine")
 
 
 def policy_from_config(config: ServerConfig) -> Policy:
-    base = load_policy(config.policy.policy_file) if config.policy.policy_file else DEFAULT_POLICY
-    return base.with_administrators(config.policy.admin_identities)
+    return server_policy(config)
+
+
+def reload_on_sighup(dispatcher: Dispatcher, config: ServerConfig) -> None:
+    """Reload the access policy on SIGHUP (the parent passes it on to each worker): a file
+    that does not validate keeps the policy in force and says why."""
+
+    def reload(signum: int, frame: object) -> None:
+        try:
+            policy = policy_from_config(config)
+        except PolicyError as exc:
+            log.error("the access policy was not reloaded; the one in force stays: %s", exc)
+            return
+        dispatcher.reload_policy(policy)
+        log.info("access policy reloaded")
+
+    signal.signal(signal.SIGHUP, reload)
 
 
 #: The lock file, in the data directory, that the processes of a server take turns on to open the token.
@@ -47,14 +68,9 @@ def token_opening_lock(data_dir: Path) -> Iterator[None]:
         os.close(fd)  # releases the lock
 
 
-def build_dispatcher(config: ServerConfig) -> Dispatcher:
-    """Open the token and the store for this process (call it after fork) and wire the engine."""
-    from .. import operations  # registers the handlers
-
-    operations.crypto.configure(config.crypto)
-    operations.key_pairs.configure(config.crypto)
-    operations.certificates.configure(config.crypto)
-    policy = policy_from_config(config)
+def open_custody(config: ServerConfig) -> Pkcs11Custody:
+    """Log in to the configured token (the server's workers and the commands that need the
+    token: ``audit verify``, ``approvals approve`` ...)."""
     if config.custody.softhsm2_conf is not None:
         # SoftHSM2 reads its configuration once per process, when the library starts.
         use_softhsm_conf(config.custody.softhsm2_conf)
@@ -65,6 +81,23 @@ def build_dispatcher(config: ServerConfig) -> Dispatcher:
             read_pin(config.custody),
             config.custody.master_key_label,
         )
+        try:
+            custody.prepare_audit_key()
+        except BaseException:
+            custody.close()
+            raise
+        return custody
+
+
+def build_dispatcher(config: ServerConfig) -> Dispatcher:
+    """Open the token and the store for this process (call it after fork) and wire the engine."""
+    from .. import operations  # registers the handlers
+
+    operations.crypto.configure(config.crypto)
+    operations.key_pairs.configure(config.crypto)
+    operations.certificates.configure(config.crypto)
+    policy = policy_from_config(config)
+    custody = open_custody(config)
     try:
         repository = Repository(config.storage.url, background_checkpoints=True)
         # Idempotent and safe from all workers at once: a store named in the configuration
@@ -73,13 +106,19 @@ def build_dispatcher(config: ServerConfig) -> Dispatcher:
     except Exception:
         custody.close()
         raise
-    return Dispatcher(
+    credentials_file = config.data_dir / CREDENTIALS_FILE
+    approvals = ApprovalService(custody)
+    dispatcher = Dispatcher(
         repository,
         custody,
         policy,
         test_harness=config.test_harness,
         max_batch_items=config.listener.max_batch_items,
+        credentials=CredentialStore.load(credentials_file) if credentials_file.exists() else None,
+        approvals=approvals,
     )
+    dispatcher.approval_desk = ApprovalDesk(repository, approvals, policy, dispatcher.audit, dispatcher.clock)
+    return dispatcher
 
 
 def build_handler(config: ServerConfig) -> MessageHandler:
@@ -90,4 +129,5 @@ def build_handler(config: ServerConfig) -> MessageHandler:
         from ..rotation.scheduler import start_beside  # it imports the operations, loaded above
 
         start_beside(dispatcher, config)
+    reload_on_sighup(dispatcher, config)
     return dispatcher.handle

@@ -3,17 +3,22 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from enum import IntEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kmip_client.protocol.errors import InvalidField, KmipError
 from kmip_client.protocol.spec.enums import ResultReason, UniqueIdentifier
 
 from ..custody import KeyCustody
 from ..policy import Policy
+from ..policy.facts import Principal
 from ..storage.repository import Session
 from .identity import ClientIdentity
 from .versions import result_reason_since
+
+if TYPE_CHECKING:
+    from kmip_client.protocol.model import ResponseBatchItem
 
 Version = tuple[int, int]
 V2 = (2, 0)
@@ -36,8 +41,20 @@ class RequestContext:
     custody: KeyCustody
     policy: Policy
     now: int
+    principal: Principal
+    #: The item's operation as the spec names it ("Get", "Re-key"): what the policy decides.
+    operation: str = ""
     id_placeholder: str | None = None
     test_harness: bool = False  # the server answers the test-harness operations (Interop)
+    #: The objects the item loaded through the access gate (for its audit record).
+    touched: list[str] = dataclasses.field(default_factory=list)
+    #: Running a request whose M-of-N approval is complete: the policy's approval is not asked again.
+    approved: bool = False
+    #: Writes a read-only item leaves for the write transaction that ends its message (the
+    #: Fresh flag a Get clears), so that the item need not run again as a writer.
+    deferred: list[Callable[[Session], None]] = dataclasses.field(default_factory=list)
+    #: Runs an approved request's stored batch item through the dispatcher (Poll): set by it.
+    run_approved: Callable[[int, bytes], ResponseBatchItem] | None = None
 
     @property
     def v2(self) -> bool:

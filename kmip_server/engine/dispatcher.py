@@ -1,12 +1,23 @@
-"""One request message in, one response message out.
+"""One request message in, one response message out: the engine's one choke point.
 
-The dispatcher decodes the message, runs each batch item's handler from the registry inside
-one storage transaction, applies the Batch Error Continuation Option, and encodes the
+The dispatcher decodes the message (engine/messages.py), authenticates it, runs each batch
+item through the same hooks (engine/items.py: authorize, the handler, metrics; the access
+gate of engine/access.py for the objects it loads) inside one storage transaction, applies
+the Batch Error Continuation Option, writes one audit record per batch item, and encodes the
 response. It is the only place where failures become batch-item results: handlers raise
 :class:`KmipError`; anything else becomes General Failure, logged here and never sent.
 
+Audit: the records of a message's items are appended to the HMAC-chained trail
+(kmip_server/audit) in the transaction that makes its changes, just before the commit, so the
+trail is in commit order; a message whose writes are rolled back gets its records (failed or
+Operation Undone, no attributes changed) in a transaction of their own; a group that runs
+again message by message is recorded once, as it finally ran. Read-only messages run in a read
+transaction (concurrently with the other workers' writers) and their records, with any write
+they left behind (the Fresh flag a Get clears), follow in one short write transaction before
+the answers go out. If the records cannot be written, the messages fail and nothing changes.
+
 Durability: the transaction commits before the response is encoded, so a Unique Identifier
-a client sees is already on disk. A message whose items only read runs in a read transaction.
+a client sees is already on disk.
 
 Large messages (more than LARGE_MESSAGE_ITEMS batch items; at most ``max_batch_items``, the
 rest refused from the Batch Count before decoding): the transport runs them on a thread of
@@ -16,9 +27,10 @@ cross-process writer lock is one ``flock`` per process, which two threads of the
 would both pass, the second then waiting in SQLite's polling busy handler on the event loop);
 and a large message, unless under Undo, runs its items in transactions of about
 _CHUNK_SECONDS (:meth:`Dispatcher._run_in_chunks`), so the event loop's writers, and other
-processes', wait at most that long, and no read snapshot lasts longer either. Only Undo keeps a message in one transaction, as it must,
-and so holds the writers back for the whole message: that is what the cap bounds. The token
-session serialises its calls itself (custody/pkcs11.py); read connections are per thread.
+processes', wait at most that long, and no read snapshot lasts longer either. Only Undo keeps
+a message in one transaction, as it must, and so holds the writers back for the whole
+message: that is what the cap bounds. The token session serialises its calls itself
+(custody/pkcs11.py); read connections are per thread.
 """
 
 from __future__ import annotations
@@ -26,78 +38,80 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import logging
+import socket
 import threading
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from kmip_client.protocol.errors import KmipError, ProtocolError
-from kmip_client.protocol.model import (
-    RawPayload,
-    RequestBatchItem,
-    RequestMessage,
-    ResponseBatchItem,
-    ResponseHeader,
-    ResponseMessage,
-    version_conflicts,
-)
-from kmip_client.protocol.model.base import EncodedItem, to_bytes
-from kmip_client.protocol.model.messages import decode_message
-from kmip_client.protocol.spec.enums import BatchErrorContinuationOption, ResultReason, ResultStatus
+from kmip_client.protocol.errors import KmipError
+from kmip_client.protocol.model import RequestBatchItem, ResponseBatchItem
+from kmip_client.protocol.model.base import decode_struct
+from kmip_client.protocol.spec.enums import BatchErrorContinuationOption, ResultStatus
+from kmip_client.protocol.ttlv import decode
 
+from ..audit import AuditEvent, AuditTrail
 from ..config import ListenerSettings
-from ..custody import CustodyError, KeyCustody
+from ..custody import KeyCustody
 from ..logsafe import RepeatLimiter
 from ..policy import Policy
-from ..storage.repository import Repository
-from .batch_limits import LARGE_MESSAGE_ITEMS, peek_request_header
+from ..policy.credentials import CredentialStore
+from ..policy.facts import Principal
+from ..storage.repository import Repository, Session
 from .context import RequestContext, WriteNeeded
 from .identity import ClientIdentity
-from .quirks import tolerated
-from .registry import HANDLERS, OperationSpec
-from .responses import encoded_response_header, error_response, failure_item, invalid_message_response, response_header
+from .items import Approvals, ItemRunner, Metrics, NoMetrics, Trace, reason_name, status_name
+from .messages import Prepared, Refused, encode, prepare, refuse
+from .registry import HANDLERS
+from .responses import failure_item
 from .versions import SUPPORTED_VERSIONS
 
 log = logging.getLogger("strongroom.engine")
-audit = logging.getLogger("strongroom.audit")
-# Operation (tag 42005C), Enumeration, length 4: what precedes each batch item's operation.
-_OPERATION_TTLV = bytes.fromhex("42005C0500000004")
-
-Version = tuple[int, int]
+# The trail's records, logged too at DEBUG (before the commit: a log is not the trail).
+audit_log = logging.getLogger("strongroom.audit")
 
 _CONTINUE = BatchErrorContinuationOption.CONTINUE
 _UNDO = BatchErrorContinuationOption.UNDO
 _SUCCESS = ResultStatus.SUCCESS
+_PENDING = ResultStatus.OPERATION_PENDING
 _UNDONE = ResultStatus.OPERATION_UNDONE
 # How long one transaction of a large message's writes may run (see _run_in_chunks): the
 # longest the worker's other writers wait for it, and each chunk still costs only one commit.
 _CHUNK_SECONDS = 0.02
 _NO_LOCK = contextlib.nullcontext()
+_MESSAGE = "(message)"  # the audit trail's operation for a message refused as a whole
+
+
+@dataclasses.dataclass(slots=True)
+class _Outcome:
+    """What one message did in one transaction: its results, what each item's audit record
+    says besides, and the writes its read-only items left for the record transaction."""
+
+    results: list[ResponseBatchItem]
+    traces: list[Trace]
+    deferred: list[Callable[[Session], None]]
+    rolled_back: bool = False
 
 
 class _Rollback(Exception):
-    """Leaves a message's transaction or savepoint without keeping its writes (a failed
-    single-item message, or a failure under Undo); carries the results to report."""
+    """Leaves a message's transaction without keeping its writes (a failed single-item
+    message, or a failure under Undo); carries the outcome to report."""
 
-    def __init__(self, results: list[ResponseBatchItem]) -> None:
+    def __init__(self, outcome: _Outcome) -> None:
         super().__init__()
-        self.results = results
+        self.outcome = outcome
 
 
 class _GroupAborted(Exception):
     """A message of a group must be rolled back: the group's transaction is abandoned."""
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
-class _Prepared:
-    message: RequestMessage
-    version: Version
-    specs: list[OperationSpec | None]
-    writes: bool
-
-
 class Dispatcher:
     """The server's message handler: ``handle(request_bytes, identity) -> response_bytes``."""
+
+    #: Every message commits (its audit records at least), so the transport may hold
+    #: messages back briefly to commit more of them together (transport/listener.py).
+    commits_every_message = True
 
     def __init__(
         self,
@@ -108,23 +122,41 @@ class Dispatcher:
         clock: Callable[[], float] = time.time,
         test_harness: bool = False,
         max_batch_items: int = ListenerSettings.max_batch_items,
+        node: str | None = None,
+        credentials: CredentialStore | None = None,
+        metrics: Metrics | None = None,
+        approvals: Approvals | None = None,
     ) -> None:
         self.repository = repository
         self.custody = custody
         self.policy = policy
         self.clock = clock
         self.max_batch_items = max_batch_items
+        self.node = node or socket.gethostname()
+        self.credentials = credentials
+        self.audit = AuditTrail(custody, self.node)
         # Held for every write transaction: the transport's thread for large messages and the
         # event loop both write (see the module docstring).
         self._write_lock = threading.Lock()
         # A store or token failing under load fails every request alike: one traceback, then counts.
         self._failures = RepeatLimiter(log)
+        self.items = ItemRunner(self._failures, metrics or NoMetrics(), approvals)
         # The Interop operation "SHALL NOT be available in a production server" (KMIP 2.1
         # 6.1.26): only a server configured for conformance testing answers it.
         self.test_harness = test_harness
         #: Called first by :meth:`close`: what runs beside the dispatcher on its token session
         #: (the worker's rotation scheduler) stops before the session closes.
         self.on_close: list[Callable[[], None]] = []
+        #: The approvers' desk the HTTPS approvals route uses (engine/app.py sets it).
+        self.approval_desk: Any = None
+
+    @property
+    def approvals(self) -> Approvals | None:
+        return self.items.approvals
+
+    @approvals.setter
+    def approvals(self, service: Approvals | None) -> None:
+        self.items.approvals = service
 
     def close(self) -> None:
         """Release the store's connections and the token session (a worker is exiting)."""
@@ -139,6 +171,12 @@ class Dispatcher:
         finally:
             self.custody.close()
 
+    def reload_policy(self, policy: Policy) -> None:
+        """Use ``policy`` from the next message on (SIGHUP: engine/app.py)."""
+        self.policy = policy
+        if self.approval_desk is not None:
+            self.approval_desk.policy = policy
+
     # ------------------------------------------------------------------ message level
 
     def handle(self, data: bytes, identity: ClientIdentity) -> bytes:
@@ -152,42 +190,79 @@ class Dispatcher:
         commit), and no response goes out before the commit; a message whose writes must be
         undone makes the group run again message by message (see :meth:`_in_transaction`).
         The read-only messages share one read transaction (one snapshot, taken after all of
-        them arrived), which saves a BEGIN and COMMIT each: +10% Gets/s at 16 connections.
+        them arrived), then one write transaction for their audit records.
         """
-        prepared = [self._prepare(data) for data, _ in requests]
-        outcomes: list[list[ResponseBatchItem] | bytes | None] = [p if isinstance(p, bytes) else None for p in prepared]
-        # Large messages run on their own, in chunks (see _run_in_chunks), readers too.
-        chunked = [i for i, p in enumerate(prepared) if not isinstance(p, bytes) and _chunked(p)]
-        writers = [i for i, p in enumerate(prepared) if not isinstance(p, bytes) and p.writes and i not in chunked]
-        readers = [i for i, p in enumerate(prepared) if not isinstance(p, bytes) and not p.writes and i not in chunked]
+        policy = self.policy
+        admitted = [self._admitted(data, policy.principal(identity), policy) for data, identity in requests]
+        prepared = [message for message, _ in admitted]
+        principals = [principal for _, principal in admitted]
+        outcomes: list[_Outcome | None] = [None] * len(requests)
+        refusals = [i for i, p in enumerate(prepared) if isinstance(p, Refused)]
+        chunked = [i for i, p in enumerate(prepared) if isinstance(p, Prepared) and p.chunked]
+        runs = [i for i, p in enumerate(prepared) if isinstance(p, Prepared) and not p.chunked]
+        writers = [i for i in runs if prepared[i].writes]  # type: ignore[union-attr]
+        readers = [i for i in runs if not prepared[i].writes]  # type: ignore[union-attr]
+        records: list[tuple[int, _Outcome]] = []  # read outcomes and refusals, recorded together
         if readers:
-            results = self._in_transaction([prepared[i] for i in readers], [requests[i][1] for i in readers])  # type: ignore[misc]
-            for i, result in zip(readers, results, strict=True):
-                if result is None:
-                    # A handler found it must write (a Get of a Fresh object): the message
-                    # runs again with the writers.
-                    prepared[i] = dataclasses.replace(prepared[i], writes=True)
+            results = self._in_transaction(
+                [prepared[i] for i in readers],  # type: ignore[misc]
+                [requests[i][1] for i in readers],
+                [principals[i] for i in readers],
+            )
+            for i, outcome in zip(readers, results, strict=True):
+                if outcome is None:
+                    # A handler found it must write (a streamed or usage-limited operation):
+                    # the message runs again with the writers.
+                    prepared[i] = dataclasses.replace(prepared[i], writes=True)  # type: ignore[arg-type]
                     writers.append(i)
                 else:
-                    outcomes[i] = result
+                    outcomes[i] = outcome
+                    records.append((i, outcome))
             writers.sort()
+        if records or refusals:
+            self._record_apart(records, refusals, prepared, requests, principals, outcomes)
         for i in chunked:
-            outcomes[i] = self._run_in_chunks(prepared[i], requests[i][1])  # type: ignore[arg-type]
+            outcomes[i] = self._run_in_chunks(prepared[i], requests[i][1], principals[i])  # type: ignore[arg-type]
         if writers:
             done = self._before_writing([prepared[i] for i in writers])  # type: ignore[misc]
             try:
-                results = self._in_transaction([prepared[i] for i in writers], [requests[i][1] for i in writers])  # type: ignore[misc]
+                results = self._in_transaction(
+                    [prepared[i] for i in writers],  # type: ignore[misc]
+                    [requests[i][1] for i in writers],
+                    [principals[i] for i in writers],
+                )
             finally:
                 for release in done:
                     release()
-            for i, result in zip(writers, results, strict=True):
-                outcomes[i] = result
+            for i, outcome in zip(writers, results, strict=True):
+                outcomes[i] = outcome
         return [
-            outcome if isinstance(outcome, bytes) else self._encode(prepared[i], outcome)  # type: ignore[arg-type]
-            for i, outcome in enumerate(outcomes)
+            p.response if isinstance(p, Refused) else encode(p, outcomes[i].results)  # type: ignore[union-attr]
+            for i, p in enumerate(prepared)
         ]
 
-    def _before_writing(self, messages: list[_Prepared]) -> list[Callable[[], None]]:
+    def _admitted(self, data: bytes, principal: Principal, policy: Policy) -> tuple[Prepared | Refused, Principal]:
+        """The decoded message and its sender, authenticated (the KMIP Credential, when the
+        message has one or the policy asks for one); or its refusal."""
+        prepared = prepare(data, self.max_batch_items)
+        if isinstance(prepared, Refused):
+            return prepared, principal
+        header = prepared.message.header
+        assert header is not None
+        username = password = None
+        if header.authentication is not None:
+            for credential in header.authentication.credentials:
+                value = credential.credential_value
+                if value is not None and value.username is not None:
+                    username, password = value.username, value.password
+                    break
+        try:
+            principal = policy.authenticate(principal, username, password, self.credentials)
+        except KmipError as exc:
+            return refuse(prepared.version, exc), principal
+        return prepared, principal
+
+    def _before_writing(self, messages: list[Prepared]) -> list[Callable[[], None]]:
         """Run the items' slow work that needs no transaction (OperationSpec.before: an RSA key
         pair from the token) before the write transaction; what to call once they are done."""
         releases = []
@@ -199,184 +274,237 @@ class Dispatcher:
                         releases.append(release)
         return releases
 
-    def writes(self, data: bytes) -> bool:
-        """Whether the request message ``data`` likely writes, from a scan for its Operation
-        items rather than a decode: the transport holds such messages back briefly to commit
-        more of them together. A false answer either way costs only that wait or that chance."""
-        at = data.find(_OPERATION_TTLV)
-        while at >= 0:
-            spec = HANDLERS.get(int.from_bytes(data[at + 8 : at + 12], "big"))
-            if spec is not None and spec.writes:
-                return True
-            at = data.find(_OPERATION_TTLV, at + 12)
-        return False
+    # ------------------------------------------------------------------ audit records
 
-    def _prepare(self, data: bytes) -> _Prepared | bytes:
-        """The decoded, checked message with its handlers; or the error response to send."""
-        version, count = peek_request_header(data)
-        if count is not None and count > self.max_batch_items:
-            # Refused before decoding: a message of thousands of items is most of a second's
-            # work to decode alone.
-            return self._refuse(None, version or (1, 0), self._too_many(count))
-        try:
-            message = decode_message(data)
-        except ProtocolError as exc:
-            return invalid_message_response(f"cannot decode the request: {exc}")
-        if not isinstance(message, RequestMessage):
-            return invalid_message_response("expected a RequestMessage")
-        version = message.protocol_version
-        problem = self._header_problem(message, version)
-        if problem is not None:
-            return self._refuse(message, version, problem)
-        specs = [HANDLERS.get(item.operation) if item.operation is not None else None for item in message.batch_items]
-        return _Prepared(message, version, specs, any(spec is not None and spec.writes for spec in specs))
+    def _events(
+        self, identity: ClientIdentity, principal: Principal, outcome: _Outcome, now: float
+    ) -> list[AuditEvent]:
+        return [
+            AuditEvent(
+                time=now,
+                node=self.node,
+                identity=principal.name,
+                address=identity.address,
+                fingerprint=identity.fingerprint,
+                operation=trace.operation,
+                object_ids=trace.object_ids,
+                attributes=() if outcome.rolled_back else trace.attributes,
+                result=status_name(result),
+                reason=reason_name(result),
+                detail=trace.detail,
+            )
+            for result, trace in zip(outcome.results, outcome.traces, strict=True)
+        ]
 
-    def _encode(self, prepared: _Prepared, items: list[ResponseBatchItem]) -> bytes:
-        message, version = prepared.message, prepared.version
-        assert message.header is not None
-        # A Client Correlation Value is not echoed: the response header has no such duty, and
-        # none of the OASIS test cases' responses carries one.
-        header: ResponseHeader | EncodedItem = encoded_response_header(version, len(items))
-        response = to_bytes(ResponseMessage(header=header, batch_items=tuple(items)))  # type: ignore[arg-type]
-        limit = message.header.maximum_response_size
-        if limit is not None and len(response) > limit:
-            error = KmipError(
-                f"the response is {len(response)} bytes, above the Maximum Response Size of {limit}",
-                ResultReason.RESPONSE_TOO_LARGE,
-            )
-            failed = [failure_item(error, item.operation, item.unique_batch_item_id) for item in items]
-            response = to_bytes(
-                ResponseMessage(header=response_header(version, len(failed)), batch_items=tuple(failed))
-            )
-        return response
-
-    def _header_problem(self, message: RequestMessage, version: Version) -> KmipError | None:
-        header = message.header
-        if header is None or header.protocol_version is None:
-            return KmipError("the request has no Request Header with a Protocol Version", ResultReason.INVALID_MESSAGE)
-        if version not in SUPPORTED_VERSIONS:
-            return KmipError(
-                f"protocol version {version[0]}.{version[1]} is not supported; this server speaks "
-                + ", ".join(f"{v[0]}.{v[1]}" for v in reversed(SUPPORTED_VERSIONS)),
-                ResultReason.UNSUPPORTED_PROTOCOL_VERSION if version >= (2, 0) else ResultReason.INVALID_MESSAGE,
-            )
-        if not message.batch_items:
-            return KmipError("the request has no Batch Item", ResultReason.INVALID_MESSAGE)
-        if header.batch_count is not None and header.batch_count != len(message.batch_items):
-            return KmipError(
-                f"Batch Count is {header.batch_count} but the message has {len(message.batch_items)} batch items",
-                ResultReason.INVALID_MESSAGE,
-            )
-        if len(message.batch_items) > self.max_batch_items:
-            return self._too_many(len(message.batch_items))
-        return None
-
-    def _too_many(self, count: int) -> KmipError:
-        # Invalid Message: every operation of KMIP 1.x and 2.x lists it, for a message the
-        # server will not process. Response Too Large is about the response's size (and the
-        # client's own Maximum Response Size); Server Limit Exceeded is a 2.x reason of some
-        # operations only, about the objects stored.
-        return KmipError(
-            f"the message has {count} batch items; this server accepts at most {self.max_batch_items} per "
-            "message (listener.max_batch_items): send them in several messages",
-            ResultReason.INVALID_MESSAGE,
+    def _refusal_event(self, identity: ClientIdentity, principal: Principal, refused: Refused) -> AuditEvent:
+        return AuditEvent(
+            time=self.clock(),
+            node=self.node,
+            identity=principal.name,
+            address=identity.address,
+            fingerprint=identity.fingerprint,
+            operation=_MESSAGE,
+            object_ids=(),
+            attributes=(),
+            result="Operation Failed",
+            reason=refused.reason,
+            detail=refused.detail,
         )
 
-    def _refuse(self, message: RequestMessage | None, version: Version, error: KmipError) -> bytes:
-        if version not in SUPPORTED_VERSIONS:
-            version = (2, 1) if version >= (2, 0) else (1, 4) if version >= (1, 0) else (1, 0)
-        return error_response(error, version)
+    def _write_records(self, session: Session, events: list[AuditEvent], deferred: list[Callable[[Session], None]]) -> None:
+        for write in deferred:
+            write(session)
+        if events:
+            self.audit.append(session.connection, events)
+            if audit_log.isEnabledFor(logging.DEBUG):
+                for e in events:
+                    audit_log.debug(
+                        "identity=%s operation=%s result=%s reason=%s objects=%s",
+                        e.identity, e.operation, e.result, e.reason, ",".join(e.object_ids) or "-",
+                    )
+
+    def _record_apart(
+        self,
+        records: list[tuple[int, _Outcome]],
+        refusals: list[int],
+        prepared: list[Prepared | Refused],
+        requests: Sequence[tuple[bytes, ClientIdentity]],
+        principals: list[Principal],
+        outcomes: list[_Outcome | None],
+    ) -> None:
+        """Write the records of read-only messages and refusals (and the writes the reads left
+        behind) in one transaction. If that fails, the reads fail too: nothing was changed."""
+        now = self.clock()
+        events: list[AuditEvent] = []
+        deferred: list[Callable[[Session], None]] = []
+        for i in sorted([*refusals, *(i for i, _ in records)]):
+            identity, principal = requests[i][1], principals[i]
+            refused = prepared[i]
+            if isinstance(refused, Refused):
+                events.append(self._refusal_event(identity, principal, refused))
+            else:
+                outcome = outcomes[i]
+                assert outcome is not None
+                events.extend(self._events(identity, principal, outcome, now))
+                deferred.extend(outcome.deferred)
+        try:
+            with self._write_lock, self.repository.write() as session:
+                self._write_records(session, events, deferred)
+        except Exception as exc:  # noqa: BLE001 - the store or the token failed; logged there
+            error = self._storage_failed(exc)
+            for i, outcome in records:
+                items = prepared[i].message.batch_items  # type: ignore[union-attr]
+                outcome.results = [failure_item(error, item.operation, item.unique_batch_item_id) for item in items]
 
     # ------------------------------------------------------------------ batch level
 
     def _in_transaction(
-        self, group: list[_Prepared], identities: list[ClientIdentity]
-    ) -> list[list[ResponseBatchItem]]:
+        self, group: list[Prepared], identities: list[ClientIdentity], principals: list[Principal]
+    ) -> list[_Outcome | None]:
         """Run messages in one transaction (a write one if any of them writes) and commit.
 
         A group runs optimistically, without a savepoint per message (two statements each):
         if one message's writes must be undone, the whole transaction is rolled back, nothing
-        having been committed or answered, and every message runs again on its own.
+        having been committed, answered or recorded, and every message runs again on its own.
         """
         if len(group) == 1:
-            return self._transaction(group, identities, grouped=False)
+            return self._transaction(group, identities, principals, grouped=False)
         try:
-            return self._transaction(group, identities, grouped=True)
+            return self._transaction(group, identities, principals, grouped=True)
         except _GroupAborted:
-            return [self._transaction([p], [i], grouped=False)[0] for p, i in zip(group, identities, strict=True)]
+            return [
+                self._transaction([p], [i], [u], grouped=False)[0]
+                for p, i, u in zip(group, identities, principals, strict=True)
+            ]
 
     def _transaction(
-        self, group: list[_Prepared], identities: list[ClientIdentity], *, grouped: bool
-    ) -> list[list[ResponseBatchItem]]:
+        self,
+        group: list[Prepared],
+        identities: list[ClientIdentity],
+        principals: list[Principal],
+        *,
+        grouped: bool,
+    ) -> list[_Outcome | None]:
         writes = group[0].writes
-        results: list[list[ResponseBatchItem]] = []
+        outcomes: list[_Outcome | None] = []
+        rolled_back: _Outcome | None = None
         try:
             with (
                 self._write_lock if writes else _NO_LOCK,
                 self.repository.write() if writes else self.repository.read() as session,
             ):
                 now = int(self.clock())
-                for prepared, identity in zip(group, identities, strict=True):
+                for prepared, identity, principal in zip(group, identities, principals, strict=True):
                     try:
-                        results.append(self._run_message(session, prepared, identity, now))
+                        outcomes.append(self._run_message(session, prepared, identity, principal, now))
                     except WriteNeeded:
-                        results.append(None)  # type: ignore[arg-type]  # runs again as a write
+                        outcomes.append(None)  # runs again as a write
                     except _Rollback as rollback:
                         if grouped:
                             raise _GroupAborted from None
-                        results.append(rollback.results)
+                        rolled_back = rollback.outcome
+                        outcomes.append(rolled_back)
                         raise
                     if grouped and session.aborted:
                         # A failed statement spoiled the transaction for the messages after
                         # this one (PostgreSQL): each runs again on its own.
                         raise _GroupAborted
+                if writes:
+                    events = [
+                        event
+                        for outcome, identity, principal in zip(outcomes, identities, principals, strict=True)
+                        if outcome is not None
+                        for event in self._events(identity, principal, outcome, now)
+                    ]
+                    self._write_records(session, events, [w for o in outcomes if o is not None for w in o.deferred])
         except _Rollback:
-            pass  # the failed message's results are in ``results``; leaving the block undid its writes
+            # Leaving the block undid the message's writes; its records (what was refused,
+            # what was undone) go in a transaction of their own.
+            assert rolled_back is not None
+            self._record_rolled_back(identities[0], principals[0], group[0], rolled_back)
         except _GroupAborted:
             raise
-        except Exception as exc:  # noqa: BLE001 - the commit (or opening the transaction) failed; logged there
+        except Exception as exc:  # noqa: BLE001 - the commit, the audit append or opening the transaction failed
             error = self._storage_failed(exc)
             return [
-                [failure_item(error, item.operation, item.unique_batch_item_id) for item in p.message.batch_items]
+                _Outcome(
+                    [failure_item(error, item.operation, item.unique_batch_item_id) for item in p.message.batch_items],
+                    [],
+                    [],
+                )
                 for p in group
             ]
-        return results
+        return outcomes
+
+    def _record_rolled_back(
+        self, identity: ClientIdentity, principal: Principal, prepared: Prepared, outcome: _Outcome
+    ) -> None:
+        outcome.rolled_back = True
+        try:
+            with self._write_lock, self.repository.write() as session:
+                self._write_records(session, self._events(identity, principal, outcome, self.clock()), [])
+        except Exception as exc:  # noqa: BLE001 - as in _transaction: the failure is what the client hears
+            error = self._storage_failed(exc)
+            items = prepared.message.batch_items
+            outcome.results = [failure_item(error, item.operation, item.unique_batch_item_id) for item in items]
 
     def _run_message(
-        self, session: Any, prepared: _Prepared, identity: ClientIdentity, now: int
-    ) -> list[ResponseBatchItem]:
+        self, session: Session, prepared: Prepared, identity: ClientIdentity, principal: Principal, now: int
+    ) -> _Outcome:
         """Run the batch items of one message; raises :class:`_Rollback` when its writes must go."""
         message = prepared.message
-        option = _option(message)
-        ctx = self._context(session, prepared, identity, now)
+        option = prepared.option
+        ctx = self._context(session, prepared, identity, principal, now)
         writes = prepared.writes
         single = len(message.batch_items) == 1
-        results: list[ResponseBatchItem] = []
+        outcome = _Outcome([], [], ctx.deferred)
         for item, spec in zip(message.batch_items, prepared.specs, strict=True):
-            result = self._run_item(ctx, item, spec, savepoint=writes and not single)
-            results.append(result)
-            if result.result_status == _SUCCESS or option == _CONTINUE:
+            result, trace = self.items.run(
+                ctx, item, spec, savepoint=writes and not single, asynchronous=prepared.asynchronous
+            )
+            outcome.results.append(result)
+            outcome.traces.append(trace)
+            if result.result_status in (_SUCCESS, _PENDING) or option == _CONTINUE:
                 continue
             if option == _UNDO:
-                results[:-1] = [_undone(done) for done in results[:-1]]
-                raise _Rollback(results)
+                outcome.results[:-1] = [_undone(done) for done in outcome.results[:-1]]
+                raise _Rollback(outcome)
             break  # Stop: earlier items stand; the failed one's savepoint was rolled back
-        if writes and single and results[0].result_status != _SUCCESS:
-            raise _Rollback(results)
-        return results
+        if writes and single and outcome.results[0].result_status not in (_SUCCESS, _PENDING):
+            raise _Rollback(outcome)
+        return outcome
 
-    def _context(self, session: Any, prepared: _Prepared, identity: ClientIdentity, now: int) -> RequestContext:
-        return RequestContext(
+    def _context(
+        self, session: Session, prepared: Prepared, identity: ClientIdentity, principal: Principal, now: int
+    ) -> RequestContext:
+        ctx = RequestContext(
             identity=identity,
             version=prepared.version,
             session=session,
             custody=self.custody,
             policy=self.policy,
             now=now,
+            principal=principal,
             test_harness=self.test_harness,
         )
+        ctx.run_approved = lambda operation, payload: self._run_approved(ctx, operation, payload)
+        return ctx
 
-    def _run_in_chunks(self, prepared: _Prepared, identity: ClientIdentity) -> list[ResponseBatchItem]:
+    def _run_approved(self, ctx: RequestContext, operation: int, payload: bytes) -> ResponseBatchItem:
+        """Run a stored request whose approval is complete (Poll), in the Poll's transaction:
+        the hooks as for any item, the approval not asked again. Its audit record is the Poll's."""
+        spec = HANDLERS.get(operation)
+        decoded = decode_struct(RequestBatchItem.payload_class(operation), decode(payload))
+        item = RequestBatchItem(operation=operation, payload=decoded)  # type: ignore[arg-type]
+        runner = dataclasses.replace(ctx, approved=True, operation="", touched=[], deferred=[])
+        result, trace = self.items.run(runner, item, spec, savepoint=True, asynchronous=False)
+        ctx.touched.extend(trace.object_ids)
+        ctx.deferred.extend(runner.deferred)
+        return result
+
+    def _run_in_chunks(
+        self, prepared: Prepared, identity: ClientIdentity, principal: Principal
+    ) -> _Outcome:
         """Run a large message, not under Undo, as consecutive transactions of about
         _CHUNK_SECONDS each, so the writer lock is free between them (see the module
         docstring). What the client sees is what one transaction would give: each item's
@@ -384,21 +512,22 @@ class Dispatcher:
         context outlives the transactions). Only other clients may see the first items'
         writes before the response, which no KMIP client can tell from a fast server.
 
-        A message that only reads runs in read transactions of that length: one snapshot held
-        for seconds would keep SQLite from emptying its write-ahead log, which a Destroy
-        waits for while it holds the writer lock (storage/sqlite.py). An item that finds it
-        must write (a Get of a Fresh object) runs again, with the rest, in write transactions."""
+        A message that only reads runs in read transactions of that length, each chunk's
+        records written after it: one snapshot held for seconds would keep SQLite from
+        emptying its write-ahead log, which a Destroy waits for while it holds the writer lock
+        (storage/sqlite.py). An item that finds it must write runs again, with the rest, in
+        write transactions."""
         message = prepared.message
-        option = _option(message)
+        option = prepared.option
         items = list(zip(message.batch_items, prepared.specs, strict=True))
-        results: list[ResponseBatchItem] = []
+        whole = _Outcome([], [], [])
         ctx: RequestContext | None = None
         at = 0
         stopped = False
         writes = prepared.writes
         while at < len(items) and not stopped:
             first = at
-            chunk: list[ResponseBatchItem] = []
+            chunk = _Outcome([], [], [])
             try:
                 with (
                     self._write_lock if writes else _NO_LOCK,
@@ -406,110 +535,53 @@ class Dispatcher:
                 ):
                     now = int(self.clock())
                     if ctx is None:
-                        ctx = self._context(session, prepared, identity, now)
+                        ctx = self._context(session, prepared, identity, principal, now)
                     else:
                         ctx.session, ctx.now = session, now
+                    ctx.deferred = chunk.deferred
                     deadline = time.monotonic() + _CHUNK_SECONDS
                     while at < len(items):
                         item, spec = items[at]
                         try:
-                            result = self._run_item(ctx, item, spec, savepoint=writes)
+                            result, trace = self.items.run(
+                                ctx, item, spec, savepoint=writes, asynchronous=prepared.asynchronous
+                            )
                         except WriteNeeded:
                             writes = True  # this item again, in a write transaction
                             break
                         at += 1
-                        chunk.append(result)
-                        if result.result_status != _SUCCESS and option != _CONTINUE:
+                        chunk.results.append(result)
+                        chunk.traces.append(trace)
+                        if result.result_status not in (_SUCCESS, _PENDING) and option != _CONTINUE:
                             stopped = True  # Stop: earlier items stand (Undo never gets here)
                             break
                         if time.monotonic() >= deadline:
                             break
+                    if session.writable:
+                        self._write_records(session, self._events(identity, principal, chunk, now), chunk.deferred)
+                if not session.writable and chunk.results:
+                    self._record_apart_chunk(identity, principal, chunk)
             except Exception as exc:  # noqa: BLE001 - as in _transaction
                 error = self._storage_failed(exc)
-                chunk = [failure_item(error, item.operation, item.unique_batch_item_id) for item, _ in items[first:at]]
+                chunk.results = [failure_item(error, item.operation, item.unique_batch_item_id) for item, _ in items[first:at]]
                 stopped = stopped or option != _CONTINUE
-            results.extend(chunk)
-        return results
+            whole.results.extend(chunk.results)
+        return whole
+
+    def _record_apart_chunk(self, identity: ClientIdentity, principal: Principal, chunk: _Outcome) -> None:
+        with self._write_lock, self.repository.write() as session:
+            self._write_records(session, self._events(identity, principal, chunk, self.clock()), chunk.deferred)
 
     def _storage_failed(self, exc: Exception) -> KmipError:
         """Log a failed transaction (once per burst of the same failure) and say what to answer."""
         self._failures.error("storage transaction failed: %s", _describe(exc), exc_info=not isinstance(exc, KmipError))
-        return exc if isinstance(exc, KmipError) else KmipError("the server could not store the result")
-
-    def _run_item(
-        self, ctx: RequestContext, item: RequestBatchItem, spec: OperationSpec | None, *, savepoint: bool
-    ) -> ResponseBatchItem:
-        try:
-            payload = self._checked_payload(ctx, item, spec)
-            assert spec is not None
-            if savepoint:
-                with ctx.session.savepoint():
-                    response_payload = spec.handler(ctx, payload)
-            else:
-                response_payload = spec.handler(ctx, payload)
-        except WriteNeeded:
-            raise
-        except KmipError as exc:
-            self._audit(ctx, item, exc.reason.name)
-            return failure_item(exc, item.operation, item.unique_batch_item_id)
-        except CustodyError as exc:
-            self._failures.error("key custody failed during %s: %s", _op_name(item), exc)
-            error = KmipError("the key custody token failed; nothing was changed", ResultReason.GENERAL_FAILURE)
-            return failure_item(error, item.operation, item.unique_batch_item_id)
-        except Exception as exc:  # noqa: BLE001 - a handler's bug: logged with its traceback, answered as such
-            self._failures.error("internal error during %s: %s", _op_name(item), _describe(exc), exc_info=True)
-            error = KmipError("internal server error", ResultReason.GENERAL_FAILURE)
-            return failure_item(error, item.operation, item.unique_batch_item_id)
-        self._audit(ctx, item, "Success")
-        return ResponseBatchItem(
-            operation=item.operation,
-            unique_batch_item_id=item.unique_batch_item_id,
-            result_status=_SUCCESS,
-            payload=response_payload,
-        )
-
-    def _checked_payload(self, ctx: RequestContext, item: RequestBatchItem, spec: OperationSpec | None) -> Any:
-        if item.operation is None:
-            raise KmipError("the batch item has no Operation", ResultReason.INVALID_MESSAGE)
-        if spec is None or ctx.version < spec.min_version or (spec.harness and not ctx.test_harness):
-            raise KmipError(f"operation {_op_name(item)} is not supported", ResultReason.OPERATION_NOT_SUPPORTED)
-        payload = item.payload
-        if payload is None or isinstance(payload, RawPayload):
-            raise KmipError(f"{_op_name(item)} needs a Request Payload", ResultReason.INVALID_MESSAGE)
-        # A field of a later version is refused unless a named client needs it (quirks.py).
-        conflicts = [path for path in version_conflicts(payload, ctx.version) if not tolerated(path)]
-        if conflicts:
-            raise KmipError(
-                f"field(s) not defined in KMIP {ctx.version[0]}.{ctx.version[1]}: {', '.join(conflicts)}",
-                ResultReason.INVALID_FIELD,
-            )
-        return payload
-
-    def _audit(self, ctx: RequestContext, item: RequestBatchItem, outcome: str) -> None:
-        if audit.isEnabledFor(logging.INFO):
-            audit.info("identity=%s operation=%s result=%s", ctx.identity.name, _op_name(item), outcome)
-
-
-def _option(message: RequestMessage) -> int:
-    # An int, not the enum: a value the enum lacks is the client's, compared like the rest.
-    assert message.header is not None
-    return message.header.batch_error_continuation_option or BatchErrorContinuationOption.STOP
-
-
-def _chunked(prepared: _Prepared) -> bool:
-    """Whether a message runs in chunks of transactions: a large one, unless under Undo."""
-    return len(prepared.message.batch_items) > LARGE_MESSAGE_ITEMS and _option(prepared.message) != _UNDO
+        return exc if isinstance(exc, KmipError) else KmipError("the server could not store the result; nothing was changed")
 
 
 def _undone(item: ResponseBatchItem) -> ResponseBatchItem:
     # The payload stays, as the OASIS test cases show (v2.1 BL-M-2): it says what the item did
     # before it was undone (a Create's identifier, which then names nothing).
     return item if item.result_status != _SUCCESS else dataclasses.replace(item, result_status=_UNDONE)
-
-
-def _op_name(item: RequestBatchItem) -> str:
-    op = item.operation
-    return getattr(op, "name", None) or f"0x{int(op or 0):08X}"
 
 
 def _describe(exc: BaseException) -> str:

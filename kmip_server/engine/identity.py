@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
+import hashlib
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -12,3 +14,15 @@ class ClientIdentity:
 
     name: str
     certificate: bytes | None = dataclasses.field(default=None, repr=False, compare=False)
+    #: The peer's "host:port", for the audit trail.
+    address: str | None = dataclasses.field(default=None, compare=False)
+
+    @property
+    def fingerprint(self) -> str | None:
+        """SHA-256 of the client certificate (DER), in hex: what the audit trail records."""
+        return None if self.certificate is None else _fingerprint(self.certificate)
+
+
+@functools.lru_cache(maxsize=4096)
+def _fingerprint(der: bytes) -> str:
+    return hashlib.sha256(der).hexdigest()

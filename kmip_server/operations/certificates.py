@@ -60,6 +60,7 @@ from kmip_client.protocol.spec.enums import (
 )
 
 from ..crypto_settings import CryptoSettings
+from ..engine.access import scoped_locate
 from ..engine.context import RequestContext
 from ..engine.registry import operation
 from ..objects import lifecycle
@@ -416,13 +417,12 @@ def _held(ctx: RequestContext) -> list[x509.Certificate]:
     query = LocateQuery(
         object_types=(int(ObjectType.CERTIFICATE),),
         states=lifecycle.LIVE_STATES,
-        owners=ctx.policy.visible_owners(ctx.identity.name),
         attributes=(),
         max_items=None,
         now=ctx.now,
     )
     held = []
-    for uid in ctx.session.locate(query):
+    for uid in scoped_locate(ctx, query)[0]:
         try:
             held.append(_certificate_of(ctx, load_object(ctx, uid)))
         except KmipError:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from kmip_client.protocol.errors import KmipError, PermissionDenied
+from kmip_client.protocol.errors import KmipError
 from kmip_client.protocol.model import Attribute
 from kmip_client.protocol.model.attributes import Link
 from kmip_client.protocol.model.base import decode_struct
@@ -14,6 +14,7 @@ from kmip_client.protocol.model.reader import Decline, read_struct
 from kmip_client.protocol.spec.enums import LinkType, ResultReason
 from kmip_client.protocol.ttlv import decode
 
+from ..engine.access import admit_object, not_found
 from ..engine.context import RequestContext
 from ..objects import lifecycle
 from ..objects.attribute_set import AttributeSet
@@ -131,10 +132,11 @@ def load_object(
     for_release: bool = False,
     names: tuple[str, ...] | None = None,
 ) -> ManagedObject:
-    """The object ``given_uid`` names (or the ID Placeholder), checked against the policy.
+    """The object ``given_uid`` names (or the ID Placeholder), admitted for the item's operation
+    by the engine's access gate (:func:`kmip_server.engine.access.admit_object`).
 
-    Object Not Found (1.x: Item Not Found) when there is no such object; Permission Denied when it belongs to someone
-    the caller may not act for. With ``attributes=False`` only the row is read (the Get path),
+    Object Not Found (1.x: Item Not Found) when there is no such object, or the policy hides it
+    from the caller; Permission Denied when the caller may see it but not do this. With ``attributes=False`` only the row is read (the Get path),
     so time-based state changes are then not applied: callers that care about state load the
     attributes. ``for_release`` (implies ``attributes=False``) also reads whether Sensitive or
     Extractable withholds the value (``record.withheld_by``) and whether the object is Fresh.
@@ -151,12 +153,8 @@ def load_object(
     else:
         record = ctx.session.get(uid, attributes=attributes, for_update=for_update)
     if record is None:
-        raise KmipError(
-            f"no object with Unique Identifier {uid!r}",
-            ctx.reason(ResultReason.OBJECT_NOT_FOUND, ResultReason.ITEM_NOT_FOUND),
-        )
-    if not ctx.policy.may_use(ctx.identity.name, record.owner):
-        raise PermissionDenied(f"{ctx.identity.name!r} may not use object {uid!r}")
+        raise not_found(ctx, uid)
+    admit_object(ctx, record)
     if not attributes:
         return ManagedObject(record, None, record.state)
     attrs = AttributeSet(record.attributes)

@@ -12,6 +12,7 @@ import hashlib
 import os
 import time
 from enum import IntEnum
+from typing import Any
 
 from kmip_client.protocol.errors import KmipError
 from kmip_client.protocol.model import Attribute, Struct
@@ -40,12 +41,14 @@ from kmip_client.protocol.spec.enums import (
 )
 from kmip_client.protocol.ttlv import ItemType
 
+from ..engine.access import admit_new_object
 from ..engine.context import RequestContext
 from ..engine.quirks import IGNORED_CREATE_ATTRIBUTES, warn_once
 from ..engine.registry import operation
 from ..objects import lifecycle
 from ..objects.attribute_set import AttributeSet
 from ..objects.server_attributes import PROTECTION_STORAGE, random_number_generator
+from ..policy.facts import NewObjectFacts
 from ..storage.records import ObjectRecord
 from .attribute_input import apply_initial
 from .common import date_attribute, invalid_attribute_value, state_now, wrap_context
@@ -200,12 +203,23 @@ def store_new_object(
         attrs,
         managed_object if has_value else None,
         state=state_now(ctx, lifecycle.PRE_ACTIVE, attrs),
-        owner=ctx.policy.owner_for_new_object(ctx.identity.name),
         key_format=key_format,
         algorithm=algorithm,
         length=length,
     )
     return uid
+
+
+def _number(value: Any) -> int | None:
+    return None if value is None else int(value)
+
+
+def _flag(value: Any) -> bool | None:
+    return None if value is None else bool(value)
+
+
+def _text(value: Any) -> str | None:
+    return None if value is None else str(value)
 
 
 def digest(digest_of: bytes, key_format: int | None) -> Digest:
@@ -225,12 +239,28 @@ def insert_object(
     managed_object: Struct | None,
     *,
     state: int,
-    owner: str,
     key_format: int | None,
     algorithm: int | None,
     length: int | None,
+    replacing: ObjectRecord | None = None,
 ) -> None:
-    """Insert the object ``uid`` as it is given (its value, if any, wrapped by custody first)."""
+    """Insert the object ``uid`` as it is given (its value, if any, wrapped by custody first),
+    once the access policy's creation constraints admit it; owned by the caller in the
+    caller's tenant, or as ``replacing`` (an object Import replaces) was."""
+    new = NewObjectFacts(
+        object_type=int(object_type),
+        algorithm=algorithm,
+        length=length,
+        usage_mask=_number(attrs.first("Cryptographic Usage Mask")),
+        extractable=_flag(attrs.first("Extractable")),
+        sensitive=_flag(attrs.first("Sensitive")),
+        names=tuple(str(getattr(a.value, "value", a.value)) for _, a in attrs.instances("Name")),
+        object_group=tuple(str(a.value) for _, a in attrs.instances("Object Group")),
+        operation_policy_name=_text(attrs.first("Operation Policy Name")),
+    )
+    owner, tenant = admit_new_object(ctx, new)
+    if replacing is not None:
+        owner, tenant = replacing.owner, replacing.tenant
     blob = (
         None if managed_object is None else ctx.custody.wrap(to_bytes(managed_object), wrap_context(uid, object_type))
     )
@@ -239,6 +269,7 @@ def insert_object(
             uid=uid,
             object_type=int(object_type),
             owner=owner,
+            tenant=tenant,
             state=state,
             created=ctx.now,
             algorithm=algorithm,

@@ -35,7 +35,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from kmip_client.protocol.errors import KmipError, PermissionDenied
+from kmip_client.protocol.errors import KmipError
 from kmip_client.protocol.model import Attribute, Attributes, Struct
 from kmip_client.protocol.model.attributes import Digest, Link
 from kmip_client.protocol.model.payloads.lifecycle import (
@@ -55,12 +55,14 @@ from kmip_client.protocol.spec.enums import (
     State,
 )
 
+from ..engine.access import admit_object, authorize_operation
 from ..engine.context import RequestContext
 from ..engine.registry import operation
 from ..objects import lifecycle
 from ..objects.attribute_rules import CERTIFICATE_NAME_FIELDS
 from ..objects.attribute_set import AttributeSet
 from ..objects.server_attributes import short_unique_identifier
+from ..storage.records import ObjectRecord
 from .attribute_input import checked, put_initial
 from .attributes import all_attributes
 from .common import date_attribute, load_object, state_now
@@ -164,20 +166,20 @@ def _check_wrap_type(wrapped: bool, wrap_type: Any) -> None:
         raise KmipError(f"Key Wrap Type {wrap_type!r} is not a KMIP Key Wrap Type", R.INVALID_FIELD)
 
 
-def _owner(ctx: RequestContext, uid: str, replace: bool) -> tuple[str, bool]:
-    """The owner of the imported object, and whether it replaces an existing object ``uid``
-    (``replace``; without it an existing one refuses the import)."""
+def _replaced(ctx: RequestContext, uid: str, replace: bool) -> ObjectRecord | None:
+    """The existing object ``uid`` the import replaces (``replace``; without it an existing
+    one refuses the import), admitted for Import by the access gate; None for a new one."""
     existing = ctx.session.get(uid, attributes=False, for_update=True)
     if existing is None:
-        return ctx.policy.owner_for_new_object(ctx.identity.name), False
+        authorize_operation(ctx)  # a new object: Import as the policy grants it, like Register
+        return None
+    admit_object(ctx, existing)
     if not replace:
         raise KmipError(
             f"an object with Unique Identifier {uid!r} exists; Replace Existing True replaces it",
             R.OBJECT_ALREADY_EXISTS,
         )
-    if not ctx.policy.may_use(ctx.identity.name, existing.owner):
-        raise PermissionDenied(f"{ctx.identity.name!r} may not replace object {uid!r}")
-    return existing.owner, True
+    return existing
 
 
 @operation(Operation.IMPORT, writes=True, min_version=V2)
@@ -194,7 +196,7 @@ def import_object(ctx: RequestContext, request: ImportRequest) -> Struct:
     attrs = given.attrs
     wrapped = wrapped_block(getattr(managed, "key_block", None))
     _check_wrap_type(wrapped, request.key_wrap_type)
-    owner, replacing = _owner(ctx, uid, bool(request.replace_existing))
+    replacing = _replaced(ctx, uid, bool(request.replace_existing))
     if wrapped:
         managed, wrapping_key = unwrap_object(ctx, managed)
         link = Link(link_type=LinkType.WRAPPING_KEY_LINK, linked_object_identifier=wrapping_key)
@@ -208,7 +210,7 @@ def import_object(ctx: RequestContext, request: ImportRequest) -> Struct:
         if name not in attrs:
             attrs.set_from(name, date_attribute(name, ctx.now))
     state = state_now(ctx, lifecycle.PRE_ACTIVE if given.state is None else given.state, attrs)
-    if replacing:
+    if replacing is not None:
         # Replace Existing: the old value and attributes go in this
         # transaction, erased as Destroy erases them.
         ctx.session.delete(uid)
@@ -219,10 +221,10 @@ def import_object(ctx: RequestContext, request: ImportRequest) -> Struct:
         attrs,
         prepared.stored if prepared.has_value else None,
         state=state,
-        owner=owner,
         key_format=prepared.key_format,
         algorithm=prepared.algorithm,
         length=prepared.length,
+        replacing=replacing,
     )
     return ImportResponse(unique_identifier=uid)
 

@@ -21,6 +21,7 @@ from kmip_client.protocol.model.attributes import Name
 from kmip_client.protocol.model.payloads.locate import LocateRequest, LocateResponse
 from kmip_client.protocol.spec.enums import Operation, ResultReason, StorageStatusMask
 
+from ..engine.access import scoped_locate
 from ..engine.context import RequestContext
 from ..engine.registry import operation
 from ..objects import lifecycle
@@ -90,16 +91,13 @@ def locate(ctx: RequestContext, request: LocateRequest) -> Struct:
         if not mask & StorageStatusMask.DESTROYED_STORAGE:
             fields["states"] = lifecycle.LIVE_STATES
     query = LocateQuery(
-        owners=ctx.policy.visible_owners(ctx.identity.name),
         max_items=request.maximum_items,
         offset_items=request.offset_items or 0,
         now=ctx.now,
         **fields,  # type: ignore[arg-type]
     )
-    found = ctx.session.locate(query)
+    counted = ctx.version >= (1, 3) and (request.maximum_items is not None or request.offset_items)
+    found, located = scoped_locate(ctx, query, count=bool(counted))
     if found:
         ctx.id_placeholder = found[0]
-    located = None
-    if ctx.version >= (1, 3) and (request.maximum_items is not None or request.offset_items):
-        located = ctx.session.count(query)
     return LocateResponse(located_items=located, unique_identifiers=tuple(found))

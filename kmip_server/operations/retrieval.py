@@ -11,10 +11,11 @@ from kmip_client.protocol.model.payloads.lifecycle import GetRequest, GetRespons
 from kmip_client.protocol.spec.enums import KeyFormatType, ObjectType, Operation, ResultReason
 from kmip_client.protocol.ttlv import ItemType
 
-from ..engine.context import RequestContext, WriteNeeded
+from ..engine.context import RequestContext
 from ..engine.registry import operation
 from ..objects import lifecycle
 from ..objects.attribute_set import stored
+from ..storage.repository import Session
 from .common import decoded_object, destroyed, load_object, wrap_context
 from .key_formats import reformat
 from .wrapping import check_key_wrap_type, encrypts, wrap_object
@@ -40,10 +41,17 @@ _NOT_FRESH = (stored("Fresh", 0, False, ItemType.BOOLEAN),)
 
 def _served(ctx: RequestContext, uid: str) -> None:
     """The object is being served: it is Fresh no longer (KMIP 1.4 §3.34), which takes a write.
-    In a read transaction that happens when the dispatcher runs the message again as a write."""
-    if not ctx.session.writable:
-        raise WriteNeeded(f"Get of Fresh object {uid!r}")
-    ctx.session.set_attributes(uid, "Fresh", _NOT_FRESH)
+    In a read transaction the write is left to the one that ends the message (it writes the
+    audit records anyway), before the answer goes out: the Get is not run again."""
+    if ctx.session.writable:
+        ctx.session.set_attributes(uid, "Fresh", _NOT_FRESH)
+    else:
+        ctx.deferred.append(lambda session: _clear_fresh(session, uid))
+
+
+def _clear_fresh(session: Session, uid: str) -> None:
+    if session.get(uid, attributes=False) is not None:  # not replaced by an Import meanwhile
+        session.set_attributes(uid, "Fresh", _NOT_FRESH)
 
 
 @operation(Operation.GET, writes=False)

@@ -18,6 +18,7 @@ from kmip_client.protocol.model.objects import Template
 from kmip_client.protocol.spec.enums import ObjectType, ResultReason
 from kmip_client.protocol.ttlv import decode
 
+from ..engine.access import scoped_locate
 from ..engine.context import RequestContext
 from ..objects import lifecycle
 from ..storage.records import AttributeFilter, LocateQuery
@@ -53,12 +54,11 @@ def template_contents(ctx: RequestContext, name: Name) -> tuple[Attribute, ...]:
     query = LocateQuery(
         object_types=(int(ObjectType.TEMPLATE),),
         states=lifecycle.LIVE_STATES,
-        owners=ctx.policy.visible_owners(ctx.identity.name),
         attributes=(AttributeFilter(name="Name", text=name.value),),
         max_items=2,
         now=ctx.now,
     )
-    found = ctx.session.locate(query)
+    found, _ = scoped_locate(ctx, query)
     if len(found) != 1:
         problem = "no Template is" if not found else "several Templates are"
         raise KmipError(f"{problem} named {name.value!r}", R.ITEM_NOT_FOUND)

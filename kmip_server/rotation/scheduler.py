@@ -19,8 +19,10 @@ another process's, for the few milliseconds of one rotation), and shares the wor
 session, which serialises its calls. Its notion of now is the engine's clock, so tests set it.
 The worker's close (SIGTERM) stops it: the rotation in progress finishes, the lease is given up.
 
-Each rotation is logged like an operation on ``strongroom.audit`` (identity = the key's owner,
-``by=rotation``, the old and new Unique Identifiers) and on ``strongroom.rotation``.
+Each rotation is a record of the audit trail, in the rotation's transaction (identity = the
+key's owner, whom the scheduler acts for; the old and new Unique Identifiers; detail "automatic
+rotation"); a failed one gets its record in a transaction of its own. It is logged on
+``strongroom.rotation`` too.
 """
 
 from __future__ import annotations
@@ -35,9 +37,12 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 
+from sqlalchemy.exc import SQLAlchemyError
+
 from kmip_client.protocol.errors import KmipError
 from kmip_client.protocol.spec.enums import ObjectType
 
+from ..audit import AuditEvent, AuditTrail, AuditWriteError
 from ..config import ServerConfig
 from ..custody import CustodyError, KeyCustody
 from ..engine.context import RequestContext
@@ -46,14 +51,14 @@ from ..engine.identity import ClientIdentity
 from ..logsafe import RepeatLimiter
 from ..operations.common import load_object
 from ..operations.rekey import rekey_pair, rekey_symmetric
-from ..policy import Policy
+from ..policy import DEFAULT_POLICY
+from ..policy.facts import Principal
 from ..rotation_settings import RotationSettings
 from ..storage import rotation as store
 from ..storage.repository import Repository
 from .lineage import due_since
 
 log = logging.getLogger("strongroom.rotation")
-audit = logging.getLogger("strongroom.audit")
 
 #: The lease lasts this many checks: a holder that stopped without giving it up (killed) is
 #: replaced by another process within that time.
@@ -105,6 +110,7 @@ class RotationScheduler:
         self._thread: threading.Thread | None = None
         self._failed: dict[str, int] = {}  # uid -> when it may be tried again
         self._failures = RepeatLimiter(log, 300.0)
+        self.audit = AuditTrail(custody, socket.gethostname())
 
     # ------------------------------------------------------------------ the thread
 
@@ -163,7 +169,7 @@ class RotationScheduler:
     def rotate(self, key: store.DueKey) -> Rotated | None:
         """Replace ``key`` if it is still due, in a transaction of its own; None if it is not
         (another scheduler replaced it, it changed, it is gone) or its rotation failed."""
-        operation = "RE_KEY" if key.object_type == _SYMMETRIC else "RE_KEY_KEY_PAIR"
+        operation = "Re-key" if key.object_type == _SYMMETRIC else "Re-key Key Pair"
         try:
             with self.repository.write() as session:
                 now = int(self.clock())
@@ -172,9 +178,11 @@ class RotationScheduler:
                     version=_V21,
                     session=session,
                     custody=self.custody,
-                    # Acting for the owner: the replacement is the owner's, as the old key is.
-                    policy=Policy(administrators=frozenset({key.owner})),
+                    # Acting for the owner: the replacement is the owner's, in the old key's tenant.
+                    policy=DEFAULT_POLICY.with_administrators([key.owner]),
                     now=now,
+                    principal=Principal(key.owner, key.tenant),
+                    operation=operation,
                 )
                 try:
                     old = load_object(ctx, key.uid, for_update=True)  # the row lock decides
@@ -190,12 +198,13 @@ class RotationScheduler:
                     new_uids: tuple[str, ...] = (rekey_symmetric(ctx, key.uid, offset, []),)
                 else:
                     new_uids = rekey_pair(ctx, key.uid, offset, [], [])
-        except (KmipError, CustodyError) as exc:
-            reason = exc.reason.name if isinstance(exc, KmipError) else "GENERAL_FAILURE"
+                self.audit.append(
+                    session.connection, [self._event(key, operation, now, (key.uid, *new_uids), None, ctx)]
+                )
+        except (KmipError, CustodyError, AuditWriteError) as exc:
+            reason = _reason_name(exc)
             self._failed[key.uid] = int(self.clock()) + RETRY_SECONDS
-            audit.info(
-                "identity=%s operation=%s result=%s by=rotation object=%s", key.owner, operation, reason, key.uid
-            )
+            self._record_failure(key, operation, reason)
             log.warning(
                 "could not rotate %s (due since %s): %s; trying again in %d s",
                 key.uid,
@@ -204,15 +213,41 @@ class RotationScheduler:
                 RETRY_SECONDS,
             )
             return None
-        audit.info(
-            "identity=%s operation=%s result=Success by=rotation object=%s replacement=%s",
-            key.owner,
-            operation,
-            key.uid,
-            ",".join(new_uids),
-        )
         log.info("rotated %s (due since %s) -> %s", key.uid, _when(since), ", ".join(new_uids))
         return Rotated(key.uid, new_uids, since, now)
+
+
+    def _event(
+        self, key: store.DueKey, operation: str, now: float, object_ids: tuple[str, ...], reason: str | None,
+        ctx: RequestContext | None,
+    ) -> AuditEvent:
+        changed = tuple(dict.fromkeys(ctx.session.changes)) if ctx is not None else ()
+        return AuditEvent(
+            time=now,
+            node=self.audit.node,
+            identity=key.owner,
+            address=None,
+            fingerprint=None,
+            operation=operation,
+            object_ids=object_ids,
+            attributes=changed,
+            result="Success" if reason is None else "Operation Failed",
+            reason=reason,
+            detail="automatic rotation",
+        )
+
+    def _record_failure(self, key: store.DueKey, operation: str, reason: str) -> None:
+        try:
+            with self.repository.write() as session:
+                self.audit.append(session.connection, [self._event(key, operation, self.clock(), (key.uid,), reason, None)])
+        except (AuditWriteError, SQLAlchemyError) as exc:
+            log.error("could not record the failed rotation of %s in the audit trail: %s", key.uid, exc)
+
+
+def _reason_name(exc: Exception) -> str:
+    if isinstance(exc, KmipError):
+        return exc.reason.name.replace("_", " ").title()
+    return "General Failure"
 
 
 def start_beside(dispatcher: Dispatcher, config: ServerConfig) -> RotationScheduler:

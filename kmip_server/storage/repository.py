@@ -75,6 +75,15 @@ class TransactionAborted(Exception):
 
 # Columns update() may change; the rest of a row is fixed at insert.
 UPDATABLE_COLUMNS = frozenset({"state", "wrapped_value", "custody_key", "algorithm", "length", "value_format"})
+# What the audit trail calls a column's change (the KMIP attribute it is, or the value).
+_COLUMN_ATTRIBUTES = {
+    "state": "State",
+    "wrapped_value": "(value)",
+    "custody_key": "(value)",
+    "algorithm": "Cryptographic Algorithm",
+    "length": "Cryptographic Length",
+    "value_format": "(value)",
+}
 
 # Statements are built once: SQLAlchemy then finds their compiled form in its cache by
 # identity of structure, and the hot Get path skips most of the compilation machinery.
@@ -209,6 +218,7 @@ class Session:
         "_attrs_named",
         "_locked",
         "erased",
+        "changes",
     )
 
     def __init__(
@@ -231,6 +241,9 @@ class Session:
         #: Whether a wrapped value was removed (Destroy) or an object deleted: on SQLite the
         #: transaction then ends by erasing the write-ahead log (see :mod:`.sqlite`).
         self.erased = False
+        #: The names of the attributes (and columns) written in this transaction, in order:
+        #: the dispatcher records each batch item's share in its audit record.
+        self.changes: list[str] = []
 
     @property
     def _conn(self) -> Connection:
@@ -362,6 +375,7 @@ class Session:
         the session's first statement, inserts are buffered and written by that statement or
         at commit (see :attr:`_conn`); database errors then surface there."""
         self._require_writable()
+        self.changes.extend(dict.fromkeys(a.name for a in record.attributes))
         self._pending.append(record)
         if self._connection is not None:
             # Past the first statement (inside a savepoint, say) errors must surface here.
@@ -404,6 +418,7 @@ class Session:
         ``length``, ``value_format``. KeyError if there is no object ``uid``; TypeError for
         any other column name."""
         self._require_writable()
+        self.changes.extend(_COLUMN_ATTRIBUTES.get(c, c) for c in sorted(columns))
         unknown = columns.keys() - UPDATABLE_COLUMNS
         if unknown:
             raise TypeError(f"cannot update column(s) {sorted(unknown)}; allowed: {sorted(UPDATABLE_COLUMNS)}")
@@ -427,6 +442,7 @@ class Session:
         With it the second waits, and its DELETE, a new statement, sees and removes them.
         SQLite's write transactions are already one at a time."""
         self._require_writable()
+        self.changes.append(name)
         for value in values:
             if value.name != name:
                 raise ValueError(f"set_attributes({name!r}) was given an instance of {value.name!r}")
@@ -441,6 +457,7 @@ class Session:
         """Delete instance ``index`` of ``name``, or all of them if None; whether any was
         deleted. The other instances keep their indexes (KMIP indexes are stable)."""
         self._require_writable()
+        self.changes.append(name)
         if index is None:
             result = self._conn.execute(_DELETE_NAME, {"uid": uid, "name": name})
         else:

@@ -46,6 +46,7 @@ class DueKey:
     owner: str
     object_type: int
     due_since: int  # POSIX seconds: its Initial Date + Rotate Interval, or its later Activation Date
+    tenant: str = "default"
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -109,7 +110,7 @@ def due_keys(conn: Connection, now: int, limit: int) -> list[DueKey]:
         .join(initial, and_(initial.c.uid == _o.uid, initial.c.name == "Initial Date"))
     )
     statement = (
-        select(_o.uid, _o.owner, _o.object_type, due, activation)
+        select(_o.uid, _o.owner, _o.object_type, due, activation, _o.tenant)
         .select_from(joined)
         .where(
             _o.object_type.in_(ROTATED_TYPES),
@@ -125,8 +126,8 @@ def due_keys(conn: Connection, now: int, limit: int) -> list[DueKey]:
         .limit(limit)
     )
     return [
-        DueKey(uid, owner, object_type, max(int(due_at), int(activated or 0)))
-        for uid, owner, object_type, due_at, activated in conn.execute(statement)
+        DueKey(uid, owner, object_type, max(int(due_at), int(activated or 0)), tenant)
+        for uid, owner, object_type, due_at, activated, tenant in conn.execute(statement)
     ]
 
 

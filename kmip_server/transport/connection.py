@@ -8,6 +8,7 @@ Message bytes are never logged: requests and responses carry key material.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import ssl
 from typing import TYPE_CHECKING
@@ -185,7 +186,9 @@ class _Connection(asyncio.Protocol):
             self._close()
             return False
         try:
-            self._identity = identity_from_certificate(der, self._listener.identity_mode)
+            self._identity = dataclasses.replace(
+                identity_from_certificate(der, self._listener.identity_mode), address=self._peer
+            )
         except ValueError as exc:
             log.warning("closing connection from %s: %s", self._peer, exc)
             self._close()

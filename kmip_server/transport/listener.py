@@ -85,7 +85,7 @@ class Listener:
         *,
         identity_mode: str = "cn",
         batch_handler: BatchHandler | None = None,
-        writes: Callable[[bytes], bool] | None = None,
+        group_commits: bool = False,
         balancer: AcceptBalancer | None = None,
     ) -> None:
         self.sock = sock
@@ -94,7 +94,9 @@ class Listener:
         self.settings = settings
         self.handler = handler
         self.batch_handler = batch_handler
-        self.writes = writes  # tells messages that write (see _should_gather)
+        # The handler commits every message (the engine: its audit records), so holding a
+        # batch back briefly lets one commit serve more of them (see _should_gather).
+        self.group_commits = group_commits
         self.large = LargeMessages(handler)  # runs large messages off the event loop
         self._last_width = 0  # connections answered by the last batch
         self._batches = 0  # batches run so far (numbers them)
@@ -288,23 +290,20 @@ class Listener:
 
         Each batch's writes cost one durable commit, and a commit costs several requests' CPU;
         under concurrent load the next requests are typically a fraction of a millisecond
-        behind (their clients are reading the last answers). So a batch that writes waits
+        behind (their clients are reading the last answers). So a batch waits
         for its company: the connections the last batch answered, and any newcomer that has
         sent since. It waits when batches usually come from several connections and other
         connections are open, again while that company has not all arrived (up to
         _MAX_GATHER_WAITS waits in all), and runs as soon as it has (see _enqueue). A lone
         client, or one busy among idle ones, never waits.
         """
-        if self.writes is None or self.settings.group_commit_wait <= 0:
+        if not self.group_commits or self.settings.group_commit_wait <= 0:
             return False
         if self._arrived >= self._expected:
             return False
         if self._gathered:
             return self._gathered < _MAX_GATHER_WAITS
-        if self._batch_width < 1.5 or len(self.connections) <= self._arrived:
-            return False
-        writes = self.writes
-        return any(writes(message) for _, messages in self._queue for message in messages)
+        return self._batch_width >= 1.5 and len(self.connections) > self._arrived
 
     def _run_batch(self, chunk: list[tuple[_Connection, list[bytes]]]) -> None:
         assert self.batch_handler is not None

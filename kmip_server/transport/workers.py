@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import dataclasses
 import gc
 import logging
@@ -53,7 +54,10 @@ HandlerFactory = Callable[[], MessageHandler]
 
 _BACKLOG = 4096
 _STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
-_PARENT_SIGNALS = (*_STOP_SIGNALS, signal.SIGCHLD)
+# SIGHUP: the parent passes it on to the workers, whose engines reload the policy
+# (engine/app.py); a worker ignores it until its handler is built.
+_RELOAD_SIGNAL = signal.SIGHUP
+_PARENT_SIGNALS = (*_STOP_SIGNALS, signal.SIGCHLD, _RELOAD_SIGNAL)
 _READY = b"R"
 _ERROR = b"E"
 _MAX_ERROR_BYTES = 8000
@@ -156,9 +160,12 @@ def batch_handler_of(handler: MessageHandler) -> BatchHandler | None:
     return _companion(handler, "handle_many")  # type: ignore[no-any-return]
 
 
-def write_detector_of(handler: MessageHandler) -> Callable[[bytes], bool] | None:
-    """The handler's ``writes(message) -> bool`` (the engine's Dispatcher has one), if any."""
-    return _companion(handler, "writes")  # type: ignore[no-any-return]
+def group_commits_of(handler: MessageHandler) -> bool:
+    """Whether the handler commits every message (the engine's Dispatcher says so with
+    ``commits_every_message``), so that the listener gathers messages into one batch: the
+    engine, not the transport, knows what writes."""
+    owner = getattr(handler, "__self__", handler)
+    return bool(getattr(owner, "commits_every_message", False))
 
 
 def _companion(handler: MessageHandler, name: str) -> Any:
@@ -319,6 +326,11 @@ class _Supervisor:
                 if not self.stopping:
                     log.info("received %s; stopping", signal.Signals(signum).name)
                 self._begin_stop(0)
+            elif signum == _RELOAD_SIGNAL and not self.stopping:
+                log.info("received SIGHUP; the workers reload the access policy")
+                for worker in self.workers.values():
+                    with contextlib.suppress(ProcessLookupError):
+                        os.kill(worker.pid, _RELOAD_SIGNAL)
 
     def _begin_stop(self, status: int) -> None:
         if self.stopping:
@@ -512,7 +524,7 @@ class _Supervisor:
     def _worker_main(self, index: int, status_w: int) -> int:
         signal.set_wakeup_fd(-1)
         for signum in _PARENT_SIGNALS:
-            signal.signal(signum, signal.SIG_DFL)
+            signal.signal(signum, signal.SIG_IGN if signum == _RELOAD_SIGNAL else signal.SIG_DFL)
         signal.pthread_sigmask(signal.SIG_UNBLOCK, _PARENT_SIGNALS)
         # The parent's bookkeeping descriptors: the wake-up pipe and the other workers' pipes.
         self.selector.close()
@@ -537,7 +549,7 @@ class _Supervisor:
             handler,
             identity_mode=self.config.tls.identity_from,
             batch_handler=batch_handler_of(handler),
-            writes=write_detector_of(handler),
+            group_commits=group_commits_of(handler),
             balancer=AcceptBalancer(self.connection_table, index) if self.count > 1 else None,
         )
         listeners = [listener]

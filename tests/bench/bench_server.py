@@ -47,7 +47,13 @@ from loadgen import (  # noqa: E402
 )
 
 from tests.support.pykmip_peer import running_pykmip_server  # noqa: E402
-from tests.support.server_process import free_port, running_server, strongroom_init  # noqa: E402
+from tests.support.server_process import (  # noqa: E402
+    checkout_command,
+    free_port,
+    issue_client_cert,
+    running_server,
+    strongroom_init,
+)
 
 ALL_OPS = ("discover", "get", "create")  # create last: the durability check follows it
 FAILURE_MARK = "FAILED: "  # notes that start with it make the exit status 1
@@ -132,21 +138,41 @@ def strongroom_db(data_dir: Path) -> Path:
     return path if path.is_absolute() else data_dir / path
 
 
+def use_policy(data_dir: Path, policy: Path) -> None:
+    """Serve ``policy`` (a copy in the data directory) instead of the default one."""
+    copy = data_dir / "bench-policy.toml"
+    copy.write_text(policy.read_text())
+    config = data_dir / "strongroom.toml"
+    text = config.read_text()
+    if "\n[policy]\n" not in text:
+        text += "\n[policy]\n"
+    config.write_text(text.replace("\n[policy]\n", f'\n[policy]\npolicy_file = "{copy}"\n', 1))
+
+
 @contextlib.contextmanager
-def strongroom_target(args: argparse.Namespace, workdir: Path, notes: list[str]) -> Iterator[Target]:
-    """Strongroom serving for the block; its durability check once it has stopped."""
-    data_dir = workdir / "strongroom"
+def strongroom_target(
+    args: argparse.Namespace, workdir: Path, notes: list[str], name: str = "strongroom"
+) -> Iterator[Target]:
+    """Strongroom serving for the block; its durability check once it has stopped. The
+    "baseline" target is the checkout --baseline names, on its default policy (it may predate
+    policy files); "strongroom" serves --policy when given, to --identity."""
+    data_dir = workdir / name
+    command = checkout_command(args.baseline) if name == "baseline" else None
     started = time.monotonic()
-    strongroom_init(data_dir)
-    notes.append(f"strongroom init: {time.monotonic() - started:.1f} s")
+    tls = strongroom_init(data_dir, command=command)
+    if name == "strongroom" and args.policy is not None:
+        use_policy(data_dir, args.policy)
+    if name == "strongroom" and args.identity != "admin":
+        tls = issue_client_cert(data_dir, args.identity, data_dir / "bench-client")
+    notes.append(f"{name} init: {time.monotonic() - started:.1f} s")
     port = free_port()
     extra = ["--log-level", args.log_level] if args.log_level else []
-    with running_server(data_dir, port, workers=args.workers, extra_args=extra) as server:
+    with running_server(data_dir, port, workers=args.workers, extra_args=extra, command=command) as server:
         flags = " ".join([f"--workers {args.workers}", *extra])
-        notes.append(f"strongroom serve {flags}: listening after {server.startup_seconds:.1f} s")
+        notes.append(f"{name} serve {flags}: listening after {server.startup_seconds:.1f} s")
         target = Target(
-            "strongroom",
-            Endpoint(server.host, port, server.tls.ca, server.tls.cert, server.tls.key),
+            name,
+            Endpoint(server.host, port, tls.ca, tls.cert, tls.key),
             server.process.pid,
         )
         yield target
@@ -282,11 +308,12 @@ def ratios(rows: list[Row], connections: int = 16) -> list[str]:
     found = []
     for op in ("get", "create"):
         cells = {r.server: r.cell for r in rows if r.op == op and r.cell.connections == connections}
-        ours, theirs = cells.get("strongroom"), cells.get("pykmip")
-        if ours and theirs and ours.ops_per_second and theirs.ops_per_second:
-            found.append(
-                f"strongroom/pykmip {op} @ {connections} conns: {ours.ops_per_second / theirs.ops_per_second:.1f}x"
-            )
+        ours = cells.get("strongroom")
+        for other in ("pykmip", "baseline"):
+            theirs = cells.get(other)
+            if ours and theirs and ours.ops_per_second and theirs.ops_per_second:
+                ratio = ours.ops_per_second / theirs.ops_per_second
+                found.append(f"strongroom/{other} {op} @ {connections} conns: {ratio:.2f}x")
     return found
 
 
@@ -311,10 +338,21 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--hold", type=int, default=0, help="also hold N concurrent connections to strongroom")
     parser.add_argument("--workdir", type=Path, help="keep data dirs and logs here (default: a temp dir)")
+    parser.add_argument(
+        "--baseline",
+        type=Path,
+        help="another checkout to compare with, as server 'baseline' (git worktree add /tmp/base COMMIT)",
+    )
+    parser.add_argument("--policy", type=Path, help="the access policy file strongroom serves (e.g. policies/example.toml)")
+    parser.add_argument("--identity", default="admin", help="the client identity strongroom is benchmarked as")
     args = parser.parse_args(argv)
-    unknown = set(args.ops) - set(ALL_OPS) or set(args.servers) - {"strongroom", "pykmip"}
+    unknown = set(args.ops) - set(ALL_OPS) or set(args.servers) - {"strongroom", "pykmip", "baseline"}
     if unknown:
         parser.error(f"unknown: {', '.join(sorted(unknown))}")
+    if "baseline" in args.servers and args.baseline is None:
+        parser.error("server 'baseline' needs --baseline CHECKOUT")
+    if args.baseline is not None and "baseline" not in args.servers:
+        args.servers.append("baseline")
     return args
 
 
@@ -334,6 +372,8 @@ def main(argv: list[str] | None = None) -> int:
             targets = []
             if "strongroom" in args.servers:
                 targets.append(servers.enter_context(strongroom_target(args, workdir, notes)))
+            if "baseline" in args.servers:
+                targets.append(servers.enter_context(strongroom_target(args, workdir, notes, "baseline")))
             if "pykmip" in args.servers:
                 targets.append(servers.enter_context(pykmip_target(args, workdir, notes)))
             run_cells(targets, args, rows)

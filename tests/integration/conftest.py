@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 from sqlalchemy import create_engine, text
@@ -16,11 +17,12 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.pool import NullPool
 
 from kmip_server.custody import Pkcs11Custody, find_softhsm_module, initialise_token, use_softhsm_conf
-from kmip_server.engine.dispatcher import Dispatcher
-from kmip_server.policy import Policy
 from kmip_server.storage.repository import Repository
 
 from .engine_support import Clock
+
+if TYPE_CHECKING:
+    from kmip_server.engine.dispatcher import Dispatcher
 
 # ---- SoftHSM2 key custody (owner: custody) ----
 
@@ -120,8 +122,10 @@ def engine(custody: Pkcs11Custody, store_url: str, clock: Clock) -> Iterator[Dis
     """A dispatcher on the session's SoftHSM2 token and a fresh store (each test runs on SQLite
     and on PostgreSQL); `admin` administers."""
     from kmip_server import operations  # noqa: F401  (registers the handlers)
+    from kmip_server.engine.dispatcher import Dispatcher
+    from kmip_server.policy import DEFAULT_POLICY
 
     repository = Repository(store_url)
     repository.create_schema()
-    yield Dispatcher(repository, custody, Policy(administrators=frozenset({"admin"})), clock=clock)
+    yield Dispatcher(repository, custody, DEFAULT_POLICY.with_administrators(["admin"]), clock=clock)
     repository.dispose()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from kmip_client.protocol.model import Attribute, Attributes
 from kmip_client.protocol.spec import Tag
 from kmip_client.protocol.spec.attributes import ATTRIBUTE_TAGS
@@ -11,8 +13,10 @@ from kmip_client.protocol.spec.enums import (
     ResultStatus,
 )
 from kmip_server.custody.base import KeyCustody, RsaKeyNumbers
-from kmip_server.engine.dispatcher import Dispatcher
 from kmip_server.engine.identity import ClientIdentity
+
+if TYPE_CHECKING:
+    from kmip_server.engine.dispatcher import Dispatcher
 
 from .kmip_messages import V14, V21, attrs_for, create_aes, item, ok, request_bytes, response
 
@@ -122,6 +126,9 @@ class DelegatingCustody(KeyCustody):
 
     def generate_rsa(self, bits: int, public_exponent: int) -> RsaKeyNumbers:
         return self.real.generate_rsa(bits, public_exponent)
+
+    def audit_mac(self, data: bytes) -> bytes:
+        return self.real.audit_mac(data)
 
     def close(self) -> None:
         self.real.close()

@@ -443,12 +443,23 @@ def test_unknown_uid_is_object_not_found_in_2x(engine, version, reason, operatio
     failure(one(engine, version, item(operation, **fields)), reason)
 
 
-def test_unknown_uid_and_other_owner(engine):
-    failure(one(engine, V14, item(Operation.GET, unique_identifier="no-such-object")), ResultReason.ITEM_NOT_FOUND)
+def test_another_owners_object_is_answered_as_a_missing_one(engine):
+    missing = failure(one(engine, V14, item(Operation.GET, unique_identifier="no-such-object")), ResultReason.ITEM_NOT_FOUND)
     uid = create(engine, identity=ALICE)
-    failure(one(engine, V14, item(Operation.GET, unique_identifier=uid), BOB), ResultReason.PERMISSION_DENIED)
-    failure(one(engine, V14, item(Operation.DESTROY, unique_identifier=uid), BOB), ResultReason.PERMISSION_DENIED)
+    for operation in (Operation.GET, Operation.DESTROY):
+        hidden = failure(one(engine, V14, item(operation, unique_identifier=uid), BOB), ResultReason.ITEM_NOT_FOUND)
+        assert hidden == missing.replace("no-such-object", uid)  # nothing tells the two apart
+    failure(one(engine, V21, item(Operation.GET, unique_identifier=uid), BOB), ResultReason.OBJECT_NOT_FOUND)
     ok(one(engine, V14, item(Operation.GET, unique_identifier=uid), ADMIN))
+
+
+def test_a_policy_option_restores_permission_denied_for_hidden_objects(engine):
+    from kmip_server.policy import parse_policy
+
+    uid = create(engine, identity=ALICE)
+    engine.reload_policy(parse_policy({"settings": {"hidden_objects": "permission-denied"}}, "test"))
+    failure(one(engine, V14, item(Operation.GET, unique_identifier=uid), BOB), ResultReason.PERMISSION_DENIED)
+    failure(one(engine, V14, item(Operation.GET, unique_identifier="no-such"), BOB), ResultReason.ITEM_NOT_FOUND)
 
 
 # --------------------------------------------------------------------------- lifecycle
@@ -670,14 +681,13 @@ def test_failed_item_leaves_data_intact(engine):
 # --------------------------------------------------------------------------- group commit
 
 
-def test_writes_tells_messages_that_write_from_their_operations(engine):
-    uid = create(engine)
-    get = item(Operation.GET, unique_identifier=uid)
-    assert not engine.writes(request_bytes(V14, item(Operation.DISCOVER_VERSIONS)))
-    assert not engine.writes(request_bytes(V21, get, get))
-    assert engine.writes(request_bytes(V14, create_aes(V14)))
-    assert engine.writes(request_bytes(V21, get, item(Operation.ACTIVATE, unique_identifier=uid)))
-    assert not engine.writes(b"not a message")
+def test_the_engine_not_the_transport_decides_group_commits(engine):
+    # Every message commits (its audit records at least), so the listener gathers them all;
+    # it no longer scans request bytes for the Operation tag.
+    from kmip_server.transport.workers import group_commits_of
+
+    assert group_commits_of(engine.handle) and group_commits_of(engine)
+    assert not group_commits_of(lambda data, identity: data)
 
 
 def test_handle_many_commits_writers_together_and_isolates_failures(engine):
@@ -724,7 +734,7 @@ def test_handle_many_runs_readers_in_one_read_transaction(engine, monkeypatch):
     requests.append((request_bytes(V14, item(Operation.GET, unique_identifier=uids[0])), BOB))
     answers = [response(data) for data in engine.handle_many(requests)]
     assert [ok(a.batch_items[0]).unique_identifier for a in answers[:3]] == uids
-    failure(answers[3].batch_items[0], ResultReason.PERMISSION_DENIED)  # each message keeps its identity
+    failure(answers[3].batch_items[0], ResultReason.ITEM_NOT_FOUND)  # each message keeps its identity (hidden from bob)
     assert len(opened) == 1
 
 

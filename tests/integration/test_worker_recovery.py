@@ -49,7 +49,7 @@ def test_a_replacement_that_cannot_open_the_token_is_retried_while_the_others_se
     strongroom_init(data_dir)
     (token,) = (data_dir / "hsm/tokens").iterdir()
     away = data_dir / "hsm/token-away"
-    with running_server(data_dir, free_port(), workers=2) as server:
+    with running_server(data_dir, free_port(), workers=2, extra_args=["--log-level", "DEBUG"]) as server:
         _wait_for(lambda: len(_workers(server)) == 2, 10.0, "two workers")
         victim, survivor = sorted(_workers(server))
         token.rename(away)  # SoftHSM2 no longer finds the token: no new process can open it
@@ -80,7 +80,7 @@ def test_a_replacement_that_cannot_open_the_token_is_retried_while_the_others_se
         # (unwrapped) answered by it. Connections are spread over both workers, and as each
         # exchange opens one, the Creates may all go to one worker and the Gets to the other.
         wanted = tuple(
-            f"[{newcomer}] strongroom.audit: identity=admin operation={op} result=Success" for op in ("CREATE", "GET")
+            f"[{newcomer}] strongroom.audit: identity=admin operation={op} result=Success" for op in ("Create", "Get")
         )
         for _ in range(30):
             create_and_get(server)

@@ -138,10 +138,13 @@ def wait_for_tls(
         time.sleep(0.1)
 
 
-def run_cli(args: Sequence[str], timeout: float = 120.0) -> subprocess.CompletedProcess[str]:
-    """Run a ``strongroom`` subcommand; on failure raise with its output (what a test needs to see)."""
+def run_cli(
+    args: Sequence[str], timeout: float = 120.0, command: Sequence[str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run a ``strongroom`` subcommand (``command``: another checkout's, see
+    :func:`checkout_command`); on failure raise with its output (what a test needs to see)."""
     result = subprocess.run(
-        [*strongroom_command(), *args], capture_output=True, text=True, timeout=timeout, check=False
+        [*(command or strongroom_command()), *args], capture_output=True, text=True, timeout=timeout, check=False
     )
     if result.returncode != 0:
         raise RuntimeError(
@@ -151,9 +154,17 @@ def run_cli(args: Sequence[str], timeout: float = 120.0) -> subprocess.Completed
     return result
 
 
-def strongroom_init(data_dir: Path) -> TlsFiles:
+def checkout_command(checkout: Path) -> list[str]:
+    """The ``strongroom`` command of another checkout of the sources (a benchmark's baseline,
+    say ``git worktree add /tmp/base COMMIT``), run by this interpreter with that checkout
+    first on the module path."""
+    code = f"import sys; sys.path.insert(0, {str(checkout.resolve())!r}); from kmip_server.cli import main; sys.exit(main())"
+    return [sys.executable, "-c", code]
+
+
+def strongroom_init(data_dir: Path, command: Sequence[str] | None = None) -> TlsFiles:
     """``strongroom init`` into ``data_dir``; returns the ``admin`` client identity it made."""
-    run_cli(["init", "--data-dir", str(data_dir)])
+    run_cli(["init", "--data-dir", str(data_dir)], command=command)
     clients = data_dir / "clients"
     return TlsFiles(ca=clients / "ca.crt", cert=clients / "admin.crt", key=clients / "admin.key")
 
@@ -236,6 +247,7 @@ def running_server(
     host: str = LOOPBACK,
     ready_timeout: float = 60.0,
     extra_args: Sequence[str] = (),
+    command: Sequence[str] | None = None,
 ) -> Iterator[ServerProcess]:
     """Run ``strongroom serve`` on an initialised ``data_dir`` for the duration of the block.
 
@@ -245,7 +257,7 @@ def running_server(
     """
     stderr_path = data_dir / f"serve-{port}.stderr"
     command = [
-        *strongroom_command(),
+        *(command or strongroom_command()),
         "serve",
         "--data-dir",
         str(data_dir),
