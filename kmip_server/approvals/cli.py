@@ -43,7 +43,9 @@ def add_approvals_commands(commands: argparse._SubParsersAction) -> None:  # typ
         action.add_argument("--data-dir", required=True, help="the server's data directory")
         action.add_argument("--as", dest="identity", required=True, metavar="NAME", help="the identity acting")
         if with_id:
-            action.add_argument("request_id", metavar="ID", help="the request (the Asynchronous Correlation Value in hex)")
+            action.add_argument(
+                "request_id", metavar="ID", help="the request (the Asynchronous Correlation Value in hex)"
+            )
         action.add_argument("--json", action="store_true", help="print JSON instead of text")
         if name == "list":
             action.add_argument("--all", action="store_true", help="finished requests too")
@@ -55,11 +57,16 @@ def _run(args: argparse.Namespace) -> int:
 
     config = load_config(Path(args.data_dir))
     with _opened(config) as (repository, custody):
-        desk = ApprovalDesk(repository, ApprovalService(custody), policy_from_config(config), AuditTrail(custody, "console"))
+        desk = ApprovalDesk(
+            repository, ApprovalService(custody), policy_from_config(config), AuditTrail(custody, "console")
+        )
         identity = ClientIdentity(args.identity)
         try:
             found = desk.act(
-                identity, args.approvals_command, getattr(args, "request_id", None), finished=getattr(args, "all", False)
+                identity,
+                args.approvals_command,
+                getattr(args, "request_id", None),
+                finished=getattr(args, "all", False),
             )
         except ApprovalError as exc:
             print(f"strongroom: {exc.message}", file=sys.stderr)

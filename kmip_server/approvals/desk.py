@@ -62,14 +62,18 @@ class ApprovalDesk:
             try:
                 if not self.policy.is_approver(principal):
                     message = f"{name!r} does not have the approver role in the access policy"
-                    steps.append(Step(operation, name, request_id, (), "Operation Failed", "Permission Denied", message))
+                    steps.append(
+                        Step(operation, name, request_id, (), "Operation Failed", "Permission Denied", message)
+                    )
                     raise ApprovalError(message, ApprovalError.REFUSED)
                 vote = self.service.approve if action == "approve" else self.service.deny
                 request = vote(session, request_id, name, now, steps)
             except ApprovalError as exc:
                 refused = exc
             events = [
-                step.audit_event(time=now, node=self.trail.node, address=identity.address, fingerprint=identity.fingerprint)
+                step.audit_event(
+                    time=now, node=self.trail.node, address=identity.address, fingerprint=identity.fingerprint
+                )
                 for step in steps
             ]
             self.trail.append(session.connection, events)

@@ -110,7 +110,9 @@ def syslog_line(record: AuditRecord, hostname: str = "-") -> str:
     data = " ".join(f'{name}="{_sd_escape(value)}"' for name, value in params)
     message = (record.detail or "").replace("\n", " ")
     host = _header_field(hostname or record.node)
-    return f"<{_AUTH * 8 + severity}>1 {stamp} {host} strongroom - AUDIT [{SD_ID} {data}]" + (f" {message}" if message else "")
+    return f"<{_AUTH * 8 + severity}>1 {stamp} {host} strongroom - AUDIT [{SD_ID} {data}]" + (
+        f" {message}" if message else ""
+    )
 
 
 def _sd_escape(value: str) -> str:

@@ -44,13 +44,17 @@ class _Broken(Exception):
 
 def verify(conn: Connection, custody: KeyCustody, batch: int = 2000) -> VerifyReport:
     """Check the whole trail in the database (streamed: memory stays flat)."""
-    head = conn.execute(select(audit_head.c.seq, audit_head.c.hash, audit_head.c.mac).where(audit_head.c.id == 1)).first()
+    head = conn.execute(
+        select(audit_head.c.seq, audit_head.c.hash, audit_head.c.mac).where(audit_head.c.id == 1)
+    ).first()
     end = None if head is None else _End(int(head.seq), bytes(head.hash), None if head.mac is None else bytes(head.mac))
 
     def records() -> Iterator[tuple[int, AuditRecord]]:
         after = 0
         while True:
-            statement = select(audit_records).where(audit_records.c.seq > after).order_by(audit_records.c.seq).limit(batch)
+            statement = (
+                select(audit_records).where(audit_records.c.seq > after).order_by(audit_records.c.seq).limit(batch)
+            )
             rows = conn.execute(statement).all()
             if not rows:
                 return
@@ -103,14 +107,19 @@ def _check(
             expected = last_seq + 1
             label = f"{unit} {where}" if unit == "line" else f"record {record.seq}"
             if record.seq != expected:
-                raise _Broken(where, f"{label}: seq {record.seq} where {expected} was expected (records deleted, inserted or reordered)")
+                raise _Broken(
+                    where,
+                    f"{label}: seq {record.seq} where {expected} was expected (records deleted, inserted or reordered)",
+                )
             if record.prev_hash != prev_hash:
                 raise _Broken(where, f"{label}: prev_hash does not match the hash of the record before it")
             computed = chained_hash(record.prev_hash, record)
             if not hmac.compare_digest(computed, record.hash):
                 raise _Broken(where, f"{label}: its hash does not match its contents (it was edited)")
             if record.mac is not None and not _mac_ok(custody, record.seq, record.hash, record.mac):
-                raise _Broken(where, f"{label}: its MAC is not the token's (forged, or hashes recomputed without the token)")
+                raise _Broken(
+                    where, f"{label}: its MAC is not the token's (forged, or hashes recomputed without the token)"
+                )
             prev_hash, last_seq = record.hash, record.seq
             checked += 1
         end = end_of()  # known once the records are read (an export's seal is its last line)

@@ -80,7 +80,9 @@ def admit_new_object(ctx: RequestContext, new: NewObjectFacts) -> tuple[str, str
     """Check the creation constraints for an object about to be stored; its (owner, tenant)."""
     decision = ctx.policy.admit(ctx.principal, ctx.operation, new)
     if not decision.allowed:
-        raise PermissionDenied(f"the access policy does not let {ctx.principal.name!r} create this object: {decision.rule}")
+        raise PermissionDenied(
+            f"the access policy does not let {ctx.principal.name!r} create this object: {decision.rule}"
+        )
     return ctx.policy.owner_for_new_object(ctx.principal), ctx.policy.tenant_for_new_object(ctx.principal)
 
 
@@ -135,7 +137,7 @@ def object_facts(record: ObjectRecord, attributes: list[StoredAttribute]) -> Obj
     custom: dict[str, str] = {}
     policy_name = None
     for attr in attributes:
-        text = attr.text_value
+        text = attr.text
         if text is None:
             continue
         if attr.name == "Name":

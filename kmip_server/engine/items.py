@@ -231,4 +231,3 @@ def _failed(error: KmipError, item: RequestBatchItem) -> ResponseBatchItem:
 
 def _describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"[:300]
-

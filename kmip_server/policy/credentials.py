@@ -90,7 +90,12 @@ class CredentialStore:
 
     def save(self) -> None:
         """Write the file atomically, readable by its owner only."""
-        data = {"users": {u: {"salt": s.hex(), "hash": h.hex(), "kdf": "scrypt-n16384-r8-p1"} for u, (s, h) in sorted(self._entries.items())}}
+        data = {
+            "users": {
+                u: {"salt": s.hex(), "hash": h.hex(), "kdf": "scrypt-n16384-r8-p1"}
+                for u, (s, h) in sorted(self._entries.items())
+            }
+        }
         tmp = self.path.with_name(self.path.name + ".tmp")
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w", encoding="utf-8") as out:

@@ -127,7 +127,9 @@ class _Reader:
         names = self.strings(value, where)
         for name in names:
             if name != ALL and name not in OPERATIONS:
-                raise self.fail(where, f"{name!r} is not a KMIP operation (spelled as the spec does: 'Get Attributes', 'Re-key')")
+                raise self.fail(
+                    where, f"{name!r} is not a KMIP operation (spelled as the spec does: 'Get Attributes', 'Re-key')"
+                )
         return frozenset(names)
 
     def enum(self, value: Any, where: str, names: Mapping[str, int], kind: str) -> int:
@@ -250,7 +252,9 @@ def parse_policy(data: Mapping[str, Any], source: str) -> Policy:
     for name, value in raw_sections.items():
         where = f"operation_policies.{name}"
         section = r.table(value, where, _KNOWN["operation_policy"])
-        section_grants = tuple(r.grant(g, f"{where}.grants[{i + 1}]") for i, g in enumerate(_list(r, section.get("grants", []), where)))
+        section_grants = tuple(
+            r.grant(g, f"{where}.grants[{i + 1}]") for i, g in enumerate(_list(r, section.get("grants", []), where))
+        )
         for grant in section_grants:
             known_roles(grant.roles, f"{where} grant {grant.name!r}")
         sections[name] = OperationPolicy(section_grants, bool(r.flag(section.get("owners_full_control"), where, True)))
@@ -258,7 +262,9 @@ def parse_policy(data: Mapping[str, Any], source: str) -> Policy:
     return Policy(
         source=source,
         default_tenant=str(settings.get("default_tenant", "default")),
-        default_roles=known_roles(r.strings(settings.get("default_roles"), "settings.default_roles"), "settings.default_roles"),
+        default_roles=known_roles(
+            r.strings(settings.get("default_roles"), "settings.default_roles"), "settings.default_roles"
+        ),
         hidden_as_missing=hidden == "not-found",
         owners_full_control=bool(r.flag(settings.get("owners_full_control"), "settings.owners_full_control", True)),
         require_credential=bool(r.flag(settings.get("require_credential"), "settings.require_credential", False)),
@@ -282,7 +288,9 @@ def _list(r: _Reader, value: Any, where: str) -> list[Any]:
 def _constraint(r: _Reader, value: Any, where: str, known_roles: Any) -> Constraint:
     data = r.table(value, where, _KNOWN["constraints"])
     algorithms = data.get("algorithms")
-    lengths = r.table(data.get("min_length", {}), f"{where}.min_length", set(_ALGORITHMS) | {k.upper() for k in _ALGORITHMS})
+    lengths = r.table(
+        data.get("min_length", {}), f"{where}.min_length", set(_ALGORITHMS) | {k.upper() for k in _ALGORITHMS}
+    )
     min_length = {}
     for name, bits in lengths.items():
         if not isinstance(bits, int) or bits <= 0:
@@ -296,7 +304,10 @@ def _constraint(r: _Reader, value: Any, where: str, known_roles: Any) -> Constra
         object_group=data.get("object_group"),
         algorithms=None
         if algorithms is None
-        else frozenset(r.enum(a, f"{where}.algorithms", _ALGORITHMS, "Cryptographic Algorithm") for a in r.strings(algorithms, where)),
+        else frozenset(
+            r.enum(a, f"{where}.algorithms", _ALGORITHMS, "Cryptographic Algorithm")
+            for a in r.strings(algorithms, where)
+        ),
         min_length=min_length,
         require_usage=r.usage(data.get("require_usage"), f"{where}.require_usage"),
         forbid_usage=r.usage(data.get("forbid_usage"), f"{where}.forbid_usage"),
@@ -318,7 +329,9 @@ def _approval(r: _Reader, value: Any, where: str) -> Approval:
     if not operations:
         raise r.fail(where, "an approval rule needs operations")
     name = str(data.get("name") or where)
-    return Approval(ApprovalRule(name, required, approvers, expires), operations, r.scope(data.get("scope"), f"{where}.scope"))
+    return Approval(
+        ApprovalRule(name, required, approvers, expires), operations, r.scope(data.get("scope"), f"{where}.scope")
+    )
 
 
 def load_policy(path: Path) -> Policy:

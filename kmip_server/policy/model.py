@@ -4,7 +4,8 @@ How a decision is made, for a principal P, an operation OP and an object O (or n
 
 1. A global administrator may do everything.
 2. An operation naming no object (Create, Register, Locate, Query ...) is allowed when
-   ``[settings] anyone`` lists it (the default: every such operation) or a grant to P lists it.
+   ``[settings] anyone`` lists it (the default: every such operation), P is a tenant
+   administrator, or a grant to P lists it.
 3. An object in another tenant is hidden: refused as if it did not exist.
 4. A tenant administrator may do everything to the objects of their tenant.
 5. When O's Operation Policy Name names an ``[operation_policies.NAME]`` section, its grants
@@ -235,11 +236,14 @@ class Policy:
     ) -> Principal:
         """Check the KMIP Credential (Username and Password), when given or required."""
         rule = self.matching_rule(principal.fields)
-        required = self.require_credential if rule is None or rule.require_credential is None else rule.require_credential
+        required = (
+            self.require_credential if rule is None or rule.require_credential is None else rule.require_credential
+        )
         if username is None:
             if required:
                 raise KmipError(
-                    f"{principal.name!r} must send a Username and Password credential", ResultReason.AUTHENTICATION_NOT_SUCCESSFUL
+                    f"{principal.name!r} must send a Username and Password credential",
+                    ResultReason.AUTHENTICATION_NOT_SUCCESSFUL,
                 )
             return principal
         if store is None or password is None or not store.check(username, password):
@@ -278,6 +282,8 @@ class Policy:
         if facts is None:
             if ALL in self.anyone or operation in self.anyone:
                 return _ANYONE
+            if self.is_tenant_admin(p):
+                return _TENANT_ADMIN  # in their tenant: what they create is the tenant's
             grant = next((g for g in self.grants if g.applies_to(p) and g.allows(operation)), None)
             return Decision(True, f"grant {grant.name!r}") if grant else _DENY
         if facts.tenant != p.tenant:
@@ -318,11 +324,14 @@ class Policy:
             return _EVERYTHING
         if self.is_tenant_admin(p):
             return LocateFilter((p.tenant,), None)
-        located = [g for g in self._all_grants() if g.applies_to(p) and g.allows("Locate")]
-        if not located and not self.operation_policies:
-            return LocateFilter((p.tenant,), (p.name,) if self.owners_full_control else ())
-        if all(g.scope.only_owner for g in located) and not self.operation_policies:
-            return LocateFilter((p.tenant,), (p.name,))
+        if self.operation_policies:
+            # An object's Operation Policy Name may put it under other grants: decide each.
+            return LocateFilter((p.tenant,), None, check_each=True)
+        located = [g for g in self.grants if g.applies_to(p) and g.allows("Locate")]
+        if any(g.scope.empty for g in located):
+            return LocateFilter((p.tenant,), None)  # every object of the tenant
+        if all(g.scope.only_owner for g in located):
+            return LocateFilter((p.tenant,), (p.name,) if self.owners_full_control or located else ())
         return LocateFilter((p.tenant,), None, check_each=True)
 
     def with_administrators(self, names: Iterable[str]) -> Policy:
@@ -349,7 +358,9 @@ class Policy:
         lines.append(f"{verdict} {operation} by {decision.rule}")
         if not decision.allowed and decision.hidden:
             lines.append(
-                "  (the object is hidden: answered as not found)" if self.hidden_as_missing else "  (answered Permission Denied)"
+                "  (the object is hidden: answered as not found)"
+                if self.hidden_as_missing
+                else "  (answered Permission Denied)"
             )
         if decision.approval is not None:
             a = decision.approval

@@ -23,7 +23,9 @@ _OPERATION_SPELLING = {
 }
 
 #: Every operation as the engine names it when it asks the policy.
-OPERATIONS: tuple[str, ...] = tuple(_OPERATION_SPELLING.get(op) or op.name.replace("_", " ").title() for op in Operation)
+OPERATIONS: tuple[str, ...] = tuple(
+    _OPERATION_SPELLING.get(op) or op.name.replace("_", " ").title() for op in Operation
+)
 
 #: The certificate fields (see mapping.certificate_fields) and "name", the identity's name.
 FIELDS = ("CN", "OU", "O", "subject", "dns", "email", "uri", "spiffe", "name")
@@ -62,7 +64,9 @@ def enum_name(kind: str, value: int | None) -> str:
     """The spec-like name of ``value`` for explanations ("Symmetric Key", "AES")."""
     if value is None:
         return "none"
-    enum = {"object type": ObjectType, "algorithm": CryptographicAlgorithm, "usage mask bit": CryptographicUsageMask}[kind]
+    enum = {"object type": ObjectType, "algorithm": CryptographicAlgorithm, "usage mask bit": CryptographicUsageMask}[
+        kind
+    ]
     try:
         name = enum(value).name or str(value)
     except ValueError:
