@@ -16,7 +16,7 @@ from ..config import ServerConfig, read_pin
 from ..custody.pkcs11 import Pkcs11Custody
 from ..custody.softhsm import use_softhsm_conf
 from ..policy import Policy, PolicyError, server_policy
-from ..policy.credentials import CREDENTIALS_FILE, CredentialStore
+from ..policy.credentials import CREDENTIALS_FILE, CredentialError, CredentialStore
 from ..storage.repository import Repository
 from .dispatcher import Dispatcher
 from .identity import ClientIdentity
@@ -27,6 +27,11 @@ log = logging.getLogger("strongroom.engine")
 
 def policy_from_config(config: ServerConfig) -> Policy:
     return server_policy(config)
+
+
+def _credentials(config: ServerConfig) -> CredentialStore | None:
+    path = config.data_dir / CREDENTIALS_FILE
+    return CredentialStore.load(path) if path.exists() else None
 
 
 def reload_on_sighup(dispatcher: Dispatcher, config: ServerConfig) -> None:
@@ -40,6 +45,10 @@ def reload_on_sighup(dispatcher: Dispatcher, config: ServerConfig) -> None:
             log.error("the access policy was not reloaded; the one in force stays: %s", exc)
             return
         dispatcher.reload_policy(policy)
+        try:
+            dispatcher.credentials = _credentials(config)
+        except CredentialError as exc:
+            log.error("the credentials were not reloaded; the ones in force stay: %s", exc)
         log.info("access policy reloaded")
 
     signal.signal(signal.SIGHUP, reload)
@@ -106,7 +115,6 @@ def build_dispatcher(config: ServerConfig) -> Dispatcher:
     except Exception:
         custody.close()
         raise
-    credentials_file = config.data_dir / CREDENTIALS_FILE
     approvals = ApprovalService(custody)
     dispatcher = Dispatcher(
         repository,
@@ -114,7 +122,7 @@ def build_dispatcher(config: ServerConfig) -> Dispatcher:
         policy,
         test_harness=config.test_harness,
         max_batch_items=config.listener.max_batch_items,
-        credentials=CredentialStore.load(credentials_file) if credentials_file.exists() else None,
+        credentials=_credentials(config),
         approvals=approvals,
     )
     dispatcher.approval_desk = ApprovalDesk(repository, approvals, policy, dispatcher.audit, dispatcher.clock)
