@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import dataclasses
 import fnmatch
+import functools
 import re
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING
@@ -89,9 +90,15 @@ class Grant:
     identities: frozenset[str]
     operations: frozenset[str]
     scope: Scope
+    # Built once: decide() runs per batch item and returns this instead of a new Decision.
+    decision: Decision = dataclasses.field(init=False, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "decision", Decision(True, f"grant {self.name!r}"))
 
     def applies_to(self, p: Principal) -> bool:
-        return bool(self.roles & p.roles or self.groups & p.groups) or p.name in self.identities
+        # isdisjoint, not &: no set is built per call.
+        return not self.roles.isdisjoint(p.roles) or not self.groups.isdisjoint(p.groups) or p.name in self.identities
 
     def allows(self, operation: str) -> bool:
         return ALL in self.operations or operation in self.operations
@@ -112,7 +119,7 @@ class Constraint:
     algorithm_names: Mapping[int, str]
 
     def applies(self, p: Principal, operation: str, new: NewObjectFacts) -> bool:
-        if self.roles and not self.roles & p.roles:
+        if self.roles and self.roles.isdisjoint(p.roles):
             return False
         if self.tenants and p.tenant not in self.tenants:
             return False
@@ -191,13 +198,29 @@ class Policy:
     approvals: tuple[Approval, ...] = ()
     operation_policies: Mapping[str, OperationPolicy] = dataclasses.field(default_factory=dict)
     _principals: dict[tuple[str, bytes | None], Principal] = dataclasses.field(default_factory=dict, repr=False)
+    # Derived once in __post_init__ (again by with_administrators, through replace): what the
+    # per-item calls would otherwise recompute from the rules every time.
+    _derived: _Derived = dataclasses.field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        scopes = [g.scope for g in self._all_grants()] + [a.scope for a in self.approvals]
+        flagged = {flag: frozenset(n for n, r in self.roles.items() if getattr(r, flag)) for flag in _FLAGS}
+        derived = _Derived(
+            needs_attributes=bool(self.operation_policies) or any(s.needs_attributes for s in scopes),
+            administrator=flagged["administrator"],
+            tenant_administrator=flagged["tenant_administrator"],
+            approver=flagged["approver"],
+            credentials_asked=self.require_credential or any(r.require_credential for r in self.identities),
+            grants=_by_operation(self.grants),
+            sections={name: _by_operation(s.grants) for name, s in self.operation_policies.items()},
+        )
+        object.__setattr__(self, "_derived", derived)
 
     # ------------------------------------------------------------------ who
 
     @property
     def needs_attributes(self) -> bool:
-        scopes = [g.scope for g in self._all_grants()] + [a.scope for a in self.approvals]
-        return bool(self.operation_policies) or any(s.needs_attributes for s in scopes)
+        return self._derived.needs_attributes
 
     def _all_grants(self) -> Iterable[Grant]:
         yield from self.grants
@@ -235,6 +258,8 @@ class Policy:
         self, principal: Principal, username: str | None, password: str | None, store: CredentialStore | None
     ) -> Principal:
         """Check the KMIP Credential (Username and Password), when given or required."""
+        if username is None and not self._derived.credentials_asked:
+            return principal  # every message of a client without a credential: no rule walk
         rule = self.matching_rule(principal.fields)
         required = (
             self.require_credential if rule is None or rule.require_credential is None else rule.require_credential
@@ -250,17 +275,14 @@ class Policy:
             raise KmipError("the credential was not accepted", ResultReason.AUTHENTICATION_NOT_SUCCESSFUL)
         return dataclasses.replace(principal, authenticated_user=username)
 
-    def _role_flag(self, p: Principal, flag: str) -> bool:
-        return any(getattr(self.roles.get(r), flag, False) for r in p.roles)
-
     def is_admin(self, p: Principal) -> bool:
-        return p.name in self.administrators or self._role_flag(p, "administrator")
+        return p.name in self.administrators or not self._derived.administrator.isdisjoint(p.roles)
 
     def is_tenant_admin(self, p: Principal) -> bool:
-        return self._role_flag(p, "tenant_administrator")
+        return not self._derived.tenant_administrator.isdisjoint(p.roles)
 
     def is_approver(self, p: Principal) -> bool:
-        return self._role_flag(p, "approver")
+        return not self._derived.approver.isdisjoint(p.roles)
 
     # ------------------------------------------------------------------ what
 
@@ -273,7 +295,7 @@ class Policy:
                         continue
                     if facts is not None and not approval.scope.matches(facts, p):
                         continue
-                    return dataclasses.replace(decision, approval=approval.rule)
+                    return _with_approval(decision, approval.rule)
         return decision
 
     def _access(self, p: Principal, operation: str, facts: ObjectFacts | None) -> Decision:
@@ -284,24 +306,26 @@ class Policy:
                 return _ANYONE
             if self.is_tenant_admin(p):
                 return _TENANT_ADMIN  # in their tenant: what they create is the tenant's
-            grant = next((g for g in self.grants if g.applies_to(p) and g.allows(operation)), None)
-            return Decision(True, f"grant {grant.name!r}") if grant else _DENY
+            listed = self._derived.grants.get(operation) or self._derived.grants.get(ALL, ())
+            grant = next((g for g in listed if g.applies_to(p)), None)
+            return grant.decision if grant else _DENY
         if facts.tenant != p.tenant:
             return _OTHER_TENANT
         if self.is_tenant_admin(p):
             return _TENANT_ADMIN
-        grants, owners = self.grants, self.owners_full_control
-        section = self.operation_policies.get(facts.operation_policy_name or "")
-        if section is not None:
-            grants, owners = section.grants, section.owners_full_control
+        grants, owners, index = self.grants, self.owners_full_control, self._derived.grants
+        if facts.operation_policy_name is not None:
+            section = self.operation_policies.get(facts.operation_policy_name)
+            if section is not None:
+                grants, owners = section.grants, section.owners_full_control
+                index = self._derived.sections[facts.operation_policy_name]
         if owners and facts.owner == p.name:
             return _OWNER
-        seen = False
-        for grant in grants:
+        for grant in index.get(operation) or index.get(ALL, ()):
             if grant.applies_to(p) and grant.scope.matches(facts, p):
-                if grant.allows(operation):
-                    return Decision(True, f"grant {grant.name!r}")
-                seen = True
+                return grant.decision
+        # Refused: hidden unless a grant to P covers the object for some other operation.
+        seen = any(grant.applies_to(p) and grant.scope.matches(facts, p) for grant in grants)
         return _DENY if seen else _HIDDEN
 
     def admit(self, p: Principal, operation: str, new: NewObjectFacts) -> Decision:
@@ -376,6 +400,33 @@ _DENY = Decision(False, "default deny")
 _HIDDEN = Decision(False, "default deny", hidden=True)
 _OTHER_TENANT = Decision(False, "another tenant's object", hidden=True)
 _EVERYTHING = LocateFilter(None, None)
+_FLAGS = ("administrator", "tenant_administrator", "approver")
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class _Derived:
+    needs_attributes: bool
+    administrator: frozenset[str]  # the names of the roles with that flag
+    tenant_administrator: frozenset[str]
+    approver: frozenset[str]
+    credentials_asked: bool  # some rule or the settings require a KMIP Credential
+    grants: Mapping[str, tuple[Grant, ...]]  # operation -> the grants listing it, in file order
+    sections: Mapping[str, Mapping[str, tuple[Grant, ...]]]  # the same per operation policy
+
+
+def _by_operation(grants: tuple[Grant, ...]) -> dict[str, tuple[Grant, ...]]:
+    """Grants indexed by operation, file order kept; ALL holds those listing "*" (for an
+    operation no grant names)."""
+    named = {op for g in grants for op in g.operations if op != ALL}
+    index = {op: tuple(g for g in grants if g.allows(op)) for op in named}
+    index[ALL] = tuple(g for g in grants if ALL in g.operations)
+    return index
+
+
+@functools.lru_cache(maxsize=1024)
+def _with_approval(decision: Decision, rule: ApprovalRule) -> Decision:
+    """The allowed decision that still needs ``rule``'s approval (cached: values, not state)."""
+    return dataclasses.replace(decision, approval=rule)
 
 
 def glob(pattern: str) -> re.Pattern[str]:
