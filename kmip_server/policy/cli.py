@@ -4,11 +4,12 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import getpass
 import sys
 from pathlib import Path
 
-from ..config import load_config
+from ..config import ConfigError, load_config
 from .credentials import CREDENTIALS_FILE, CredentialError, CredentialStore
 from .loader import PolicyError, load_policies, load_policy
 
@@ -28,6 +29,10 @@ def add_policy_commands(commands: argparse._SubParsersAction) -> None:  # type: 
     )
     explain.add_argument("--data-dir", required=True, help="the server's data directory (its policy and store)")
     explain.add_argument("--identity", required=True, metavar="NAME", help="the client identity (certificate CN)")
+    explain.add_argument("--tenant", metavar="T", help="act in this tenant instead of the one the policy maps to")
+    explain.add_argument(
+        "--role", action="append", metavar="R", help="act with these roles instead of the mapped ones (repeatable)"
+    )
     explain.add_argument("--operation", required=True, metavar="OP", help='as the spec spells it: "Get", "Re-key"')
     explain.add_argument("--object", metavar="UID", help="the object the operation names")
     explain.set_defaults(run=_explain)
@@ -64,18 +69,32 @@ def _check(args: argparse.Namespace) -> int:
 
 
 def _explain(args: argparse.Namespace) -> int:
+    # engine.access and engine.identity are light (no dispatcher, no handlers); the facts are
+    # built exactly as the engine builds them for a decision.
     from ..engine.access import object_facts
-    from ..engine.app import policy_from_config
     from ..engine.identity import ClientIdentity
     from ..storage.repository import Repository
+    from . import server_policy
     from .loader import OPERATIONS
 
     if args.operation not in OPERATIONS:
         print(f"strongroom: {args.operation!r} is not a KMIP operation as the spec spells it", file=sys.stderr)
         return 1
-    config = load_config(Path(args.data_dir))
-    policy = policy_from_config(config)
+    try:
+        config = load_config(Path(args.data_dir))
+        policy = server_policy(config)
+    except (ConfigError, PolicyError) as exc:
+        print(f"strongroom: {exc}", file=sys.stderr)
+        return 1
     principal = policy.principal(ClientIdentity(args.identity))
+    if args.role:
+        unknown = sorted(set(args.role) - set(policy.roles))
+        if unknown:
+            print(f"strongroom: role(s) {', '.join(unknown)} not defined in the policy", file=sys.stderr)
+            return 1
+        principal = dataclasses.replace(principal, roles=frozenset(args.role))
+    if args.tenant:
+        principal = dataclasses.replace(principal, tenant=args.tenant)
     facts = None
     if args.object is not None:
         repository = Repository(config.storage.url)
@@ -94,7 +113,11 @@ def _explain(args: argparse.Namespace) -> int:
 
 
 def _credentials(args: argparse.Namespace) -> int:
-    config = load_config(Path(args.data_dir))
+    try:
+        config = load_config(Path(args.data_dir))
+    except ConfigError as exc:
+        print(f"strongroom: {exc}", file=sys.stderr)
+        return 1
     path = config.data_dir / CREDENTIALS_FILE
     try:
         store = CredentialStore.load(path)
