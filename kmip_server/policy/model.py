@@ -201,6 +201,9 @@ class Policy:
     # Derived once in __post_init__ (again by with_administrators, through replace): what the
     # per-item calls would otherwise recompute from the rules every time.
     _derived: _Derived = dataclasses.field(init=False, repr=False)
+    _rules: dict[int, tuple[Mapping[str, tuple[str, ...]], IdentityRule | None]] = dataclasses.field(
+        init=False, repr=False, default_factory=dict
+    )
 
     def __post_init__(self) -> None:
         scopes = [g.scope for g in self._all_grants()] + [a.scope for a in self.approvals]
@@ -252,7 +255,17 @@ class Policy:
         return Principal(name, rule.tenant or self.default_tenant, rule.roles, rule.groups, fields)
 
     def matching_rule(self, fields: Mapping[str, tuple[str, ...]]) -> IdentityRule | None:
-        return next((rule for rule in self.identities if rule.matches(fields)), None)
+        # authenticate() asks this for every message; principal() hands out one fields
+        # mapping per certificate, so remember the answer by that object (kept alive by the
+        # entry, so its id cannot be reused while remembered).
+        known = self._rules.get(id(fields))
+        if known is not None and known[0] is fields:
+            return known[1]
+        rule = next((rule for rule in self.identities if rule.matches(fields)), None)
+        if len(self._rules) > 4096:
+            self._rules.clear()
+        self._rules[id(fields)] = (fields, rule)
+        return rule
 
     def authenticate(
         self, principal: Principal, username: str | None, password: str | None, store: CredentialStore | None
