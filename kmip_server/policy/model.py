@@ -390,6 +390,7 @@ class Policy:
                 f"object {facts.uid!r}: owner {facts.owner!r}, tenant {facts.tenant!r}, names {list(facts.names) or '-'}, "
                 f"groups {list(facts.object_group) or '-'}"
             )
+        lines += self._considered(p, operation, facts)
         decision = self.decide(p, operation, facts)
         verdict = "ALLOW" if decision.allowed else "DENY"
         lines.append(f"{verdict} {operation} by {decision.rule}")
@@ -402,6 +403,34 @@ class Policy:
         if decision.approval is not None:
             a = decision.approval
             lines.append(f"  needs {a.required} approval(s) from {', '.join(sorted(a.approvers))} (rule {a.name!r})")
+        return lines
+
+
+    def _considered(self, p: Principal, operation: str, facts: ObjectFacts | None) -> list[str]:
+        """One line per grant in play: for P or not, listing the operation or not, and whether
+        the object is in its scope (what a person checks when a decision surprises them)."""
+        grants: tuple[Grant, ...] = self.grants
+        lines = []
+        if facts is not None and facts.operation_policy_name is not None:
+            section = self.operation_policies.get(facts.operation_policy_name)
+            if section is None:
+                lines.append(f"  Operation Policy Name {facts.operation_policy_name!r}: no such section, general grants apply")
+            else:
+                grants = section.grants
+                lines.append(
+                    f"  Operation Policy Name {facts.operation_policy_name!r}: its grants apply"
+                    f" (owners_full_control = {str(section.owners_full_control).lower()})"
+                )
+        for grant in grants:
+            if not grant.applies_to(p):
+                lines.append(f"  grant {grant.name!r}: not for this principal")
+                continue
+            lists = "lists" if grant.allows(operation) else "does not list"
+            if facts is None:
+                lines.append(f"  grant {grant.name!r}: for this principal, {lists} {operation}")
+            else:
+                scope = "the object is in its scope" if grant.scope.matches(facts, p) else "the object is not in its scope"
+                lines.append(f"  grant {grant.name!r}: for this principal, {lists} {operation}, {scope}")
         return lines
 
 

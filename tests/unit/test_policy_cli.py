@@ -166,3 +166,11 @@ def test_credentials_set_reads_the_password_from_stdin_and_remove_deletes(
     assert "no username 'vcenter'" in capsys.readouterr().err
     assert run("credentials", "set", "--data-dir", str(data_dir / "nowhere"), "--username", "u") == 1
     assert capsys.readouterr().err.startswith("strongroom: no configuration file")
+
+
+def test_explain_lists_each_grant_it_considered(data_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    argv = ("policy", "explain", "--data-dir", str(data_dir), "--object", "root-1", "--identity", "fin-audit")
+    assert run(*argv, "--operation", "Get") == DENIED
+    out = capsys.readouterr().out
+    assert "  grant 'auditors read metadata': for this principal, does not list Get, the object is in its scope" in out
+    assert "  grant 'apps create keys': not for this principal" in out
