@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from .client import Batch, Client
 from .crypto_calls import EncryptResult, VerifyResult
-from .operations import BatchResult, KeyPair, ManagedObject, ServerInfo
+from .operations import BatchResult, KeyPair, ManagedObject, OperationPending, ServerInfo
 from .protocol.errors import (
     CryptographicFailure,
     GeneralFailure,
@@ -38,6 +38,8 @@ __all__ = [
     "KeyPair",
     "ManagedObject",
     "ServerInfo",
+    "OperationPending",
+    "ApprovalsClient",
     "EncryptResult",
     "VerifyResult",
     "KmipError",
@@ -52,3 +54,12 @@ __all__ = [
     "GeneralFailure",
     "__version__",
 ]
+
+
+def __getattr__(name: str) -> object:
+    # The approvals client (HTTPS) is imported on first use: most programs never approve.
+    if name == "ApprovalsClient":
+        from .approvals import ApprovalsClient
+
+        return ApprovalsClient
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

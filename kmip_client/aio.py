@@ -14,6 +14,8 @@ share between tasks.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import time
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from enum import IntEnum
@@ -23,11 +25,12 @@ from . import operations as ops
 from .calls import Call, Calls, wrapping_of
 from .crypto_aio import AsyncCryptoMethods
 from .crypto_calls import CryptoOptions
-from .operations import BatchResult, KeyPair, ManagedObject, ServerInfo, Version
+from .operations import BatchResult, KeyPair, ManagedObject, OperationPending, ServerInfo, Version
 from .protocol.errors import KmipError
 from .protocol.spec.enums import (
     AdjustmentType,
     BatchErrorContinuationOption,
+    CancellationResult,
     CertificateRequestType,
     CryptographicAlgorithm,
     EncodingOption,
@@ -106,8 +109,9 @@ class AsyncClient(AsyncCryptoMethods):
         return Calls(await self.version())
 
     async def _exchange(self, version: Version, call: Call) -> Any:
-        data = await self._transport.exchange(ops.encode_request(version, [call.item]), idempotent=call.idempotent)
-        return call.parse(ops.single_payload(ops.decode_response(data)))
+        request = ops.encode_request(version, [call.item], asynchronous=ops.allows_asynchronous(self))
+        data = await self._transport.exchange(request, idempotent=call.idempotent)
+        return ops.call_result(call, ops.decode_response(data))
 
     async def _run(self, make: Any, *args: Any, **kwargs: Any) -> Any:
         calls = await self._calls()
@@ -119,7 +123,9 @@ class AsyncClient(AsyncCryptoMethods):
 
     async def _send_batch(self, calls: Sequence[Call], option: BatchErrorContinuationOption) -> list[BatchResult]:
         version = await self.version()
-        request = ops.encode_request(version, [call.item for call in calls], batch_option=option)
+        request = ops.encode_request(
+            version, [call.item for call in calls], batch_option=option, asynchronous=ops.allows_asynchronous(self)
+        )
         data = await self._transport.exchange(request, idempotent=all(call.idempotent for call in calls))
         return ops.batch_results(ops.decode_response(data), [call.parse for call in calls])
 
@@ -367,3 +373,33 @@ class AsyncClient(AsyncCryptoMethods):
     ) -> None:
         """Add ``by`` to a numeric or date attribute (KMIP 2.x)."""
         await self._run(Calls.adjust_attribute, uid, name, by, how)
+
+    # ------------------------------------------------------------------ asynchronous answers
+
+    def asynchronous(self) -> contextlib.AbstractContextManager[None]:
+        """Within ``with kmip.asynchronous():`` this task's requests allow asynchronous answers
+        (see :meth:`kmip_client.Client.asynchronous`); other tasks are not affected."""
+        return ops.asynchronous_scope(self)
+
+    async def poll(self, pending: OperationPending | bytes) -> Any:
+        """The result of a held operation once run (see :meth:`kmip_client.Client.poll`)."""
+        return await self._run(Calls.poll, pending)
+
+    async def cancel(self, pending: OperationPending | bytes) -> CancellationResult:
+        """Withdraw a held operation (see :meth:`kmip_client.Client.cancel`)."""
+        result: CancellationResult = await self._run(Calls.cancel, pending)
+        return result
+
+    async def wait(self, pending: OperationPending, timeout: float = 300.0, interval: float = 2.0) -> Any:
+        """Poll every ``interval`` seconds until the held operation has run (see
+        :meth:`kmip_client.Client.wait`)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise TimeoutError(f"still pending after {timeout} s: {pending}") from pending
+            await asyncio.sleep(min(interval, remaining))
+            try:
+                return await self.poll(pending)
+            except OperationPending as still:
+                pending = still

@@ -14,13 +14,14 @@ from typing import Any
 
 from . import operations as ops
 from .crypto_calls import CryptoCalls, algorithm_of, crypto_parameters, default_usage, enum_member
-from .operations import Call, KeyPair, ServerInfo, Version
+from .operations import Call, KeyPair, OperationPending, ServerInfo, Version
 from .protocol.model import Attribute, Attributes, Struct
 from .protocol.model.attributes import CryptographicDomainParameters, Link, RevocationReason, attribute_for_version
 from .protocol.model.objects import Certificate, EncryptionKeyInformation, KeyWrappingData, KeyWrappingSpecification
 from .protocol.model.payloads.structures import attribute_reference
 from .protocol.spec.enums import (
     AdjustmentType,
+    CancellationResult,
     CertificateRequestType,
     CertificateType,
     EncodingOption,
@@ -349,3 +350,22 @@ class Calls(CryptoCalls):
                 adjustment_value=by,
             )
         )
+
+    # ------------------------------------------------------------------ asynchronous answers
+
+    def poll(self, pending: OperationPending | bytes) -> Call:
+        """Poll a held operation: its answer is read as the operation's own method reads it
+        (``pending`` an :class:`OperationPending`), or generically (a correlation value alone,
+        :func:`~kmip_client.operations.poll_result`). Operations whose method returns nothing
+        (Destroy, Revoke, Activate) give the Unique Identifier the server answered with."""
+        if isinstance(pending, OperationPending):
+            correlation, held, parse = pending.correlation_value, pending.operation, pending.parse
+        else:
+            correlation, held, parse = bytes(pending), None, None
+        if parse is None or parse is ops.no_result:
+            parse = ops.poll_result
+        return Call(ops.poll(correlation), parse, pending_as=held)
+
+    def cancel(self, pending: OperationPending | bytes) -> Call:
+        correlation = pending.correlation_value if isinstance(pending, OperationPending) else bytes(pending)
+        return Call(ops.cancel(correlation), lambda p: CancellationResult(p.cancellation_result))

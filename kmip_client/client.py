@@ -17,7 +17,9 @@ Reason, with the server's message.
 
 from __future__ import annotations
 
+import contextlib
 import threading
+import time
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from enum import IntEnum
@@ -27,11 +29,12 @@ from . import operations as ops
 from .calls import Call, Calls, wrapping_of
 from .crypto_calls import CryptoOptions
 from .crypto_client import CryptoBatchItems, CryptoMethods
-from .operations import BatchResult, KeyPair, ManagedObject, ServerInfo, Version
+from .operations import BatchResult, KeyPair, ManagedObject, OperationPending, ServerInfo, Version
 from .protocol.errors import KmipError
 from .protocol.spec.enums import (
     AdjustmentType,
     BatchErrorContinuationOption,
+    CancellationResult,
     CertificateRequestType,
     CryptographicAlgorithm,
     EncodingOption,
@@ -134,8 +137,9 @@ class Client(CryptoMethods):
         return calls
 
     def _run(self, call: Call) -> Any:
-        data = self._transport.exchange(ops.encode_request(self.version, (call.item,)), idempotent=call.idempotent)
-        return call.parse(ops.single_payload(ops.decode_response(data)))
+        request = ops.encode_request(self.version, (call.item,), asynchronous=ops.allows_asynchronous(self))
+        data = self._transport.exchange(request, idempotent=call.idempotent)
+        return ops.call_result(call, ops.decode_response(data))
 
     # ------------------------------------------------------------------ server
 
@@ -403,6 +407,34 @@ class Client(CryptoMethods):
         """Add ``by`` to a numeric or date attribute (KMIP 2.x)."""
         self._run(self._calls.adjust_attribute(uid, name, by, how))
 
+    # ------------------------------------------------------------------ asynchronous answers
+
+    def asynchronous(self) -> contextlib.AbstractContextManager[None]:
+        """Within ``with kmip.asynchronous():`` this thread's requests allow asynchronous
+        answers (the header's Asynchronous Indicator): an operation the server holds, for
+        M-of-N approval say, raises :class:`~kmip_client.operations.OperationPending` instead
+        of being refused. Other threads sharing the client are not affected."""
+        return ops.asynchronous_scope(self)
+
+    def poll(self, pending: OperationPending | bytes) -> Any:
+        """The result of a held operation once the server has run it: what the operation's own
+        method returns (Destroy, Revoke, Activate: the Unique Identifier). Raises
+        OperationPending again while it is held, or the operation's error (a denied or expired
+        request: PermissionDenied; an unknown correlation value: KmipError with reason
+        Invalid Asynchronous Correlation Value, ItemNotFound in KMIP 1.x)."""
+        return self._run(self._calls.poll(pending))
+
+    def cancel(self, pending: OperationPending | bytes) -> CancellationResult:
+        """Withdraw a held operation: Canceled, or what had become of it (Completed, Failed),
+        or Unavailable for a correlation value that names none of this client's requests."""
+        result: CancellationResult = self._run(self._calls.cancel(pending))
+        return result
+
+    def wait(self, pending: OperationPending, timeout: float = 300.0, interval: float = 2.0) -> Any:
+        """Poll every ``interval`` seconds until the held operation has run; its result (as
+        :meth:`poll`). Raises TimeoutError after ``timeout`` seconds still pending."""
+        return _wait_for(lambda current: self.poll(current), pending, timeout, interval, time.sleep)
+
     # ------------------------------------------------------------------ batches
 
     def batch(self, option: BatchErrorContinuationOption = BatchErrorContinuationOption.STOP) -> Batch:
@@ -413,9 +445,29 @@ class Client(CryptoMethods):
         items = [call.item for call in calls]
         idempotent = all(call.idempotent for call in calls)
         data = self._transport.exchange(
-            ops.encode_request(self.version, items, batch_option=option), idempotent=idempotent
+            ops.encode_request(self.version, items, batch_option=option, asynchronous=ops.allows_asynchronous(self)),
+            idempotent=idempotent,
         )
         return ops.batch_results(ops.decode_response(data), [call.parse for call in calls])
+
+
+def _wait_for(
+    poll: Callable[[OperationPending], Any],
+    pending: OperationPending,
+    timeout: float,
+    interval: float,
+    sleep: Callable[[float], object],
+) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise TimeoutError(f"still pending after {timeout} s: {pending}") from pending
+        sleep(min(interval, remaining))
+        try:
+            return poll(pending)
+        except OperationPending as still:
+            pending = still
 
 
 class Batch(CryptoBatchItems):

@@ -35,10 +35,13 @@ __all__ = ["CryptoMethods", "CryptoBatchItems", "raise_first_error"]
 
 
 def raise_first_error(results: Sequence[BatchResult]) -> list[Any]:
-    """The ``value`` of every item, in order; raises the first failed item's error."""
+    """The ``value`` of every item, in order; raises the first failed item's error (or
+    OperationPending for an item the server holds)."""
     for result in results:
         if result.error is not None:
             raise result.error
+        if result.pending is not None:
+            raise result.pending
     return [result.value for result in results]
 
 

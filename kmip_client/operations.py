@@ -8,9 +8,11 @@ Template-Attribute for KMIP 1.x, Attributes for 2.x.
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import dataclasses
 import functools
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from enum import IntEnum
 from typing import Any
 
@@ -128,6 +130,8 @@ class BatchResult:
     payload: Struct | None = None
     error: KmipError | None = None
     value: Any = None
+    #: Set when the server held the item (Operation Pending): Poll it with this.
+    pending: OperationPending | None = None
 
     @property
     def ok(self) -> bool:
@@ -136,6 +140,10 @@ class BatchResult:
 
 def _nothing(payload: Any) -> None:
     return None
+
+
+#: The reading of operations whose method returns nothing (Activate, Destroy ...).
+no_result = _nothing
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -149,12 +157,67 @@ class Call:
     item: RequestBatchItem
     parse: Callable[[Any], Any] = _nothing
     resend: bool | None = None
+    #: The operation an Operation Pending answer stands for (Poll: the held one), when not the item's.
+    pending_as: Operation | None = None
 
     @property
     def idempotent(self) -> bool:
         if self.resend is not None:
             return self.resend
         return self.item.operation in IDEMPOTENT
+
+
+class OperationPending(Exception):
+    """The server holds the operation (KMIP Result Status Operation Pending): for M-of-N
+    approval, say. ``correlation_value`` is what Poll and Cancel name it by; ``operation`` the
+    operation held; ``message`` what the server said (how many approvals it awaits).
+
+    Not a :class:`KmipError`: nothing failed (yet). Raised only by requests sent in
+    ``client.asynchronous()``; the client's ``poll(pending)`` returns what the operation's own
+    method would have, once the server has run it.
+    """
+
+    def __init__(
+        self,
+        correlation_value: bytes,
+        operation: Operation | None,
+        message: str | None = None,
+        parse: Callable[[Any], Any] | None = None,
+    ) -> None:
+        name = getattr(operation, "name", operation)
+        super().__init__(message or f"the server holds {name} (Operation Pending)")
+        self.correlation_value = correlation_value
+        self.operation = operation
+        self.message = message
+        # How the held operation's answer is read; None: the generic reading (poll_result).
+        self.parse = parse
+
+    def __repr__(self) -> str:
+        name = getattr(self.operation, "name", self.operation)
+        return f"OperationPending({name}, correlation_value={self.correlation_value.hex()!r})"
+
+
+# The clients whose requests, in the current thread or task, allow asynchronous answers: a
+# context variable, so that ``with client.asynchronous():`` in one thread or asyncio task never
+# changes the requests another sends through the same (shared) client.
+_ASYNCHRONOUS: contextvars.ContextVar[tuple[object, ...]] = contextvars.ContextVar(
+    "kmip_client_asynchronous", default=()
+)
+
+
+@contextlib.contextmanager
+def asynchronous_scope(client: object) -> Iterator[None]:
+    """While inside, ``client``'s requests from this thread or task carry Asynchronous Indicator true."""
+    token = _ASYNCHRONOUS.set((*_ASYNCHRONOUS.get(), client))
+    try:
+        yield
+    finally:
+        _ASYNCHRONOUS.reset(token)
+
+
+def allows_asynchronous(client: object) -> bool:
+    """Whether ``client``'s requests sent now may be answered asynchronously (see asynchronous_scope)."""
+    return any(entry is client for entry in _ASYNCHRONOUS.get())
 
 
 # --------------------------------------------------------------------------- attributes
@@ -200,15 +263,18 @@ def encode_request(
     items: Sequence[RequestBatchItem],
     *,
     batch_option: BatchErrorContinuationOption | None = None,
+    asynchronous: bool = False,
 ) -> bytes:
-    """The TTLV of a request message carrying ``items``; several items get batch item ids."""
+    """The TTLV of a request message carrying ``items``; several items get batch item ids.
+    ``asynchronous``: the header's Asynchronous Indicator is true (the server may answer
+    Operation Pending)."""
     if len(items) > 1:
         items = [
             dataclasses.replace(it, unique_batch_item_id=index.to_bytes(4, "big")) for index, it in enumerate(items)
         ]
     # The message is its header (the same for every request of a version and batch size,
     # so encoded once) and the batch items, inside the Request Message structure's header.
-    header = _header_bytes(version, len(items), batch_option)
+    header = _header_bytes(version, len(items), batch_option, asynchronous)
     if len(items) == 1:
         body = header + to_bytes(items[0], _BATCH_ITEM)
     else:
@@ -221,9 +287,12 @@ _BATCH_ITEM = int(Tag.BATCH_ITEM)
 
 
 @functools.lru_cache(maxsize=64)
-def _header_bytes(version: Version, count: int, batch_option: BatchErrorContinuationOption | None) -> bytes:
+def _header_bytes(
+    version: Version, count: int, batch_option: BatchErrorContinuationOption | None, asynchronous: bool = False
+) -> bytes:
     header = RequestHeader(
         protocol_version=ProtocolVersion(major=version[0], minor=version[1]),
+        asynchronous_indicator=True if asynchronous else None,
         batch_error_continuation_option=batch_option,
         batch_count=count,
     )
@@ -253,10 +322,29 @@ def batch_results(message: ResponseMessage, parses: Sequence[Callable[[Any], Any
     found = []
     for index, item in enumerate(message.batch_items):
         status = item.result_status if item.result_status is not None else ResultStatus.OPERATION_FAILED
+        if status == ResultStatus.OPERATION_PENDING:
+            parse = parses[index] if index < len(parses) else None
+            held = pending_of(item, parse)
+            found.append(BatchResult(item.operation, status, item.payload, pending=held))  # type: ignore[arg-type]
+            continue
         error = None if status == ResultStatus.SUCCESS else error_of(item)
         value = parses[index](item.payload) if error is None and index < len(parses) else None
         found.append(BatchResult(item.operation, status, item.payload, error, value))  # type: ignore[arg-type]
     return found
+
+
+def pending_of(
+    item: ResponseBatchItem, parse: Callable[[Any], Any] | None = None, operation: Operation | None = None
+) -> OperationPending:
+    """The :class:`OperationPending` an Operation Pending batch item stands for."""
+    correlation = item.asynchronous_correlation_value
+    if not correlation:
+        raise KmipError(
+            "the server answered Operation Pending without an Asynchronous Correlation Value",
+            ResultReason.INVALID_MESSAGE,
+        )
+    held = operation if operation is not None else item.operation
+    return OperationPending(bytes(correlation), held, item.result_message, parse)  # type: ignore[arg-type]
 
 
 def single_payload(message: ResponseMessage) -> Any:
@@ -264,9 +352,38 @@ def single_payload(message: ResponseMessage) -> Any:
     if len(message.batch_items) != 1:
         raise KmipError(f"expected one batch item, got {len(message.batch_items)}", ResultReason.INVALID_MESSAGE)
     item = message.batch_items[0]
+    if item.result_status == ResultStatus.OPERATION_PENDING:
+        raise pending_of(item)
     if item.result_status != ResultStatus.SUCCESS:
         raise error_of(item)
     return item.payload
+
+
+def call_result(call: Call, message: ResponseMessage) -> Any:
+    """What ``call``'s one-item response says: its parsed payload; raises the item's error, or
+    :class:`OperationPending` (which knows how to read the held operation's answer) when held."""
+    try:
+        payload = single_payload(message)
+    except OperationPending as pending:
+        if call.pending_as is not None:
+            pending.operation = call.pending_as
+        pending.parse = call.parse
+        raise
+    return call.parse(payload)
+
+
+def poll_result(payload: Any) -> Any:
+    """The generic reading of a completed held operation's answer (a Poll of a correlation value
+    alone): a Get's :class:`ManagedObject`, else the Unique Identifier the payload names (a
+    Destroy, Revoke, Activate, Create ...), else the payload itself."""
+    if payload is None:
+        return None
+    if getattr(payload, "managed_object", None) is not None:
+        return managed_object(payload)
+    uid = getattr(payload, "unique_identifier", None)
+    if uid is not None:
+        return str(uid)
+    return payload
 
 
 # --------------------------------------------------------------------------- requests
@@ -375,6 +492,14 @@ def get_attributes(version: Version, uid: Any, names: Sequence[str] | None) -> R
             attribute_references=tuple(map(attribute_reference, names or ())),
         )
     return request(Operation.GET_ATTRIBUTES, unique_identifier=uid, attribute_names=tuple(names or ()))
+
+
+def poll(correlation_value: bytes) -> RequestBatchItem:
+    return request(Operation.POLL, asynchronous_correlation_value=bytes(correlation_value))
+
+
+def cancel(correlation_value: bytes) -> RequestBatchItem:
+    return request(Operation.CANCEL, asynchronous_correlation_value=bytes(correlation_value))
 
 
 # --------------------------------------------------------------------------- reading results

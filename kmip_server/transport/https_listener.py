@@ -91,6 +91,7 @@ from kmip_client.protocol.spec.enums import ResultReason
 
 from ..config import ListenerSettings
 from ..engine.responses import error_response, invalid_message_response
+from .approvals_route import APPROVALS_PATH, approvals_route
 from .connection import _Connection, _internal_error_response
 from .large import runs_apart
 from .listener import Listener, MessageHandler
@@ -172,6 +173,7 @@ def _kmip_route(connection: _HttpsConnection, request: _Request, body: bytes) ->
 #: Path -> what it serves. A further endpoint (health, metrics, a cloud API) is one entry.
 ROUTES: dict[str, Route] = {
     KMIP_PATH: Route(("POST",), _kmip_route, takes_body=True),
+    APPROVALS_PATH: Route(("POST",), approvals_route, takes_body=True),
 }
 
 

@@ -14,6 +14,8 @@ EXPORTED = [
     "KeyPair",
     "ManagedObject",
     "ServerInfo",
+    "OperationPending",
+    "ApprovalsClient",
     "EncryptResult",
     "VerifyResult",
     "KmipError",
@@ -33,7 +35,9 @@ CLIENT_METHODS = [
     "activate",
     "add_attribute",
     "adjust_attribute",
+    "asynchronous",
     "batch",
+    "cancel",
     "certify",
     "check",
     "close",
@@ -46,6 +50,7 @@ CLIENT_METHODS = [
     "get_attributes",
     "locate",
     "modify_attribute",
+    "poll",
     "query",
     "recertify",
     "register_key",
@@ -58,6 +63,7 @@ CLIENT_METHODS = [
     "set_attribute",
     "validate",
     "version",
+    "wait",
 ]
 
 # The cryptographic services, a base class of each client (kmip_client.crypto_client / crypto_aio).
