@@ -8,16 +8,18 @@ Importing the package declares its tables on the storage schema's MetaData.
 from __future__ import annotations
 
 from .chain import AuditTrail, AuditWriteError
-from .export import search, syslog_line, tail, write_jsonl, write_syslog
+from .export import after, search, syslog_line, tail, write_jsonl, write_syslog
 from .records import AuditEvent, AuditRecord
-from .verify import VerifyReport, verify, verify_export
+from .verify import TrailBroken, VerifyReport, verify, verify_export
 
 __all__ = [
     "AuditEvent",
     "AuditRecord",
     "AuditTrail",
     "AuditWriteError",
+    "TrailBroken",
     "VerifyReport",
+    "after",
     "search",
     "syslog_line",
     "tail",

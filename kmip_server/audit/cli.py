@@ -7,23 +7,34 @@
 from __future__ import annotations
 
 import argparse
+import fcntl
 import json
+import os
 import socket
 import sys
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
-from ..config import ServerConfig, load_config
-from ..custody import KeyCustody
-from ..storage.repository import Repository
-from .export import search, syslog_line, tail, write_jsonl, write_syslog
-from .records import AuditRecord
-from .verify import verify, verify_export
+from sqlalchemy import inspect
+from sqlalchemy.exc import SQLAlchemyError
 
-#: Exit status of verify and verify-export on a broken trail.
+from ..cli_init import CliError
+from ..config import ServerConfig, load_config, read_pin
+from ..custody import KeyCustody, Pkcs11Custody, use_softhsm_conf
+from ..storage.repository import Repository
+from .export import after, search, syslog_line, tail, write_jsonl, write_syslog
+from .records import AuditRecord
+from .verify import TrailBroken, verify, verify_export
+
+#: Exit status of verify, verify-export and export on a broken trail.
 BROKEN = 2
+#: The lock file the server's processes take turns on to open the token: the same file as
+#: ``kmip_server.engine.app.TOKEN_LOCK`` (not imported: these commands must work without the
+#: request engine, and importing it loads every operation).
+TOKEN_LOCK = ".token-open.lock"
 
 
 def add_audit_commands(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -31,7 +42,7 @@ def add_audit_commands(commands: argparse._SubParsersAction) -> None:  # type: i
     actions = audit.add_subparsers(dest="audit_command", metavar="ACTION", required=True)
 
     def action(name: str, text: str) -> argparse.ArgumentParser:
-        parser = actions.add_parser(name, help=text)
+        parser: argparse.ArgumentParser = actions.add_parser(name, help=text)
         parser.add_argument("--data-dir", required=True, help="the server's data directory")
         return parser
 
@@ -39,6 +50,8 @@ def add_audit_commands(commands: argparse._SubParsersAction) -> None:  # type: i
     t = action("tail", "the last records")
     t.add_argument("-n", type=int, default=20, help="how many (default 20)")
     t.add_argument("--json", action="store_true", help="JSON lines")
+    t.add_argument("-f", "--follow", action="store_true", help="keep printing records as they are appended")
+    t.add_argument("--interval", type=float, default=1.0, help=argparse.SUPPRESS)  # --follow's poll period
     t.set_defaults(run=_tail)
     s = action("search", "records by identity, object, operation and time")
     s.add_argument("--identity")
@@ -68,20 +81,45 @@ def _instant(text: str) -> float:
 
 @contextmanager
 def _store(config: ServerConfig) -> Iterator[Repository]:
-    import kmip_server.audit  # noqa: F401  (the tables)
+    import kmip_server.audit  # noqa: F401  (declares the tables)
 
     repository = Repository(config.storage.url)
     try:
         yield repository
+    except SQLAlchemyError as exc:  # no bound values in it: the repository hides them
+        raise CliError(f"cannot read the audit trail in the store of storage.url: {exc}") from None
     finally:
         repository.dispose()
 
 
+def _has_trail(repository: Repository) -> bool:
+    """False for a store made before the audit trail existed (the server adds the tables when
+    it starts): reading it then says so rather than failing on a missing table."""
+    with repository.read() as session:
+        return inspect(session.connection).has_table("audit_records")
+
+
 @contextmanager
 def _token(config: ServerConfig) -> Iterator[KeyCustody]:
-    from ..engine.app import open_custody
-
-    custody = open_custody(config)
+    """Log in to the data directory's token the way a server worker does (under the same lock,
+    as logging in to SoftHSM2 rewrites its files; and the audit key, if missing, is generated
+    under it, so a server starting meanwhile cannot make a second one)."""
+    if config.custody.softhsm2_conf is not None:
+        use_softhsm_conf(config.custody.softhsm2_conf)  # before the library loads in this process
+    pin = read_pin(config.custody)
+    fd = os.open(config.data_dir / TOKEN_LOCK, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        custody = Pkcs11Custody.open(
+            config.custody.module, config.custody.token_label, pin, config.custody.master_key_label
+        )
+        try:
+            custody.prepare_audit_key()
+        except BaseException:
+            custody.close()
+            raise
+    finally:
+        os.close(fd)  # releases the lock
     try:
         yield custody
     finally:
@@ -90,8 +128,12 @@ def _token(config: ServerConfig) -> Iterator[KeyCustody]:
 
 def _verify(args: argparse.Namespace) -> int:
     config = load_config(Path(args.data_dir))
-    with _store(config) as repository, _token(config) as custody, repository.read() as session:
-        report = verify(session.connection, custody)
+    with _store(config) as repository:
+        if not _has_trail(repository):
+            print("audit trail intact: 0 records (the store has no audit tables yet)")
+            return 0
+        with _token(config) as custody, repository.read() as session:
+            report = verify(session.connection, custody)
     print(report.message if report.ok else f"audit trail broken at record {report.first_bad}: {report.message}")
     return 0 if report.ok else BROKEN
 
@@ -122,40 +164,66 @@ def _print(records: list[AuditRecord], as_json: bool) -> None:
 
 def _tail(args: argparse.Namespace) -> int:
     config = load_config(Path(args.data_dir))
-    with _store(config) as repository, repository.read() as session:
-        _print(tail(session.connection, args.n), args.json)
+    with _store(config) as repository:
+        if not _has_trail(repository):
+            return 0
+        with repository.read() as session:
+            records = tail(session.connection, args.n)
+        _print(records, args.json)
+        last = records[-1].seq if records else 0
+        while args.follow:
+            sys.stdout.flush()
+            time.sleep(args.interval)
+            with repository.read() as session:
+                records = after(session.connection, last)
+            _print(records, args.json)
+            last = records[-1].seq if records else last
     return 0
 
 
 def _search(args: argparse.Namespace) -> int:
     config = load_config(Path(args.data_dir))
-    with _store(config) as repository, repository.read() as session:
-        found = search(
-            session.connection,
-            identity=args.identity,
-            object_id=args.object,
-            operation=args.operation,
-            since=args.since,
-            until=args.until,
-            limit=args.limit,
-        )
+    with _store(config) as repository:
+        if not _has_trail(repository):
+            return 0
+        with repository.read() as session:
+            found = search(
+                session.connection,
+                identity=args.identity,
+                object_id=args.object,
+                operation=args.operation,
+                since=args.since,
+                until=args.until,
+                limit=args.limit,
+            )
     _print(found, args.json)
     return 0
 
 
 def _export(args: argparse.Namespace) -> int:
     config = load_config(Path(args.data_dir))
-    with _store(config) as repository, _token(config) as custody, repository.read() as session:
-        out = sys.stdout if args.out == "-" else open(args.out, "w", encoding="utf-8")
-        try:
-            if args.format == "jsonl":
-                count = write_jsonl(session.connection, custody, out)
-            else:
-                count = write_syslog(session.connection, out, socket.gethostname())
-        finally:
-            if out is not sys.stdout:
-                out.close()
-    if args.out != "-":
+    to_stdout = args.out == "-"
+    with _store(config) as repository:
+        if not _has_trail(repository):
+            raise CliError("the store has no audit trail yet: nothing to export")
+        with _token(config) as custody, repository.read() as session:
+            out = sys.stdout if to_stdout else open(args.out, "w", encoding="utf-8")
+            try:
+                if args.format == "jsonl":
+                    count = write_jsonl(session.connection, custody, out)
+                else:
+                    count = write_syslog(session.connection, out, socket.gethostname())
+            except TrailBroken as broken:
+                report = broken.report
+                print(f"audit trail broken at record {report.first_bad}: {report.message}; not exported")
+                if not to_stdout:
+                    out.close()
+                    os.unlink(args.out)  # a partial file without a seal is no export
+                return BROKEN
+            finally:
+                if not to_stdout:
+                    out.close()
+    if not to_stdout:
         print(f"exported {count} records to {args.out}", file=sys.stderr)
     return 0
 

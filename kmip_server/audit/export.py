@@ -10,7 +10,8 @@ from typing import TextIO
 from sqlalchemy import Connection, func, select
 
 from ..custody import KeyCustody
-from .records import AuditRecord, audit_head, audit_records, mac_input, row_to_record
+from .records import HEAD, SEAL, AuditRecord, audit_records, mac_input, row_to_record
+from .verify import Checker, StoredTrail, TrailBroken, _Broken
 
 #: RFC 5424 SD-ID: a private enterprise number is required; 32473 is the one RFC 5612 reserves for documentation.
 SD_ID = "strongroom@32473"
@@ -29,7 +30,8 @@ def search(
     limit: int | None = 100,
     newest_first: bool = True,
 ) -> list[AuditRecord]:
-    """The records matching every filter given (``object_id``: among the record's objects)."""
+    """The records matching every filter given (``object_id``: among the record's objects),
+    at most ``limit`` (None: all) of them."""
     statement = select(audit_records)
     if identity is not None:
         statement = statement.where(audit_records.c.identity == identity)
@@ -40,13 +42,30 @@ def search(
     if until is not None:
         statement = statement.where(audit_records.c.time_us <= int(until * 1_000_000))
     if object_id is not None:
-        # A JSON list of strings: the quoted identifier is a substring; checked exactly below.
-        statement = statement.where(audit_records.c.object_ids.contains(json.dumps(object_id)))
+        # A JSON list of strings: the quoted identifier is a substring (LIKE, its wildcards
+        # escaped); a record naming it only inside a longer identifier is dropped below.
+        statement = statement.where(audit_records.c.object_ids.contains(json.dumps(object_id), autoescape=True))
     order = audit_records.c.seq.desc() if newest_first else audit_records.c.seq
     statement = statement.order_by(order)
-    found = [row_to_record(row) for row in conn.execute(statement)]
-    if object_id is not None:
-        found = [r for r in found if object_id in r.object_ids]
+    if object_id is None:
+        if limit is not None:
+            statement = statement.limit(limit)
+        return [row_to_record(row) for row in conn.execute(statement)]
+    # Paged by seq so memory stays bounded when few of many candidates name the object.
+    found: list[AuditRecord] = []
+    bound: int | None = None
+    while limit is None or len(found) < limit:
+        page = statement
+        if bound is not None:
+            page = page.where(audit_records.c.seq < bound if newest_first else audit_records.c.seq > bound)
+        rows = conn.execute(page.limit(500)).all()
+        if not rows:
+            break
+        for row in rows:
+            record = row_to_record(row)
+            if object_id in record.object_ids:
+                found.append(record)
+        bound = int(rows[-1].seq)
     return found if limit is None else found[:limit]
 
 
@@ -55,31 +74,39 @@ def tail(conn: Connection, count: int) -> list[AuditRecord]:
     return list(reversed(search(conn, limit=count)))
 
 
+def after(conn: Connection, seq: int, limit: int = 1000) -> list[AuditRecord]:
+    """The records after ``seq``, oldest first (``tail --follow`` polls with it)."""
+    statement = select(audit_records).where(audit_records.c.seq > seq).order_by(audit_records.c.seq).limit(limit)
+    return [row_to_record(row) for row in conn.execute(statement)]
+
+
 def all_records(conn: Connection, batch: int = 2000) -> Iterator[AuditRecord]:
-    after = 0
-    while True:
-        statement = select(audit_records).where(audit_records.c.seq > after).order_by(audit_records.c.seq).limit(batch)
-        rows = conn.execute(statement).all()
-        if not rows:
-            return
-        for row in rows:
-            yield row_to_record(row)
-        after = int(rows[-1].seq)
+    return iter(StoredTrail(conn, batch))
 
 
 def write_jsonl(conn: Connection, custody: KeyCustody, out: TextIO) -> int:
     """Every record as a JSON line, then the seal: ``{"seal": {"seq", "hash", "mac"}}``, the
     export's end sealed by the token now (so cutting lines off the file is detected even when
-    the cut falls after a record that carries a MAC). The number of records."""
-    count = 0
-    last_seq, last_hash = 0, bytes(32)
-    for record in all_records(conn):
-        out.write(json.dumps(record.to_json(), ensure_ascii=False, separators=(",", ":")) + "\n")
-        count += 1
-        last_seq, last_hash = record.seq, record.hash
-    mac = custody.audit_mac(mac_input(last_seq, last_hash))
-    out.write(json.dumps({"seal": {"seq": last_seq, "hash": last_hash.hex(), "mac": mac.hex()}}) + "\n")
-    return count
+    the cut falls after a record that carries a MAC). The number of records.
+
+    The trail is verified as it is written, and a trail that does not verify is not sealed:
+    raises :class:`TrailBroken` (what was written so far is then not a valid export). Sealing
+    whatever the table holds would let someone who rewrote the database without the token
+    (hashes recomputed, MACs dropped) get a valid seal over the forgery from the next export.
+    """
+    checker = Checker(custody, HEAD, "record")
+    trail = StoredTrail(conn)
+    try:
+        for record in trail:
+            checker.feed(record.seq, record)
+            out.write(json.dumps(record.to_json(), ensure_ascii=False, separators=(",", ":")) + "\n")
+        checker.finish(trail.end)
+    except _Broken as broken:
+        raise TrailBroken(checker.report(broken)) from None
+    mac = custody.audit_mac(mac_input(SEAL, checker.last_seq, checker.prev_hash))
+    seal = {"seq": checker.last_seq, "hash": checker.prev_hash.hex(), "mac": mac.hex()}
+    out.write(json.dumps({"seal": seal}) + "\n")
+    return checker.checked
 
 
 def write_syslog(conn: Connection, out: TextIO, hostname: str = "-") -> int:
@@ -123,8 +150,3 @@ def _sd_escape(value: str) -> str:
 def _header_field(value: str) -> str:
     printable = "".join(ch for ch in value if 33 <= ord(ch) <= 126)
     return printable[:255] or "-"
-
-
-def head(conn: Connection) -> tuple[int, bytes] | None:
-    row = conn.execute(select(audit_head.c.seq, audit_head.c.hash).where(audit_head.c.id == 1)).first()
-    return None if row is None else (int(row.seq), bytes(row.hash))

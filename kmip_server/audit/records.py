@@ -5,6 +5,21 @@ carries ``prev_hash`` (the previous row's ``hash``; 32 zero bytes for the first)
 ``hash`` = SHA-256(prev_hash || canonical(row)); the last row of each append also carries
 ``mac``, the token's HMAC-SHA256 over :func:`mac_input` of its seq and hash.
 
+The canonical form of a record (what its hash covers) is the UTF-8 bytes of the compact JSON
+array (no spaces, non-ASCII kept as is, Python's ``json`` escaping)::
+
+    [seq, time_us, node, identity, address, fingerprint, operation,
+     [object_ids...], [attribute names...], result, reason, detail]
+
+with ``null`` for an absent value: an array, so there is no key order to agree on, and JSON
+strings carry their own lengths and escapes, so no two records encode alike.
+
+Three MACs, each over ``domain || seq (8 bytes, big-endian) || hash``, with a domain of its
+own (:data:`RECORD`, :data:`HEAD`, :data:`SEAL`) so that none can stand in for another: a
+record's MAC, kept in the database for good, must not be a valid head or seal, or anyone able
+to write the database could cut the trail back to any append's end and "seal" the head with
+the MAC found on that record.
+
 ``audit_head``: one row (id 1) saying where the trail ends: its last seq, hash and mac. Appends
 lock it (SELECT ... FOR UPDATE on PostgreSQL; SQLite's write lock serialises them anyway), so
 several nodes sharing one store append one chain.
@@ -30,7 +45,12 @@ from ..storage.schema import metadata
 GENESIS = bytes(32)
 #: The longest detail a record keeps: a description, not a payload.
 MAX_DETAIL = 500
-_MAC_DOMAIN = b"strongroom audit v1\x00"
+#: MAC domains: the last record of an append, the head row, an export's seal line.
+RECORD = b"strongroom audit v1 record\x00"
+HEAD = b"strongroom audit v1 head\x00"
+SEAL = b"strongroom audit v1 seal\x00"
+# One encoder made once: json.dumps with arguments builds a new one on every call (hot path).
+_encode = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
 
 audit_records = Table(
     "audit_records",
@@ -132,9 +152,8 @@ class AuditRecord:
 
 
 def canonical(record: AuditRecord) -> bytes:
-    """The bytes a record's hash covers: its fields but the hashes, as compact JSON in a fixed
-    order (lists, not objects: no key order to agree on)."""
-    fields = [
+    """The bytes a record's hash covers (the format is in the module's docstring)."""
+    return canonical_fields(
         record.seq,
         record.time_us,
         record.node,
@@ -142,22 +161,45 @@ def canonical(record: AuditRecord) -> bytes:
         record.address,
         record.fingerprint,
         record.operation,
-        list(record.object_ids),
-        list(record.attributes),
+        record.object_ids,
+        record.attributes,
         record.result,
         record.reason,
         record.detail,
-    ]
-    return json.dumps(fields, separators=(",", ":"), ensure_ascii=False).encode()
+    )
+
+
+def canonical_fields(
+    seq: int,
+    time_us: int,
+    node: str,
+    identity: str,
+    address: str | None,
+    fingerprint: str | None,
+    operation: str,
+    object_ids: tuple[str, ...],
+    attributes: tuple[str, ...],
+    result: str,
+    reason: str | None,
+    detail: str | None,
+) -> bytes:
+    fields = [seq, time_us, node, identity, address, fingerprint, operation]
+    fields += [list(object_ids), list(attributes), result, reason, detail]
+    return _encode(fields).encode()
+
+
+def encode_names(names: tuple[str, ...]) -> str:
+    """How ``object_ids`` and ``attributes`` are stored: a JSON list of strings."""
+    return _encode(list(names)) if names else "[]"  # most items change no attribute
 
 
 def chained_hash(prev_hash: bytes, record: AuditRecord) -> bytes:
     return hashlib.sha256(prev_hash + canonical(record)).digest()
 
 
-def mac_input(seq: int, hash_: bytes) -> bytes:
-    """What the token's HMAC seals: the end of the trail so far (a seq and its hash)."""
-    return _MAC_DOMAIN + seq.to_bytes(8, "big") + hash_
+def mac_input(domain: bytes, seq: int, hash_: bytes) -> bytes:
+    """What a token HMAC seals: the end of the trail at ``seq`` (its hash), in ``domain``."""
+    return domain + seq.to_bytes(8, "big") + hash_
 
 
 def row_to_record(row: Any) -> AuditRecord:

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import threading
@@ -12,8 +13,10 @@ from sqlalchemy import delete, select, text, update
 
 from kmip_server.audit import (
     AuditEvent,
+    AuditRecord,
     AuditTrail,
     AuditWriteError,
+    TrailBroken,
     search,
     syslog_line,
     tail,
@@ -21,7 +24,7 @@ from kmip_server.audit import (
     verify_export,
     write_jsonl,
 )
-from kmip_server.audit.records import audit_head, audit_records, chained_hash, row_to_record
+from kmip_server.audit.records import MAX_DETAIL, audit_head, audit_records, chained_hash, row_to_record
 from kmip_server.custody import CustodyError
 from kmip_server.storage.repository import Repository
 
@@ -133,8 +136,21 @@ def test_an_inserted_record_with_a_recomputed_chain_fails_at_the_mac(repo, custo
         conn.execute(audit_records.insert().values(**values))
     _rechain_from(repo, 3)
     report = check(repo, custody)
-    # Every hash now links, so the first record the token sealed is what fails.
-    assert not report.ok and report.first_bad == 6 and "MAC" in report.message
+    # Every hash now links, so what fails is the next MAC the token made (on record 6, the
+    # old 5); what it names is the first record after the last good MAC (2): the forgery.
+    assert not report.ok and report.first_bad == 3, report
+    assert "record 6: its MAC is not the token's" in report.message and "from record 3 on" in report.message
+
+
+def test_an_edit_rehashed_with_every_mac_dropped_fails_at_the_head(repo, custody) -> None:
+    fill(repo, AuditTrail(custody, "node-1"))
+    _edit(repo, 4, result="Operation Failed")
+    with repo.write() as s:
+        s.connection.execute(update(audit_records).where(audit_records.c.seq >= 3).values(mac=None))
+    _rechain_from(repo, 4)
+    report = check(repo, custody)
+    # Record 2 is the last the token sealed; the head's MAC no longer matches the end.
+    assert not report.ok and report.first_bad == 3 and "head row's MAC" in report.message, report
 
 
 def test_a_truncated_tail_is_caught_even_with_the_head_rewritten(repo, custody) -> None:
@@ -147,7 +163,39 @@ def test_a_truncated_tail_is_caught_even_with_the_head_rewritten(repo, custody) 
         last = s.connection.execute(select(audit_records.c.hash).where(audit_records.c.seq == 6)).scalar_one()
         s.connection.execute(update(audit_head).values(seq=6, hash=last))
     report = check(repo, custody)
-    assert not report.ok and report.first_bad == 6 and "sealed end's MAC" in report.message
+    assert not report.ok and report.first_bad == 7 and "head row's MAC" in report.message, report
+
+
+def test_a_tail_cut_back_to_an_append_cannot_borrow_that_appends_mac_for_the_head(repo, custody) -> None:
+    """Record 6 ends an append and carries the token's MAC over (6, hash 6): the same end the
+    head would seal. The head's MAC has a domain of its own, so copying it there fails."""
+    fill(repo, AuditTrail(custody, "node-1"))
+    with repo.write() as s:
+        conn = s.connection
+        last = conn.execute(select(audit_records).where(audit_records.c.seq == 6)).one()
+        assert last.mac is not None
+        conn.execute(delete(audit_records).where(audit_records.c.seq > 6))
+        conn.execute(update(audit_head).values(seq=6, hash=last.hash, mac=last.mac))
+    report = check(repo, custody)
+    assert not report.ok and report.first_bad == 7 and "head row's MAC" in report.message, report
+
+
+def test_a_record_added_past_the_head_is_caught(repo, custody) -> None:
+    fill(repo, AuditTrail(custody, "node-1"))
+    with repo.read() as s:
+        last = row_to_record(s.connection.execute(select(audit_records).where(audit_records.c.seq == 8)).one())
+    # A copy of record 8 as record 9, with its hashes fixed up (no token needed for those).
+    values = {
+        c.name: getattr(last, c.name) for c in audit_records.columns if c.name not in ("object_ids", "attributes")
+    }
+    values.update(seq=9, prev_hash=last.hash, object_ids='["uid-x"]', attributes="[]", mac=None)
+    with repo.write() as s:
+        s.connection.execute(audit_records.insert().values(**values))
+    _rechain_from(repo, 9)
+    with repo.write() as s:  # _rechain_from moved the head too: put it back where the token left it
+        s.connection.execute(update(audit_head).values(seq=8, hash=last.hash))
+    report = check(repo, custody)
+    assert not report.ok and report.first_bad == 9 and "past the sealed end" in report.message, report
 
 
 def _export(repo: Repository, custody) -> list[str]:
@@ -169,7 +217,7 @@ def test_an_export_verifies_and_each_kind_of_tampering_is_caught(repo, custody) 
     edited[2] = json.dumps(record)
     deleted = lines[:3] + lines[4:]
     reordered = [lines[0], lines[2], lines[1], *lines[3:]]
-    truncated = lines[:5]  # records 1-5, seal gone
+    truncated = lines[:5]  # records 1-5, seal gone: missing from line 6
     truncated_resealed = [*lines[:5], lines[-1]]  # the old seal no longer matches the end
     inserted = [*lines[:2], lines[2], *lines[2:]]
     for tampered, line in (
@@ -177,11 +225,67 @@ def test_an_export_verifies_and_each_kind_of_tampering_is_caught(repo, custody) 
         (deleted, 4),
         (reordered, 2),
         (inserted, 4),
-        (truncated, None),
+        (truncated, 6),
         (truncated_resealed, 6),
     ):
         report = verify_export(tampered, custody)
         assert not report.ok and report.first_bad == line, (line, report)
+
+
+def _rehash_lines(records: list[dict]) -> list[str]:
+    """Renumber and rechain exported records as someone holding the file but not the token can."""
+    prev = bytes(32)
+    lines = []
+    for seq, data in enumerate(records, 1):
+        record = AuditRecord.from_json({**data, "seq": seq, "prev_hash": prev.hex()})
+        prev = chained_hash(prev, record)
+        lines.append(json.dumps({**data, "seq": seq, "prev_hash": record.prev_hash.hex(), "hash": prev.hex()}))
+    return lines
+
+
+def test_an_export_rehashed_around_a_forged_record_fails_at_the_mac(repo, custody) -> None:
+    fill(repo, AuditTrail(custody, "node-1"))
+    lines = _export(repo, custody)
+    records = [json.loads(line) for line in lines[:-1]]
+    forged = {**records[2], "identity": "mallory", "object_ids": ["uid-x"], "mac": None}
+    rehashed = _rehash_lines([*records[:2], forged, *records[2:]])
+    last = json.loads(rehashed[-1])
+    seal = {"seal": {"seq": last["seq"], "hash": last["hash"], "mac": json.loads(lines[-1])["seal"]["mac"]}}
+    report = verify_export([*rehashed, json.dumps(seal)], custody)
+    assert not report.ok and report.first_bad == 3 and "line 6 (record 6): its MAC is not the token's" in report.message
+
+
+def test_an_export_cut_back_to_an_append_cannot_borrow_its_mac_for_the_seal(repo, custody) -> None:
+    fill(repo, AuditTrail(custody, "node-1"))
+    lines = _export(repo, custody)
+    sixth = json.loads(lines[5])
+    assert sixth["seq"] == 6 and sixth["mac"]
+    borrowed = {"seal": {"seq": 6, "hash": sixth["hash"], "mac": sixth["mac"]}}
+    report = verify_export([*lines[:6], json.dumps(borrowed)], custody)
+    assert not report.ok and report.first_bad == 7 and "seal line's MAC" in report.message, report
+
+
+def test_a_tampered_trail_is_not_exported_under_a_new_seal(repo, custody) -> None:
+    """Otherwise the next export would launder a database rewritten without the token."""
+    fill(repo, AuditTrail(custody, "node-1"))
+    _edit(repo, 4, identity="mallory")
+    with repo.write() as s:
+        s.connection.execute(update(audit_records).values(mac=None))
+    _rechain_from(repo, 4)
+    with repo.read() as s, pytest.raises(TrailBroken) as caught:
+        write_jsonl(s.connection, custody, io.StringIO())
+    assert caught.value.report.first_bad == 1 and "head row's MAC" in caught.value.report.message
+
+
+def test_records_hold_names_and_a_capped_detail(repo, custody) -> None:
+    long = dataclasses.replace(event(1, operation="Activate"), detail="x" * 5000)
+    with repo.write() as s:
+        AuditTrail(custody, "node-1").append(s.connection, [long])
+    with repo.read() as s:
+        (record,) = tail(s.connection, 5)
+    assert len(record.detail or "") == MAX_DETAIL and record.detail.endswith("…")
+    assert record.attributes == ("State",) and record.object_ids == ("uid-1",)
+    assert check(repo, custody).ok  # the hash covers the detail as stored
 
 
 def test_a_token_that_cannot_seal_refuses_the_append_and_nothing_is_written(repo, custody) -> None:
@@ -212,8 +316,6 @@ def test_search_filters_by_identity_object_operation_and_time(repo, custody) -> 
 
 
 def test_syslog_lines_follow_rfc_5424_and_escape_structured_data() -> None:
-    from kmip_server.audit.records import AuditRecord
-
     record = AuditRecord(
         seq=7, time_us=1_700_000_000_250_000, node="n1", identity='ev"il]\\', address=None, fingerprint=None,
         operation="Destroy", object_ids=("a", "b"), attributes=(), result="Operation Failed",
@@ -234,7 +336,7 @@ def test_two_nodes_appending_at_once_make_one_chain(store_url: str, custody) -> 
     def run(repository: Repository, name: str) -> None:
         trail = AuditTrail(custody, name)
         try:
-            for n in range(25):
+            for n in range(50):
                 with repository.write() as s:
                     trail.append(s.connection, [event(n, name), event(n + 100, name)])
         except BaseException as exc:  # noqa: BLE001 - reported below
@@ -250,7 +352,11 @@ def test_two_nodes_appending_at_once_make_one_chain(store_url: str, custody) -> 
         with nodes[0].read() as s:
             report = verify(s.connection, custody)
             count = s.connection.execute(text("SELECT COUNT(*) FROM audit_records")).scalar()
-        assert report.ok and report.checked == count == 100
+            records = tail(s.connection, 200)
+        assert report.ok and report.checked == count == 200, report
+        # Each append's two records are adjacent: appends never interleave inside the chain.
+        assert all(a.identity == b.identity for a, b in zip(records[::2], records[1::2], strict=True))
+        assert {r.identity for r in records} == {"node-0", "node-1"}
     finally:
         for r in nodes:
             r.dispose()
