@@ -378,6 +378,12 @@ def _audit_key(session: Any, create: bool) -> Any:
     return _audit_key(session, create=False)
 
 
+def ensure_audit_key(writer: Any) -> None:
+    """Make the audit key in the read-write session ``writer`` unless the token has one."""
+    if not list(writer.get_objects(_AUDIT_KEY_TEMPLATE)):
+        _generate_audit_key(writer)
+
+
 def _generate_audit_key(writer: Any) -> None:
     writer.generate_key(
         KeyType.GENERIC_SECRET,

@@ -49,7 +49,7 @@ from pathlib import Path
 from typing import Any
 
 from .base import CustodyError, CustodyUnavailable
-from .pkcs11 import softhsm_conf_in_use
+from .pkcs11 import ensure_audit_key, softhsm_conf_in_use
 
 __all__ = [
     "CONF_NAME",
@@ -384,6 +384,9 @@ def _setup_token(*, module: str, label: str, pin: str, so_pin: str, master_key_l
                 existing = None
             except MultipleObjectsReturned:
                 raise CustodyError(f"several keys on token {label!r} are labelled {master_key_label!r}") from None
+            # The audit trail's HMAC key is made here too, so that the nodes made by copying
+            # this data directory share it and append to one verifiable trail.
+            ensure_audit_key(session)
             if existing is not None:
                 if existing.key_type != KeyType.AES:
                     raise CustodyError(f"key {master_key_label!r} on token {label!r} exists but is not AES")

@@ -54,6 +54,7 @@ from kmip_client.protocol.spec.enums import (
     ResultReason,
     State,
 )
+from kmip_client.protocol.ttlv import ItemType
 
 from ..engine.access import admit_object, authorize_operation
 from ..engine.context import RequestContext
@@ -233,8 +234,11 @@ def import_object(ctx: RequestContext, request: ImportRequest) -> Struct:
 def export_object(ctx: RequestContext, request: ExportRequest) -> Struct:
     got = get(ctx, request)
     assert isinstance(got, GetResponse) and got.unique_identifier is not None
-    # Loaded after Get: a first Export of a Fresh object shows it no longer Fresh.
+    # Loaded after Get: a first Export of a Fresh object shows it no longer Fresh (in a read
+    # transaction Get leaves that write to the end of the message: see retrieval._served).
     obj = load_object(ctx, got.unique_identifier)
+    if obj.attributes is not None and obj.attributes.first("Fresh"):
+        obj.attributes.set("Fresh", False, ItemType.BOOLEAN)
     return ExportResponse(
         object_type=ObjectType(obj.record.object_type),
         unique_identifier=obj.uid,

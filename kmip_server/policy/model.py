@@ -284,6 +284,11 @@ class Policy:
                     ResultReason.AUTHENTICATION_NOT_SUCCESSFUL,
                 )
             return principal
+        if store is None and not required:
+            # No credential store configured: the credential is not a factor here, and the
+            # clients that always send one (PyKMIP, vCenter) are served on their certificate
+            # alone (docs/compatibility.md, header-credential).
+            return principal
         if store is None or password is None or not store.check(username, password):
             raise KmipError("the credential was not accepted", ResultReason.AUTHENTICATION_NOT_SUCCESSFUL)
         return dataclasses.replace(principal, authenticated_user=username)

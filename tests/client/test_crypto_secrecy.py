@@ -113,7 +113,7 @@ def test_no_secret_in_the_log_the_errors_or_the_data_directory(tmp_path: Path) -
     log = stderr_path.read_bytes()
     # The log is at DEBUG and saw the operations: the search below searched something.
     assert b"DEBUG" in log and b"connection from" in log
-    assert b"operation=ENCRYPT" in log and b"operation=DERIVE_KEY" in log
+    assert b"operation=Encrypt" in log and b"operation=Derive Key" in log
     assert len(errors) == 5 and all(errors)
     places = {"the server's log": log, "the client's errors": "\n".join(errors).encode()}
     for path in sorted(data_dir.rglob("*")):

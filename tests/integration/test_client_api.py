@@ -24,6 +24,7 @@ from kmip_client.protocol.spec.enums import (
     SecretDataType,
     State,
 )
+from kmip_server.policy import parse_policy
 from tests.support.inprocess import AsyncDispatcherTransport, DispatcherTransport
 
 VERSIONS = [(1, 4), (2, 1)]
@@ -109,10 +110,14 @@ def test_errors_carry_the_result_reason(engine):
     alice = client_for(engine, (2, 1), identity="alice")
     bob = client_for(engine, (2, 1), identity="bob")
     uid = alice.create("AES", 128)
+    with pytest.raises(KmipError) as hidden:
+        bob.get(uid)  # another's object is answered as a missing one
+    assert hidden.value.reason == ResultReason.OBJECT_NOT_FOUND and uid in hidden.value.message
+    assert bob.locate() == []
+    engine.reload_policy(parse_policy({"settings": {"hidden_objects": "permission-denied"}}, "test"))
     with pytest.raises(PermissionDenied) as denied:
         bob.get(uid)
     assert denied.value.reason == ResultReason.PERMISSION_DENIED and uid in denied.value.message
-    assert bob.locate() == []
     with pytest.raises(KmipError) as missing:
         alice.get("no-such-key")
     assert missing.value.reason == ResultReason.OBJECT_NOT_FOUND  # 2.x; 1.x says Item Not Found

@@ -17,7 +17,7 @@ from kmip_server.engine.context import RequestContext
 from kmip_server.engine.dispatcher import Dispatcher
 from kmip_server.engine.identity import ClientIdentity
 from kmip_server.operations.crypto import keys
-from kmip_server.policy import Policy
+from kmip_server.policy import Policy, Principal
 from kmip_server.storage.repository import Repository
 
 from .engine_support import T0, Clock, DelegatingCustody, one
@@ -107,7 +107,7 @@ def test_an_operation_reads_only_the_attributes_it_needs(engine, counting, store
     repository = Repository(store_url)
     try:
         with repository.write() as session:
-            ctx = RequestContext(ClientIdentity("alice"), V21, session, counting, Policy(frozenset()), T0)
+            ctx = RequestContext(ClientIdentity("alice"), V21, session, counting, Policy(administrators=frozenset()), T0, Principal("alice"))
             used = keys.key_for(ctx, uid, usage=keys.Usage.ENCRYPT, protects=True, action="encrypt")
             assert set(used.obj.attributes.names()) - {"Sensitive", "Extractable", "Always Sensitive",
                                                        "Never Extractable", "Fresh", "Lease Time",

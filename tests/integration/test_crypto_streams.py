@@ -19,7 +19,7 @@ from kmip_server.custody.pkcs11 import Pkcs11Custody
 from kmip_server.engine.context import RequestContext, WriteNeeded
 from kmip_server.engine.identity import ClientIdentity
 from kmip_server.operations.crypto import streams
-from kmip_server.policy import Policy
+from kmip_server.policy import Policy, Principal
 from kmip_server.storage.repository import Repository
 from kmip_server.storage.schema import crypto_streams
 
@@ -55,7 +55,7 @@ VERSION = (2, 1)
 
 
 def context(session, custody: Pkcs11Custody, name: str = "alice", now: int = T0) -> RequestContext:
-    return RequestContext(ClientIdentity(name), VERSION, session, custody, Policy(frozenset({"admin"})), now)
+    return RequestContext(ClientIdentity(name), VERSION, session, custody, Policy(administrators=frozenset({"admin"})), now, Principal(name))
 
 
 def opened(repository: Repository, custody: Pkcs11Custody, name: str = "alice", now: int = T0) -> bytes:

@@ -155,8 +155,8 @@ def test_a_repeated_custody_failure_is_logged_once_then_counted(engine, caplog) 
         engine._failures.flush()
     messages = [r.getMessage() for r in caplog.records if r.name == "strongroom.engine"]
     assert messages == [
-        "key custody failed during CREATE: the PKCS#11 token failed to wrap a key value (DeviceError)",
-        "key custody failed during CREATE: the PKCS#11 token failed to wrap a key value (DeviceError)"
+        "key custody failed during Create: the PKCS#11 token failed to wrap a key value (DeviceError)",
+        "key custody failed during Create: the PKCS#11 token failed to wrap a key value (DeviceError)"
         + messages[1][messages[1].index(" (repeated") :],
     ]
     assert "(repeated 299 times in the last" in messages[1]

@@ -101,7 +101,9 @@ def test_every_query_function_of_2_x_in_one_query(engine, store_url, version):
     }
     assert crypto <= ops
     assert Operation.RE_KEY in ops and Operation.RE_KEY_KEY_PAIR in ops
-    assert Operation.POLL not in ops and Operation.ARCHIVE not in ops and {Operation.CERTIFY, Operation.VALIDATE} <= ops
+    # Poll and Cancel: the requester's side of M-of-N approval (operations/asynchronous.py).
+    assert {Operation.POLL, Operation.CANCEL} <= ops and Operation.ARCHIVE not in ops
+    assert {Operation.CERTIFY, Operation.VALIDATE} <= ops
     assert payload.object_types == SUPPORTED_OBJECT_TYPES
     assert payload.vendor_identification == "Strongroom"
     assert payload.server_information.server_name == "Strongroom"

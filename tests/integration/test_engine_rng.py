@@ -14,7 +14,7 @@ from kmip_server.engine.context import RequestContext
 from kmip_server.engine.identity import ClientIdentity
 from kmip_server.operations.crypto import rng
 from kmip_server.operations.crypto.rng import MAX_RANDOM_BYTES, rng_seed
-from kmip_server.policy import Policy
+from kmip_server.policy import Policy, Principal
 from kmip_server.storage.repository import Repository
 
 from .engine_support import DelegatingCustody, failure, one
@@ -101,7 +101,7 @@ def test_a_token_that_takes_no_seed_refuses_it(custody, tmp_path):
     repository.create_schema()
     try:
         with repository.write() as session:
-            ctx = RequestContext(ClientIdentity("alice"), V21, session, unseedable, Policy(frozenset()), 0)
+            ctx = RequestContext(ClientIdentity("alice"), V21, session, unseedable, Policy(administrators=frozenset()), 0, Principal("alice"))
             with pytest.raises(KmipError) as refused:
                 rng_seed(ctx, RNGSeedRequest(data=SEED))
             assert refused.value.reason == ResultReason.PERMISSION_DENIED

@@ -8,6 +8,7 @@ lease, and the per-key lock without it); the lease itself; the schema migration;
 
 from __future__ import annotations
 
+import json
 import logging
 import shutil
 import threading
@@ -157,6 +158,14 @@ def test_1x_clients_neither_set_nor_see_the_rotate_attributes(engine: Dispatcher
     assert replacement(rotated.new_uids[0]) in everything(engine, V14, uid)["Link"]
 
 
+
+def audit_records(engine):
+    from kmip_server.audit import tail
+
+    with engine.repository.read() as s:
+        return tail(s.connection, 10_000)
+
+
 # ---- rotating
 
 
@@ -165,14 +174,19 @@ def test_a_due_key_is_rotated_once_with_its_name_links_and_lineage(engine, sched
     clock.now = T0 + HOUR - 1
     assert scheduler.check() == []  # not yet: Initial Date + Rotate Interval is a second away
     clock.now = T0 + HOUR
-    with caplog.at_level(logging.INFO, logger="strongroom.audit"):
-        (rotated,) = scheduler.check()
-        assert scheduler.check() == []  # once: the replacement is due an interval later
+    before = len(audit_records(engine))
+    (rotated,) = scheduler.check()
+    assert scheduler.check() == []  # once: the replacement is due an interval later
     (new,) = rotated.new_uids
     assert (rotated.old_uid, rotated.due_since, rotated.rotated) == (old, T0 + HOUR, T0 + HOUR)
-    assert [r.getMessage() for r in caplog.records if r.name == "strongroom.audit"] == [
-        f"identity=alice operation=RE_KEY result=Success by=rotation object={old} replacement={new}"
-    ]
+    (record,) = audit_records(engine)[before:]  # in the audit trail, with the rotation's transaction
+    assert (record.identity, record.operation, record.object_ids, record.result, record.detail) == (
+        "alice",
+        "Re-key",
+        (old, new),
+        "Success",
+        "automatic rotation",
+    )
     got_new, got_old = everything(engine, V21, new), everything(engine, V21, old)
     assert names(engine, new) == ["payroll"] and "Name" not in got_old  # the Name moved
     assert got_new["Link"] == [replaced(old)] and got_old["Link"] == [replacement(new)]
@@ -309,23 +323,24 @@ def test_a_key_that_cannot_be_rotated_is_logged_and_left_for_an_hour(engine, sch
     clock.now = T0 + HOUR
 
     def logged() -> list[str]:
-        lines = [r.getMessage() for r in caplog.records if r.name in ("strongroom.rotation", "strongroom.audit")]
+        lines = [r.getMessage() for r in caplog.records if r.name == "strongroom.rotation"]
         caplog.clear()
         return [line for line in lines if lone in line]
 
     with caplog.at_level(logging.INFO):
         (rotated,) = scheduler.check()  # the other key is rotated all the same
         assert rotated.old_uid == due
-        audit_line, warning = logged()
-        assert (
-            audit_line == f"identity=alice operation=RE_KEY_KEY_PAIR result=OBJECT_NOT_FOUND by=rotation object={lone}"
-        )
+        (warning,) = logged()
         assert warning.startswith(f"could not rotate {lone} (due since ") and "no Public Key Link" in warning
+        failed = [r for r in audit_records(engine) if r.object_ids == (lone,) and r.detail == "automatic rotation"]
+        assert [(r.operation, r.result, r.reason) for r in failed] == [
+            ("Re-key Key Pair", "Operation Failed", "Object Not Found")
+        ]
         clock.now = T0 + 2 * HOUR - 1
         assert scheduler.check() == [] and logged() == []  # left alone
         clock.now = T0 + 2 * HOUR
         assert [r.old_uid for r in scheduler.check()] == [rotated.new_uids[0]]
-        assert len(logged()) == 2  # tried again after the hour
+        assert len(logged()) == 1  # tried again after the hour
     assert _replacements_of(engine, lone) == []
 
 
@@ -577,11 +592,23 @@ def test_a_server_with_two_workers_rotates_a_due_key_once(tmp_path: Path) -> Non
         assert f"{old}  ->  {new}" in status
         assert "its lease runs until" in status
     log = server.stderr_text(limit=10**7)
-    assert log.count(f"by=rotation object={old} replacement=") == 1, log
+    assert _rotations_recorded(data_dir, old) == 1, log
+    assert run_cli(["audit", "verify", "--data-dir", str(data_dir)]).returncode == 0
     assert "(2 workers)" in log and "Traceback" not in log
     # SIGTERM stopped the schedulers, and the holder gave the lease up.
     status = run_cli(["rotation", "status", "--data-dir", str(data_dir)]).stdout
     assert "Rotating: no server process holds the rotation lease now" in status
+
+
+def _rotations_recorded(data_dir: Path, uid: str) -> int:
+    """How many successful automatic rotations of ``uid`` the audit trail records."""
+    found = run_cli(["audit", "search", "--data-dir", str(data_dir), "--object", uid, "--json"]).stdout
+    records = [json.loads(line) for line in found.splitlines()]
+    return sum(
+        1
+        for r in records
+        if r["detail"] == "automatic rotation" and r["object_ids"][0] == uid and r["result"] == "Success"
+    )
 
 
 def test_two_servers_on_one_postgresql_database_rotate_each_due_key_once(tmp_path: Path) -> None:
@@ -611,5 +638,7 @@ def test_two_servers_on_one_postgresql_database_rotate_each_due_key_once(tmp_pat
                 assert _attributes_over_tls(one_node, new)["Rotate Generation"] == [1]
         logs = one_node.stderr_text(limit=10**7) + other_node.stderr_text(limit=10**7)
         for uid in uids:
-            assert logs.count(f"by=rotation object={uid} replacement=") == 1, logs
+            assert _rotations_recorded(first, uid) == 1, logs
+        # Four schedulers and two nodes' requests appended to one chain.
+        assert run_cli(["audit", "verify", "--data-dir", str(second)]).returncode == 0
         assert "Traceback" not in logs

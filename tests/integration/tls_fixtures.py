@@ -144,11 +144,10 @@ class BatchingEcho:
 
 
 class GatheringEcho(BatchingEcho):
-    """:class:`BatchingEcho` that says a message writes when its batch item ID holds ``write``
-    (the engine's Dispatcher.writes tells by operation), so the transport gathers them."""
+    """:class:`BatchingEcho` that, like the engine's Dispatcher, commits every message (its
+    audit records), so the transport gathers messages for group commits."""
 
-    def writes(self, message: bytes) -> bool:
-        return b"write" in message
+    commits_every_message = True
 
 
 def _echo(message: bytes, identity: ClientIdentity, batch_size: int | None) -> bytes:
