@@ -136,6 +136,7 @@ class Polled:
 
     request: ApprovalRequest
     payload: bytes | None = dataclasses.field(default=None, repr=False)  # set when approved
+    operation: int | None = None  # the held item's Operation, set with the payload
 
 
 #: Where a method appends the auditable steps it took (None: not recorded).
@@ -219,7 +220,7 @@ class ApprovalService:
                 f"request {row.id} expired at {view.expires} without {row.required} approval(s)", ApprovalError.FINISHED
             )
         if view.status == APPROVED:
-            return Polled(view, self.custody.unwrap(row.sealed_payload, _aad(row.id)))
+            return Polled(view, self.custody.unwrap(row.sealed_payload, _aad(row.id)), row.operation)
         return Polled(view)
 
     def complete(self, session: Any, request_id: str, now: int, outcome: str) -> None:

@@ -14,6 +14,7 @@ import dataclasses
 import logging
 import os
 import time
+from collections.abc import Sequence
 from typing import Any, Protocol
 
 from kmip_client.protocol.errors import KmipError, PermissionDenied
@@ -62,7 +63,20 @@ class Trace:
 class Approvals(Protocol):
     """The M-of-N approval service (kmip_server/approvals) as the dispatcher uses it."""
 
-    def submit(self, session: Any, **request: Any) -> None: ...
+    def submit(
+        self,
+        session: Any,
+        *,
+        correlation_value: bytes,
+        requester: str,
+        tenant: str,
+        version: tuple[int, int],
+        operation: int,
+        payload: bytes,
+        object_ids: Sequence[str],
+        rule: Any,
+        now: int,
+    ) -> str: ...
 
 
 def status_name(result: ResponseBatchItem) -> str:
@@ -164,20 +178,26 @@ class ItemRunner:
             return _failed(error, item), f"approval needed: {rule.name}"
         correlation = os.urandom(16)
         approvals = self.approvals
-        payload = to_bytes(item.payload)  # type: ignore[arg-type]
-        request = {
-            "correlation_value": correlation,
-            "requester": ctx.principal.name,
-            "tenant": ctx.principal.tenant,
-            "version": ctx.version,
-            "operation": int(item.operation),  # type: ignore[arg-type]
-            "payload": payload,
-            "object_ids": need.object_ids,
-            "rule": rule,
-            "now": ctx.now,
-        }
-        # Written with the message's audit records, in the write transaction that ends it.
-        ctx.deferred.append(lambda session: approvals.submit(session, **request))
+        payload = to_bytes(item.payload)
+        principal, version, now, operation = ctx.principal, ctx.version, ctx.now, int(item.operation)  # type: ignore[arg-type]
+        object_ids = need.object_ids
+
+        def submit(session: Any) -> None:
+            # Written with the message's audit records, in the write transaction that ends it.
+            approvals.submit(
+                session,
+                correlation_value=correlation,
+                requester=principal.name,
+                tenant=principal.tenant,
+                version=version,
+                operation=operation,
+                payload=payload,
+                object_ids=object_ids,
+                rule=rule,
+                now=now,
+            )
+
+        ctx.deferred.append(submit)
         result = ResponseBatchItem(
             operation=item.operation,
             unique_batch_item_id=item.unique_batch_item_id,

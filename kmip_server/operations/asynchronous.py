@@ -80,7 +80,8 @@ def poll(ctx: RequestContext, payload: PollRequest) -> ResponseBatchItem:
         )
     if ctx.run_approved is None:
         raise KmipError("this server cannot run approved requests", ResultReason.GENERAL_FAILURE)
-    result = ctx.run_approved(Operation(request.operation), polled.payload)
+    assert polled.operation is not None
+    result = ctx.run_approved(Operation(polled.operation), polled.payload)
     service.complete(ctx.session, request.id, ctx.now, _outcome(result))
     return result
 
