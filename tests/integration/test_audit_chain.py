@@ -7,6 +7,8 @@ import dataclasses
 import io
 import json
 import threading
+from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from sqlalchemy import delete, select, text, update
@@ -17,6 +19,7 @@ from kmip_server.audit import (
     AuditTrail,
     AuditWriteError,
     TrailBroken,
+    VerifyReport,
     search,
     syslog_line,
     tail,
@@ -25,7 +28,7 @@ from kmip_server.audit import (
     write_jsonl,
 )
 from kmip_server.audit.records import MAX_DETAIL, audit_head, audit_records, chained_hash, row_to_record
-from kmip_server.custody import CustodyError
+from kmip_server.custody import CustodyError, KeyCustody, Pkcs11Custody
 from kmip_server.storage.repository import Repository
 
 from .engine_support import DelegatingCustody
@@ -48,7 +51,7 @@ def event(n: int, identity: str = "alice", operation: str = "Get") -> AuditEvent
 
 
 @pytest.fixture
-def repo(store_url: str):
+def repo(store_url: str) -> Iterator[Repository]:
     import kmip_server.audit  # noqa: F401  (declares the tables)
 
     repository = Repository(store_url)
@@ -57,18 +60,20 @@ def repo(store_url: str):
     repository.dispose()
 
 
-def fill(repo: Repository, trail: AuditTrail, batches=((1, 2), (3, 4, 5), (6,), (7, 8))) -> None:
+def fill(
+    repo: Repository, trail: AuditTrail, batches: tuple[tuple[int, ...], ...] = ((1, 2), (3, 4, 5), (6,), (7, 8))
+) -> None:
     for batch in batches:
         with repo.write() as s:
             trail.append(s.connection, [event(n) for n in batch])
 
 
-def check(repo: Repository, custody):
+def check(repo: Repository, custody: KeyCustody) -> VerifyReport:
     with repo.read() as s:
         return verify(s.connection, custody)
 
 
-def test_an_intact_trail_verifies_and_each_append_is_sealed_once(repo, custody) -> None:
+def test_an_intact_trail_verifies_and_each_append_is_sealed_once(repo: Repository, custody: Pkcs11Custody) -> None:
     fill(repo, AuditTrail(custody, "node-1"))
     report = check(repo, custody)
     assert (report.ok, report.checked, report.first_bad) == (True, 8, None)
@@ -78,19 +83,19 @@ def test_an_intact_trail_verifies_and_each_append_is_sealed_once(repo, custody) 
         assert [r.seq for r in tail(s.connection, 3)] == [6, 7, 8]
 
 
-def _edit(repo: Repository, seq: int, **values) -> None:
+def _edit(repo: Repository, seq: int, **values: object) -> None:
     with repo.write() as s:
         s.connection.execute(update(audit_records).where(audit_records.c.seq == seq).values(**values))
 
 
-def test_an_edited_record_is_named(repo, custody) -> None:
+def test_an_edited_record_is_named(repo: Repository, custody: Pkcs11Custody) -> None:
     fill(repo, AuditTrail(custody, "node-1"))
     _edit(repo, 3, identity="mallory")
     report = check(repo, custody)
     assert not report.ok and report.first_bad == 3 and "edited" in report.message
 
 
-def test_a_deleted_record_is_named(repo, custody) -> None:
+def test_a_deleted_record_is_named(repo: Repository, custody: Pkcs11Custody) -> None:
     fill(repo, AuditTrail(custody, "node-1"))
     with repo.write() as s:
         s.connection.execute(delete(audit_records).where(audit_records.c.seq == 4))
@@ -98,7 +103,7 @@ def test_a_deleted_record_is_named(repo, custody) -> None:
     assert not report.ok and report.first_bad == 5 and "seq 5 where 4" in report.message
 
 
-def test_reordered_records_are_caught(repo, custody) -> None:
+def test_reordered_records_are_caught(repo: Repository, custody: Pkcs11Custody) -> None:
     fill(repo, AuditTrail(custody, "node-1"))
     with repo.write() as s:
         conn = s.connection
@@ -124,7 +129,7 @@ def _rechain_from(repo: Repository, seq: int) -> None:
         conn.execute(update(audit_head).values(hash=prev, seq=rows[-1].seq))
 
 
-def test_an_inserted_record_with_a_recomputed_chain_fails_at_the_mac(repo, custody) -> None:
+def test_an_inserted_record_with_a_recomputed_chain_fails_at_the_mac(repo: Repository, custody: Pkcs11Custody) -> None:
     fill(repo, AuditTrail(custody, "node-1"))
     with repo.write() as s:
         conn = s.connection
@@ -142,7 +147,7 @@ def test_an_inserted_record_with_a_recomputed_chain_fails_at_the_mac(repo, custo
     assert "record 6: its MAC is not the token's" in report.message and "from record 3 on" in report.message
 
 
-def test_an_edit_rehashed_with_every_mac_dropped_fails_at_the_head(repo, custody) -> None:
+def test_an_edit_rehashed_with_every_mac_dropped_fails_at_the_head(repo: Repository, custody: Pkcs11Custody) -> None:
     fill(repo, AuditTrail(custody, "node-1"))
     _edit(repo, 4, result="Operation Failed")
     with repo.write() as s:
@@ -153,7 +158,7 @@ def test_an_edit_rehashed_with_every_mac_dropped_fails_at_the_head(repo, custody
     assert not report.ok and report.first_bad == 3 and "head row's MAC" in report.message, report
 
 
-def test_a_truncated_tail_is_caught_even_with_the_head_rewritten(repo, custody) -> None:
+def test_a_truncated_tail_is_caught_even_with_the_head_rewritten(repo: Repository, custody: Pkcs11Custody) -> None:
     fill(repo, AuditTrail(custody, "node-1"))
     with repo.write() as s:
         s.connection.execute(delete(audit_records).where(audit_records.c.seq > 6))
@@ -166,7 +171,9 @@ def test_a_truncated_tail_is_caught_even_with_the_head_rewritten(repo, custody) 
     assert not report.ok and report.first_bad == 7 and "head row's MAC" in report.message, report
 
 
-def test_a_tail_cut_back_to_an_append_cannot_borrow_that_appends_mac_for_the_head(repo, custody) -> None:
+def test_a_tail_cut_back_to_an_append_cannot_borrow_that_appends_mac_for_the_head(
+    repo: Repository, custody: Pkcs11Custody
+) -> None:
     """Record 6 ends an append and carries the token's MAC over (6, hash 6): the same end the
     head would seal. The head's MAC has a domain of its own, so copying it there fails."""
     fill(repo, AuditTrail(custody, "node-1"))
@@ -180,7 +187,7 @@ def test_a_tail_cut_back_to_an_append_cannot_borrow_that_appends_mac_for_the_hea
     assert not report.ok and report.first_bad == 7 and "head row's MAC" in report.message, report
 
 
-def test_a_record_added_past_the_head_is_caught(repo, custody) -> None:
+def test_a_record_added_past_the_head_is_caught(repo: Repository, custody: Pkcs11Custody) -> None:
     fill(repo, AuditTrail(custody, "node-1"))
     with repo.read() as s:
         last = row_to_record(s.connection.execute(select(audit_records).where(audit_records.c.seq == 8)).one())
@@ -198,14 +205,14 @@ def test_a_record_added_past_the_head_is_caught(repo, custody) -> None:
     assert not report.ok and report.first_bad == 9 and "past the sealed end" in report.message, report
 
 
-def _export(repo: Repository, custody) -> list[str]:
+def _export(repo: Repository, custody: KeyCustody) -> list[str]:
     out = io.StringIO()
     with repo.read() as s:
         assert write_jsonl(s.connection, custody, out) == 8
     return out.getvalue().splitlines()
 
 
-def test_an_export_verifies_and_each_kind_of_tampering_is_caught(repo, custody) -> None:
+def test_an_export_verifies_and_each_kind_of_tampering_is_caught(repo: Repository, custody: Pkcs11Custody) -> None:
     fill(repo, AuditTrail(custody, "node-1"))
     lines = _export(repo, custody)
     assert json.loads(lines[-1])["seal"]["seq"] == 8
@@ -232,7 +239,7 @@ def test_an_export_verifies_and_each_kind_of_tampering_is_caught(repo, custody) 
         assert not report.ok and report.first_bad == line, (line, report)
 
 
-def _rehash_lines(records: list[dict]) -> list[str]:
+def _rehash_lines(records: list[dict[str, Any]]) -> list[str]:
     """Renumber and rechain exported records as someone holding the file but not the token can."""
     prev = bytes(32)
     lines = []
@@ -243,7 +250,7 @@ def _rehash_lines(records: list[dict]) -> list[str]:
     return lines
 
 
-def test_an_export_rehashed_around_a_forged_record_fails_at_the_mac(repo, custody) -> None:
+def test_an_export_rehashed_around_a_forged_record_fails_at_the_mac(repo: Repository, custody: Pkcs11Custody) -> None:
     fill(repo, AuditTrail(custody, "node-1"))
     lines = _export(repo, custody)
     records = [json.loads(line) for line in lines[:-1]]
@@ -255,7 +262,9 @@ def test_an_export_rehashed_around_a_forged_record_fails_at_the_mac(repo, custod
     assert not report.ok and report.first_bad == 3 and "line 6 (record 6): its MAC is not the token's" in report.message
 
 
-def test_an_export_cut_back_to_an_append_cannot_borrow_its_mac_for_the_seal(repo, custody) -> None:
+def test_an_export_cut_back_to_an_append_cannot_borrow_its_mac_for_the_seal(
+    repo: Repository, custody: Pkcs11Custody
+) -> None:
     fill(repo, AuditTrail(custody, "node-1"))
     lines = _export(repo, custody)
     sixth = json.loads(lines[5])
@@ -265,7 +274,7 @@ def test_an_export_cut_back_to_an_append_cannot_borrow_its_mac_for_the_seal(repo
     assert not report.ok and report.first_bad == 7 and "seal line's MAC" in report.message, report
 
 
-def test_a_tampered_trail_is_not_exported_under_a_new_seal(repo, custody) -> None:
+def test_a_tampered_trail_is_not_exported_under_a_new_seal(repo: Repository, custody: Pkcs11Custody) -> None:
     """Otherwise the next export would launder a database rewritten without the token."""
     fill(repo, AuditTrail(custody, "node-1"))
     _edit(repo, 4, identity="mallory")
@@ -277,18 +286,20 @@ def test_a_tampered_trail_is_not_exported_under_a_new_seal(repo, custody) -> Non
     assert caught.value.report.first_bad == 1 and "head row's MAC" in caught.value.report.message
 
 
-def test_records_hold_names_and_a_capped_detail(repo, custody) -> None:
+def test_records_hold_names_and_a_capped_detail(repo: Repository, custody: Pkcs11Custody) -> None:
     long = dataclasses.replace(event(1, operation="Activate"), detail="x" * 5000)
     with repo.write() as s:
         AuditTrail(custody, "node-1").append(s.connection, [long])
     with repo.read() as s:
         (record,) = tail(s.connection, 5)
-    assert len(record.detail or "") == MAX_DETAIL and record.detail.endswith("…")
+    assert record.detail is not None and len(record.detail) == MAX_DETAIL and record.detail.endswith("…")
     assert record.attributes == ("State",) and record.object_ids == ("uid-1",)
     assert check(repo, custody).ok  # the hash covers the detail as stored
 
 
-def test_a_token_that_cannot_seal_refuses_the_append_and_nothing_is_written(repo, custody) -> None:
+def test_a_token_that_cannot_seal_refuses_the_append_and_nothing_is_written(
+    repo: Repository, custody: Pkcs11Custody
+) -> None:
     class Broken(DelegatingCustody):
         def audit_mac(self, data: bytes) -> bytes:
             raise CustodyError("token gone")
@@ -302,7 +313,7 @@ def test_a_token_that_cannot_seal_refuses_the_append_and_nothing_is_written(repo
     assert check(repo, custody).ok
 
 
-def test_search_filters_by_identity_object_operation_and_time(repo, custody) -> None:
+def test_search_filters_by_identity_object_operation_and_time(repo: Repository, custody: Pkcs11Custody) -> None:
     trail = AuditTrail(custody, "node-1")
     with repo.write() as s:
         trail.append(s.connection, [event(1, "alice", "Create"), event(2, "bob", "Get"), event(3, "alice", "Activate")])
@@ -326,7 +337,7 @@ def test_syslog_lines_follow_rfc_5424_and_escape_structured_data() -> None:
     assert 'identity="ev\\"il\\]\\\\"' in line and 'objects="a,b"' in line and line.endswith("] refused")
 
 
-def test_two_nodes_appending_at_once_make_one_chain(store_url: str, custody) -> None:
+def test_two_nodes_appending_at_once_make_one_chain(store_url: str, custody: Pkcs11Custody) -> None:
     import kmip_server.audit  # noqa: F401
 
     nodes = [Repository(store_url), Repository(store_url)]
