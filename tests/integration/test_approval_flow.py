@@ -1,5 +1,5 @@
-"""M-of-N approval end to end with the client library: a real ``strongroom serve`` (SoftHSM2,
-SQLite) on loopback with its KMIP and HTTPS ports, real mutual TLS, client certificates from
+"""M-of-N approval end to end with the client library: a real ``strongroom serve`` (SoftHSM2;
+SQLite, then PostgreSQL) on loopback with its KMIP and HTTPS ports, real mutual TLS, client certificates from
 the data directory's CA, and an access policy whose approval rule makes Destroy of objects in
 Object Group "root-keys" need 2 of carol, dave and erin (approver role).
 
@@ -12,6 +12,7 @@ approving her own request, a second vote, a deny.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import http.client
 import json
 import re
@@ -22,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from kmip_client import Client, GeneralFailure, ItemNotFound, KmipError, OperationPending, PermissionDenied
+from kmip_client import Client, ItemNotFound, KmipError, OperationPending, PermissionDenied
 from kmip_client.aio import AsyncClient
 from kmip_client.approvals import ApprovalError, ApprovalsClient
 from kmip_client.protocol.spec.enums import CancellationResult, Operation, ResultReason, State
@@ -36,6 +37,8 @@ from tests.support.server_process import (
     running_server,
     strongroom_init,
 )
+
+from .conftest import postgres_schema_url
 
 PEOPLE = ("alice", "bob", "carol", "dave", "erin")
 ROOT = {"Object Group": "root-keys"}
@@ -84,14 +87,6 @@ approvers = ["carol", "dave", "erin"]
 expires_after = {EXPIRES_AFTER}
 """
 
-# The server's Poll of an approved request passes the request's spelled operation ("Destroy",
-# ApprovalRequest.operation) to Operation() in kmip_server/operations/asynchronous.py and
-# answers General Failure "internal server error". Strict: remove this once the server runs
-# approved requests (with that one line fixed, every test here passes).
-_APPROVED_POLL_BROKEN = pytest.mark.xfail(
-    raises=GeneralFailure, strict=True, reason="the server's Poll cannot run an approved request yet"
-)
-
 
 @dataclass(frozen=True)
 class Server:
@@ -125,15 +120,28 @@ def _use_policy(data_dir: Path) -> None:
     config.write_text(text)
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    data_dir = tmp_path_factory.mktemp("approvals") / "data"
+def _use_store(data_dir: Path, url: str) -> None:
+    config = data_dir / "strongroom.toml"
+    text, count = re.subn(r'(?m)^url = ".*"$', f'url = "{url}"', config.read_text())
+    assert count == 1
+    config.write_text(text)
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """A server per store: votes and Polls lock the request's row (SELECT ... FOR UPDATE)."""
+    data_dir = tmp_path_factory.mktemp(f"approvals-{request.param}") / "data"
     admin = strongroom_init(data_dir)
     identities = {name: issue_client_cert(data_dir, name, data_dir.parent / name) for name in PEOPLE}
     _use_policy(data_dir)
     https_port = free_port()
-    with running_server(data_dir, free_port(), workers=2, extra_args=["--https-port", str(https_port)]) as process:
-        yield Server(process, https_port, {"admin": admin, **identities})
+    store = postgres_schema_url() if request.param == "postgresql" else contextlib.nullcontext()
+    with store as url:  # the SQLite store init made, or an empty PostgreSQL schema
+        if url is not None:
+            _use_store(data_dir, url)
+        extra = ["--https-port", str(https_port)]
+        with running_server(data_dir, free_port(), workers=2, extra_args=extra) as process:
+            yield Server(process, https_port, {"admin": admin, **identities})
 
 
 def _held_destroy(kmip: Client, uid: str) -> OperationPending:
@@ -152,7 +160,6 @@ def _assert_destroyed(kmip: Client, uid: str) -> None:
     assert kmip.get_attributes(uid, ["State"]) == {"State": [State.DESTROYED]}
 
 
-@_APPROVED_POLL_BROKEN
 def test_destroy_of_a_root_key_waits_for_two_approvers(server: Server) -> None:
     with server.client("alice") as kmip:
         uid = kmip.create("AES", 256, attributes=ROOT)
@@ -271,7 +278,6 @@ def test_an_unapproved_request_expires(server: Server) -> None:
         assert len(kmip.get(uid).value) == 32
 
 
-@_APPROVED_POLL_BROKEN
 def test_kmip_1_4_names_an_unknown_request_item_not_found(server: Server) -> None:
     with server.client("alice", version=(1, 4)) as kmip:
         uid = kmip.create("AES", 128, attributes=ROOT)
@@ -288,7 +294,6 @@ def test_kmip_1_4_names_an_unknown_request_item_not_found(server: Server) -> Non
         assert unknown.value.reason == ResultReason.ITEM_NOT_FOUND
 
 
-@_APPROVED_POLL_BROKEN
 def test_the_async_client_waits_for_the_approvals(server: Server) -> None:
     async def main() -> str:
         async with server.async_client("alice") as kmip:
