@@ -24,7 +24,7 @@ import hashlib
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, bindparam, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import dialect as sqlite_dialect
 from sqlalchemy.exc import SQLAlchemyError
@@ -52,7 +52,13 @@ class AuditWriteError(Exception):
 _HEAD = select(audit_head.c.seq, audit_head.c.hash).where(audit_head.c.id == 1)
 _HEAD_LOCKED = _HEAD.with_for_update()
 _INSERT = insert(audit_records)
-_SET_HEAD = update(audit_head).where(audit_head.c.id == 1)
+# Built once, values bound per call: a statement built per append (``.values(...)``) costs
+# SQLAlchemy a fresh cache key and coercions each time, a third of a one-record append.
+_SET_HEAD = (
+    update(audit_head)
+    .where(audit_head.c.id == 1)
+    .values(seq=bindparam("head_seq"), hash=bindparam("head_hash"), mac=bindparam("head_mac"))
+)
 
 
 class AuditTrail:
@@ -79,7 +85,7 @@ class AuditTrail:
             rows[-1]["mac"] = self.custody.audit_mac(mac_input(RECORD, seq, prev))
             head_mac = self.custody.audit_mac(mac_input(HEAD, seq, prev))
             _insert(conn, rows)
-            conn.execute(_SET_HEAD.values(seq=seq, hash=prev, mac=head_mac))
+            conn.execute(_SET_HEAD, {"head_seq": seq, "head_hash": prev, "head_mac": head_mac})
         except CustodyError as exc:
             raise AuditWriteError(f"the token could not seal the audit records: {exc}") from exc
         except SQLAlchemyError as exc:
