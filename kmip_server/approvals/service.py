@@ -26,9 +26,10 @@ from collections.abc import Collection, Sequence
 from typing import Any, Protocol, TypeAlias
 
 from kmip_client.protocol.errors import KmipError, PermissionDenied
-from kmip_client.protocol.spec.enums import Operation, ResultReason
+from kmip_client.protocol.spec.enums import ResultReason
 
 from ..custody import KeyCustody
+from ..policy.facts import operation_name
 from . import store
 from .store import APPROVE, CANCELLED, DENIED, DENY, DONE, EXPIRED, PENDING, StoredRequest
 
@@ -36,12 +37,6 @@ from .store import APPROVE, CANCELLED, DENIED, DENY, DONE, EXPIRED, PENDING, Sto
 APPROVED = "approved"
 KEEP_FINISHED = 7 * 86400
 
-# Spec spellings the enum names do not give (kept small: approvals hold few operations).
-_SPELLING = {
-    Operation.RE_KEY: "Re-key",
-    Operation.RE_KEY_KEY_PAIR: "Re-key Key Pair",
-    Operation.RE_CERTIFY: "Re-certify",
-}
 
 
 class Rule(Protocol):
@@ -141,14 +136,6 @@ class Polled:
 
 #: Where a method appends the auditable steps it took (None: not recorded).
 Steps: TypeAlias = "builtins.list[Step] | None"
-
-
-def operation_name(operation: int) -> str:
-    try:
-        op = Operation(operation)
-    except ValueError:
-        return f"0x{operation:08X}"
-    return _SPELLING.get(op) or op.name.replace("_", " ").title()
 
 
 def approval_needed_error(rule: Rule, operation: str) -> KmipError:

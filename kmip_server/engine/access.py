@@ -16,34 +16,14 @@ from __future__ import annotations
 import dataclasses
 
 from kmip_client.protocol.errors import KmipError, PermissionDenied
-from kmip_client.protocol.spec.enums import Operation, ResultReason
+from kmip_client.protocol.spec.enums import ResultReason
 
 from ..policy.facts import ApprovalRule, Decision, NewObjectFacts, ObjectFacts
 from ..storage.records import LocateQuery, ObjectRecord, StoredAttribute
 from .context import RequestContext
 
-# The spec's spelling where the enum name does not give it.
-_SPELLING = {
-    Operation.RE_KEY: "Re-key",
-    Operation.RE_KEY_KEY_PAIR: "Re-key Key Pair",
-    Operation.RE_CERTIFY: "Re-certify",
-    Operation.MAC: "MAC",
-    Operation.MAC_VERIFY: "MAC Verify",
-    Operation.RNG_RETRIEVE: "RNG Retrieve",
-    Operation.RNG_SEED: "RNG Seed",
-    Operation.PKCS_11: "PKCS#11",
-}
 # Attributes a policy scope may look at beyond the object's row.
 _CUSTOM_PREFIXES = ("x-", "y-")
-
-
-def operation_name(operation: int) -> str:
-    """The operation as the spec names it ("Get Attribute List", "Re-key"), for policy and audit."""
-    try:
-        op = Operation(operation)
-    except ValueError:
-        return f"0x{operation:08X}"
-    return _SPELLING.get(op) or op.name.replace("_", " ").title()
 
 
 class ApprovalNeeded(Exception):

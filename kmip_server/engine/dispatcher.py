@@ -56,7 +56,7 @@ from ..custody import KeyCustody
 from ..logsafe import RepeatLimiter
 from ..policy import Policy
 from ..policy.credentials import CredentialStore
-from ..policy.facts import Principal
+from ..policy.facts import Principal, operation_name
 from ..storage.repository import Repository, Session
 from .context import RequestContext, WriteNeeded
 from .identity import ClientIdentity
@@ -78,6 +78,7 @@ _UNDONE = ResultStatus.OPERATION_UNDONE
 # How long one transaction of a large message's writes may run (see _run_in_chunks): the
 # longest the worker's other writers wait for it, and each chunk still costs only one commit.
 _CHUNK_SECONDS = 0.02
+_HANDOFF_SECONDS = 0.0005
 _NO_LOCK = contextlib.nullcontext()
 _MESSAGE = "(message)"  # the audit trail's operation for a message refused as a whole
 
@@ -311,7 +312,9 @@ class Dispatcher:
             detail=refused.detail,
         )
 
-    def _write_records(self, session: Session, events: list[AuditEvent], deferred: list[Callable[[Session], None]]) -> None:
+    def _write_records(
+        self, session: Session, events: list[AuditEvent], deferred: list[Callable[[Session], None]]
+    ) -> None:
         for write in deferred:
             write(session)
         if events:
@@ -320,7 +323,11 @@ class Dispatcher:
                 for e in events:
                     audit_log.debug(
                         "identity=%s operation=%s result=%s reason=%s objects=%s",
-                        e.identity, e.operation, e.result, e.reason, ",".join(e.object_ids) or "-",
+                        e.identity,
+                        e.operation,
+                        e.result,
+                        e.reason,
+                        ",".join(e.object_ids) or "-",
                     )
 
     def _record_apart(
@@ -426,14 +433,7 @@ class Dispatcher:
             raise
         except Exception as exc:  # noqa: BLE001 - the commit, the audit append or opening the transaction failed
             error = self._storage_failed(exc)
-            return [
-                _Outcome(
-                    [failure_item(error, item.operation, item.unique_batch_item_id) for item in p.message.batch_items],
-                    [],
-                    [],
-                )
-                for p in group
-            ]
+            return [_failed_outcome(error, p) for p in group]
         return outcomes
 
     def _record_rolled_back(
@@ -502,9 +502,7 @@ class Dispatcher:
         ctx.deferred.extend(runner.deferred)
         return result
 
-    def _run_in_chunks(
-        self, prepared: Prepared, identity: ClientIdentity, principal: Principal
-    ) -> _Outcome:
+    def _run_in_chunks(self, prepared: Prepared, identity: ClientIdentity, principal: Principal) -> _Outcome:
         """Run a large message, not under Undo, as consecutive transactions of about
         _CHUNK_SECONDS each, so the writer lock is free between them (see the module
         docstring). What the client sees is what one transaction would give: each item's
@@ -563,9 +561,16 @@ class Dispatcher:
                     self._record_apart_chunk(identity, principal, chunk)
             except Exception as exc:  # noqa: BLE001 - as in _transaction
                 error = self._storage_failed(exc)
-                chunk.results = [failure_item(error, item.operation, item.unique_batch_item_id) for item, _ in items[first:at]]
+                chunk.results = [
+                    failure_item(error, item.operation, item.unique_batch_item_id) for item, _ in items[first:at]
+                ]
                 stopped = stopped or option != _CONTINUE
             whole.results.extend(chunk.results)
+            if at < len(items):
+                # Let the event loop's writers (every message writes its audit records) take
+                # the writer lock between chunks: threading.Lock is not fair, and this thread
+                # would otherwise take it again before a waiting writer wakes.
+                time.sleep(_HANDOFF_SECONDS)
         return whole
 
     def _record_apart_chunk(self, identity: ClientIdentity, principal: Principal, chunk: _Outcome) -> None:
@@ -575,7 +580,25 @@ class Dispatcher:
     def _storage_failed(self, exc: Exception) -> KmipError:
         """Log a failed transaction (once per burst of the same failure) and say what to answer."""
         self._failures.error("storage transaction failed: %s", _describe(exc), exc_info=not isinstance(exc, KmipError))
-        return exc if isinstance(exc, KmipError) else KmipError("the server could not store the result; nothing was changed")
+        return (
+            exc
+            if isinstance(exc, KmipError)
+            else KmipError("the server could not store the result; nothing was changed")
+        )
+
+
+def _failed_outcome(error: KmipError, prepared: Prepared) -> _Outcome:
+    """Every item of a message failed with ``error`` (its transaction did): what it answers
+    and records."""
+    items = prepared.message.batch_items
+    return _Outcome(
+        [failure_item(error, item.operation, item.unique_batch_item_id) for item in items],
+        [
+            Trace(operation_name(int(item.operation)) if item.operation is not None else "(none)", (), (), str(error))
+            for item in items
+        ],
+        [],
+    )
 
 
 def _undone(item: ResponseBatchItem) -> ResponseBatchItem:

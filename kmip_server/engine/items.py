@@ -24,7 +24,8 @@ from kmip_client.protocol.spec.enums import ResultReason, ResultStatus
 
 from ..custody import CustodyError
 from ..logsafe import RepeatLimiter
-from .access import ApprovalNeeded, authorize_operation, operation_name
+from ..policy.facts import operation_name
+from .access import ApprovalNeeded, authorize_operation
 from .context import RequestContext, WriteNeeded
 from .quirks import tolerated
 from .registry import OperationSpec

@@ -12,8 +12,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .facts import ApprovalRule, Decision, LocateFilter, NewObjectFacts, ObjectFacts, Principal
-from .loader import OPERATIONS, PolicyError, load_policies, load_policy, parse_policy
+from .facts import OPERATIONS, ApprovalRule, Decision, LocateFilter, NewObjectFacts, ObjectFacts, Principal
+from .loader import PolicyError, load_policies, load_policy, parse_policy
 from .model import Policy
 
 if TYPE_CHECKING:

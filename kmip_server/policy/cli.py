@@ -75,7 +75,7 @@ def _explain(args: argparse.Namespace) -> int:
     from ..engine.identity import ClientIdentity
     from ..storage.repository import Repository
     from . import server_policy
-    from .loader import OPERATIONS
+    from .facts import OPERATIONS
 
     if args.operation not in OPERATIONS:
         print(f"strongroom: {args.operation!r} is not a KMIP operation as the spec spells it", file=sys.stderr)

@@ -6,6 +6,34 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping
 
+from kmip_client.protocol.spec.enums import Operation
+
+# The spec's spelling where title-casing the enum name does not give it.
+_SPELLING = {
+    Operation.RE_KEY: "Re-key",
+    Operation.RE_KEY_KEY_PAIR: "Re-key Key Pair",
+    Operation.RE_CERTIFY: "Re-certify",
+    Operation.MAC: "MAC",
+    Operation.MAC_VERIFY: "MAC Verify",
+    Operation.RNG_RETRIEVE: "RNG Retrieve",
+    Operation.RNG_SEED: "RNG Seed",
+    Operation.PKCS_11: "PKCS#11",
+}
+
+
+def operation_name(operation: int) -> str:
+    """An operation as the spec names it ("Get Attribute List", "Re-key"): how the engine
+    tells the policy, the audit trail and approvals which operation an item is."""
+    try:
+        op = Operation(operation)
+    except ValueError:
+        return f"0x{operation:08X}"
+    return _SPELLING.get(op) or op.name.replace("_", " ").title()
+
+
+#: Every operation's name, as policy files may write it.
+OPERATIONS = frozenset(operation_name(op) for op in Operation)
+
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class Principal:

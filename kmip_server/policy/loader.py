@@ -12,9 +12,9 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from kmip_client.protocol.spec.enums import CryptographicAlgorithm, CryptographicUsageMask, ObjectType, Operation
+from kmip_client.protocol.spec.enums import CryptographicAlgorithm, CryptographicUsageMask, ObjectType
 
-from .facts import ApprovalRule
+from .facts import OPERATIONS, ApprovalRule
 from .mapping import FIELDS
 from .model import (
     ALL,
@@ -29,17 +29,6 @@ from .model import (
     glob,
 )
 
-_SPELLING = {
-    Operation.RE_KEY: "Re-key",
-    Operation.RE_KEY_KEY_PAIR: "Re-key Key Pair",
-    Operation.RE_CERTIFY: "Re-certify",
-    Operation.MAC: "MAC",
-    Operation.MAC_VERIFY: "MAC Verify",
-    Operation.RNG_RETRIEVE: "RNG Retrieve",
-    Operation.RNG_SEED: "RNG Seed",
-    Operation.PKCS_11: "PKCS#11",
-}
-OPERATIONS = frozenset(_SPELLING.get(op) or op.name.replace("_", " ").title() for op in Operation)
 _KNOWN = {
     "settings": {
         "default_tenant",
