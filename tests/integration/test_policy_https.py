@@ -4,6 +4,7 @@ TTLV), each operation allowed, refused or hidden as the policy says."""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator
 
 import pytest
@@ -71,13 +72,13 @@ def test_operations_over_https_follow_the_policy(served, role: str, encoding: st
     with client(served, "owner", encoding) as owner, client(served, role, encoding) as other:
         for operation in ("Get", "Get Attributes", "Activate", "Destroy"):
             uid = owner.create("AES", 256, name="https-matrix")
-            call = {
-                "Get": lambda: other.get(uid),
-                "Get Attributes": lambda: other.get_attributes(uid),
-                "Activate": lambda: other.activate(uid),
-                "Destroy": lambda: other.destroy(uid),
+            method = {
+                "Get": other.get,
+                "Get Attributes": other.get_attributes,
+                "Activate": other.activate,
+                "Destroy": other.destroy,
             }[operation]
-            assert _outcome(call) == expected(role, operation), (role, operation, encoding)
+            assert _outcome(functools.partial(method, uid)) == expected(role, operation), (role, operation, encoding)
         found = other.locate(name="https-matrix")
         assert bool(found) == (expected(role, "Locate") == "allowed"), (role, found)
 
