@@ -1,6 +1,6 @@
 """The tamper-evident audit trail: one record per batch item (and per message refused whole,
 per approval step, per automatic rotation), written in the transaction of the change it
-describes, chained by SHA-256 and sealed by an HMAC whose key never leaves the token.
+describes, chained by SHA-256 and sealed by HMACs under keys that only the token can derive (seal.py).
 
 Importing the package declares its tables on the storage schema's MetaData.
 """

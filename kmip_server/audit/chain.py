@@ -1,10 +1,10 @@
 """Appending to the trail: in the caller's write transaction, just before its commit.
 
 One append takes the head (locked), numbers and chains its events, inserts them in one
-statement, and asks the token for two HMACs over the new end (the last record's seq and hash):
-one in the record domain, stored on that record, and one in the head domain, stored in the
-head. A fixed cost per append (about 15 us each on SoftHSM2), however many events: the engine
-appends a whole group commit's records at once. Why two and not one: a record's MAC stays in
+statement, and makes two MACs over the new end (the last record's seq and hash), under a
+sealing key derived from the token (audit/seal.py): one in the record domain, stored on that
+record, and one in the head domain, stored in the head. A fixed cost per append, however many
+events: the engine appends a whole group commit's records at once. Why two and not one: a record's MAC stays in
 the table for good, so if it were also a valid head MAC, anyone able to write the database
 could delete every record after some append and copy that append's MAC into the head; with
 a head domain of its own, cutting the tail needs a head MAC the token made for that very end,
@@ -14,7 +14,7 @@ rollback, is beyond what a trail kept in that database can detect: ship exports 
 Why this is tamper-evident: editing a record changes its hash, which no longer matches the
 next record's prev_hash; deleting, inserting or reordering breaks the seq run or the links;
 cutting the tail leaves the head pointing past the end. Recomputing every hash after an edit
-still fails at the MACs, which only the token can make: someone who can write the database or
+still fails at the MACs, whose keys only the token can derive: someone who can write the database or
 the log files, but not use the token, cannot forge a trail that verifies.
 """
 
@@ -42,6 +42,7 @@ from .records import (
     encode_names,
     mac_input,
 )
+from .seal import Sealer
 
 
 class AuditWriteError(Exception):
@@ -67,6 +68,7 @@ class AuditTrail:
     def __init__(self, custody: KeyCustody, node: str) -> None:
         self.custody = custody
         self.node = node
+        self.sealer = Sealer(custody)
 
     def append(self, conn: Connection, events: Sequence[AuditEvent]) -> None:
         """Add ``events``, in order, in the transaction of ``conn``. Raises AuditWriteError
@@ -82,8 +84,8 @@ class AuditTrail:
                 prev = hashlib.sha256(prev + row.pop("_canonical")).digest()
                 row["hash"] = prev
                 rows.append(row)
-            rows[-1]["mac"] = self.custody.audit_mac(mac_input(RECORD, seq, prev))
-            head_mac = self.custody.audit_mac(mac_input(HEAD, seq, prev))
+            rows[-1]["mac"] = self.sealer.seal(mac_input(RECORD, seq, prev))
+            head_mac = self.sealer.seal(mac_input(HEAD, seq, prev))
             _insert(conn, rows)
             conn.execute(_SET_HEAD, {"head_seq": seq, "head_hash": prev, "head_mac": head_mac})
         except CustodyError as exc:

@@ -11,6 +11,7 @@ from sqlalchemy import Connection, func, select
 
 from ..custody import KeyCustody
 from .records import HEAD, SEAL, AuditRecord, audit_records, mac_input, row_to_record
+from .seal import Sealer
 from .verify import Checker, StoredTrail, TrailBroken, _Broken
 
 #: RFC 5424 SD-ID: a private enterprise number is required; 32473 is the one RFC 5612 reserves for documentation.
@@ -103,7 +104,7 @@ def write_jsonl(conn: Connection, custody: KeyCustody, out: TextIO) -> int:
         checker.finish(trail.end)
     except _Broken as broken:
         raise TrailBroken(checker.report(broken)) from None
-    mac = custody.audit_mac(mac_input(SEAL, checker.last_seq, checker.prev_hash))
+    mac = Sealer(custody).seal(mac_input(SEAL, checker.last_seq, checker.prev_hash))
     seal = {"seq": checker.last_seq, "hash": checker.prev_hash.hex(), "mac": mac.hex()}
     out.write(json.dumps({"seal": seal}) + "\n")
     return checker.checked

@@ -3,7 +3,8 @@
 ``audit_records``: one row per event, numbered ``seq`` 1, 2, 3 ... in commit order. Each row
 carries ``prev_hash`` (the previous row's ``hash``; 32 zero bytes for the first) and
 ``hash`` = SHA-256(prev_hash || canonical(row)); the last row of each append also carries
-``mac``, the token's HMAC-SHA256 over :func:`mac_input` of its seq and hash.
+``mac``, a MAC over :func:`mac_input` of its seq and hash under a sealing key that only the
+token can derive (audit/seal.py).
 
 The canonical form of a record (what its hash covers) is the UTF-8 bytes of the compact JSON
 array (no spaces, non-ASCII kept as is, Python's ``json`` escaping)::
@@ -69,7 +70,7 @@ audit_records = Table(
     Column("detail", Text),
     Column("prev_hash", LargeBinary(32), nullable=False),
     Column("hash", LargeBinary(32), nullable=False),
-    Column("mac", LargeBinary(32)),
+    Column("mac", LargeBinary(48)),  # audit/seal.py: epoch (16) || HMAC-SHA256 (32)
     Index("ix_audit_records_identity", "identity"),
     Index("ix_audit_records_time", "time_us"),
 )
@@ -80,7 +81,7 @@ audit_head = Table(
     Column("id", Integer, primary_key=True, autoincrement=False),
     Column("seq", BigInteger, nullable=False),
     Column("hash", LargeBinary(32), nullable=False),
-    Column("mac", LargeBinary(32)),
+    Column("mac", LargeBinary(48)),  # audit/seal.py: epoch (16) || HMAC-SHA256 (32)
 )
 
 

@@ -2,7 +2,7 @@
 
 Both walk the records in order and stop at the first that is wrong, naming it: a seq out of
 run (a deletion, insertion or reordering), a prev_hash that is not the previous hash, a hash
-that does not match the record (an edit), a MAC the token does not reproduce, or an end that
+that does not match the record (an edit), a MAC that does not check under the token's key for its epoch, or an end that
 is not the sealed end (the head row in the database, the seal line in an export: a truncation,
 or records added past the end).
 
@@ -35,6 +35,7 @@ from .records import (
     mac_input,
     row_to_record,
 )
+from .seal import SealChecker
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -77,7 +78,7 @@ class Checker:
     """
 
     def __init__(self, custody: KeyCustody, end_domain: bytes, unit: str) -> None:
-        self.custody = custody
+        self.seals = SealChecker(custody)
         self.end_domain = end_domain
         self.unit = unit
         self.checked = 0
@@ -153,7 +154,7 @@ class Checker:
             )
 
     def _mac_ok(self, domain: bytes, seq: int, hash_: bytes, mac: bytes) -> bool:
-        return hmac.compare_digest(self.custody.audit_mac(mac_input(domain, seq, hash_)), mac)
+        return self.seals.check(mac_input(domain, seq, hash_), mac)
 
     def report(self, broken: _Broken | None) -> VerifyReport:
         if broken is not None:

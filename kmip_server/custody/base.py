@@ -97,7 +97,7 @@ class KeyCustody(abc.ABC):
 
     def audit_mac(self, data: bytes) -> bytes:
         """HMAC-SHA256 of ``data`` under the token's audit key, which never leaves the token:
-        what seals the audit trail (kmip_server/audit). Raises :class:`CustodyError` if the
+        what derives the audit trail's sealing keys (kmip_server/audit/seal.py). Raises :class:`CustodyError` if the
         token cannot."""
         raise CustodyError(f"{type(self).__name__} cannot sign the audit trail")
 

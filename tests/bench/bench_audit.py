@@ -1,9 +1,11 @@
 """Audit-trail benchmark: appends per second, each in its own durable write transaction.
 
-* ``mac``: one token HMAC (``custody.audit_mac``) alone, the fixed cost of every append;
+* ``token mac``: one token HMAC (``custody.audit_mac``) alone, what deriving a sealing key
+  costs (once per process; audit/seal.py);
+* ``seal``: one MAC under the derived key, twice the fixed cost of every append;
 * ``append xN``: ``with repo.write() as s: trail.append(s.connection, N events)`` for N = 1
   (one message per commit) and N = 64 (a full group commit), the head row locked and updated,
-  N rows inserted in one executemany, one HMAC;
+  N rows inserted in one executemany, two MACs;
 * ``verify``: the whole trail checked afterwards (records per second).
 
 Not a test. A throwaway SoftHSM2 token is made in a temporary directory; the store defaults to
@@ -85,7 +87,8 @@ def main() -> None:
         with Pkcs11Custody.open(module, "bench", "bench-pin-1234", "bench-master") as custody:
             trail = AuditTrail(custody, "bench")
             counter = iter(range(10**9))
-            measure("mac", lambda: custody.audit_mac(b"x" * 48), args.seconds)
+            measure("token mac", lambda: custody.audit_mac(b"x" * 48), args.seconds)
+            measure("seal", lambda: trail.sealer.seal(b"x" * 48), args.seconds)
             for size in (1, 64):
 
                 def append(size: int = size) -> None:

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import dataclasses
+import hmac
 import io
 import json
 import threading
@@ -145,6 +146,46 @@ def test_an_inserted_record_with_a_recomputed_chain_fails_at_the_mac(repo: Repos
     # old 5); what it names is the first record after the last good MAC (2): the forgery.
     assert not report.ok and report.first_bad == 3, report
     assert "record 6: its MAC is not the token's" in report.message and "from record 3 on" in report.message
+
+
+def test_a_forgery_sealed_under_a_key_of_the_forgers_own_fails_at_its_first_mac(
+    repo: Repository, custody: Pkcs11Custody
+) -> None:
+    """Sealing keys are derived by the token; a forger who writes well-formed MACs (an epoch
+    and an HMAC) under a key of their own, recomputing every hash, is caught at the first."""
+
+    class ForgersKey(DelegatingCustody):
+        def audit_mac(self, data: bytes) -> bytes:
+            return hmac.digest(b"mallory's key", data, "sha256")
+
+    fill(repo, AuditTrail(custody, "node-1"), batches=((1, 2), (3,)))
+    with repo.write() as s:  # the forger's own records, appended with their own "token"
+        AuditTrail(ForgersKey(custody), "node-1").append(s.connection, [event(4, "mallory"), event(5, "mallory")])
+    with repo.read() as s:
+        mac = s.connection.execute(select(audit_records.c.mac).where(audit_records.c.seq == 5)).scalar_one()
+    assert len(mac) == 48  # well formed: epoch and tag
+    report = check(repo, custody)
+    assert not report.ok and report.first_bad == 4 and "record 5: its MAC is not the token's" in report.message
+
+
+def test_the_token_is_asked_once_per_epoch_not_once_per_append(repo: Repository, custody: Pkcs11Custody) -> None:
+    """Appends seal in memory (a token call per append queued every answer behind slow token
+    work, such as an RSA generation); the verifier derives each epoch's key once."""
+
+    class Counting(DelegatingCustody):
+        calls = 0
+
+        def audit_mac(self, data: bytes) -> bytes:
+            Counting.calls += 1
+            return super().audit_mac(data)
+
+    fill(repo, AuditTrail(Counting(custody), "node-1"))  # four appends, one epoch
+    assert Counting.calls == 1
+    fill(repo, AuditTrail(Counting(custody), "node-2"), batches=((9,), (10,)))  # a second process: a new epoch
+    assert Counting.calls == 2
+    with repo.read() as s:
+        report = verify(s.connection, Counting(custody))
+    assert report.ok and report.checked == 10 and Counting.calls == 4
 
 
 def test_an_edit_rehashed_with_every_mac_dropped_fails_at_the_head(repo: Repository, custody: Pkcs11Custody) -> None:
