@@ -26,10 +26,10 @@ from typing import Any
 
 from sqlalchemy import Connection, bindparam, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import dialect as sqlite_dialect
 from sqlalchemy.exc import SQLAlchemyError
 
 from ..custody import CustodyError, KeyCustody
+from ..storage.driver import DriverStatement
 from .records import (
     GENESIS,
     HEAD,
@@ -50,12 +50,15 @@ class AuditWriteError(Exception):
     transaction must not commit. The message names the failure, nothing secret."""
 
 
+# The append's statements run on the driver (storage/driver.py), compiled once per dialect:
+# through SQLAlchemy's execution machinery the three cost more than building the records.
 _HEAD = select(audit_head.c.seq, audit_head.c.hash).where(audit_head.c.id == 1)
-_HEAD_LOCKED = _HEAD.with_for_update()
-_INSERT = insert(audit_records)
-# Built once, values bound per call: a statement built per append (``.values(...)``) costs
-# SQLAlchemy a fresh cache key and coercions each time, a third of a one-record append.
-_SET_HEAD = (
+_HEAD_SQLITE = DriverStatement(_HEAD)
+_HEAD_LOCKED = DriverStatement(_HEAD.with_for_update())
+_COLUMNS = tuple(column.name for column in audit_records.columns)
+_HASH, _MAC = _COLUMNS.index("hash"), _COLUMNS.index("mac")
+_INSERT = DriverStatement(insert(audit_records).values({name: bindparam(name) for name in _COLUMNS}))
+_SET_HEAD = DriverStatement(
     update(audit_head)
     .where(audit_head.c.id == 1)
     .values(seq=bindparam("head_seq"), hash=bindparam("head_hash"), mac=bindparam("head_mac"))
@@ -77,41 +80,26 @@ class AuditTrail:
             return
         try:
             seq, prev = _locked_head(conn)
-            rows: list[dict[str, Any]] = []
+            rows: list[list[Any]] = []
             for event in events:
                 seq += 1
-                row = _row(seq, event, prev)
-                prev = hashlib.sha256(prev + row.pop("_canonical")).digest()
-                row["hash"] = prev
+                row, canonical = _row(seq, event, prev)
+                prev = row[_HASH] = hashlib.sha256(prev + canonical).digest()
                 rows.append(row)
-            rows[-1]["mac"] = self.sealer.seal(mac_input(RECORD, seq, prev))
+            rows[-1][_MAC] = self.sealer.seal(mac_input(RECORD, seq, prev))
             head_mac = self.sealer.seal(mac_input(HEAD, seq, prev))
-            _insert(conn, rows)
-            conn.execute(_SET_HEAD, {"head_seq": seq, "head_hash": prev, "head_mac": head_mac})
+            _INSERT.many_tuples(conn, _COLUMNS, rows)  # type: ignore[arg-type]
+            _SET_HEAD.bound_execute(conn, {"head_seq": seq, "head_hash": prev, "head_mac": head_mac})
         except CustodyError as exc:
             raise AuditWriteError(f"the token could not seal the audit records: {exc}") from exc
         except SQLAlchemyError as exc:
             raise AuditWriteError(f"the audit records could not be stored: {type(exc).__name__}") from exc
 
 
-_COLUMNS = tuple(column.name for column in audit_records.columns)
-_SQLITE_INSERT = str(_INSERT.compile(dialect=sqlite_dialect()))
-
-
-def _insert(conn: Connection, rows: list[dict[str, Any]]) -> None:
-    """One executemany. On SQLite straight to the driver (the statement compiled once, rows
-    as tuples): SQLAlchemy's per-row parameter processing was half the cost of an append, and
-    these columns need none (text, integers and bytes go to sqlite3 as they are)."""
-    if conn.dialect.name == "sqlite" and conn.dialect.paramstyle == "qmark":
-        conn.exec_driver_sql(_SQLITE_INSERT, [tuple(row[name] for name in _COLUMNS) for row in rows])
-    else:
-        conn.execute(_INSERT, rows)
-
-
 def _locked_head(conn: Connection) -> tuple[int, bytes]:
     postgres = conn.dialect.name == "postgresql"
-    statement = _HEAD_LOCKED if postgres else _HEAD
-    row = conn.execute(statement).first()
+    statement = _HEAD_LOCKED if postgres else _HEAD_SQLITE
+    row = statement.first(conn)
     if row is None:
         start = {"id": 1, "seq": 0, "hash": GENESIS, "mac": None}
         if postgres:
@@ -119,48 +107,50 @@ def _locked_head(conn: Connection) -> tuple[int, bytes]:
             conn.execute(pg_insert(audit_head).values(**start).on_conflict_do_nothing())
         else:
             conn.execute(insert(audit_head).values(**start))
-        row = conn.execute(statement).first()
+        row = statement.first(conn)
         assert row is not None
-    return int(row.seq), bytes(row.hash)
+    return int(row[0]), bytes(row[1])
 
 
-def _row(seq: int, event: AuditEvent, prev_hash: bytes) -> dict[str, Any]:
-    """The row of ``event`` at ``seq`` (no hash yet), with its canonical bytes under
-    ``_canonical``: built straight from the event, the hot path makes no AuditRecord."""
+def _row(seq: int, event: AuditEvent, prev_hash: bytes) -> tuple[list[Any], bytes]:
+    """The row of ``event`` at ``seq``, its values in ``_COLUMNS`` order (hash and mac still
+    None), and its canonical bytes: built straight from the event, the hot path makes no
+    AuditRecord and no dict."""
     detail = event.detail
     if detail is not None and len(detail) > MAX_DETAIL:
         detail = detail[: MAX_DETAIL - 1] + "\u2026"
     time_us = int(round(event.time * 1_000_000))
     object_ids = tuple(event.object_ids)
     attributes = tuple(event.attributes)
-    return {
-        "seq": seq,
-        "time_us": time_us,
-        "node": event.node,
-        "identity": event.identity,
-        "address": event.address,
-        "fingerprint": event.fingerprint,
-        "operation": event.operation,
-        "object_ids": encode_names(object_ids),
-        "attributes": encode_names(attributes),
-        "result": event.result,
-        "reason": event.reason,
-        "detail": detail,
-        "prev_hash": prev_hash,
-        "hash": None,
-        "mac": None,
-        "_canonical": canonical_fields(
-            seq,
-            time_us,
-            event.node,
-            event.identity,
-            event.address,
-            event.fingerprint,
-            event.operation,
-            object_ids,
-            attributes,
-            event.result,
-            event.reason,
-            detail,
-        ),
-    }
+    values = [
+        seq,
+        time_us,
+        event.node,
+        event.identity,
+        event.address,
+        event.fingerprint,
+        event.operation,
+        encode_names(object_ids),
+        encode_names(attributes),
+        event.result,
+        event.reason,
+        detail,
+        prev_hash,
+        None,
+        None,
+    ]
+    canonical = canonical_fields(
+        seq,
+        time_us,
+        event.node,
+        event.identity,
+        event.address,
+        event.fingerprint,
+        event.operation,
+        object_ids,
+        attributes,
+        event.result,
+        event.reason,
+        detail,
+    )
+    return values, canonical

@@ -124,6 +124,7 @@ def build_dispatcher(config: ServerConfig) -> Dispatcher:
         max_batch_items=config.listener.max_batch_items,
         credentials=_credentials(config),
         approvals=approvals,
+        sync_read_records=config.storage.sync_read_records,
     )
     dispatcher.approval_desk = ApprovalDesk(repository, approvals, policy, dispatcher.audit, dispatcher.clock)
     return dispatcher

@@ -81,17 +81,32 @@ class Approvals(Protocol):
 
 
 def status_name(result: ResponseBatchItem) -> str:
-    return _title(ResultStatus(result.result_status).name) if result.result_status is not None else "Unknown"
+    status = result.result_status
+    if status is None:
+        return "Unknown"
+    name = _STATUS_NAMES.get(status)
+    if name is None:
+        name = _STATUS_NAMES[status] = _title(ResultStatus(status).name)
+    return name
 
 
 def reason_name(result: ResponseBatchItem) -> str | None:
     reason = result.result_reason
     if reason is None:
         return None
-    try:
-        return _title(ResultReason(reason).name)
-    except ValueError:
-        return f"0x{int(reason):08X}"
+    name = _REASON_NAMES.get(reason)
+    if name is None:
+        try:
+            name = _title(ResultReason(reason).name)
+        except ValueError:
+            return f"0x{int(reason):08X}"
+        _REASON_NAMES[reason] = name
+    return name
+
+
+# Spelled once per value: every batch item's metrics and audit record ask for them.
+_STATUS_NAMES: dict[int, str] = {}
+_REASON_NAMES: dict[int, str] = {}
 
 
 def _title(enum_name: str) -> str:

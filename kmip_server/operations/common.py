@@ -149,12 +149,16 @@ def load_object(
         attributes = False
         record = ctx.session.get_for_release(uid)
     elif names is not None and not for_update:
+        # The policy's names too, in the same statement: the gate then reads nothing more.
+        policy_names = ctx.policy.attribute_names
+        if policy_names:
+            names = tuple(sorted({*names, *policy_names}))
         record = ctx.session.get_for_use(uid, tuple(names))
     else:
         record = ctx.session.get(uid, attributes=attributes, for_update=for_update)
     if record is None:
         raise not_found(ctx, uid)
-    admit_object(ctx, record)
+    admit_object(ctx, record, record.attributes if attributes else None)
     if not attributes:
         return ManagedObject(record, None, record.state)
     attrs = AttributeSet(record.attributes)

@@ -58,6 +58,16 @@ class Scope:
         return self.object_group is not None or self.name is not None or bool(self.attributes)
 
     @property
+    def attribute_names(self) -> frozenset[str]:
+        """The stored attributes that matching this scope reads."""
+        names = {key for key, _ in self.attributes}
+        if self.object_group is not None:
+            names.add("Object Group")
+        if self.name is not None:
+            names.add("Name")
+        return frozenset(names)
+
+    @property
     def only_owner(self) -> bool:
         return self.owner_self and not (self.needs_attributes or self.object_type or self.algorithm)
 
@@ -208,8 +218,11 @@ class Policy:
     def __post_init__(self) -> None:
         scopes = [g.scope for g in self._all_grants()] + [a.scope for a in self.approvals]
         flagged = {flag: frozenset(n for n, r in self.roles.items() if getattr(r, flag)) for flag in _FLAGS}
+        read: set[str] = {"Operation Policy Name"} if self.operation_policies else set()
+        for scope in scopes:
+            read |= scope.attribute_names
         derived = _Derived(
-            needs_attributes=bool(self.operation_policies) or any(s.needs_attributes for s in scopes),
+            attribute_names=tuple(sorted(read)),
             administrator=flagged["administrator"],
             tenant_administrator=flagged["tenant_administrator"],
             approver=flagged["approver"],
@@ -223,7 +236,12 @@ class Policy:
 
     @property
     def needs_attributes(self) -> bool:
-        return self._derived.needs_attributes
+        return bool(self._derived.attribute_names)
+
+    @property
+    def attribute_names(self) -> tuple[str, ...]:
+        """The stored attributes the rules read (the engine loads only these, by name)."""
+        return self._derived.attribute_names
 
     def _all_grants(self) -> Iterable[Grant]:
         yield from self.grants
@@ -452,7 +470,7 @@ _FLAGS = ("administrator", "tenant_administrator", "approver")
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class _Derived:
-    needs_attributes: bool
+    attribute_names: tuple[str, ...]
     administrator: frozenset[str]  # the names of the roles with that flag
     tenant_administrator: frozenset[str]
     approver: frozenset[str]

@@ -35,6 +35,10 @@ class DriverStatement:
         """The first result row (a tuple) or None."""
         return driver_execute(conn, *self.bound(conn, values)).fetchone()
 
+    def bound_execute(self, conn: Connection, values: dict[str, Any]) -> None:
+        """Run it (an UPDATE, say), ignoring any result."""
+        driver_execute(conn, *self.bound(conn, values))
+
     def all(self, conn: Connection, values: dict[str, Any]) -> list[Any]:
         """Every result row (tuples)."""
         rows: list[Any] = driver_execute(conn, *self.bound(conn, values)).fetchall()

@@ -55,7 +55,7 @@ from sqlalchemy.engine import make_url
 from . import locate as _locate
 from . import sqlite as _sqlite
 from .checkpoint import WalCheckpointer
-from .driver import DriverStatement
+from .driver import DriverStatement, driver_execute
 from .records import LocateQuery, ObjectRecord, StoredAttribute
 from .schema import create_schema, managed_objects, object_attributes, sequence_counter
 
@@ -336,10 +336,13 @@ class Session:
         if row is None:
             return None
         record = ObjectRecord(*row[:10], sequence=row[10], tenant=row[11])  # type: ignore[misc]
-        record.attributes = [
-            StoredAttribute(*r) for r in _named_attributes(names, self._postgresql).all(self._conn, {"uid": uid})
-        ]
+        record.attributes = self.get_named_attributes(uid, names)
         return record
+
+    def get_named_attributes(self, uid: str, names: tuple[str, ...]) -> list[StoredAttribute]:
+        """The instances of the attributes ``names`` of ``uid``, ordered as by
+        :meth:`get_attributes`, in one statement run on the driver (the hot path's form)."""
+        return [StoredAttribute(*r) for r in _named_attributes(names, self._postgresql).all(self._conn, {"uid": uid})]
 
     def get_attributes(self, uid: str, names: Sequence[str] | None = None) -> list[StoredAttribute]:
         """The attribute instances of ``uid`` (all, or only those named), ordered by name in
@@ -495,6 +498,12 @@ class _Savepoint:
             self._nested.rollback()
 
 
+# durable=False (Repository.write): SQLite, around the transaction; PostgreSQL, inside it.
+_SQLITE_RELAXED = "PRAGMA synchronous = NORMAL"
+_SQLITE_DURABLE = "PRAGMA synchronous = FULL"
+_POSTGRESQL_RELAXED = "SET LOCAL synchronous_commit = off"
+
+
 class _Transaction:
     """The context manager behind read() and write(): a class rather than a generator
     because it runs on every Get and the generator machinery costs measurably more."""
@@ -504,6 +513,7 @@ class _Transaction:
         "_writable",
         "_postgresql",
         "_sqlite_begin",
+        "_relaxed",
         "_lock",
         "_eraser",
         "_conn",
@@ -519,8 +529,11 @@ class _Transaction:
         sqlite_begin: str | None,
         lock: _sqlite.FileLock | None = None,
         eraser: _sqlite.LogEraser | None = None,
+        *,
+        relaxed: bool = False,
     ) -> None:
         self._engine = engine
+        self._relaxed = relaxed
         self._writable = writable
         self._postgresql = postgresql
         self._sqlite_begin = sqlite_begin
@@ -546,9 +559,13 @@ class _Transaction:
                 self._lock.release()
             raise
         try:
+            if self._relaxed and self._sqlite_begin is not None:
+                _sqlite.begin(conn, _SQLITE_RELAXED)  # a connection setting: set outside the transaction
             self._tx: RootTransaction = conn.begin()
             if self._sqlite_begin is not None:
                 _sqlite.begin(conn, self._sqlite_begin)
+            elif self._relaxed and self._postgresql:
+                driver_execute(conn, _POSTGRESQL_RELAXED)
         except BaseException:
             conn.close()
             if self._lock is not None:
@@ -575,7 +592,9 @@ class _Transaction:
     def _finish(self, *, commit: bool) -> None:
         conn = self._conn
         assert conn is not None
-        keep = False
+        connections = self._engine if isinstance(self._engine, _sqlite.ThreadConnections) else None
+        kept = connections is not None and connections.kept(conn)
+        ended = False
         try:
             if commit:
                 if self._postgresql and _postgresql_aborted(conn):
@@ -590,12 +609,15 @@ class _Transaction:
                     eraser.erase(conn)
             else:
                 self._tx.rollback()
-            keep = isinstance(self._engine, _sqlite.ReaderConnections)
+            if self._relaxed and self._sqlite_begin is not None:
+                _sqlite.begin(conn, _SQLITE_DURABLE)  # the kept connection's next writer is durable again
+            ended = True
         finally:
-            if not keep:
+            if not (ended and kept):  # a kept connection stays open unless its end failed
                 conn.close()
-                if isinstance(self._engine, _sqlite.ReaderConnections):
-                    self._engine.discard()
+                if kept:
+                    assert connections is not None
+                    connections.discard()
             if self._lock is not None:
                 self._lock.release()
 
@@ -649,7 +671,7 @@ class Repository:
             if self._sqlite
             else None
         )
-        self._readers = _sqlite.ReaderConnections(engine) if self._sqlite else None
+        self._connections = _sqlite.ThreadConnections(engine) if self._sqlite else None
         self._checkpointer = (
             WalCheckpointer(parsed.database, _sqlite.BACKGROUND_CHECKPOINT_INTERVAL)
             if self._sqlite and background_checkpoints and parsed.database
@@ -672,8 +694,8 @@ class Repository:
         if pid != self._pid:
             # The parent still owns these connections; close=False leaves them alone.
             self._engine.dispose(close=False)
-            if self._readers is not None:
-                self._readers.forget()
+            if self._connections is not None:
+                self._connections.forget()
             if self._checkpointer is not None:  # its thread stayed in the parent
                 self._checkpointer = WalCheckpointer(self._checkpointer.path, self._checkpointer.interval)
             self._pid = pid
@@ -687,25 +709,34 @@ class Repository:
         """``with repo.read() as s:`` a read-only transaction (SQLite: a deferred BEGIN;
         PostgreSQL: REPEATABLE READ, READ ONLY). Write methods of ``s`` raise RuntimeError."""
         self._check_fork()
-        if self._readers is not None:
-            return _Transaction(self._readers, False, False, "BEGIN")  # type: ignore[arg-type]
+        if self._connections is not None:
+            return _Transaction(self._connections, False, False, "BEGIN")  # type: ignore[arg-type]
         return _Transaction(self._read_engine, False, self._postgresql, None)
 
-    def write(self) -> AbstractContextManager[Session]:
+    def write(self, *, durable: bool = True) -> AbstractContextManager[Session]:
         """``with repo.write() as s:`` a write transaction, committed (durably) when the block
         ends normally and rolled back if it raises. SQLite: BEGIN IMMEDIATE, so write
         transactions of all processes run one at a time; PostgreSQL: READ COMMITTED, lock
-        rows with ``s.get(uid, for_update=True)``."""
+        rows with ``s.get(uid, for_update=True)``.
+
+        ``durable=False`` commits without waiting for the disk (SQLite: synchronous=NORMAL for
+        this transaction, the log synced by the next checkpoint or durable commit; PostgreSQL:
+        synchronous_commit off, the WAL writer flushing it within wal_writer_delay). The
+        transaction is as atomic and as ordered as any other, and survives the process
+        crashing; only a power cut or an operating system crash can lose it, with whatever
+        was committed after it, before the next durable commit. For records of what changed
+        nothing (the audit records of reads), never for a change."""
         self._check_fork()
         if self._checkpointer is not None and not self._checkpointer.running:
             self._checkpointer.start()  # at the first write, and again after dispose()
         return _Transaction(
-            self._write_engine,
+            self._connections or self._write_engine,  # type: ignore[arg-type]
             True,
             self._postgresql,
             "BEGIN IMMEDIATE" if self._sqlite else None,
             self._writer_lock,
             self._eraser,
+            relaxed=not durable,
         )
 
     def dispose(self) -> None:
@@ -713,6 +744,6 @@ class Repository:
         reconnects (and resumes them) if used again."""
         if self._checkpointer is not None and self._pid == os.getpid():
             self._checkpointer.stop()
-        if self._readers is not None:
-            self._readers.discard()
+        if self._connections is not None:
+            self._connections.discard()
         self._engine.dispose()

@@ -50,7 +50,7 @@ __all__ = [
     "LogNotErased",
     "backup_lock_path",
     "backup_reading",
-    "ReaderConnections",
+    "ThreadConnections",
     "begin",
     "checkpoint_lock_path",
     "erase_log",
@@ -199,12 +199,15 @@ class LogEraser:
         self.pending = False
 
 
-class ReaderConnections:
-    """One SQLite connection per thread kept open for read transactions.
+class ThreadConnections:
+    """One SQLite connection per thread kept open for its transactions, reads and writes.
 
     A read is one short transaction; taking a connection from the pool and building its
     SQLAlchemy wrapper cost as much as the query (a Get's read went from 33 to 17 µs
-    without it). Connections are per thread because SQLAlchemy connections are not shared.
+    without it), and as much again for the write transaction that records a batch of reads
+    in the audit trail. Connections are per thread because SQLAlchemy connections are not
+    shared. A transaction opened inside another on the same thread (the kept connection
+    busy) gets a pooled connection of its own, closed when it ends (see :meth:`kept`).
     """
 
     __slots__ = ("_engine", "_local")
@@ -217,7 +220,13 @@ class ReaderConnections:
         conn: Connection | None = getattr(self._local, "conn", None)
         if conn is None or conn.closed:
             conn = self._local.conn = self._engine.connect()
+        elif conn.in_transaction():
+            return self._engine.connect()
         return conn
+
+    def kept(self, conn: Connection) -> bool:
+        """Whether ``conn`` is this thread's kept connection (not to be closed after use)."""
+        return conn is getattr(self._local, "conn", None)
 
     def discard(self) -> None:
         """Stop using this thread's connection (closing it if still open)."""

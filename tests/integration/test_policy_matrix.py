@@ -174,6 +174,9 @@ def test_grants_by_object_group_name_pattern_and_custom_attribute(example) -> No
     shared = [Attribute(name="Object Group", value="shared")]
     uid = ok(one(example, V14, create_aes(V14, extra=shared), OWNER)).unique_identifier
     ok(one(example, V14, item(Operation.GET, unique_identifier=uid), bob))
+    # A cryptographic operation reads only some attributes: the group must be among them.
+    ok(one(example, V14, item(Operation.ACTIVATE, unique_identifier=uid), OWNER))
+    ok(one(example, V14, OPERATIONS["Encrypt"](V14, uid), bob))
     assert (
         one(example, V14, item(Operation.DESTROY, unique_identifier=uid), bob).result_reason
         == ResultReason.PERMISSION_DENIED
