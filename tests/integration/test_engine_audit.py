@@ -176,3 +176,28 @@ def test_credentials_are_checked_and_a_failed_login_is_recorded(engine, tmp_path
         ("Discover Versions", "Success", None),
     ]
     assert all("correct horse" not in (r.detail or "") and "wrong" not in (r.detail or "") for r in records(engine))
+
+
+def test_records_of_reads_do_not_wait_for_the_disk_unless_asked_and_changes_always_do(engine, monkeypatch) -> None:
+    """A Get's records commit relaxed (Repository.write durable=False); a Create, the first Get
+    of a Fresh object (it clears Fresh) and, with sync_read_records, every read wait."""
+    uid = create(engine)
+    asked: list[bool] = []
+    write = engine.repository.write
+
+    def spy(*, durable: bool = True):
+        asked.append(durable)
+        return write(durable=durable)
+
+    monkeypatch.setattr(engine.repository, "write", spy)
+    ok(one(engine, V21, item(Operation.GET, unique_identifier=uid)))  # Fresh cleared: a change
+    ok(one(engine, V21, item(Operation.GET, unique_identifier=uid)))
+    ok(one(engine, V21, item(Operation.GET_ATTRIBUTES, unique_identifier=uid)))
+    create(engine)
+    assert asked == [True, False, False, True]
+    engine.sync_read_records = True
+    ok(one(engine, V21, item(Operation.GET, unique_identifier=uid)))
+    assert asked[-1] is True
+    assert [r.operation for r in records(engine)][-5:] == ["Get", "Get", "Get Attributes", "Create", "Get"]
+    with engine.repository.read() as s:
+        assert verify(s.connection, engine.custody).ok

@@ -278,6 +278,45 @@ class Boom(Exception):
     pass
 
 
+def test_a_relaxed_write_commits_and_the_next_writer_is_durable_again(repo: Repository, url: str) -> None:
+    """write(durable=False) (the audit records of reads) commits as any write does; on SQLite
+    the kept connection it ran on is back to synchronous=FULL for the next writer."""
+    with repo.write(durable=False) as s:
+        s.insert(record("relaxed"))
+        if url.startswith("sqlite"):
+            assert s.connection.exec_driver_sql("PRAGMA synchronous").scalar() == 1  # NORMAL
+        else:
+            assert s.connection.exec_driver_sql("SHOW synchronous_commit").scalar() == "off"
+    with repo.write() as s:
+        if url.startswith("sqlite"):
+            assert s.connection.exec_driver_sql("PRAGMA synchronous").scalar() == 2  # FULL
+        else:
+            assert s.connection.exec_driver_sql("SHOW synchronous_commit").scalar() == "on"
+    with repo.read() as s:
+        assert s.get("relaxed", attributes=False) is not None
+    with pytest.raises(RuntimeError, match="boom"):  # rolled back: durable again as well
+        with repo.write(durable=False) as s:
+            s.insert(record("undone"))
+            s.connection  # noqa: B018
+            raise RuntimeError("boom")
+    with repo.write() as s:
+        if url.startswith("sqlite"):
+            assert s.connection.exec_driver_sql("PRAGMA synchronous").scalar() == 2
+        assert s.get("undone", attributes=False) is None
+
+
+def test_a_transaction_inside_another_on_one_thread_gets_its_own_connection(repo: Repository) -> None:
+    insert(repo, record("outer"))
+    with repo.read() as outer:
+        assert outer.get("outer", attributes=False) is not None
+        with repo.write() as inner:  # the thread's kept connection is busy with the read
+            inner.insert(record("inner"))
+            assert inner.connection is not outer.connection
+        assert outer.get("outer", attributes=False) is not None
+    with repo.read() as s:
+        assert s.get("inner", attributes=False) is not None
+
+
 def test_write_rolls_back_on_exception(repo: Repository) -> None:
     insert(repo, record("kept", attributes=[name("a")]))
     with pytest.raises(Boom), repo.write() as s:
