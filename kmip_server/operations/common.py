@@ -145,20 +145,24 @@ def load_object(
     (the dates that decide the state among them), in a second SELECT rather than the full set.
     """
     uid = ctx.uid(given_uid)
+    # The attributes the access policy reads come in the same statement as the object (all
+    # of them, or joined to the value read, or among the names), so the gate reads no more.
+    policy_names = ctx.policy.attribute_names
     if for_release:
         attributes = False
-        record = ctx.session.get_for_release(uid)
+        record = ctx.session.get_for_release(uid, policy_names)
+        read = True
     elif names is not None and not for_update:
-        # The policy's names too, in the same statement: the gate then reads nothing more.
-        policy_names = ctx.policy.attribute_names
         if policy_names:
             names = tuple(sorted({*names, *policy_names}))
         record = ctx.session.get_for_use(uid, tuple(names))
+        read = True
     else:
         record = ctx.session.get(uid, attributes=attributes, for_update=for_update)
+        read = attributes
     if record is None:
         raise not_found(ctx, uid)
-    admit_object(ctx, record, record.attributes if attributes else None)
+    admit_object(ctx, record, record.attributes if read else None)
     if not attributes:
         return ManagedObject(record, None, record.state)
     attrs = AttributeSet(record.attributes)

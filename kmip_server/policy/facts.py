@@ -24,15 +24,14 @@ _SPELLING = {
 def operation_name(operation: int) -> str:
     """An operation as the spec names it ("Get Attribute List", "Re-key"): how the engine
     tells the policy, the audit trail and approvals which operation an item is."""
-    try:
-        op = Operation(operation)
-    except ValueError:
-        return f"0x{operation:08X}"
-    return _SPELLING.get(op) or op.name.replace("_", " ").title()
+    name = _NAMES.get(operation)
+    return name if name is not None else f"0x{operation:08X}"
 
 
+# Spelled once: every batch item asks.
+_NAMES: dict[int, str] = {int(op): _SPELLING.get(op) or op.name.replace("_", " ").title() for op in Operation}
 #: Every operation's name, as policy files may write it.
-OPERATIONS = frozenset(operation_name(op) for op in Operation)
+OPERATIONS = frozenset(_NAMES.values())
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

@@ -138,6 +138,31 @@ def test_get_attributes_order_and_names(repo: Repository) -> None:
         assert s.get_attributes("k1", []) == []
 
 
+def test_the_value_read_joins_the_named_attributes_in_one_statement(repo: Repository) -> None:
+    attributes = [
+        name("z", 1),
+        name("y", 0),
+        StoredAttribute("Object Group", 0, b"g", text="g"),
+        StoredAttribute("Sensitive", 0, b"\x01", number=1),
+        StoredAttribute("x-team", 0, b"p", text="payments"),
+    ]
+    insert(repo, record("k1", attributes=attributes), record("bare"))
+    with repo.read() as s:
+        plain = s.get_for_release("k1")
+        joined = s.get_for_release("k1", ("Name", "Object Group", "Operation Policy Name"))
+        assert plain is not None and joined is not None
+        assert plain.attributes == [] and (plain.withheld_by, plain.fresh) == ("Sensitive", True)
+        assert (joined.withheld_by, joined.fresh, joined.wrapped_value) == ("Sensitive", True, plain.wrapped_value)
+        assert [(a.name, a.index, a.text) for a in joined.attributes] == [
+            ("Name", 0, "y"),
+            ("Name", 1, "z"),
+            ("Object Group", 0, "g"),
+        ]
+        bare = s.get_for_release("bare", ("Name", "x-team"))
+        assert bare is not None and bare.attributes == [] and bare.withheld_by is None
+        assert s.get_for_release("missing", ("Name",)) is None
+
+
 def test_get_for_update(repo: Repository) -> None:
     insert(repo, record("k1"))
     with repo.write() as s:
