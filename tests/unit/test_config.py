@@ -178,9 +178,13 @@ def test_absolute_sqlite_path_and_home_expansion(tmp_path: Path, monkeypatch: py
 
 def test_read_records_wait_for_the_disk_only_when_asked(tmp_path: Path) -> None:
     assert load_config(write_config(tmp_path / "a", MINIMAL)).storage.sync_read_records is False
-    text = replace_line(MINIMAL, 'url = "sqlite:///strongroom.db"', 'url = "sqlite:///strongroom.db"\nsync_read_records = true')
+    text = replace_line(
+        MINIMAL, 'url = "sqlite:///strongroom.db"', 'url = "sqlite:///strongroom.db"\nsync_read_records = true'
+    )
     assert load_config(write_config(tmp_path / "b", text)).storage.sync_read_records is True
-    wrong = replace_line(MINIMAL, 'url = "sqlite:///strongroom.db"', 'url = "sqlite:///strongroom.db"\nsync_read_records = 1')
+    wrong = replace_line(
+        MINIMAL, 'url = "sqlite:///strongroom.db"', 'url = "sqlite:///strongroom.db"\nsync_read_records = 1'
+    )
     with pytest.raises(ConfigError, match="storage.sync_read_records: must be true or false"):
         load_config(write_config(tmp_path / "c", wrong))
 
