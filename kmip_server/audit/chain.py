@@ -120,9 +120,7 @@ def _row(seq: int, event: AuditEvent, prev_hash: bytes) -> tuple[list[Any], byte
     if detail is not None and len(detail) > MAX_DETAIL:
         detail = detail[: MAX_DETAIL - 1] + "\u2026"
     time_us = int(round(event.time * 1_000_000))
-    object_ids = tuple(event.object_ids)
-    attributes = tuple(event.attributes)
-    values = [
+    fields = (
         seq,
         time_us,
         event.node,
@@ -130,27 +128,13 @@ def _row(seq: int, event: AuditEvent, prev_hash: bytes) -> tuple[list[Any], byte
         event.address,
         event.fingerprint,
         event.operation,
-        encode_names(object_ids),
-        encode_names(attributes),
-        event.result,
-        event.reason,
-        detail,
-        prev_hash,
-        None,
-        None,
-    ]
-    canonical = canonical_fields(
-        seq,
-        time_us,
-        event.node,
-        event.identity,
-        event.address,
-        event.fingerprint,
-        event.operation,
-        object_ids,
-        attributes,
+        tuple(event.object_ids),
+        tuple(event.attributes),
         event.result,
         event.reason,
         detail,
     )
+    canonical = canonical_fields(*fields)
+    # The stored row: the same fields, the two name lists as JSON text, then the chain.
+    values = [*fields[:7], encode_names(fields[7]), encode_names(fields[8]), *fields[9:], prev_hash, None, None]
     return values, canonical
