@@ -52,6 +52,7 @@ from typing import IO, Any
 
 from . import __version__
 from .config import CONFIG_FILE_NAME, ServerConfig, load_config
+from .custody.opening import TOKEN_LOCK
 from .storage.sqlite import backup_reading
 
 __all__ = [
@@ -175,9 +176,7 @@ def _read_member(path: Path, name: str, *, secret: bool, shared_lock: bool = Fal
 
 @contextlib.contextmanager
 def _token_lock(data_dir: Path) -> Iterator[None]:
-    """Hold the lock the server's workers take to open the token (``engine.app.TOKEN_LOCK``)."""
-    from .engine.app import TOKEN_LOCK
-
+    """Hold the lock the server's workers take to open the token (``custody.opening.TOKEN_LOCK``)."""
     fd = os.open(data_dir / TOKEN_LOCK, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
     try:
         deadline = time.monotonic() + TOKEN_LOCK_TIMEOUT

@@ -21,6 +21,7 @@ from typing import Any
 from ..audit import AuditTrail
 from ..config import ServerConfig, load_config
 from ..custody import KeyCustody
+from ..custody.opening import open_custody
 from ..engine.identity import ClientIdentity
 from ..storage.repository import Repository
 from .desk import ApprovalDesk
@@ -77,8 +78,6 @@ def _run(args: argparse.Namespace) -> int:
 
 @contextmanager
 def _opened(config: ServerConfig) -> Iterator[tuple[Repository, KeyCustody]]:
-    from ..engine.app import open_custody
-
     custody = open_custody(config)
     repository = Repository(config.storage.url)
     try:

@@ -7,7 +7,6 @@
 from __future__ import annotations
 
 import argparse
-import fcntl
 import json
 import os
 import socket
@@ -22,8 +21,9 @@ from sqlalchemy import inspect
 from sqlalchemy.exc import SQLAlchemyError
 
 from ..cli_init import CliError
-from ..config import ServerConfig, load_config, read_pin
-from ..custody import KeyCustody, Pkcs11Custody, use_softhsm_conf
+from ..config import ServerConfig, load_config
+from ..custody import KeyCustody
+from ..custody.opening import open_custody
 from ..storage.repository import Repository
 from .export import after, search, syslog_line, tail, write_jsonl, write_syslog
 from .records import AuditRecord
@@ -31,10 +31,6 @@ from .verify import TrailBroken, verify, verify_export
 
 #: Exit status of verify, verify-export and export on a broken trail.
 BROKEN = 2
-#: The lock file the server's processes take turns on to open the token: the same file as
-#: ``kmip_server.engine.app.TOKEN_LOCK`` (not imported: these commands must work without the
-#: request engine, and importing it loads every operation).
-TOKEN_LOCK = ".token-open.lock"
 
 
 def add_audit_commands(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -101,25 +97,8 @@ def _has_trail(repository: Repository) -> bool:
 
 @contextmanager
 def _token(config: ServerConfig) -> Iterator[KeyCustody]:
-    """Log in to the data directory's token the way a server worker does (under the same lock,
-    as logging in to SoftHSM2 rewrites its files; and the audit key, if missing, is generated
-    under it, so a server starting meanwhile cannot make a second one)."""
-    if config.custody.softhsm2_conf is not None:
-        use_softhsm_conf(config.custody.softhsm2_conf)  # before the library loads in this process
-    pin = read_pin(config.custody)
-    fd = os.open(config.data_dir / TOKEN_LOCK, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        custody = Pkcs11Custody.open(
-            config.custody.module, config.custody.token_label, pin, config.custody.master_key_label
-        )
-        try:
-            custody.prepare_audit_key()
-        except BaseException:
-            custody.close()
-            raise
-    finally:
-        os.close(fd)  # releases the lock
+    """The data directory's token, opened as a server worker opens it (custody/opening.py)."""
+    custody = open_custody(config)
     try:
         yield custody
     finally:

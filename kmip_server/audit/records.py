@@ -222,7 +222,7 @@ def chained_hash(prev_hash: bytes, record: AuditRecord) -> bytes:
 
 
 def mac_input(domain: bytes, seq: int, hash_: bytes) -> bytes:
-    """What a token HMAC seals: the end of the trail at ``seq`` (its hash), in ``domain``."""
+    """What a MAC seals (audit/seal.py): the end of the trail at ``seq`` (its hash), in ``domain``."""
     return domain + seq.to_bytes(8, "big") + hash_
 
 

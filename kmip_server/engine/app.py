@@ -2,19 +2,14 @@
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import logging
-import os
 import signal
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Callable
 
 from ..approvals import ApprovalService
 from ..approvals.desk import ApprovalDesk
-from ..config import ServerConfig, read_pin
-from ..custody.pkcs11 import Pkcs11Custody
-from ..custody.softhsm import use_softhsm_conf
+from ..config import ServerConfig
+from ..custody.opening import open_custody
 from ..policy import Policy, PolicyError, server_policy
 from ..policy.credentials import CREDENTIALS_FILE, CredentialError, CredentialStore
 from ..storage.repository import Repository
@@ -52,50 +47,6 @@ def reload_on_sighup(dispatcher: Dispatcher, config: ServerConfig) -> None:
         log.info("access policy reloaded")
 
     signal.signal(signal.SIGHUP, reload)
-
-
-#: The lock file, in the data directory, that the processes of a server take turns on to open the token.
-TOKEN_LOCK = ".token-open.lock"
-
-
-@contextlib.contextmanager
-def token_opening_lock(data_dir: Path) -> Iterator[None]:
-    """Hold an exclusive lock on ``data_dir/TOKEN_LOCK`` for the block.
-
-    The worker processes open the token at the same moment, and opening it writes to it:
-    logging in makes SoftHSM2 (its file object store) rewrite the token's ``token.object`` and
-    ``generation`` files. A process reading them meanwhile finds the token missing or its slot
-    list failing ("cannot list the tokens ...: GeneralError"), and a worker failing to start
-    stops the server: seen in a few of the day's many 2-worker starts. Opening one process at a
-    time costs milliseconds at start; once open, the sessions are used concurrently as before.
-    """
-    fd = os.open(data_dir / TOKEN_LOCK, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
-    finally:
-        os.close(fd)  # releases the lock
-
-
-def open_custody(config: ServerConfig) -> Pkcs11Custody:
-    """Log in to the configured token (the server's workers and the commands that need the
-    token: ``audit verify``, ``approvals approve`` ...)."""
-    if config.custody.softhsm2_conf is not None:
-        # SoftHSM2 reads its configuration once per process, when the library starts.
-        use_softhsm_conf(config.custody.softhsm2_conf)
-    with token_opening_lock(config.data_dir):
-        custody = Pkcs11Custody.open(
-            config.custody.module,
-            config.custody.token_label,
-            read_pin(config.custody),
-            config.custody.master_key_label,
-        )
-        try:
-            custody.prepare_audit_key()
-        except BaseException:
-            custody.close()
-            raise
-        return custody
 
 
 def build_dispatcher(config: ServerConfig) -> Dispatcher:

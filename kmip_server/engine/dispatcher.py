@@ -17,7 +17,8 @@ they left behind (the Fresh flag a Get clears), follow in one short write transa
 the answers go out. If the records cannot be written, the messages fail and nothing changes.
 
 Durability: the transaction commits before the response is encoded, so a Unique Identifier
-a client sees is already on disk.
+a client sees is already on disk. The records of messages that changed nothing are committed
+before the answer too, but without waiting for the disk (see :meth:`_commit_read_records`).
 
 Large messages (more than LARGE_MESSAGE_ITEMS batch items; at most ``max_batch_items``, the
 rest refused from the Batch Count before decoding): the transport runs them on a thread of
@@ -56,11 +57,21 @@ from ..custody import KeyCustody
 from ..logsafe import RepeatLimiter
 from ..policy import Policy
 from ..policy.credentials import CredentialStore
-from ..policy.facts import Principal, operation_name
+from ..policy.facts import Principal
 from ..storage.repository import Repository, Session
 from .context import RequestContext, WriteNeeded
 from .identity import ClientIdentity
-from .items import Approvals, ItemRunner, Metrics, NoMetrics, Trace, reason_name, status_name
+from .items import (
+    Approvals,
+    ItemRunner,
+    Metrics,
+    NoMetrics,
+    Trace,
+    describe,
+    item_operation,
+    reason_name,
+    status_name,
+)
 from .messages import Prepared, Refused, encode, prepare, refuse
 from .registry import HANDLERS
 from .responses import failure_item
@@ -334,6 +345,17 @@ class Dispatcher:
                         ",".join(e.object_ids) or "-",
                     )
 
+    def _commit_read_records(self, events: list[AuditEvent], deferred: list[Callable[[Session], None]]) -> None:
+        """The records of read-only messages and refusals, and the writes the reads left behind
+        (``deferred``), in a write transaction of their own. Records of what changed nothing
+        commit without waiting for the disk unless asked (Repository.write durable=False):
+        they are in the log before the answer and on disk by the next checkpoint, and that
+        wait was half the time of a batch of Gets. What the reads left to write (Fresh
+        cleared, a request held for approval) is a change, and waits as every change does."""
+        durable = self.sync_read_records or bool(deferred)
+        with self._write_lock, self.repository.write(durable=durable) as session:
+            self._write_records(session, events, deferred)
+
     def _record_apart(
         self,
         records: list[tuple[int, _Outcome]],
@@ -358,15 +380,8 @@ class Dispatcher:
                 assert outcome is not None
                 events.extend(self._events(identity, principal, outcome, now))
                 deferred.extend(outcome.deferred)
-        # Records of what changed nothing commit without waiting for the disk unless asked
-        # (Repository.write durable=False): they are in the log before the answer and on disk
-        # by the next checkpoint, and that wait was half the time of a batch of Gets. What
-        # the reads left to write (deferred: Fresh cleared, a request held for approval) is
-        # a change, and waits as every change does.
-        durable = self.sync_read_records or bool(deferred)
         try:
-            with self._write_lock, self.repository.write(durable=durable) as session:
-                self._write_records(session, events, deferred)
+            self._commit_read_records(events, deferred)
         except Exception as exc:  # noqa: BLE001 - the store or the token failed; logged there
             error = self._storage_failed(exc)
             for i, outcome in records:
@@ -584,12 +599,11 @@ class Dispatcher:
         return whole
 
     def _record_apart_chunk(self, identity: ClientIdentity, principal: Principal, chunk: _Outcome) -> None:
-        with self._write_lock, self.repository.write() as session:
-            self._write_records(session, self._events(identity, principal, chunk, self.clock()), chunk.deferred)
+        self._commit_read_records(self._events(identity, principal, chunk, self.clock()), chunk.deferred)
 
     def _storage_failed(self, exc: Exception) -> KmipError:
         """Log a failed transaction (once per burst of the same failure) and say what to answer."""
-        self._failures.error("storage transaction failed: %s", _describe(exc), exc_info=not isinstance(exc, KmipError))
+        self._failures.error("storage transaction failed: %s", describe(exc), exc_info=not isinstance(exc, KmipError))
         return (
             exc
             if isinstance(exc, KmipError)
@@ -603,10 +617,7 @@ def _failed_outcome(error: KmipError, prepared: Prepared) -> _Outcome:
     items = prepared.message.batch_items
     return _Outcome(
         [failure_item(error, item.operation, item.unique_batch_item_id) for item in items],
-        [
-            Trace(operation_name(int(item.operation)) if item.operation is not None else "(none)", (), (), str(error))
-            for item in items
-        ],
+        [Trace(item_operation(item), (), (), str(error)) for item in items],
         [],
     )
 
@@ -616,9 +627,6 @@ def _undone(item: ResponseBatchItem) -> ResponseBatchItem:
     # before it was undone (a Create's identifier, which then names nothing).
     return item if item.result_status != _SUCCESS else dataclasses.replace(item, result_status=_UNDONE)
 
-
-def _describe(exc: BaseException) -> str:
-    return f"{type(exc).__name__}: {exc}"[:300]
 
 
 __all__ = ["Dispatcher", "SUPPORTED_VERSIONS"]

@@ -1,6 +1,6 @@
 """One batch item through the hooks every handler gets: authorize, the handler, audit, metrics.
 
-:func:`run_item` is the only caller of handlers. Around each it: checks the item (operation,
+:meth:`ItemRunner.run` is the only caller of handlers. Around each it: checks the item (operation,
 version, payload); authorizes an operation that names no object (those that do are
 authorized as their objects load: engine/access.py); turns a refusal, a custody failure or a
 bug into the batch item's result; answers an item the policy holds for M-of-N approval with
@@ -92,8 +92,12 @@ def status_name(result: ResponseBatchItem) -> str:
 
 def reason_name(result: ResponseBatchItem) -> str | None:
     reason = result.result_reason
-    if reason is None:
-        return None
+    return None if reason is None else reason_title(reason)
+
+
+def reason_title(reason: int) -> str:
+    """A Result Reason as the audit trail and the metrics spell it ("Item Not Found"); a
+    value KMIP does not define, in hex."""
     name = _REASON_NAMES.get(reason)
     if name is None:
         try:
@@ -102,6 +106,11 @@ def reason_name(result: ResponseBatchItem) -> str | None:
             return f"0x{int(reason):08X}"
         _REASON_NAMES[reason] = name
     return name
+
+
+def item_operation(item: RequestBatchItem) -> str:
+    """The item's operation as the spec names it, for the policy and the audit trail."""
+    return operation_name(int(item.operation)) if item.operation is not None else "(none)"
 
 
 # Spelled once per value: every batch item's metrics and audit record ask for them.
@@ -133,7 +142,7 @@ class ItemRunner:
         """The item's result and audit trace. Raises WriteNeeded (the message must run again
         in a write transaction)."""
         started = time.perf_counter()
-        ctx.operation = name = operation_name(int(item.operation)) if item.operation is not None else "(none)"
+        ctx.operation = name = item_operation(item)
         touched = len(ctx.touched)
         written = len(ctx.session.changes)
         detail = None
@@ -170,7 +179,7 @@ class ItemRunner:
             error = KmipError("the key custody token failed; nothing was changed", ResultReason.GENERAL_FAILURE)
             result = _failed(error, item)
         except Exception as exc:  # noqa: BLE001 - a handler's bug: logged with its traceback, answered as such
-            self.failures.error("internal error during %s: %s", name, _describe(exc), exc_info=True)
+            self.failures.error("internal error during %s: %s", name, describe(exc), exc_info=True)
             result = _failed(KmipError("internal server error", ResultReason.GENERAL_FAILURE), item)
         objects = dict.fromkeys(ctx.touched[touched:])
         if result.result_status == _SUCCESS:
@@ -265,5 +274,6 @@ def _failed(error: KmipError, item: RequestBatchItem) -> ResponseBatchItem:
     return failure_item(error, item.operation, item.unique_batch_item_id)
 
 
-def _describe(exc: BaseException) -> str:
+def describe(exc: BaseException) -> str:
+    """An exception for a log line: its type and message, cut short."""
     return f"{type(exc).__name__}: {exc}"[:300]

@@ -16,6 +16,7 @@ from kmip_client.protocol.model.messages import decode_message
 from kmip_client.protocol.spec.enums import BatchErrorContinuationOption, ResultReason
 
 from .batch_limits import LARGE_MESSAGE_ITEMS, peek_request_header
+from .items import reason_title
 from .registry import HANDLERS, OperationSpec
 from .responses import encoded_response_header, error_response, failure_item, response_header
 from .versions import SUPPORTED_VERSIONS
@@ -82,7 +83,7 @@ def prepare(data: bytes, max_batch_items: int) -> Prepared | Refused:
 def refuse(version: Version, error: KmipError) -> Refused:
     if version not in SUPPORTED_VERSIONS:
         version = (2, 1) if version >= (2, 0) else (1, 4) if version >= (1, 0) else (1, 0)
-    return Refused(error_response(error, version), error.reason.name.replace("_", " ").title(), error.message[:200])
+    return Refused(error_response(error, version), reason_title(error.reason), error.message[:200])
 
 
 def encode(prepared: Prepared, items: list[ResponseBatchItem]) -> bytes:

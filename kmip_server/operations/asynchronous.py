@@ -27,6 +27,7 @@ from kmip_client.protocol.spec.enums import CancellationResult, Operation, Resul
 from ..approvals.service import APPROVED, ApprovalError, ApprovalService
 from ..approvals.store import CANCELLED, DENIED, DONE, EXPIRED
 from ..engine.context import RequestContext
+from ..engine.items import reason_name
 from ..engine.registry import operation
 
 _CANCELLATION = {
@@ -112,6 +113,4 @@ def _outcome(result: ResponseBatchItem) -> str:
     """What the run said, for the request's row and ``approvals show``: never a payload."""
     if result.result_status == ResultStatus.SUCCESS:
         return "Success"
-    reason = result.result_reason
-    name = ResultReason(reason).name.replace("_", " ").title() if reason is not None else "unknown reason"
-    return f"Operation Failed: {name}"
+    return f"Operation Failed: {reason_name(result) or 'unknown reason'}"

@@ -54,10 +54,6 @@ class Scope:
     owner_self: bool = False
 
     @property
-    def needs_attributes(self) -> bool:
-        return self.object_group is not None or self.name is not None or bool(self.attributes)
-
-    @property
     def attribute_names(self) -> frozenset[str]:
         """The stored attributes that matching this scope reads."""
         names = {key for key, _ in self.attributes}
@@ -69,7 +65,7 @@ class Scope:
 
     @property
     def only_owner(self) -> bool:
-        return self.owner_self and not (self.needs_attributes or self.object_type or self.algorithm)
+        return self.owner_self and not (self.attribute_names or self.object_type or self.algorithm)
 
     def matches(self, facts: ObjectFacts, principal: Principal) -> bool:
         if self.owner_self and facts.owner != principal.name:
@@ -233,10 +229,6 @@ class Policy:
         object.__setattr__(self, "_derived", derived)
 
     # ------------------------------------------------------------------ who
-
-    @property
-    def needs_attributes(self) -> bool:
-        return bool(self._derived.attribute_names)
 
     @property
     def attribute_names(self) -> tuple[str, ...]:

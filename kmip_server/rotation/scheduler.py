@@ -48,6 +48,7 @@ from ..custody import CustodyError, KeyCustody
 from ..engine.context import RequestContext
 from ..engine.dispatcher import Dispatcher
 from ..engine.identity import ClientIdentity
+from ..engine.items import reason_title
 from ..logsafe import RepeatLimiter
 from ..operations.common import load_object
 from ..operations.rekey import rekey_pair, rekey_symmetric
@@ -246,7 +247,7 @@ class RotationScheduler:
 
 def _reason_name(exc: Exception) -> str:
     if isinstance(exc, KmipError):
-        return exc.reason.name.replace("_", " ").title()
+        return reason_title(exc.reason)
     return "General Failure"
 
 

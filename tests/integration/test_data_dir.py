@@ -35,7 +35,7 @@ from cryptography import x509
 
 from kmip_client.protocol.spec.enums import Operation
 from kmip_server.cli import main
-from kmip_server.engine.app import TOKEN_LOCK
+from kmip_server.custody.opening import TOKEN_LOCK
 from tests.support.server_process import (
     ServerProcess,
     client_ssl_context,

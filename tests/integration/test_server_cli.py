@@ -37,7 +37,7 @@ from kmip_client.protocol.model.payloads.server_info import DiscoverVersionsRequ
 from kmip_client.protocol.spec.enums import Operation, ResultStatus
 from kmip_server.cli import main
 from kmip_server.config import load_config
-from kmip_server.engine.app import TOKEN_LOCK
+from kmip_server.custody.opening import TOKEN_LOCK
 from kmip_server.pki import load_issued
 from tests.support.server_process import (
     LOOPBACK,

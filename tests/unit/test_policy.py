@@ -53,7 +53,7 @@ def test_the_shipped_default_file_decides_as_the_built_in_default() -> None:
         assert policy.decide(bob, "Create", None).allowed  # naming no object: open
         assert policy.locate_filter(bob).owners == ("bob",) and policy.locate_filter(admin).tenants is None
         assert policy.owner_for_new_object(alice) == "alice" and policy.tenant_for_new_object(alice) == "default"
-        assert not policy.needs_attributes and policy.hidden_as_missing
+        assert not policy.attribute_names and policy.hidden_as_missing
     assert DEFAULT_POLICY.with_administrators(["ops"]).decide(who(DEFAULT_POLICY, "ops"), "Get", facts()).allowed
 
 
