@@ -44,9 +44,7 @@ from sqlalchemy import (
     create_engine,
     delete,
     event,
-    func,
     insert,
-    or_,
     select,
     update,
 )
@@ -103,26 +101,24 @@ _GET = select(
     _o.tenant,
 ).where(_o.uid == bindparam("uid"))
 _GET_FOR_UPDATE = _GET.with_for_update()
-# The attribute that forbids releasing the value in the clear, if any: "Extractable" (False)
-# sorts before "Sensitive" (True), so min() names the stronger restriction. Folded into the
-# value read as a scalar subquery: the Get hot path stays one round trip.
-_WITHHOLDING = (
-    select(func.min(_a.name))
-    .where(
-        _a.uid == _o.uid,
-        or_(
-            and_(_a.name == "Extractable", _a.number_value == 0),
-            and_(_a.name == "Sensitive", _a.number_value == 1),
-        ),
-    )
-    .scalar_subquery()
+
+
+def _attribute_number(name: str) -> Any:
+    """The number value of the object's first instance of attribute ``name`` (NULL if none),
+    as a scalar subquery of the object read: a look-up under the object's key. Not an
+    aggregate: SQLite answers min(number_value) from the (name, number_value) index and
+    PostgreSQL, before statistics, scans it by value, both reading that attribute's row of
+    every object in the store (1.4 ms a Get at 20,000 objects)."""
+    return select(_a.number_value).where(_a.uid == _o.uid, _a.name == name).order_by(_a.idx).limit(1).scalar_subquery()
+
+
+# Folded into the value read (the Get hot path stays one round trip): what may forbid a
+# release in the clear (Extractable false, Sensitive true) and whether the object is still
+# Fresh (never served by Get; no "Fresh" row means it is).
+_GET_VALUE = _GET.add_columns(
+    _attribute_number("Extractable"), _attribute_number("Sensitive"), _attribute_number("Fresh")
 )
-# Whether the object is still Fresh (never served by Get): no "Fresh" row means it is, a row
-# holds the value (1 or 0). Also folded into the value read.
-_FRESH = (
-    select(func.coalesce(func.min(_a.number_value), 1)).where(_a.uid == _o.uid, _a.name == "Fresh").scalar_subquery()
-)
-_GET_VALUE = _GET.add_columns(_WITHHOLDING, _FRESH)
+_JOINED = 15  # where the columns of _release_with's joined attributes start
 
 
 _DRIVER_GET_VALUE = DriverStatement(_GET_VALUE)
@@ -179,7 +175,10 @@ def _release_with(names: tuple[str, ...], postgresql: bool) -> DriverStatement:
 
 def _release_record(row: Any) -> ObjectRecord:
     # row[:10] is the first ten fields in order; mypy cannot see a slice's length.
-    return ObjectRecord(*row[:10], sequence=row[10], tenant=row[11], withheld_by=row[12], fresh=bool(row[13]))  # type: ignore[misc]
+    extractable, sensitive, fresh = row[12:_JOINED]
+    # Extractable false is the stronger restriction: nothing releases the value at all.
+    withheld_by = "Extractable" if extractable == 0 else "Sensitive" if sensitive == 1 else None
+    return ObjectRecord(*row[:10], sequence=row[10], tenant=row[11], withheld_by=withheld_by, fresh=fresh != 0)  # type: ignore[misc]
 
 
 _NEXT_SEQUENCES = (
@@ -358,7 +357,7 @@ class Session:
         if not rows:
             return None
         record = _release_record(rows[0])
-        record.attributes = [StoredAttribute(*r[14:]) for r in rows if r[14] is not None]
+        record.attributes = [StoredAttribute(*r[_JOINED:]) for r in rows if r[_JOINED] is not None]
         return record
 
     def get_for_use(self, uid: str, names: tuple[str, ...]) -> ObjectRecord | None:

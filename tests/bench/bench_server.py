@@ -155,14 +155,15 @@ def strongroom_target(
 ) -> Iterator[Target]:
     """Strongroom serving for the block; its durability check once it has stopped. The
     "baseline" target is the checkout --baseline names, on its default policy (it may predate
-    policy files); "strongroom" serves --policy when given, to --identity."""
+    policy files) unless --baseline-policy; "strongroom" serves --policy when given, to --identity."""
     data_dir = workdir / name
     command = checkout_command(args.baseline) if name == "baseline" else None
     started = time.monotonic()
     tls = strongroom_init(data_dir, command=command)
-    if name == "strongroom" and args.policy is not None:
+    policed = name == "strongroom" or args.baseline_policy
+    if policed and args.policy is not None:
         use_policy(data_dir, args.policy)
-    if name == "strongroom" and args.identity != "admin":
+    if policed and args.identity != "admin":
         tls = issue_client_cert(data_dir, args.identity, data_dir / "bench-client")
     notes.append(f"{name} init: {time.monotonic() - started:.1f} s")
     port = free_port()
@@ -345,6 +346,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--policy", type=Path, help="the access policy file strongroom serves (e.g. policies/example.toml)")
     parser.add_argument("--identity", default="admin", help="the client identity strongroom is benchmarked as")
+    parser.add_argument(
+        "--baseline-policy",
+        action="store_true",
+        help="serve --policy to --identity on the baseline too (a baseline checkout that has policy files)",
+    )
     args = parser.parse_args(argv)
     unknown = set(args.ops) - set(ALL_OPS) or set(args.servers) - {"strongroom", "pykmip", "baseline"}
     if unknown:

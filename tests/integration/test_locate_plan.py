@@ -16,6 +16,7 @@ import pytest
 
 from kmip_server.storage import AttributeFilter, LocateQuery, ObjectRecord, StoredAttribute
 from kmip_server.storage import locate as locate_sql
+from kmip_server.storage import repository as repository_sql
 from kmip_server.storage.repository import Repository, Session
 
 OBJECTS = 3000
@@ -29,6 +30,8 @@ def _record(index: int) -> ObjectRecord:
         StoredAttribute("Initial Date", 0, b"I", number=1_900_000_000 + index),
         StoredAttribute("Name", 0, b"N" + str(index).encode(), text=f"key-{index}"),
         StoredAttribute("Object Group", 0, b"G", text=f"group-{index % 300}"),
+        # Served once: every object has a Fresh row, which a Get's read must find by key.
+        StoredAttribute("Fresh", 0, b"F", number=0),
     ]
     return ObjectRecord(
         uid=f"uid-{index:06d}",
@@ -59,6 +62,10 @@ def plan(session: Session, query: LocateQuery, *, count: bool = False) -> str:
     built = locate_sql.count_statement(query) if count else locate_sql.locate_statement(query)
     assert built is not None
     _, statement, values = built
+    return explain(session, statement, values)
+
+
+def explain(session: Session, statement: Any, values: dict[str, Any]) -> str:
     conn = session.connection
     sql, params = statement.bound(conn, values)
     prefix = "EXPLAIN QUERY PLAN " if conn.dialect.name == "sqlite" else "EXPLAIN "
@@ -140,3 +147,28 @@ def test_the_attribute_driven_searches_find_the_same_objects(filled: Repository)
             "uid-000607",
         ]
         assert session.count(LocateQuery(owners=("alice",), attributes=(group,), max_items=1)) == 10
+
+
+@pytest.mark.parametrize("analyzed", [False, True], ids=["fresh statistics", "after ANALYZE"])
+def test_a_gets_read_finds_the_objects_attributes_by_key(filled: Repository, analyzed: bool) -> None:
+    # The Get path's one statement (with and without the attributes a policy reads): every
+    # attribute it reads is looked up under the object's uid. SQLite used to answer the Fresh
+    # check, an aggregate over (name, number_value), from that index, reading every object's
+    # Fresh row: a Get's cost grew with the store.
+    if analyzed:
+        with filled.write() as session:
+            session.connection.exec_driver_sql("ANALYZE")
+    postgresql = filled.dialect == "postgresql"
+    statements = (
+        repository_sql._DRIVER_GET_VALUE,
+        repository_sql._release_with(("Name", "Object Group", "x-team"), postgresql),
+    )
+    with filled.read() as session:
+        for statement in statements:
+            found = explain(session, statement, {"uid": "uid-001234"})
+            assert "ix_object_attributes_name_number" not in found, found
+            assert "ix_object_attributes_name_text" not in found, found
+            assert ("SCAN object_attributes" if not postgresql else "Seq Scan on object_attributes") not in found, found
+        record = session.get_for_release("uid-001234", ("Name", "Object Group"))
+        assert record is not None and record.fresh is False
+        assert [(a.name, a.text) for a in record.attributes] == [("Name", "key-1234"), ("Object Group", "group-34")]
