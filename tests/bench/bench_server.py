@@ -24,6 +24,7 @@ import os
 import platform
 import resource
 import sqlite3
+import statistics
 import sys
 import tempfile
 import time
@@ -80,10 +81,11 @@ class Target:
 
 def run_cells(targets: list[Target], args: argparse.Namespace, rows: list[Row]) -> None:
     """Every (op, connections) cell, the servers taking turns cell by cell: this machine's
-    speed drifts over minutes (shared cores), and adjacent cells see the same machine."""
+    speed drifts over minutes (shared cores), and adjacent cells see the same machine. With
+    --rounds, each op's cells run that many times, the servers' order swapped every round."""
     for op in [op for op in ALL_OPS if op in args.ops]:
-        for connections in args.connections:
-            for target in targets:
+        for connections, round_ in [(c, r) for r in range(args.rounds) for c in args.connections]:
+            for target in targets if round_ % 2 == 0 else targets[::-1]:
                 if op == "discover":
                     requests = [discover_request()]
                 elif op == "create":
@@ -305,16 +307,24 @@ def connect_table(rows: list[Row]) -> str:
     return "\n".join(lines)
 
 
+def _rates(rows: list[Row], server: str, op: str, connections: int) -> list[float]:
+    return [r.cell.ops_per_second for r in rows if (r.server, r.op, r.cell.connections) == (server, op, connections)]
+
+
 def ratios(rows: list[Row], connections: int = 16) -> list[str]:
+    """Strongroom's rate over the others', per op at ``connections``: one ratio per round
+    (the n-th cells of each server), and their median when there are several."""
     found = []
     for op in ("get", "create"):
-        cells = {r.server: r.cell for r in rows if r.op == op and r.cell.connections == connections}
-        ours = cells.get("strongroom")
+        ours = _rates(rows, "strongroom", op, connections)
         for other in ("pykmip", "baseline"):
-            theirs = cells.get(other)
-            if ours and theirs and ours.ops_per_second and theirs.ops_per_second:
-                ratio = ours.ops_per_second / theirs.ops_per_second
-                found.append(f"strongroom/{other} {op} @ {connections} conns: {ratio:.2f}x")
+            each = [a / b for a, b in zip(ours, _rates(rows, other, op, connections), strict=False) if a and b]
+            if not each:
+                continue
+            line = f"strongroom/{other} {op} @ {connections} conns: {statistics.median(each):.2f}x"
+            if len(each) > 1:
+                line += f" (median of {len(each)} rounds: {', '.join(f'{r:.2f}' for r in each)})"
+            found.append(line)
     return found
 
 
@@ -331,6 +341,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--warmup", type=float, default=1.0, help="unmeasured seconds before each cell")
     parser.add_argument("--processes", type=int, default=2, help="client processes sharing the connections")
     parser.add_argument("--connect-timeout", type=float, default=60.0, help="cap on opening a cell's connections")
+    parser.add_argument("--rounds", type=int, default=1, help="run each op's cells this many times, alternating")
     parser.add_argument("--keys", type=int, default=16, help="keys created up front and cycled through by Get")
     parser.add_argument("--workers", type=int, default=2, help="strongroom serve --workers")
     parser.add_argument(
@@ -344,7 +355,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         type=Path,
         help="another checkout to compare with, as server 'baseline' (git worktree add /tmp/base COMMIT)",
     )
-    parser.add_argument("--policy", type=Path, help="the access policy file strongroom serves (e.g. policies/example.toml)")
+    parser.add_argument(
+        "--policy", type=Path, help="the access policy file strongroom serves (e.g. policies/example.toml)"
+    )
     parser.add_argument("--identity", default="admin", help="the client identity strongroom is benchmarked as")
     parser.add_argument(
         "--baseline-policy",
