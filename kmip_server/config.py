@@ -38,6 +38,7 @@ __all__ = [
     "DATABASE_FILE_NAME",
     "IDENTITY_MODES",
     "LOG_LEVELS",
+    "AdminSettings",
     "ConfigError",
     "CustodySettings",
     "ListenerSettings",
@@ -126,6 +127,14 @@ class PolicySettings:
 
 
 @dataclasses.dataclass(frozen=True)
+class AdminSettings:
+    """The admin HTTPS listener (kmip_server/admin): health, readiness and metrics."""
+
+    host: str = "127.0.0.1"  # load balancers probe /healthz: set the address they reach
+    port: int = 0  # 0: no admin listener
+
+
+@dataclasses.dataclass(frozen=True)
 class ServerConfig:
     data_dir: Path
     listener: ListenerSettings
@@ -135,6 +144,7 @@ class ServerConfig:
     policy: PolicySettings
     crypto: CryptoSettings = CryptoSettings()
     rotation: RotationSettings = RotationSettings()
+    admin: AdminSettings = AdminSettings()
     log_level: str = "INFO"
     # Answer the test-harness operation Interop, which conformance test suites open and close
     # their test cases with; KMIP forbids it on a production server (2.1 6.1.26).
@@ -155,6 +165,7 @@ _SECTION_KEYS: dict[str, tuple[str, ...]] = {
     "policy": ("admin_identities", "policy_file"),
     "crypto": crypto_settings.KEYS,
     "rotation": rotation_settings.KEYS,
+    "admin": ("host", "port"),
 }
 _SECTIONS = tuple(_SECTION_KEYS)
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
@@ -500,6 +511,10 @@ def load_config(data_dir: Path) -> ServerConfig:
         policy=policy,
         crypto=crypto_settings.read(sections["crypto"]),
         rotation=rotation_settings.read(sections["rotation"]),
+        admin=AdminSettings(
+            host=sections["admin"].string("host", AdminSettings.host),
+            port=sections["admin"].integer("port", AdminSettings.port, (0, 65535)),
+        ),
         log_level=log_level.upper(),
         test_harness=test_harness,
     )
@@ -746,4 +761,16 @@ def render_default_config(module: Path | None = None) -> str:
     )
     out += crypto_settings.render(_comment, _toml_value)
     out += rotation_settings.render(_comment, _toml_value)
+    out += ["", "[admin]"]
+    out += _comment(
+        [
+            "The admin HTTPS listener, served by every worker with the server certificate:",
+            "GET /healthz and /readyz answer without a client certificate (for load balancers);",
+            "GET /metrics (Prometheus text format, all workers) needs a client certificate of an",
+            "administrator (policy.admin_identities, or a policy role with administrator = true).",
+            "port = 0 turns it off; host is the address it listens on.",
+            'host = "127.0.0.1"',
+            "port = 0",
+        ]
+    )
     return "\n".join(out) + "\n"

@@ -6,6 +6,7 @@ import logging
 import signal
 from collections.abc import Callable
 
+from ..admin.metrics import metrics_enabled
 from ..approvals import ApprovalService
 from ..approvals.desk import ApprovalDesk
 from ..config import ServerConfig
@@ -67,6 +68,11 @@ def build_dispatcher(config: ServerConfig) -> Dispatcher:
         custody.close()
         raise
     approvals = ApprovalService(custody)
+    metrics = None
+    if metrics_enabled():  # the admin listener is on: kmip_server/admin/metrics.py
+        from ..admin.metrics import EngineMetrics
+
+        metrics = EngineMetrics()
     dispatcher = Dispatcher(
         repository,
         custody,
@@ -76,6 +82,7 @@ def build_dispatcher(config: ServerConfig) -> Dispatcher:
         credentials=_credentials(config),
         approvals=approvals,
         sync_read_records=config.storage.sync_read_records,
+        metrics=metrics,
     )
     dispatcher.approval_desk = ApprovalDesk(repository, approvals, policy, dispatcher.audit, dispatcher.clock)
     return dispatcher

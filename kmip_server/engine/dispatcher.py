@@ -208,6 +208,7 @@ class Dispatcher:
         The read-only messages share one read transaction (one snapshot, taken after all of
         them arrived), then one write transaction for their audit records.
         """
+        self.items.metrics.batch(len(requests))
         policy = self.policy
         admitted = [self._admitted(data, policy.principal(identity), policy) for data, identity in requests]
         prepared = [message for message, _ in admitted]
@@ -626,7 +627,6 @@ def _undone(item: ResponseBatchItem) -> ResponseBatchItem:
     # The payload stays, as the OASIS test cases show (v2.1 BL-M-2): it says what the item did
     # before it was undone (a Create's identifier, which then names nothing).
     return item if item.result_status != _SUCCESS else dataclasses.replace(item, result_status=_UNDONE)
-
 
 
 __all__ = ["Dispatcher", "SUPPORTED_VERSIONS"]

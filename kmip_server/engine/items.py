@@ -41,13 +41,19 @@ _MADE = ("unique_identifier", "private_key_unique_identifier", "public_key_uniqu
 
 class Metrics(Protocol):
     """Where the dispatcher reports each batch item: operation, outcome (Success or the Result
-    Reason), and seconds spent. The admin listener's Prometheus registry is one (issue 18)."""
+    Reason), and seconds spent. The admin listener's Prometheus metrics are one (kmip_server/admin/metrics.py)."""
 
     def observe(self, operation: str, outcome: str, seconds: float) -> None: ...
+
+    def batch(self, messages: int) -> None:
+        """One engine call answered ``messages`` request messages (one group commit)."""
 
 
 class NoMetrics:
     def observe(self, operation: str, outcome: str, seconds: float) -> None:
+        return None
+
+    def batch(self, messages: int) -> None:
         return None
 
 

@@ -59,6 +59,14 @@ class ConnectionTable:
                 fewest = count
         return fewest
 
+    def accepting(self) -> list[int | None]:
+        """Each worker's open connections, None for one not accepting (the admin listener's view)."""
+        counts: list[int | None] = []
+        for index in range(self._workers):
+            (count,) = _SLOT.unpack_from(self._memory, index * _SLOT.size)
+            counts.append(None if count == _NOT_ACCEPTING else count)
+        return counts
+
     def close(self) -> None:
         self._memory.close()
 

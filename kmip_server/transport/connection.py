@@ -181,6 +181,12 @@ class _Connection(asyncio.Protocol):
         self._handshaking = False
         self._listener.admission.established(self)
         der = self._tls.getpeercert(binary_form=True)
+        if not der and self._listener.anonymous_allowed:
+            # The admin listener (CERT_OPTIONAL): its routes decide what an anonymous peer
+            # may ask (health probes); the empty name is no principal's and reaches no engine.
+            self._identity = ClientIdentity("", address=self._peer)
+            self._set_deadline(self._listener.settings.idle_timeout)
+            return True
         if not der:  # CERT_REQUIRED makes this unreachable, but an identity must never be guessed
             log.warning("closing connection from %s: no client certificate", self._peer)
             self._close()

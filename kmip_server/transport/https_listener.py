@@ -177,11 +177,13 @@ ROUTES: dict[str, Route] = {
 }
 
 
-def resolve(path: str, method: str) -> Route | _Answer:
-    """The route serving ``method`` on ``path``, or the 404 or 405 answer."""
-    route = ROUTES.get(path)
+def resolve(path: str, method: str, routes: dict[str, Route] = ROUTES) -> Route | _Answer:
+    """The route of ``routes`` serving ``method`` on ``path``, or the 404 or 405 answer."""
+    route = routes.get(path)
     if route is None:
-        return _text_answer(404, "no such resource; KMIP is served at " + KMIP_PATH)
+        if routes is ROUTES:
+            return _text_answer(404, "no such resource; KMIP is served at " + KMIP_PATH)
+        return _text_answer(404, "no such resource; served here: " + ", ".join(routes))
     if method not in route.methods and not (method == "HEAD" and "GET" in route.methods):
         allow = ", ".join(route.methods)
         return _text_answer(405, f"{path} serves {allow}", (("Allow", allow),))
@@ -364,7 +366,7 @@ class _HttpsConnection(_Connection):
     # ---- answers
 
     def _respond(self, request: _Request, body: bytes) -> None:
-        route = resolve(request.path, request.method)
+        route = resolve(request.path, request.method, self._listener.routes)  # type: ignore[attr-defined]
         if isinstance(route, _Answer):
             answer = route
         elif route.takes_body and not request.sized and request.method == "POST":
@@ -509,6 +511,8 @@ class HttpsListener(Listener):
     """
 
     connection_class = _HttpsConnection
+    #: What this listener serves (the admin listener has its own, kmip_server/admin).
+    routes: dict[str, Route] = ROUTES
 
     def __init__(
         self,

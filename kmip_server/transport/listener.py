@@ -75,6 +75,9 @@ class Listener:
 
     #: The protocol of each accepted connection (the HTTPS listener's speaks HTTP over the TLS).
     connection_class: type[_Connection] = _Connection
+    #: Whether a peer without a client certificate is served (only the admin listener's
+    #: health probes; its TLS context asks for a certificate without requiring one).
+    anonymous_allowed = False
 
     def __init__(
         self,

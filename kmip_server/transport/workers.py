@@ -234,11 +234,13 @@ class _Supervisor:
         handler_factory: HandlerFactory,
         count: int,
         https_sock: socket.socket | None = None,
+        admin_sock: socket.socket | None = None,
     ) -> None:
         self.config = config
         self.context = context
         self.sock = sock
         self.https_sock = https_sock
+        self.admin_sock = admin_sock
         self.handler_factory = handler_factory
         self.count = count
         self.workers: dict[int, _Worker] = {}
@@ -558,6 +560,8 @@ class _Supervisor:
             listeners.append(
                 HttpsListener(self.https_sock, self.context, settings, handler, identity_mode=identity_mode)
             )
+        if self.admin_sock is not None:
+            listeners.append(self._admin_listener(handler, listener))
         _freeze_startup_objects()
 
         def started() -> None:
@@ -571,6 +575,26 @@ class _Supervisor:
         finally:
             _close_handler(handler)
         return 0
+
+    def _admin_listener(self, handler: MessageHandler, kmip: Listener) -> Listener:
+        # Imported here: the admin package reads the engine, which plain transports lack.
+        from ..admin.health import ServerView
+        from ..admin.listener import AdminListener, admin_ssl_context
+
+        dispatcher = getattr(handler, "__self__", None)
+        if dispatcher is None or not hasattr(dispatcher, "repository"):
+            raise RuntimeError("the admin listener needs the engine's dispatcher as the request handler")
+        view = ServerView(dispatcher, self.connection_table if self.count > 1 else None, self.count)
+        view.own_connections = lambda: len(kmip.connections)
+        assert self.admin_sock is not None
+        return AdminListener(
+            self.admin_sock,
+            admin_ssl_context(self.config.tls),
+            self.config.listener,
+            handler,
+            view,
+            identity_mode=self.config.tls.identity_from,
+        )
 
 
 def run_server(
@@ -614,12 +638,16 @@ def run_server(
     if settings.https_port == settings.port:
         _report_fatal(f"listener.https_port must differ from listener.port ({settings.port})")
         return 1
+    admin = config.admin
+    if admin.port and admin.port in (settings.port, settings.https_port):
+        _report_fatal(f"admin.port ({admin.port}) must differ from the KMIP ports")
+        return 1
     try:
         sock = bind_listening_socket(settings)
     except OSError as exc:
         _report_fatal(f"cannot listen on {settings.host}:{settings.port}: {exc.strerror or exc}")
         return 1
-    https_sock = None
+    https_sock = admin_sock = None
     try:
         if settings.https_port:
             try:
@@ -628,8 +656,21 @@ def run_server(
                 where = f"{settings.host}:{settings.https_port}"
                 _report_fatal(f"cannot listen for KMIP over HTTPS on {where}: {exc.strerror or exc}")
                 return 1
-        return _Supervisor(config, context, sock, handler_factory, count, https_sock).run(ready)
+        if admin.port:
+            try:
+                admin_sock = bind_listening_socket(dataclasses.replace(settings, host=admin.host), admin.port)
+            except OSError as exc:
+                _report_fatal(
+                    f"cannot listen for the admin listener on {admin.host}:{admin.port}: {exc.strerror or exc}"
+                )
+                return 1
+            # Before the workers fork: prometheus_client chooses its multiprocess files on import.
+            from ..admin.metrics import use_metrics_directory
+
+            use_metrics_directory(config.data_dir)
+        return _Supervisor(config, context, sock, handler_factory, count, https_sock, admin_sock).run(ready)
     finally:
         sock.close()
-        if https_sock is not None:
-            https_sock.close()
+        for extra in (https_sock, admin_sock):
+            if extra is not None:
+                extra.close()

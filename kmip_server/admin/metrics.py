@@ -1,0 +1,99 @@
+"""Prometheus metrics aggregated over every worker process (prometheus_client multiprocess).
+
+The supervisor names a fresh directory in ``PROMETHEUS_MULTIPROC_DIR`` before it forks the
+workers (:func:`use_metrics_directory`): prometheus_client picks its file-backed values when
+it is first imported, and each worker then writes its counters and histograms to files of
+its own there; a scrape, answered by any worker, reads all of them (MultiProcessCollector).
+What is a state rather than a count (workers accepting, open connections, objects by type
+and state, pending approvals, the trail's length) is read when scraped (:class:`StateCollector`).
+
+Names only, never values: labels are operation names and Result Reasons.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+ENVIRONMENT = "PROMETHEUS_MULTIPROC_DIR"
+#: Where in the data directory the workers' metric files live (emptied at every start).
+METRICS_DIRECTORY = Path("run") / "metrics"
+# Item latencies: from a cached Get (sub-millisecond) to an RSA key pair on a slow token.
+_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+_BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 1024)
+
+
+def use_metrics_directory(data_dir: Path) -> Path:
+    """Empty (or make) the data directory's metrics directory and name it in the environment,
+    for the workers forked after this call; the server's own metrics are per run."""
+    directory = data_dir / METRICS_DIRECTORY
+    if directory.exists():
+        shutil.rmtree(directory)
+    directory.mkdir(parents=True, mode=0o700)
+    os.environ[ENVIRONMENT] = str(directory)
+    return directory
+
+
+def metrics_enabled() -> bool:
+    return bool(os.environ.get(ENVIRONMENT))
+
+
+class EngineMetrics:
+    """What the dispatcher reports (engine/items.py's Metrics): every batch item, by operation
+    and outcome, its latency, and how many messages each call answered together."""
+
+    def __init__(self) -> None:
+        from prometheus_client import Counter, Histogram
+
+        self.items = Counter(
+            "strongroom_batch_items", "Batch items answered, by operation and outcome", ["operation", "outcome"]
+        )
+        self.seconds = Histogram(
+            "strongroom_batch_item_seconds", "Time to answer one batch item", ["operation"], buckets=_BUCKETS
+        )
+        self.messages = Counter("strongroom_requests", "KMIP request messages answered")
+        self.batch_sizes = Histogram(
+            "strongroom_group_commit_messages",
+            "Request messages answered by one engine call (one commit for their writes)",
+            buckets=_BATCH_BUCKETS,
+        )
+
+    def observe(self, operation: str, outcome: str, seconds: float) -> None:
+        self.items.labels(operation, outcome).inc()
+        self.seconds.labels(operation).observe(seconds)
+
+    def batch(self, messages: int) -> None:
+        self.messages.inc(messages)
+        self.batch_sizes.observe(messages)
+
+
+class StateCollector:
+    """Gauges read at scrape time from ``read_state``, which returns (name, help, samples)
+    triples, samples being (labels, value) pairs."""
+
+    def __init__(self, read_state: Callable[[], Iterable[tuple[str, str, list[tuple[dict[str, str], float]]]]]) -> None:
+        self.read_state = read_state
+
+    def collect(self) -> Iterable[Any]:
+        from prometheus_client.core import GaugeMetricFamily
+
+        for name, text, samples in self.read_state():
+            labels = sorted({key for sample_labels, _ in samples for key in sample_labels})
+            family = GaugeMetricFamily(name, text, labels=labels)
+            for sample_labels, value in samples:
+                family.add_metric([sample_labels.get(key, "") for key in labels], value)
+            yield family
+
+
+def render(state: StateCollector) -> tuple[bytes, str]:
+    """The exposition of every worker's metrics and the current state: (body, content type)."""
+    from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+    from prometheus_client.multiprocess import MultiProcessCollector
+
+    registry = CollectorRegistry()
+    MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+    registry.register(state)
+    return generate_latest(registry), CONTENT_TYPE_LATEST

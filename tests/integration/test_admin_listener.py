@@ -1,0 +1,173 @@
+"""The admin listener over real TLS: a real server (2 workers, SQLite, SoftHSM2) with
+``--admin-port``; probes without a client certificate, metrics only for an administrator,
+counts that move when KMIP operations run, and each readiness failure reported by name."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import ssl
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from kmip_client import Client
+from kmip_client.protocol.errors import KmipError
+from kmip_client.protocol.spec.enums import CryptographicAlgorithm, ResultReason
+from kmip_server.admin.health import ServerView, readiness
+from kmip_server.config import load_config
+from kmip_server.engine.app import build_dispatcher
+from tests.support.server_process import (
+    LOOPBACK,
+    ServerProcess,
+    TlsFiles,
+    client_ssl_context,
+    free_port,
+    issue_client_cert,
+    running_server,
+    strongroom_init,
+)
+
+
+@dataclass(frozen=True)
+class AdminServer:
+    process: ServerProcess
+    admin_port: int
+    admin: TlsFiles
+    other: TlsFiles
+
+    def get(self, path: str, who: TlsFiles | None = None) -> tuple[int, str, bytes]:
+        if who is None:  # no client certificate: what a load balancer's probe presents
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+            context.check_hostname = False
+            context.load_verify_locations(cafile=str(self.admin.ca))
+        else:
+            context = client_ssl_context(who.ca, who.cert, who.key)
+        conn = http.client.HTTPSConnection(LOOPBACK, self.admin_port, timeout=10, context=context)
+        try:
+            conn.request("GET", path)
+            response = conn.getresponse()
+            return response.status, response.getheader("Content-Type") or "", response.read()
+        finally:
+            conn.close()
+
+    def metrics(self) -> dict[str, float]:
+        status, _, body = self.get("/metrics", self.admin)
+        assert status == 200, body
+        samples: dict[str, float] = {}
+        for family in text_string_to_metric_families(body.decode()):
+            for sample in family.samples:
+                labels = ",".join(f"{k}={v}" for k, v in sorted(sample.labels.items()))
+                samples[f"{sample.name}{{{labels}}}"] = sample.value
+        return samples
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AdminServer]:
+    data_dir = tmp_path_factory.mktemp("admin") / "data"
+    admin = strongroom_init(data_dir)
+    other = issue_client_cert(data_dir, "bob", data_dir.parent / "bob")
+    admin_port = free_port()
+    with running_server(data_dir, free_port(), workers=2, extra_args=["--admin-port", str(admin_port)]) as process:
+        yield AdminServer(process, admin_port, admin, other)
+
+
+def kmip_client(server: AdminServer) -> Client:
+    tls = server.admin
+    return Client(f"{LOOPBACK}:{server.process.port}", ca=tls.ca, cert=tls.cert, key=tls.key)
+
+
+def test_healthz_answers_without_a_client_certificate(server: AdminServer) -> None:
+    status, content_type, body = server.get("/healthz")
+    assert (status, content_type) == (200, "application/json")
+    report = json.loads(body)
+    assert report["alive"] is True and report["uptime_seconds"] >= 0 and report["pid"] > 0
+
+
+def test_readyz_reports_each_check(server: AdminServer) -> None:
+    status, _, body = server.get("/readyz")
+    report = json.loads(body)
+    assert status == 200, report
+    assert report["ready"] is True
+    assert set(report["checks"]) == {"token", "database", "workers"}
+    assert all(check["ok"] for check in report["checks"].values())
+    assert report["checks"]["workers"]["up"] == 2
+
+
+def test_metrics_need_an_administrators_certificate(server: AdminServer) -> None:
+    status, _, body = server.get("/metrics")
+    assert status == 401 and b"client certificate" in body
+    status, _, body = server.get("/metrics", server.other)
+    assert status == 403 and b"bob" in body
+
+
+def test_unknown_admin_paths_are_404_and_kmip_is_not_served_here(server: AdminServer) -> None:
+    for path in ("/kmip", "/nope"):
+        status, _, body = server.get(path, server.admin)
+        assert status == 404 and b"/healthz" in body
+
+
+def test_metrics_parse_and_move_when_operations_run(server: AdminServer) -> None:
+    before = server.metrics()
+    created = "strongroom_batch_items_total{operation=Create,outcome=Success}"
+    missing = "strongroom_batch_items_total{operation=Get,outcome=Object Not Found}"
+    with kmip_client(server) as client:
+        for _ in range(3):
+            uid = client.create(CryptographicAlgorithm.AES, 256)
+        with pytest.raises(KmipError) as refused:
+            client.get("no-such-object")
+        assert refused.value.reason == ResultReason.OBJECT_NOT_FOUND  # KMIP 2.x, the default
+        assert uid
+    # Both workers write their counts; whichever answers the scrape reads all of them.
+    after = server.metrics()
+    assert after[created] - before.get(created, 0) == 3
+    assert after[missing] - before.get(missing, 0) == 1
+    assert after["strongroom_batch_item_seconds_count{operation=Create}"] >= 3
+    assert after["strongroom_requests_total{}"] - before.get("strongroom_requests_total{}", 0) >= 4
+    assert after["strongroom_workers_up{}"] == 2
+    keys = "strongroom_objects{state=Pre Active,type=Symmetric Key}"
+    assert after[keys] - before.get(keys, 0) == 3
+    assert after["strongroom_audit_records{}"] > before.get("strongroom_audit_records{}", 0)
+    assert after["strongroom_pending_approvals{}"] == 0
+
+
+def test_readiness_names_a_token_that_is_gone_and_a_database_that_does_not_answer(tmp_path: Path) -> None:
+    # The same checks on a dispatcher of this process: its token session closed (as after the
+    # token went away), then its store pointed at a PostgreSQL port nobody listens on.
+    data_dir = tmp_path / "data"
+    strongroom_init(data_dir)
+    dispatcher = build_dispatcher(load_config(data_dir))
+    try:
+        view = ServerView(dispatcher, None, 1)
+        view.own_connections = lambda: 0
+        assert readiness(view)["ready"] is True
+        dispatcher.custody.close()
+        report = readiness(view)
+        assert report["ready"] is False
+        assert report["checks"]["token"]["ok"] is False and report["checks"]["token"]["error"]
+        assert report["checks"]["database"]["ok"] is True
+    finally:
+        dispatcher.repository.dispose()
+
+    from kmip_server.storage.repository import Repository
+
+    dead = Repository(f"postgresql+psycopg://strongroom@127.0.0.1:{free_port()}/none?connect_timeout=2")
+    dispatcher = build_dispatcher(load_config(data_dir))
+    try:
+        dispatcher.repository = dead
+        view = ServerView(dispatcher, None, 1)
+        started = time.monotonic()
+        report = readiness(view)
+        assert time.monotonic() - started < 10
+        assert report["ready"] is False
+        assert report["checks"]["database"]["ok"] is False
+        assert "OperationalError" in report["checks"]["database"]["error"]
+        assert report["checks"]["token"]["ok"] is True
+        assert report["checks"]["workers"]["ok"] is True
+    finally:
+        dead.dispose()
+        dispatcher.close()
