@@ -66,9 +66,11 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         )
         if value is not None
     }
+    admin = config.admin if args.admin_port is None else dataclasses.replace(config.admin, port=args.admin_port)
     config = dataclasses.replace(
         config,
         listener=dataclasses.replace(config.listener, **overrides),
+        admin=admin,
         log_level=args.log_level or config.log_level,
         test_harness=args.test_harness or config.test_harness,
     )
@@ -200,6 +202,12 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="PORT",
         help="also serve KMIP over HTTPS (POST /kmip; TTLV, JSON or XML bodies) on this TCP port, "
         "0 = not (listener.https_port)",
+    )
+    serve.add_argument(
+        "--admin-port",
+        type=_bounded_int(0, 65535),
+        metavar="PORT",
+        help="serve the admin listener (GET /healthz, /readyz, /metrics) on this TCP port, 0 = not (admin.port)",
     )
     serve.add_argument(
         "--workers",
