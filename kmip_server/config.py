@@ -31,6 +31,7 @@ from typing import Any
 
 from . import crypto_settings, rotation_settings
 from .crypto_settings import CryptoSettings
+from .logformat import LOG_FORMATS
 from .rotation_settings import RotationSettings
 
 __all__ = [
@@ -146,6 +147,7 @@ class ServerConfig:
     rotation: RotationSettings = RotationSettings()
     admin: AdminSettings = AdminSettings()
     log_level: str = "INFO"
+    log_format: str = "text"  # or "json": one object per line (kmip_server/logformat.py)
     # Answer the test-harness operation Interop, which conformance test suites open and close
     # their test cases with; KMIP forbids it on a production server (2.1 6.1.26).
     test_harness: bool = False
@@ -156,7 +158,7 @@ class ConfigError(ValueError):
 
 
 _MISSING: Any = object()
-_TOP_LEVEL_KEYS = ("log_level", "test_harness")
+_TOP_LEVEL_KEYS = ("log_level", "log_format", "test_harness")
 _SECTION_KEYS: dict[str, tuple[str, ...]] = {
     "listener": tuple(field.name for field in dataclasses.fields(ListenerSettings)),
     "tls": ("certificate", "private_key", "client_ca", "identity_from"),
@@ -490,6 +492,9 @@ def load_config(data_dir: Path) -> ServerConfig:
     if log_level.upper() not in LOG_LEVELS:
         raise top.error("log_level", f"must be one of {', '.join(LOG_LEVELS)}, not {log_level!r}")
     test_harness = top.boolean("test_harness", False)
+    log_format = top.string("log_format", "text")
+    if log_format not in LOG_FORMATS:
+        raise top.error("log_format", f"must be one of {', '.join(LOG_FORMATS)}, not {log_format!r}")
     listener = _listener(sections["listener"])
     tls = _tls(sections["tls"])
     custody = _custody(sections["custody"])
@@ -516,6 +521,7 @@ def load_config(data_dir: Path) -> ServerConfig:
             port=sections["admin"].integer("port", AdminSettings.port, (0, 65535)),
         ),
         log_level=log_level.upper(),
+        log_format=log_format,
         test_harness=test_harness,
     )
 
@@ -669,6 +675,14 @@ def render_default_config(module: Path | None = None) -> str:
     )
     out += ["", *_comment(["Log verbosity: DEBUG, INFO, WARNING, ERROR or CRITICAL (logs go to stderr)."])]
     out += [f"log_level = {_toml_string('INFO')}", ""]
+    out += _comment(
+        [
+            'Log line format: "text", or "json" (one object per line: time, level, logger, message,',
+            "and for what is logged while a request runs its request id, identity, operation and",
+            "objects). `strongroom serve --log-format` overrides it.",
+        ]
+    )
+    out += [f"log_format = {_toml_string('text')}", ""]
     out += _comment(
         [
             "Answer KMIP's test-harness operation (Interop), which conformance test suites use;",

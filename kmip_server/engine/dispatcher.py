@@ -54,6 +54,7 @@ from kmip_client.protocol.ttlv import decode
 from ..audit import AuditEvent, AuditTrail
 from ..config import ListenerSettings
 from ..custody import KeyCustody
+from ..logformat import item_fields
 from ..logsafe import RepeatLimiter
 from ..policy import Policy
 from ..policy.credentials import CredentialStore
@@ -344,6 +345,7 @@ class Dispatcher:
                         e.result,
                         e.reason,
                         ",".join(e.object_ids) or "-",
+                        extra=item_fields(e.address, e.identity, e.operation, e.object_ids),
                     )
 
     def _commit_read_records(self, events: list[AuditEvent], deferred: list[Callable[[Session], None]]) -> None:

@@ -23,6 +23,7 @@ from kmip_client.protocol.model.base import to_bytes
 from kmip_client.protocol.spec.enums import ResultReason, ResultStatus
 
 from ..custody import CustodyError
+from ..logformat import ITEM_CONTEXT, ItemContext
 from ..logsafe import RepeatLimiter
 from ..policy.facts import operation_name
 from .access import ApprovalNeeded, authorize_operation
@@ -152,47 +153,51 @@ class ItemRunner:
         touched = len(ctx.touched)
         written = len(ctx.session.changes)
         detail = None
+        logged = ITEM_CONTEXT.set(ItemContext(ctx.identity.address, ctx.principal.name, name, ctx.touched, touched))
         try:
-            payload = checked_payload(ctx, item, spec)
-            assert spec is not None
-            if not _names_objects(payload):
-                authorize_operation(ctx)
-            if savepoint:
-                with ctx.session.savepoint():
+            try:
+                payload = checked_payload(ctx, item, spec)
+                assert spec is not None
+                if not _names_objects(payload):
+                    authorize_operation(ctx)
+                if savepoint:
+                    with ctx.session.savepoint():
+                        response_payload = spec.handler(ctx, payload)
+                else:
                     response_payload = spec.handler(ctx, payload)
-            else:
-                response_payload = spec.handler(ctx, payload)
-            if isinstance(response_payload, ResponseBatchItem):
-                # Poll and Cancel answer with a whole item (Operation Pending, or the held
-                # operation's own answer): see operations/asynchronous.py.
-                result = dataclasses.replace(response_payload, unique_batch_item_id=item.unique_batch_item_id)
-            else:
-                result = ResponseBatchItem(
-                    operation=item.operation,
-                    unique_batch_item_id=item.unique_batch_item_id,
-                    result_status=_SUCCESS,
-                    payload=response_payload,
-                )
-        except WriteNeeded:
-            del ctx.touched[touched:]
-            raise
-        except ApprovalNeeded as need:
-            result, detail = self._pending(ctx, item, need, asynchronous)
-        except KmipError as exc:
-            result = _failed(exc, item)
-        except CustodyError as exc:
-            self.failures.error("key custody failed during %s: %s", name, exc)
-            error = KmipError("the key custody token failed; nothing was changed", ResultReason.GENERAL_FAILURE)
-            result = _failed(error, item)
-        except Exception as exc:  # noqa: BLE001 - a handler's bug: logged with its traceback, answered as such
-            self.failures.error("internal error during %s: %s", name, describe(exc), exc_info=True)
-            result = _failed(KmipError("internal server error", ResultReason.GENERAL_FAILURE), item)
-        objects = dict.fromkeys(ctx.touched[touched:])
-        if result.result_status == _SUCCESS:
-            objects.update(dict.fromkeys(_made(result.payload)))
-        changed = tuple(dict.fromkeys(ctx.session.changes[written:]))
-        self.metrics.observe(name, reason_name(result) or status_name(result), time.perf_counter() - started)
-        return result, Trace(name, tuple(objects), changed, detail)
+                if isinstance(response_payload, ResponseBatchItem):
+                    # Poll and Cancel answer with a whole item (Operation Pending, or the held
+                    # operation's own answer): see operations/asynchronous.py.
+                    result = dataclasses.replace(response_payload, unique_batch_item_id=item.unique_batch_item_id)
+                else:
+                    result = ResponseBatchItem(
+                        operation=item.operation,
+                        unique_batch_item_id=item.unique_batch_item_id,
+                        result_status=_SUCCESS,
+                        payload=response_payload,
+                    )
+            except WriteNeeded:
+                del ctx.touched[touched:]
+                raise
+            except ApprovalNeeded as need:
+                result, detail = self._pending(ctx, item, need, asynchronous)
+            except KmipError as exc:
+                result = _failed(exc, item)
+            except CustodyError as exc:
+                self.failures.error("key custody failed during %s: %s", name, exc)
+                error = KmipError("the key custody token failed; nothing was changed", ResultReason.GENERAL_FAILURE)
+                result = _failed(error, item)
+            except Exception as exc:  # noqa: BLE001 - a handler's bug: logged with its traceback, answered as such
+                self.failures.error("internal error during %s: %s", name, describe(exc), exc_info=True)
+                result = _failed(KmipError("internal server error", ResultReason.GENERAL_FAILURE), item)
+            objects = dict.fromkeys(ctx.touched[touched:])
+            if result.result_status == _SUCCESS:
+                objects.update(dict.fromkeys(_made(result.payload)))
+            changed = tuple(dict.fromkeys(ctx.session.changes[written:]))
+            self.metrics.observe(name, reason_name(result) or status_name(result), time.perf_counter() - started)
+            return result, Trace(name, tuple(objects), changed, detail)
+        finally:
+            ITEM_CONTEXT.reset(logged)
 
     def _pending(
         self, ctx: RequestContext, item: RequestBatchItem, need: ApprovalNeeded, asynchronous: bool
