@@ -4,9 +4,11 @@ counts that move when KMIP operations run, and each readiness failure reported b
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import json
 import ssl
+import subprocess
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -29,6 +31,7 @@ from tests.support.server_process import (
     free_port,
     issue_client_cert,
     running_server,
+    strongroom_command,
     strongroom_init,
 )
 
@@ -171,3 +174,41 @@ def test_readiness_names_a_token_that_is_gone_and_a_database_that_does_not_answe
     finally:
         dead.dispose()
         dispatcher.close()
+
+
+@contextlib.contextmanager
+def admin_port_configured(data_dir: Path, port: int) -> Iterator[None]:
+    """strongroom.toml names ``port`` for the block (what `status` reads; the server took --admin-port)."""
+    config = data_dir / "strongroom.toml"
+    text = config.read_text()
+    assert "\n[admin]\n" in text
+    config.write_text(text.replace("\n[admin]\n", f"\n[admin]\nport = {port}\n", 1))
+    try:
+        yield
+    finally:
+        config.write_text(text)
+
+
+def status(data_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    command = [*strongroom_command(), "status", "--data-dir", str(data_dir), "--interval", "0.2", *args]
+    return subprocess.run(command, capture_output=True, text=True, timeout=60, check=False)
+
+
+def test_status_prints_the_servers_state(server: AdminServer) -> None:
+    data_dir = server.process.data_dir
+    with admin_port_configured(data_dir, server.admin_port):
+        result = status(data_dir)
+        # As another identity: /metrics is refused, and status says so instead of a report.
+        refused = status(data_dir, "--cert", str(server.other.cert), "--key", str(server.other.key))
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert out.startswith("strongroom ") and ": ready" in out.splitlines()[0]
+    assert "workers        2 up" in out
+    for check in ("token", "database", "workers"):
+        assert any(line.split() == [check, "ok"] for line in out.splitlines()), out
+    assert refused.returncode == 2 and "403" in refused.stderr
+
+
+def test_status_says_when_the_admin_listener_is_off(server: AdminServer) -> None:
+    result = status(server.process.data_dir)
+    assert result.returncode == 2 and "[admin] port" in result.stderr
