@@ -60,14 +60,52 @@ class EngineMetrics:
             "Request messages answered by one engine call (one commit for their writes)",
             buckets=_BATCH_BUCKETS,
         )
+        self.transactions = Histogram(
+            "strongroom_database_transaction_seconds",
+            "Time of one storage transaction, commit included",
+            ["kind"],
+            buckets=_BUCKETS,
+        )
 
     def observe(self, operation: str, outcome: str, seconds: float) -> None:
         self.items.labels(operation, outcome).inc()
         self.seconds.labels(operation).observe(seconds)
 
+    def transaction(self, kind: str, seconds: float) -> None:
+        self.transactions.labels(kind).observe(seconds)
+
     def batch(self, messages: int) -> None:
         self.messages.inc(messages)
         self.batch_sizes.observe(messages)
+
+
+class TokenMetrics:
+    """Each call to the key custody token (custody/metered.py): its latency, and failures."""
+
+    def __init__(self) -> None:
+        from prometheus_client import Counter, Histogram
+
+        self.seconds = Histogram("strongroom_hsm_call_seconds", "Time of one call to the token", ["call"], buckets=_BUCKETS)
+        self.errors = Counter("strongroom_hsm_call_errors", "Token calls that failed", ["call"])
+
+    def observe(self, call: str, seconds: float, failed: bool) -> None:
+        self.seconds.labels(call).observe(seconds)
+        if failed:
+            self.errors.labels(call).inc()
+
+
+class TransportMetrics:
+    """What the listeners report (transport/listener.py's ``events``)."""
+
+    def __init__(self) -> None:
+        from prometheus_client import Counter
+
+        self.handshakes = Counter(
+            "strongroom_tls_handshake_failures", "TLS handshakes that failed or sent no usable certificate"
+        )
+
+    def handshake_failed(self) -> None:
+        self.handshakes.inc()
 
 
 class StateCollector:

@@ -10,6 +10,7 @@ from ..admin.metrics import metrics_enabled
 from ..approvals import ApprovalService
 from ..approvals.desk import ApprovalDesk
 from ..config import ServerConfig
+from ..custody import KeyCustody
 from ..custody.opening import open_custody
 from ..policy import Policy, PolicyError, server_policy
 from ..policy.credentials import CREDENTIALS_FILE, CredentialError, CredentialStore
@@ -58,7 +59,7 @@ def build_dispatcher(config: ServerConfig) -> Dispatcher:
     operations.key_pairs.configure(config.crypto)
     operations.certificates.configure(config.crypto)
     policy = policy_from_config(config)
-    custody = open_custody(config)
+    custody: KeyCustody = open_custody(config)
     try:
         repository = Repository(config.storage.url, background_checkpoints=True)
         # Idempotent and safe from all workers at once: a store named in the configuration
@@ -70,9 +71,11 @@ def build_dispatcher(config: ServerConfig) -> Dispatcher:
     approvals = ApprovalService(custody)
     metrics = None
     if metrics_enabled():  # the admin listener is on: kmip_server/admin/metrics.py
-        from ..admin.metrics import EngineMetrics
+        from ..admin.metrics import EngineMetrics, TokenMetrics
+        from ..custody.metered import MeteredCustody
 
         metrics = EngineMetrics()
+        custody = MeteredCustody(custody, TokenMetrics().observe)
     dispatcher = Dispatcher(
         repository,
         custody,

@@ -356,8 +356,10 @@ class Dispatcher:
         wait was half the time of a batch of Gets. What the reads left to write (Fresh
         cleared, a request held for approval) is a change, and waits as every change does."""
         durable = self.sync_read_records or bool(deferred)
+        started = time.perf_counter()
         with self._write_lock, self.repository.write(durable=durable) as session:
             self._write_records(session, events, deferred)
+        self.items.metrics.transaction("records", time.perf_counter() - started)
 
     def _record_apart(
         self,
@@ -423,6 +425,7 @@ class Dispatcher:
         writes = group[0].writes
         outcomes: list[_Outcome | None] = []
         rolled_back: _Outcome | None = None
+        started = time.perf_counter()
         try:
             with (
                 self._write_lock if writes else _NO_LOCK,
@@ -462,6 +465,7 @@ class Dispatcher:
         except Exception as exc:  # noqa: BLE001 - the commit, the audit append or opening the transaction failed
             error = self._storage_failed(exc)
             return [_failed_outcome(error, p) for p in group]
+        self.items.metrics.transaction("write" if writes else "read", time.perf_counter() - started)
         return outcomes
 
     def _record_rolled_back(

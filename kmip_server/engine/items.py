@@ -49,12 +49,18 @@ class Metrics(Protocol):
     def batch(self, messages: int) -> None:
         """One engine call answered ``messages`` request messages (one group commit)."""
 
+    def transaction(self, kind: str, seconds: float) -> None:
+        """A storage transaction ("read", "write", "records") took ``seconds``, commit included."""
+
 
 class NoMetrics:
     def observe(self, operation: str, outcome: str, seconds: float) -> None:
         return None
 
     def batch(self, messages: int) -> None:
+        return None
+
+    def transaction(self, kind: str, seconds: float) -> None:
         return None
 
 

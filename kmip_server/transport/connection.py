@@ -174,6 +174,7 @@ class _Connection(asyncio.Protocol):
             return False
         except ssl.SSLError as exc:
             log.info("TLS handshake with %s failed: %s", self._peer, _tls_error_text(exc))
+            self._count_handshake_failure()
             self._flush()  # the alert tells the client why
             self._close_socket()
             return False
@@ -189,6 +190,7 @@ class _Connection(asyncio.Protocol):
             return True
         if not der:  # CERT_REQUIRED makes this unreachable, but an identity must never be guessed
             log.warning("closing connection from %s: no client certificate", self._peer)
+            self._count_handshake_failure()
             self._close()
             return False
         try:
@@ -197,11 +199,17 @@ class _Connection(asyncio.Protocol):
             )
         except ValueError as exc:
             log.warning("closing connection from %s: %s", self._peer, exc)
+            self._count_handshake_failure()
             self._close()
             return False
         log.debug("connection from %s as %r (%s)", self._peer, self._identity.name, self._tls.version())
         self._set_deadline(self._listener.settings.idle_timeout)
         return True
+
+    def _count_handshake_failure(self) -> None:
+        events = self._listener.events
+        if events is not None:
+            events.handshake_failed()
 
     def _read_tls(self) -> bytes | None:
         """The plaintext available now (b"" for none yet), or None once the peer has closed."""

@@ -20,6 +20,7 @@ import logging
 import socket
 import ssl
 from collections.abc import Callable, Sequence
+from typing import Any
 
 from ..config import ListenerSettings
 from ..engine.identity import ClientIdentity
@@ -78,6 +79,8 @@ class Listener:
     #: Whether a peer without a client certificate is served (only the admin listener's
     #: health probes; its TLS context asks for a certificate without requiring one).
     anonymous_allowed = False
+    #: Where failed TLS handshakes are counted (admin/metrics.py TransportMetrics), if anywhere.
+    events: Any = None
 
     def __init__(
         self,

@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import http.client
 import json
+import socket
 import ssl
 import subprocess
 import time
@@ -136,6 +137,31 @@ def test_metrics_parse_and_move_when_operations_run(server: AdminServer) -> None
     assert after[keys] - before.get(keys, 0) == 3
     assert after["strongroom_audit_records{}"] > before.get("strongroom_audit_records{}", 0)
     assert after["strongroom_pending_approvals{}"] == 0
+    # The token's calls (a Create wraps the new key) and the store's transactions.
+    wraps = "strongroom_hsm_call_seconds_count{call=wrap}"
+    assert after[wraps] - before.get(wraps, 0) >= 3
+    assert after.get("strongroom_hsm_call_errors_total{call=wrap}", 0) == 0
+    writes = "strongroom_database_transaction_seconds_count{kind=write}"
+    assert after[writes] - before.get(writes, 0) >= 3
+
+
+def test_failed_tls_handshakes_are_counted(server: AdminServer) -> None:
+    failures = "strongroom_tls_handshake_failures_total{}"
+    before = server.metrics().get(failures, 0)
+    # A client without a certificate on the KMIP port: refused in the handshake.
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.check_hostname = False
+    context.load_verify_locations(cafile=str(server.admin.ca))
+    for _ in range(2):
+        with socket.create_connection((LOOPBACK, server.process.port), timeout=10) as raw:
+            with contextlib.suppress(ssl.SSLError, OSError):
+                with context.wrap_socket(raw) as tls:
+                    tls.sendall(b"\x42")
+                    tls.recv(1)  # TLS 1.3 reports the refused certificate on the first read
+    deadline = time.monotonic() + 10
+    while server.metrics().get(failures, 0) - before < 2:
+        assert time.monotonic() < deadline, "the refused handshakes were not counted"
+        time.sleep(0.1)
 
 
 def test_readiness_names_a_token_that_is_gone_and_a_database_that_does_not_answer(tmp_path: Path) -> None:

@@ -77,7 +77,7 @@ def ck_info(info: LibraryInfo) -> bytes:
 
 
 def _library(ctx: RequestContext) -> LibraryInfo:
-    custody = ctx.custody
+    custody = getattr(ctx.custody, "inner", ctx.custody)  # under custody/metered.py's wrapper
     if not isinstance(custody, Pkcs11Custody):
         raise KmipError("this server's key custody is not a PKCS#11 library", R.FEATURE_NOT_SUPPORTED)
     return custody.library_info
