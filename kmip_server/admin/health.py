@@ -20,13 +20,15 @@ from kmip_client.protocol.spec.enums import ObjectType, State
 
 from ..audit.records import audit_head
 from ..engine.items import describe
-from ..storage.schema import SCHEMA_VERSION, managed_objects, schema_version
+from ..storage import rotation as rotation_store
+from ..storage.schema import SCHEMA_VERSION, managed_objects, object_attributes, schema_version
 
 if TYPE_CHECKING:
     from ..engine.dispatcher import Dispatcher
     from ..transport.balance import ConnectionTable
 
 _PROBE = b"strongroom readiness probe"
+_MOST_DUE = 10_000  # a scrape counts due keys up to this (the query reads each)
 
 
 @dataclasses.dataclass
@@ -108,6 +110,8 @@ def state_samples(view: ServerView) -> list[tuple[str, str, list[tuple[dict[str,
         ).all()
         pending = conn.execute(select(func.count()).where(approval_requests.c.state == PENDING)).scalar() or 0
         records = conn.execute(select(audit_head.c.seq)).scalar() or 0
+        due = len(rotation_store.due_keys(conn, int(time.time()), _MOST_DUE))
+        rotated = conn.execute(select(func.count()).where(object_attributes.c.name == "Rotate Date")).scalar() or 0
     families.append(
         (
             "strongroom_objects",
@@ -117,6 +121,8 @@ def state_samples(view: ServerView) -> list[tuple[str, str, list[tuple[dict[str,
     )
     families.append(("strongroom_pending_approvals", "Requests waiting for M-of-N approval", [({}, pending)]))
     families.append(("strongroom_audit_records", "Records in the audit trail", [({}, records)]))
+    families.append(("strongroom_rotations_due", f"Keys due for rotation now (counted up to {_MOST_DUE})", [({}, due)]))
+    families.append(("strongroom_rotations_done", "Keys replaced by a rotation or a Re-key", [({}, rotated)]))
     return families
 
 

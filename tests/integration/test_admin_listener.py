@@ -137,6 +137,7 @@ def test_metrics_parse_and_move_when_operations_run(server: AdminServer) -> None
     assert after[keys] - before.get(keys, 0) == 3
     assert after["strongroom_audit_records{}"] > before.get("strongroom_audit_records{}", 0)
     assert after["strongroom_pending_approvals{}"] == 0
+    assert after["strongroom_rotations_due{}"] == 0 and "strongroom_rotations_done{}" in after
     # The token's calls (a Create wraps the new key) and the store's transactions.
     wraps = "strongroom_hsm_call_seconds_count{call=wrap}"
     assert after[wraps] - before.get(wraps, 0) >= 3
