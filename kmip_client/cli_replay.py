@@ -79,7 +79,9 @@ def run_replay(args: argparse.Namespace) -> int:
     results: list[CaseResult] = []
     continued = {predecessor(f) for f in files if predecessor(f) != f and predecessor(f) in files}
     left: dict[Path, list[str]] = {}  # what a continued file created, for its continuation's clean-up
-    for path in files:
+    # On a terminal each line says how far the run is; piped, the lines are the results alone.
+    counted = sys.stdout.isatty()
+    for number, path in enumerate(files, 1):
         # A file that continues another runs as that file's client (see replay.CONTINUES).
         identity = predecessor(path)
         cert, key = (args.cert, args.key) if args.cert_dir is None else _identity(args.cert_dir, identity)
@@ -104,11 +106,19 @@ def run_replay(args: argparse.Namespace) -> int:
             left[path] = result.created
         results.append(result)
         root = next((r for r in roots if path.is_relative_to(r)), None)
-        print(result.line(root), flush=True)
+        print(progress_prefix(number, len(files), counted) + result.line(root), flush=True)
         if args.verbose and result.last_response is not None:
             print(item_to_xml(result.last_response), file=sys.stderr)
     print(summary(results))
     return 0 if all(r.passed for r in results) else 1
+
+
+def progress_prefix(number: int, total: int, counted: bool) -> str:
+    """``[ 12/340] `` before a result line on a terminal; nothing when the output is piped."""
+    if not counted:
+        return ""
+    width = len(str(total))
+    return f"[{number:>{width}}/{total}] "
 
 
 def _identity(directory: Path, case: Path) -> tuple[str, str]:
