@@ -37,17 +37,15 @@ from .config import (
     read_pin,
 )
 from .custody import CustodyError
+from .logformat import LOG_FORMATS, formatter
 from .policy import PolicyError
-
-LOG_FORMAT = "%(asctime)s %(levelname)s [%(process)d] %(name)s: %(message)s"
-
 
 # ---- serve
 
 
-def _configure_logging(level: str) -> None:
+def _configure_logging(level: str, log_format: str = "text") -> None:
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter(LOG_FORMAT))
+    handler.setFormatter(formatter(log_format))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
@@ -72,9 +70,10 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         listener=dataclasses.replace(config.listener, **overrides),
         admin=admin,
         log_level=args.log_level or config.log_level,
+        log_format=args.log_format or config.log_format,
         test_harness=args.test_harness or config.test_harness,
     )
-    logging.getLogger().setLevel(config.log_level)
+    _configure_logging(config.log_level, config.log_format)
     if config.test_harness:
         logging.getLogger("strongroom").warning(
             "test-harness operations (Interop) are answered: a server for conformance tests, not production"
@@ -94,9 +93,22 @@ def _cmd_serve(args: argparse.Namespace) -> int:
             raise CliError(str(exc)) from None
 
     from .engine.app import build_handler
+    from .transport import notify
     from .transport.workers import run_server
 
-    return run_server(config, functools.partial(build_handler, config))
+    # Under systemd (Type=notify, deploy/strongroom.service) the unit is "started" only once
+    # every worker accepts, so units ordered after it and `systemctl start` wait for that;
+    # outside systemd these do nothing.
+    host, port = config.listener.host, config.listener.port
+    where = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+    def ready() -> None:
+        notify.ready(f"listening on {where}")
+
+    def stopping() -> None:
+        notify.stopping("stopping")
+
+    return run_server(config, functools.partial(build_handler, config), ready=ready, stopping=stopping)
 
 
 # ---- backup and restore
@@ -216,6 +228,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="worker processes, 0 = one per CPU (listener.workers)",
     )
     serve.add_argument("--log-level", type=str.upper, choices=LOG_LEVELS, help="log verbosity (log_level)")
+    serve.add_argument("--log-format", choices=LOG_FORMATS, help="text, or json: one object per line (log_format)")
     serve.add_argument(
         "--test-harness",
         action="store_true",
@@ -329,6 +342,8 @@ def build_parser() -> argparse.ArgumentParser:
     renew.add_argument("--days", type=_bounded_int(1, 825), default=825, help="validity in days (default 825)")
     renew.set_defaults(run=cmd_certs_renew_server)
 
+    from .admin.dashboard.cli import add_dashboard_commands
+    from .admin.status import add_status_command
     from .approvals.cli import add_approvals_commands
     from .audit.cli import add_audit_commands
     from .policy.cli import add_policy_commands
@@ -336,6 +351,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_policy_commands(commands)
     add_audit_commands(commands)
     add_approvals_commands(commands)
+    add_status_command(commands)
+    add_dashboard_commands(commands)
     return parser
 
 

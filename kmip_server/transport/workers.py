@@ -255,10 +255,12 @@ class _Supervisor:
         self.announced = False  # every worker has started once: the server is serving
         self.failed_starts: dict[int, int] = {}  # worker index -> failed attempts in a row
         self.due: dict[int, float] = {}  # worker index -> when to start it again
+        self.on_stop: Callable[[], None] | None = None  # called once, when stopping begins
 
     # ---- the parent's loop
 
-    def run(self, ready: Callable[[], None] | None) -> int:
+    def run(self, ready: Callable[[], None] | None, stopping: Callable[[], None] | None = None) -> int:
+        self.on_stop = stopping
         for fd in (self.wakeup_r, self.wakeup_w):
             os.set_blocking(fd, False)
         self.selector.register(self.wakeup_r, selectors.EVENT_READ)
@@ -339,6 +341,8 @@ class _Supervisor:
             return
         self.stopping = True
         self.exit_status = status
+        if self.on_stop is not None:
+            self.on_stop()
         self.kill_deadline = time.monotonic() + self.config.listener.shutdown_grace + _KILL_MARGIN
         for worker in self.workers.values():
             try:
@@ -562,6 +566,11 @@ class _Supervisor:
             )
         if self.admin_sock is not None:
             listeners.append(self._admin_listener(handler, listener))
+            from ..admin.metrics import TransportMetrics
+
+            events = TransportMetrics()
+            for each in listeners:
+                each.events = events
         _freeze_startup_objects()
 
         def started() -> None:
@@ -602,6 +611,7 @@ def run_server(
     handler_factory: HandlerFactory,
     *,
     ready: Callable[[], None] | None = None,
+    stopping: Callable[[], None] | None = None,
 ) -> int:
     """Serve KMIP over mutual TLS until SIGTERM or SIGINT; return the process exit status.
 
@@ -609,7 +619,8 @@ def run_server(
     called once in each worker process after the fork; if it raises at first start, the
     server stops and returns 1 with the exception's message on stderr (later, in a worker
     replacing one that died, it is retried with back-off while the others serve). ``ready``
-    is called in this process once every worker has started.
+    is called in this process once every worker has started, ``stopping`` once when it begins
+    to stop (a stop signal, or a worker that could not start at first start).
 
     When the handler has a ``handle_many(requests) -> responses`` method (or is a bound method
     of an object that has one, as ``Dispatcher.handle`` is), the messages each worker receives
@@ -668,7 +679,7 @@ def run_server(
             from ..admin.metrics import use_metrics_directory
 
             use_metrics_directory(config.data_dir)
-        return _Supervisor(config, context, sock, handler_factory, count, https_sock, admin_sock).run(ready)
+        return _Supervisor(config, context, sock, handler_factory, count, https_sock, admin_sock).run(ready, stopping)
     finally:
         sock.close()
         for extra in (https_sock, admin_sock):
