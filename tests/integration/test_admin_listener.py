@@ -11,12 +11,16 @@ import socket
 import ssl
 import subprocess
 import time
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
+from sqlalchemy import create_engine, make_url, text
+from sqlalchemy.pool import NullPool
 
 from kmip_client import Client
 from kmip_client.protocol.errors import KmipError
@@ -35,6 +39,8 @@ from tests.support.server_process import (
     strongroom_command,
     strongroom_init,
 )
+
+from .conftest import POSTGRES_URL
 
 
 @dataclass(frozen=True)
@@ -239,3 +245,55 @@ def test_status_prints_the_servers_state(server: AdminServer) -> None:
 def test_status_says_when_the_admin_listener_is_off(server: AdminServer) -> None:
     result = status(server.process.data_dir)
     assert result.returncode == 2 and "[admin] port" in result.stderr
+
+
+@contextlib.contextmanager
+def own_postgres_database() -> Iterator[tuple[str, Any]]:
+    """A PostgreSQL database of this test's own (the URL, and an admin engine on the server),
+    so that refusing its connections touches no other test's store."""
+    name = f"strongroom_gone_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(POSTGRES_URL, poolclass=NullPool, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield make_url(POSTGRES_URL).set(database=name).render_as_string(hide_password=False), admin
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true'))
+            conn.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+def test_readyz_over_tls_reports_the_database_gone_and_back(tmp_path: Path) -> None:
+    data_dir = tmp_path / "data"
+    admin_tls = strongroom_init(data_dir)
+    with own_postgres_database() as (url, admin):
+        config = data_dir / "strongroom.toml"
+        toml = config.read_text()
+        start = toml.index("\nurl = ")
+        end = toml.index("\n", start + 1)
+        config.write_text(toml[:start] + f'\nurl = "{url}"' + toml[end:])
+        admin_port = free_port()
+        with running_server(data_dir, free_port(), workers=2, extra_args=["--admin-port", str(admin_port)]) as process:
+            probe = AdminServer(process, admin_port, admin_tls, admin_tls)
+            status, _, body = probe.get("/readyz")
+            assert status == 200, body
+            database = make_url(url).database
+            with admin.connect() as conn:  # no new connections, and the open ones ended
+                conn.execute(text(f'ALTER DATABASE "{database}" ALLOW_CONNECTIONS false'))
+                conn.execute(
+                    text(f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{database}'")
+                )
+            status, _, body = probe.get("/readyz")
+            report = json.loads(body)
+            assert status == 503, report
+            assert report["ready"] is False and report["checks"]["database"]["ok"] is False
+            assert "OperationalError" in report["checks"]["database"]["error"]
+            assert report["checks"]["token"]["ok"] is True  # what failed is named, nothing else
+            assert probe.get("/healthz")[0] == 200  # alive all the same: a load balancer keeps it
+            with admin.connect() as conn:
+                conn.execute(text(f'ALTER DATABASE "{database}" ALLOW_CONNECTIONS true'))
+            deadline = time.monotonic() + 20
+            while probe.get("/readyz")[0] != 200:
+                assert time.monotonic() < deadline, "readiness did not come back with the database"
+                time.sleep(0.2)
