@@ -39,17 +39,15 @@ class ServerView:
     dispatcher: Dispatcher
     table: ConnectionTable | None
     workers: int
-    started: float = dataclasses.field(default_factory=time.time)
+    started: float = dataclasses.field(default_factory=time.time)  # the supervisor's start
+    # This worker's own open connections: with one worker there is no shared table to read.
+    own_connections: Callable[[], int] = lambda: 0
 
     def connections(self) -> list[int | None]:
         """Open connections per worker, None for a worker not accepting."""
         if self.table is None:
             return [self.own_connections()]
         return self.table.accepting()
-
-    # Set by the admin listener: this worker's own open connections (with one worker there
-    # is no shared table to read them from).
-    own_connections: Callable[[], int] = lambda: 0
 
 
 def _check(probe: Callable[[], dict[str, Any] | None]) -> dict[str, Any]:

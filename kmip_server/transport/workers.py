@@ -252,6 +252,7 @@ class _Supervisor:
         self.kill_deadline: float | None = None
         self.restarts: collections.deque[float] = collections.deque()
         self.connection_table = ConnectionTable(count)
+        self.started = time.time()  # what the admin listener's uptime counts from
         self.announced = False  # every worker has started once: the server is serving
         self.failed_starts: dict[int, int] = {}  # worker index -> failed attempts in a row
         self.due: dict[int, float] = {}  # worker index -> when to start it again
@@ -593,8 +594,8 @@ class _Supervisor:
         dispatcher = getattr(handler, "__self__", None)
         if dispatcher is None or not hasattr(dispatcher, "repository"):
             raise RuntimeError("the admin listener needs the engine's dispatcher as the request handler")
-        view = ServerView(dispatcher, self.connection_table if self.count > 1 else None, self.count)
-        view.own_connections = lambda: len(kmip.connections)
+        table = self.connection_table if self.count > 1 else None
+        view = ServerView(dispatcher, table, self.count, self.started, lambda: len(kmip.connections))
         assert self.admin_sock is not None
         return AdminListener(
             self.admin_sock,
