@@ -8,6 +8,8 @@
  /readyz        anyone  200 when ready, else 503; ``{"ready": ..., "checks": {...}}`` saying
                         which of token, database (with the schema) and workers failed and why
  /metrics       admin   the Prometheus text format, every worker's counts (metrics.py)
+ /dashboard...  see     the web dashboard (kmip_server/admin/dashboard: administrators and
+                there   auditors, approvers for the queue; a certificate or a login link)
 =============  ======  ======================================================================
 
 "admin": a client certificate whose identity the policy makes an administrator
@@ -27,6 +29,7 @@ from ..config import ListenerSettings, TlsSettings
 from ..transport.https_listener import HttpsListener, Route, _Answer, _HttpsConnection, _Request
 from ..transport.listener import MessageHandler
 from ..transport.tls import server_ssl_context
+from .dashboard import dashboard_routes
 from .health import ServerView, liveness, readiness, state_samples
 from .metrics import StateCollector, render
 
@@ -86,6 +89,8 @@ ADMIN_ROUTES: dict[str, Route] = {
     "/readyz": Route(("GET",), _readyz),
     "/metrics": Route(("GET",), _metrics),
 }
+# The web dashboard (kmip_server/admin/dashboard): /dashboard and the pages under it.
+ADMIN_ROUTES.update(dashboard_routes())
 
 
 class AdminListener(HttpsListener):

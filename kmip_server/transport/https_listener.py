@@ -131,6 +131,8 @@ class _Request(NamedTuple):
     sized: bool  # Content-Length or chunked: the body's end is known
     keep_alive: bool
     http10: bool
+    query: str = ""  # the request target's query string, without the "?" (the admin dashboard reads it)
+    cookie: str = ""  # the Cookie header field's value ("; "-joined when repeated), for the admin dashboard
 
 
 class _Answer(NamedTuple):
@@ -256,6 +258,15 @@ def _path(target: str) -> str:
     return target  # "*", or nonsense: not found either way
 
 
+def _query(target: str) -> str:
+    """The query string of a request target ("" without one); _path has checked the target."""
+    if target.startswith("/"):
+        return target.partition("?")[2].partition("#")[0]
+    if "://" in target:
+        return urllib.parse.urlsplit(target).query
+    return ""
+
+
 class _HttpsConnection(_Connection):
     """One client connection: TLS as on the TTLV port, then HTTP requests carrying KMIP."""
 
@@ -343,6 +354,7 @@ class _HttpsConnection(_Connection):
         chunked = False
         types: list[bytes] = []
         connection: list[bytes] = []
+        cookies: list[bytes] = []
         expect_continue = self._h11.they_are_waiting_for_100_continue
         for name, value in event.headers:
             if name == b"content-length":
@@ -353,15 +365,21 @@ class _HttpsConnection(_Connection):
                 types.append(value)
             elif name == b"connection":
                 connection.extend(token.strip().lower() for token in value.split(b","))
+            elif name == b"cookie":
+                cookies.append(value)
         if length is not None and length > limit:
             # A client that waits for 100 Continue sends no body: nothing to read and drop.
             raise _Refusal(413, f"the request body is larger than {limit} bytes", 0 if expect_continue else length)
         media_type = types[0].split(b";", 1)[0].strip().lower().decode("latin-1") if len(types) == 1 else ""
         method = event.method.decode("ascii")
-        path = _path(event.target.decode("ascii"))
+        target = event.target.decode("ascii")
+        path = _path(target)
         http10 = version == b"1.0"
         keep_alive = b"keep-alive" in connection if http10 else b"close" not in connection
-        return _Request(method, path, media_type, length is not None or chunked, keep_alive, http10)
+        cookie = b"; ".join(cookies).decode("latin-1")
+        return _Request(
+            method, path, media_type, length is not None or chunked, keep_alive, http10, _query(target), cookie
+        )
 
     # ---- answers
 
