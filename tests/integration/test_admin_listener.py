@@ -26,8 +26,9 @@ from kmip_client import Client
 from kmip_client.protocol.errors import KmipError
 from kmip_client.protocol.spec.enums import CryptographicAlgorithm, ResultReason
 from kmip_server.admin.health import ServerView, readiness
-from kmip_server.config import load_config
-from kmip_server.engine.app import build_dispatcher
+from kmip_server.engine.dispatcher import Dispatcher
+from kmip_server.policy import DEFAULT_POLICY
+from kmip_server.storage.repository import Repository
 from tests.support.server_process import (
     LOOPBACK,
     ServerProcess,
@@ -40,7 +41,7 @@ from tests.support.server_process import (
     strongroom_init,
 )
 
-from .conftest import POSTGRES_URL
+from .conftest import POSTGRES_URL, SoftHsmToken
 
 
 @dataclass(frozen=True)
@@ -171,42 +172,37 @@ def test_failed_tls_handshakes_are_counted(server: AdminServer) -> None:
         time.sleep(0.1)
 
 
-def test_readiness_names_a_token_that_is_gone_and_a_database_that_does_not_answer(tmp_path: Path) -> None:
-    # The same checks on a dispatcher of this process: its token session closed (as after the
-    # token went away), then its store pointed at a PostgreSQL port nobody listens on.
-    data_dir = tmp_path / "data"
-    strongroom_init(data_dir)
-    dispatcher = build_dispatcher(load_config(data_dir))
+def test_readiness_names_a_token_that_is_gone_and_a_database_that_does_not_answer(
+    softhsm_token: SoftHsmToken, tmp_path: Path
+) -> None:
+    # The same checks on an engine of this process (the session's SoftHSM2 token, a SQLite
+    # store): its token session closed, as after the token went away; then its store pointed
+    # at a PostgreSQL port nobody listens on.
+    from kmip_server import operations  # noqa: F401  (registers the handlers)
+
+    repository = Repository(f"sqlite:///{tmp_path / 'store.db'}")
+    repository.create_schema()
+    dead = Repository(f"postgresql+psycopg://strongroom@127.0.0.1:{free_port()}/none?connect_timeout=2")
     try:
-        view = ServerView(dispatcher, None, 1)
-        view.own_connections = lambda: 0
-        assert readiness(view)["ready"] is True
-        dispatcher.custody.close()
-        report = readiness(view)
+        with softhsm_token.open() as custody:
+            view = ServerView(Dispatcher(repository, custody, DEFAULT_POLICY), None, 1)
+            assert readiness(view)["ready"] is True
+            view.dispatcher.repository = dead
+            started = time.monotonic()
+            report = readiness(view)
+            assert time.monotonic() - started < 10
+            assert report["ready"] is False
+            assert report["checks"]["database"]["ok"] is False
+            assert "OperationalError" in report["checks"]["database"]["error"]
+            assert report["checks"]["token"]["ok"] is True and report["checks"]["workers"]["ok"] is True
+        view.dispatcher.repository = repository
+        report = readiness(view)  # the token session is closed now
         assert report["ready"] is False
         assert report["checks"]["token"]["ok"] is False and report["checks"]["token"]["error"]
         assert report["checks"]["database"]["ok"] is True
     finally:
-        dispatcher.repository.dispose()
-
-    from kmip_server.storage.repository import Repository
-
-    dead = Repository(f"postgresql+psycopg://strongroom@127.0.0.1:{free_port()}/none?connect_timeout=2")
-    dispatcher = build_dispatcher(load_config(data_dir))
-    try:
-        dispatcher.repository = dead
-        view = ServerView(dispatcher, None, 1)
-        started = time.monotonic()
-        report = readiness(view)
-        assert time.monotonic() - started < 10
-        assert report["ready"] is False
-        assert report["checks"]["database"]["ok"] is False
-        assert "OperationalError" in report["checks"]["database"]["error"]
-        assert report["checks"]["token"]["ok"] is True
-        assert report["checks"]["workers"]["ok"] is True
-    finally:
         dead.dispose()
-        dispatcher.close()
+        repository.dispose()
 
 
 @contextlib.contextmanager
