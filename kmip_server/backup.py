@@ -487,7 +487,9 @@ def _private_dirs(root: Path, relative: PurePosixPath) -> None:
             os.chmod(current, 0o700)
 
 
-def _extract(archive: Path, source: IO[bytes], target: Path, record: dict[str, Any]) -> None:
+def _extract(
+    archive: Path, source: IO[bytes], target: Path, record: dict[str, Any], written: Callable[[int], None]
+) -> None:
     fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o600)
     digest, size = hashlib.sha256(), 0
     with os.fdopen(fd, "wb") as out:
@@ -495,6 +497,7 @@ def _extract(archive: Path, source: IO[bytes], target: Path, record: dict[str, A
             digest.update(chunk)
             size += len(chunk)
             out.write(chunk)
+            written(len(chunk))
         out.flush()
         os.fsync(out.fileno())
     if size != record["size"] or digest.hexdigest() != record["sha256"]:
@@ -527,8 +530,19 @@ def _check_target(target: Path) -> None:
         )
 
 
-def _extract_all(archive: Path, tar: tarfile.TarFile, staging: Path, records: dict[str, dict[str, Any]]) -> None:
+def _extract_all(
+    archive: Path, tar: tarfile.TarFile, staging: Path, records: dict[str, dict[str, Any]], progress: Progress | None
+) -> None:
     seen: set[str] = set()
+    total = sum(int(record["size"]) for record in records.values())
+    done = 0
+
+    def written(count: int) -> None:
+        nonlocal done
+        done += count
+        if progress is not None:
+            progress(min(done, total), total)
+
     while (info := tar.next()) is not None:  # after the manifest (iterating would start again)
         record = records.get(info.name)
         if record is None or info.name in seen:
@@ -540,13 +554,13 @@ def _extract_all(archive: Path, tar: tarfile.TarFile, staging: Path, records: di
         _private_dirs(staging, relative.parent)
         source = tar.extractfile(info)
         assert source is not None
-        _extract(archive, source, staging / relative, record)
+        _extract(archive, source, staging / relative, record, written)
     missing = sorted(set(records) - seen)
     if missing:
         raise _corrupt(archive, f"{', '.join(missing)} listed in {MANIFEST_NAME} but missing (truncated archive?)")
 
 
-def restore_backup(archive: Path, data_dir: Path) -> RestoreResult:
+def restore_backup(archive: Path, data_dir: Path, progress: Progress | None = None) -> RestoreResult:
     """Restore ``archive`` into ``data_dir``, which must not exist or be empty.
 
     Every member is checked against the manifest before the directory appears. Raises
@@ -566,7 +580,7 @@ def restore_backup(archive: Path, data_dir: Path) -> RestoreResult:
             with tarfile.open(archive, "r:*") as tar:
                 manifest = _read_manifest(archive, tar)
                 records = {record["name"]: record for record in manifest["members"]}
-                _extract_all(archive, tar, staging, records)
+                _extract_all(archive, tar, staging, records, progress)
         except (tarfile.TarError, EOFError, zlib.error, gzip.BadGzipFile) as exc:
             raise _corrupt(
                 archive, f"cannot be read ({str(exc) or type(exc).__name__}): corrupt or not a backup archive"
@@ -604,11 +618,12 @@ def restore_backup(archive: Path, data_dir: Path) -> RestoreResult:
 
 
 class ProgressPrinter:
-    """The database copy's progress on ``stream``: one line rewritten in place on a terminal,
-    otherwise a line at most every second (and the last one)."""
+    """A long step's progress on ``stream`` (the database copy's pages, a restore's bytes): one
+    line rewritten in place on a terminal, otherwise a line at most every second (and the last)."""
 
-    def __init__(self, stream: IO[str]) -> None:
+    def __init__(self, stream: IO[str], what: str = "database: {done}/{total} pages copied") -> None:
         self.stream = stream
+        self.what = what
         self.tty = stream.isatty()
         self.last = 0.0
         self.open_line = False
@@ -620,7 +635,7 @@ class ProgressPrinter:
             return
         self.last = now
         percent = 100 * copied // total if total else 100
-        text = f"strongroom: database: {copied}/{total} pages copied ({percent}%)"
+        text = f"strongroom: {self.what.format(done=copied, total=total)} ({percent}%)"
         if self.tty:
             self.stream.write("\r" + text + ("\n" if done else ""))
             self.open_line = not done
@@ -666,9 +681,14 @@ def backup_command(data_dir: Path, out: Path, *, include_pins: bool, overwrite: 
     return 0
 
 
-def restore_command(archive: Path, data_dir: Path) -> int:
+def restore_command(archive: Path, data_dir: Path, *, progress: bool = False) -> int:
     """``strongroom restore``: restore, then say what the operator still has to supply."""
-    result = restore_backup(archive, data_dir)
+    printer = ProgressPrinter(sys.stderr, "restore: {done}/{total} bytes written") if progress else None
+    try:
+        result = restore_backup(archive, data_dir, printer)
+    finally:
+        if printer is not None:
+            printer.finish()
     print(
         f"strongroom: restored {len(result.members)} files (checksums verified) into {result.data_dir} "
         f"from a backup of {result.source} made {result.created}"

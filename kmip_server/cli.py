@@ -126,7 +126,7 @@ def _cmd_backup(args: argparse.Namespace) -> int:
 def _cmd_restore(args: argparse.Namespace) -> int:
     from .backup import restore_command
 
-    return restore_command(Path(args.archive), Path(args.data_dir))
+    return restore_command(Path(args.archive), Path(args.data_dir), progress=args.progress or sys.stderr.isatty())
 
 
 # ---- rotation
@@ -269,6 +269,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     restore.add_argument("--from", dest="archive", required=True, metavar="FILE", help="the backup archive")
     restore.add_argument("--data-dir", required=True, metavar="NEWDIR", help="the data directory to create")
+    restore.add_argument(
+        "--progress",
+        action="store_true",
+        help="report the files' progress on stderr (the default when stderr is a terminal)",
+    )
     restore.set_defaults(run=_cmd_restore)
 
     rotation = commands.add_parser(

@@ -17,6 +17,7 @@ import hashlib
 import io
 import json
 import os
+import re
 import shutil
 import socket
 import sqlite3
@@ -349,8 +350,11 @@ def test_restore_without_pins_says_which_to_put_back_then_serves_every_key(backe
 def test_restore_with_pins_serves_at_once(backed_up: BackedUp, tmp_path: Path) -> None:
     restored = tmp_path / "restored"
     restored.mkdir()  # an empty directory is fine
-    out = run_cli(["restore", "--from", str(backed_up.with_pins), "--data-dir", str(restored)]).stdout
+    done = run_cli(["restore", "--from", str(backed_up.with_pins), "--data-dir", str(restored), "--progress"])
+    out = done.stdout
     assert "put back" not in out
+    # --progress (the default on a terminal): the bytes written, up to the whole, on stderr.
+    assert re.search(r"restore: (\d+)/\1 bytes written \(100%\)", done.stderr), done.stderr
     check_restored_modes(restored, *PIN_FILES)
     assert (restored / "hsm/user.pin").read_bytes() == (backed_up.source / "hsm/user.pin").read_bytes()
     with running_server(restored, free_port(), workers=1) as server:
