@@ -29,7 +29,7 @@ from ..config import ListenerSettings, TlsSettings
 from ..transport.https_listener import HttpsListener, Route, _Answer, _HttpsConnection, _Request
 from ..transport.listener import MessageHandler
 from ..transport.tls import server_ssl_context
-from .dashboard import dashboard_routes
+from .dashboard.views import dashboard_routes
 from .health import ServerView, liveness, readiness, state_samples
 from .metrics import StateCollector, render
 

@@ -27,8 +27,5 @@ Server-rendered with Jinja2 (autoescaping on), with one CSS file and a few lines
 served from here (no CDN); answers carry a strict Content-Security-Policy.
 """
 
-from __future__ import annotations
-
-from .views import AUDITOR_ROLE, dashboard_routes
-
-__all__ = ["AUDITOR_ROLE", "dashboard_routes"]
+# Nothing imported here: `strongroom dashboard-link` (cli.py) must not load Jinja2 and the
+# views, which every strongroom command would then pay for at start.
