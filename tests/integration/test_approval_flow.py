@@ -35,6 +35,7 @@ from tests.support.server_process import (
     free_port,
     issue_client_cert,
     running_server,
+    serve_policy,
     strongroom_init,
 )
 
@@ -112,14 +113,6 @@ class Server:
         return http.client.HTTPSConnection(LOOPBACK, self.https_port, timeout=10, context=context)
 
 
-def _use_policy(data_dir: Path) -> None:
-    (data_dir / "policy.toml").write_text(POLICY)
-    config = data_dir / "strongroom.toml"
-    text, count = re.subn(r"(?m)^\[policy\]$", '[policy]\npolicy_file = "policy.toml"', config.read_text())
-    assert count == 1
-    config.write_text(text)
-
-
 def _use_store(data_dir: Path, url: str) -> None:
     config = data_dir / "strongroom.toml"
     text, count = re.subn(r'(?m)^url = ".*"$', f'url = "{url}"', config.read_text())
@@ -133,7 +126,7 @@ def server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
     data_dir = tmp_path_factory.mktemp(f"approvals-{request.param}") / "data"
     admin = strongroom_init(data_dir)
     identities = {name: issue_client_cert(data_dir, name, data_dir.parent / name) for name in PEOPLE}
-    _use_policy(data_dir)
+    serve_policy(data_dir, POLICY)
     https_port = free_port()
     store = postgres_schema_url() if request.param == "postgresql" else contextlib.nullcontext()
     with store as url:  # the SQLite store init made, or an empty PostgreSQL schema

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import random
+import re
 import signal
 import socket
 import ssl
@@ -173,6 +174,15 @@ def issue_client_cert(data_dir: Path, name: str, out_dir: Path) -> TlsFiles:
     """``strongroom certs issue``: a further client identity signed by the data dir's CA."""
     run_cli(["certs", "issue", "--data-dir", str(data_dir), "--name", name, "--out", str(out_dir)])
     return TlsFiles(ca=out_dir / "ca.crt", cert=out_dir / f"{name}.crt", key=out_dir / f"{name}.key")
+
+
+def serve_policy(data_dir: Path, policy: str) -> None:
+    """Make the data directory's server use the access policy ``policy`` (TOML text)."""
+    (data_dir / "policy.toml").write_text(policy)
+    config = data_dir / "strongroom.toml"
+    text, count = re.subn(r"(?m)^\[policy\]$", '[policy]\npolicy_file = "policy.toml"', config.read_text())
+    assert count == 1
+    config.write_text(text)
 
 
 def admin_tls(data_dir: Path) -> TlsFiles:

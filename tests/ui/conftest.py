@@ -31,6 +31,7 @@ from tests.support.server_process import (
     issue_client_cert,
     run_cli,
     running_server,
+    serve_policy,
     strongroom_init,
 )
 
@@ -126,20 +127,12 @@ class DashboardServer:
             conn.close()
 
 
-def _use_policy(data_dir: Path) -> None:
-    (data_dir / "policy.toml").write_text(POLICY)
-    config = data_dir / "strongroom.toml"
-    text, count = re.subn(r"(?m)^\[policy\]$", '[policy]\npolicy_file = "policy.toml"', config.read_text())
-    assert count == 1
-    config.write_text(text)
-
-
 @pytest.fixture(scope="session")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DashboardServer]:
     data_dir = tmp_path_factory.mktemp("dashboard") / "data"
     admin = strongroom_init(data_dir)
     identities = {name: issue_client_cert(data_dir, name, data_dir.parent / name) for name in PEOPLE}
-    _use_policy(data_dir)
+    serve_policy(data_dir, POLICY)
     admin_port = free_port()
     with running_server(data_dir, free_port(), workers=2, extra_args=["--admin-port", str(admin_port)]) as process:
         dashboard = DashboardServer(process, admin_port, {"admin": admin, **identities})
