@@ -22,6 +22,7 @@ from ..audit.records import audit_head
 from ..engine.items import describe
 from ..storage import rotation as rotation_store
 from ..storage.schema import SCHEMA_VERSION, managed_objects, object_attributes, schema_version
+from .dashboard.data import enum_name
 
 if TYPE_CHECKING:
     from ..engine.dispatcher import Dispatcher
@@ -114,7 +115,7 @@ def state_samples(view: ServerView) -> list[tuple[str, str, list[tuple[dict[str,
         (
             "strongroom_objects",
             "Managed objects, by object type and stored state",
-            [({"type": _name(ObjectType, t), "state": _name(State, s)}, n) for t, s, n in rows],
+            [({"type": enum_name(ObjectType, t), "state": enum_name(State, s)}, n) for t, s, n in rows],
         )
     )
     families.append(("strongroom_pending_approvals", "Requests waiting for M-of-N approval", [({}, pending)]))
@@ -122,10 +123,3 @@ def state_samples(view: ServerView) -> list[tuple[str, str, list[tuple[dict[str,
     families.append(("strongroom_rotations_due", f"Keys due for rotation now (counted up to {_MOST_DUE})", [({}, due)]))
     families.append(("strongroom_rotations_done", "Keys replaced by a rotation or a Re-key", [({}, rotated)]))
     return families
-
-
-def _name(enum: Any, value: int) -> str:
-    try:
-        return str(enum(value).name).replace("_", " ").title()
-    except ValueError:
-        return f"0x{value:08X}"

@@ -85,7 +85,9 @@ class TokenMetrics:
     def __init__(self) -> None:
         from prometheus_client import Counter, Histogram
 
-        self.seconds = Histogram("strongroom_hsm_call_seconds", "Time of one call to the token", ["call"], buckets=_BUCKETS)
+        self.seconds = Histogram(
+            "strongroom_hsm_call_seconds", "Time of one call to the token", ["call"], buckets=_BUCKETS
+        )
         self.errors = Counter("strongroom_hsm_call_errors", "Token calls that failed", ["call"])
 
     def observe(self, call: str, seconds: float, failed: bool) -> None:

@@ -32,6 +32,7 @@ from . import auth, data
 
 if TYPE_CHECKING:
     from ...engine.dispatcher import Dispatcher
+    from ...policy import Policy
 
 log = logging.getLogger("strongroom.admin.dashboard")
 
@@ -71,6 +72,7 @@ class Viewer:
     admin: bool
     approver: bool
     via: str  # "certificate" or "link"
+    binding: str  # what the CSRF token is bound to: the certificate, or the session cookie
     csrf: str
 
 
@@ -139,16 +141,21 @@ def authenticate(connection: _HttpsConnection, request: _Request, dispatcher: Di
         via, binding = "link", "session:" + cookie
     policy = dispatcher.policy
     principal = policy.principal(identity)
-    admin = policy.is_admin(principal)
     return Viewer(
         identity,
         principal,
-        admin or AUDITOR_ROLE in principal.roles,
-        admin,
+        _sees_everything(policy, principal),
+        policy.is_admin(principal),
         policy.is_approver(principal),
         via,
+        binding,
         auth.csrf_token(mac, binding),
     )
+
+
+def _sees_everything(policy: Policy, principal: Principal) -> bool:
+    """Administrators and auditors see every page (read-only for auditors)."""
+    return policy.is_admin(principal) or AUDITOR_ROLE in principal.roles
 
 
 def _forbidden(viewer: Viewer) -> _Answer:
@@ -177,7 +184,7 @@ def page(*, approvers: bool = False) -> Callable[[Handler], Callable[..., _Answe
                     if request.media_type != _FORM:
                         return render(415, "message.html", viewer=viewer, error="forms are sent as " + _FORM)
                     form = _parse(body.decode("utf-8", "replace"))
-                    if not auth.csrf_ok(_mac(dispatcher), _binding(viewer, request), form.get("csrf")):
+                    if not auth.csrf_ok(_mac(dispatcher), viewer.binding, form.get("csrf")):
                         return render(403, "message.html", viewer=viewer, error="the form's CSRF token is not valid")
                 return handler(Context(connection, request, viewer, dispatcher, _parse(request.query), form))
             except Exception:
@@ -188,12 +195,6 @@ def page(*, approvers: bool = False) -> Callable[[Handler], Callable[..., _Answe
         return answer
 
     return wrap
-
-
-def _binding(viewer: Viewer, request: _Request) -> str:
-    if viewer.via == "certificate":
-        return "cert:" + (viewer.identity.fingerprint or "")
-    return "session:" + (auth.cookie_value(request.cookie) or "")
 
 
 # ---------------------------------------------------------------- login
@@ -215,7 +216,7 @@ def _login(connection: _HttpsConnection, request: _Request, body: bytes) -> _Ans
         return _unauthenticated("the login link is not valid or has expired")
     policy = dispatcher.policy
     principal = policy.principal(ClientIdentity(link.name))
-    full = policy.is_admin(principal) or AUDITOR_ROLE in principal.roles
+    full = _sees_everything(policy, principal)
     if not full and not policy.is_approver(principal):
         return render(403, "forbidden.html", viewer=None, name=link.name)
     session = auth.make_session(mac, link.name, time.time())
