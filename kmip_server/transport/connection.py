@@ -182,29 +182,29 @@ class _Connection(asyncio.Protocol):
         self._handshaking = False
         self._listener.admission.established(self)
         der = self._tls.getpeercert(binary_form=True)
-        if not der and self._listener.anonymous_allowed:
+        if der:
+            try:
+                self._identity = dataclasses.replace(
+                    identity_from_certificate(der, self._listener.identity_mode), address=self._peer
+                )
+            except ValueError as exc:
+                return self._refuse_peer(str(exc))
+        elif self._listener.anonymous_allowed:
             # The admin listener (CERT_OPTIONAL): its routes decide what an anonymous peer
             # may ask (health probes); the empty name is no principal's and reaches no engine.
             self._identity = ClientIdentity("", address=self._peer)
-            self._set_deadline(self._listener.settings.idle_timeout)
-            return True
-        if not der:  # CERT_REQUIRED makes this unreachable, but an identity must never be guessed
-            log.warning("closing connection from %s: no client certificate", self._peer)
-            self._count_handshake_failure()
-            self._close()
-            return False
-        try:
-            self._identity = dataclasses.replace(
-                identity_from_certificate(der, self._listener.identity_mode), address=self._peer
-            )
-        except ValueError as exc:
-            log.warning("closing connection from %s: %s", self._peer, exc)
-            self._count_handshake_failure()
-            self._close()
-            return False
+        else:  # CERT_REQUIRED makes this unreachable, but an identity must never be guessed
+            return self._refuse_peer("no client certificate")
         log.debug("connection from %s as %r (%s)", self._peer, self._identity.name, self._tls.version())
         self._set_deadline(self._listener.settings.idle_timeout)
         return True
+
+    def _refuse_peer(self, why: str) -> bool:
+        """Close a connection whose peer has no usable identity (counted as a failed handshake)."""
+        log.warning("closing connection from %s: %s", self._peer, why)
+        self._count_handshake_failure()
+        self._close()
+        return False
 
     def _count_handshake_failure(self) -> None:
         events = self._listener.events
