@@ -153,57 +153,72 @@ class ItemRunner:
         asynchronous: bool,
     ) -> tuple[ResponseBatchItem, Trace]:
         """The item's result and audit trace. Raises WriteNeeded (the message must run again
-        in a write transaction)."""
+        in a write transaction). What is logged meanwhile names the item (logformat.py)."""
+        ctx.operation = item_operation(item)
+        item_context = ItemContext(
+            ctx.identity.address, ctx.principal.name, ctx.operation, ctx.touched, len(ctx.touched)
+        )
+        logged = ITEM_CONTEXT.set(item_context)
+        try:
+            return self._run(ctx, item, spec, savepoint=savepoint, asynchronous=asynchronous)
+        finally:
+            ITEM_CONTEXT.reset(logged)
+
+    def _run(
+        self,
+        ctx: RequestContext,
+        item: RequestBatchItem,
+        spec: OperationSpec | None,
+        *,
+        savepoint: bool,
+        asynchronous: bool,
+    ) -> tuple[ResponseBatchItem, Trace]:
         started = time.perf_counter()
-        ctx.operation = name = item_operation(item)
+        name = ctx.operation
         touched = len(ctx.touched)
         written = len(ctx.session.changes)
         detail = None
-        logged = ITEM_CONTEXT.set(ItemContext(ctx.identity.address, ctx.principal.name, name, ctx.touched, touched))
         try:
-            try:
-                payload = checked_payload(ctx, item, spec)
-                assert spec is not None
-                if not _names_objects(payload):
-                    authorize_operation(ctx)
-                if savepoint:
-                    with ctx.session.savepoint():
-                        response_payload = spec.handler(ctx, payload)
-                else:
+            payload = checked_payload(ctx, item, spec)
+            assert spec is not None
+            if not _names_objects(payload):
+                authorize_operation(ctx)
+            if savepoint:
+                with ctx.session.savepoint():
                     response_payload = spec.handler(ctx, payload)
-                if isinstance(response_payload, ResponseBatchItem):
-                    # Poll and Cancel answer with a whole item (Operation Pending, or the held
-                    # operation's own answer): see operations/asynchronous.py.
-                    result = dataclasses.replace(response_payload, unique_batch_item_id=item.unique_batch_item_id)
-                else:
-                    result = ResponseBatchItem(
-                        operation=item.operation,
-                        unique_batch_item_id=item.unique_batch_item_id,
-                        result_status=_SUCCESS,
-                        payload=response_payload,
-                    )
-            except WriteNeeded:
-                del ctx.touched[touched:]
-                raise
-            except ApprovalNeeded as need:
-                result, detail = self._pending(ctx, item, need, asynchronous)
-            except KmipError as exc:
-                result = _failed(exc, item)
-            except CustodyError as exc:
-                self.failures.error("key custody failed during %s: %s", name, exc)
-                error = KmipError("the key custody token failed; nothing was changed", ResultReason.GENERAL_FAILURE)
-                result = _failed(error, item)
-            except Exception as exc:  # noqa: BLE001 - a handler's bug: logged with its traceback, answered as such
-                self.failures.error("internal error during %s: %s", name, describe(exc), exc_info=True)
-                result = _failed(KmipError("internal server error", ResultReason.GENERAL_FAILURE), item)
-            objects = dict.fromkeys(ctx.touched[touched:])
-            if result.result_status == _SUCCESS:
-                objects.update(dict.fromkeys(_made(result.payload)))
-            changed = tuple(dict.fromkeys(ctx.session.changes[written:]))
-            self.metrics.observe(name, reason_name(result) or status_name(result), time.perf_counter() - started)
-            return result, Trace(name, tuple(objects), changed, detail)
-        finally:
-            ITEM_CONTEXT.reset(logged)
+            else:
+                response_payload = spec.handler(ctx, payload)
+            if isinstance(response_payload, ResponseBatchItem):
+                # Poll and Cancel answer with a whole item (Operation Pending, or the held
+                # operation's own answer): see operations/asynchronous.py.
+                result = dataclasses.replace(response_payload, unique_batch_item_id=item.unique_batch_item_id)
+            else:
+                result = ResponseBatchItem(
+                    operation=item.operation,
+                    unique_batch_item_id=item.unique_batch_item_id,
+                    result_status=_SUCCESS,
+                    payload=response_payload,
+                )
+        except WriteNeeded:
+            del ctx.touched[touched:]
+            raise
+        except ApprovalNeeded as need:
+            result, detail = self._pending(ctx, item, need, asynchronous)
+        except KmipError as exc:
+            result = _failed(exc, item)
+        except CustodyError as exc:
+            self.failures.error("key custody failed during %s: %s", name, exc)
+            error = KmipError("the key custody token failed; nothing was changed", ResultReason.GENERAL_FAILURE)
+            result = _failed(error, item)
+        except Exception as exc:  # noqa: BLE001 - a handler's bug: logged with its traceback, answered as such
+            self.failures.error("internal error during %s: %s", name, describe(exc), exc_info=True)
+            result = _failed(KmipError("internal server error", ResultReason.GENERAL_FAILURE), item)
+        objects = dict.fromkeys(ctx.touched[touched:])
+        if result.result_status == _SUCCESS:
+            objects.update(dict.fromkeys(_made(result.payload)))
+        changed = tuple(dict.fromkeys(ctx.session.changes[written:]))
+        self.metrics.observe(name, reason_name(result) or status_name(result), time.perf_counter() - started)
+        return result, Trace(name, tuple(objects), changed, detail)
 
     def _pending(
         self, ctx: RequestContext, item: RequestBatchItem, need: ApprovalNeeded, asynchronous: bool
