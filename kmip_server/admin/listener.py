@@ -108,6 +108,10 @@ class AdminListener(HttpsListener):
         view: ServerView,
         *,
         identity_mode: str = "cn",
+        services: dict[str, Route] | None = None,
     ) -> None:
         super().__init__(sock, ssl_context, settings, handler, identity_mode=identity_mode)
         self.view = view
+        if services:
+            # The cloud key services configured (kmip_server/hyok), beside the admin routes.
+            self.routes = {**ADMIN_ROUTES, **services}

@@ -133,6 +133,10 @@ class _Request(NamedTuple):
     http10: bool
     query: str = ""  # the request target's query string, without the "?" (the admin dashboard reads it)
     cookie: str = ""  # the Cookie header field's value ("; "-joined when repeated), for the admin dashboard
+    #: Every header field as received (names in lower case, values latin-1 decoded), in order:
+    #: the cloud key services (kmip_server/hyok) check signatures and tokens over them.
+    headers: tuple[tuple[str, str], ...] = ()
+    target: str = ""  # the request target as sent (path and query), for signatures over it
 
 
 class _Answer(NamedTuple):
@@ -150,6 +154,9 @@ class Route(NamedTuple):
     #: None: the answer comes later (a large KMIP message, see _HttpsConnection._kmip).
     answer: Callable[[_HttpsConnection, _Request, bytes], _Answer | None]
     takes_body: bool = False  # a request without a body length is refused with 411
+    #: The route serves every path that starts with its key (which ends with "/"), when no
+    #: route has the exact path: for APIs with identifiers in the path (AWS XKS, DKE).
+    prefix: bool = False
 
 
 class _Refusal(Exception):
@@ -183,6 +190,8 @@ def resolve(path: str, method: str, routes: dict[str, Route] = ROUTES) -> Route 
     """The route of ``routes`` serving ``method`` on ``path``, or the 404 or 405 answer."""
     route = routes.get(path)
     if route is None:
+        route = _by_prefix(path, routes)
+    if route is None:
         if routes is ROUTES:
             return _text_answer(404, "no such resource; KMIP is served at " + KMIP_PATH)
         return _text_answer(404, "no such resource; served here: " + ", ".join(routes))
@@ -190,6 +199,15 @@ def resolve(path: str, method: str, routes: dict[str, Route] = ROUTES) -> Route 
         allow = ", ".join(route.methods)
         return _text_answer(405, f"{path} serves {allow}", (("Allow", allow),))
     return route
+
+
+def _by_prefix(path: str, routes: dict[str, Route]) -> Route | None:
+    """The prefix route with the longest key that ``path`` starts with, if any."""
+    best: tuple[int, Route] | None = None
+    for key, route in routes.items():
+        if route.prefix and path.startswith(key) and (best is None or len(key) > best[0]):
+            best = (len(key), route)
+    return None if best is None else best[1]
 
 
 _date: tuple[int, str] = (0, "")
@@ -377,8 +395,18 @@ class _HttpsConnection(_Connection):
         http10 = version == b"1.0"
         keep_alive = b"keep-alive" in connection if http10 else b"close" not in connection
         cookie = b"; ".join(cookies).decode("latin-1")
+        headers = tuple((name.decode("latin-1"), value.decode("latin-1")) for name, value in event.headers)
         return _Request(
-            method, path, media_type, length is not None or chunked, keep_alive, http10, _query(target), cookie
+            method,
+            path,
+            media_type,
+            length is not None or chunked,
+            keep_alive,
+            http10,
+            _query(target),
+            cookie,
+            headers,
+            target,
         )
 
     # ---- answers

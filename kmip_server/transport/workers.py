@@ -590,6 +590,7 @@ class _Supervisor:
         # Imported here: the admin package reads the engine, which plain transports lack.
         from ..admin.health import ServerView
         from ..admin.listener import AdminListener, admin_ssl_context
+        from ..hyok import service_routes
 
         dispatcher = getattr(handler, "__self__", None)
         if dispatcher is None or not hasattr(dispatcher, "repository"):
@@ -604,6 +605,7 @@ class _Supervisor:
             handler,
             view,
             identity_mode=self.config.tls.identity_from,
+            services=service_routes(self.config, dispatcher),
         )
 
 

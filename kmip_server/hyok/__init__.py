@@ -1,0 +1,23 @@
+"""Hold your own key: the HTTP APIs that cloud services call for each use of a key kept here.
+
+Each service is served on the admin listener (kmip_server/admin) when its section of
+``strongroom.toml`` enables it, and each call goes through the engine's dispatcher as a KMIP
+request of the identity the service's authentication names, so the access policy decides it
+and the audit trail records it, as for any KMIP client.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ..config import ServerConfig
+    from ..transport.https_listener import Route
+
+__all__ = ["service_routes"]
+
+
+def service_routes(config: ServerConfig, dispatcher: Any) -> dict[str, Route]:
+    """The routes of every cloud key service ``config`` enables (none by default)."""
+    routes: dict[str, Route] = {}
+    return routes
