@@ -7,10 +7,13 @@ from __future__ import annotations
 import contextlib
 import http.client
 import json
+import os
+import signal
 import socket
 import ssl
 import subprocess
 import time
+import tomllib
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -33,6 +36,7 @@ from tests.support.server_process import (
     LOOPBACK,
     ServerProcess,
     TlsFiles,
+    child_pids,
     client_ssl_context,
     free_port,
     issue_client_cert,
@@ -293,3 +297,63 @@ def test_readyz_over_tls_reports_the_database_gone_and_back(tmp_path: Path) -> N
             while probe.get("/readyz")[0] != 200:
                 assert time.monotonic() < deadline, "readiness did not come back with the database"
                 time.sleep(0.2)
+
+
+P11_KIT_CLIENT = Path("/usr/lib/x86_64-linux-gnu/pkcs11/p11-kit-client.so")
+
+
+@contextlib.contextmanager
+def token_served_by_p11_kit(data_dir: Path) -> Iterator[subprocess.Popen[bytes]]:
+    """The data directory's SoftHSM2 token served by ``p11-kit server`` on a socket of its own,
+    and strongroom.toml pointed at p11-kit's client module: the token is then a separate
+    process (as a network HSM is) that the test can take away from the running server."""
+    socket_path = data_dir.parent / "p11-kit.sock"
+    config = data_dir / "strongroom.toml"
+    toml = config.read_text()
+    softhsm = tomllib.loads(toml)["custody"]["module"]
+    env = {**os.environ, "SOFTHSM2_CONF": str(data_dir / "hsm" / "softhsm2.conf")}
+    command = ["p11-kit", "server", "-f", "-n", str(socket_path), "-p", softhsm, "pkcs11:token=strongroom"]
+    p11 = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 10
+        while not socket_path.exists():
+            assert p11.poll() is None and time.monotonic() < deadline, "p11-kit server did not start"
+            time.sleep(0.05)
+        toml = toml.replace(f'module = "{softhsm}"', f'module = "{P11_KIT_CLIENT}"', 1)
+        toml = toml.replace('\nsofthsm2_conf = "hsm/softhsm2.conf"', "", 1)
+        assert str(P11_KIT_CLIENT) in toml and "\nsofthsm2_conf" not in toml
+        config.write_text(toml)
+        os.environ["P11_KIT_SERVER_ADDRESS"] = f"unix:path={socket_path}"
+        yield p11
+    finally:
+        os.environ.pop("P11_KIT_SERVER_ADDRESS", None)
+        p11.kill()
+        p11.wait(timeout=10)
+
+
+def test_readyz_over_tls_reports_the_token_gone(tmp_path: Path) -> None:
+    # One p11-kit-remote process per worker holds that worker's PKCS#11 session; killing
+    # them is the token going away under the running server (a network HSM restarting).
+    data_dir = tmp_path / "data"
+    admin_tls = strongroom_init(data_dir)
+    with token_served_by_p11_kit(data_dir) as p11:
+        admin_port = free_port()
+        with running_server(data_dir, free_port(), workers=2, extra_args=["--admin-port", str(admin_port)]) as process:
+            probe = AdminServer(process, admin_port, admin_tls, admin_tls)
+            status, _, body = probe.get("/readyz")
+            assert status == 200, body
+            remotes = child_pids(p11.pid)
+            assert len(remotes) >= 2, "each worker talks to the token through its own p11-kit-remote"
+            for pid in remotes:
+                os.kill(pid, signal.SIGKILL)
+            for _ in range(4):  # whichever worker answers, it has lost the token
+                status, _, body = probe.get("/readyz")
+                report = json.loads(body)
+                assert status == 503, report
+                assert report["checks"]["token"]["ok"] is False and report["checks"]["token"]["error"]
+                assert report["checks"]["database"]["ok"] is True and report["checks"]["workers"]["ok"] is True
+            assert probe.get("/healthz")[0] == 200
+            # KMIP requests needing the token are answered with an error, not a dropped connection.
+            with kmip_client(probe) as client, pytest.raises(KmipError):
+                client.create(CryptographicAlgorithm.AES, 256)
+            process.stop()  # the token gone, the stop is still an orderly one
