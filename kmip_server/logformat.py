@@ -6,7 +6,8 @@ A JSON line holds ``time`` (UTC, ISO 8601 with milliseconds), ``level``, ``logge
 :data:`ITEM_CONTEXT`, which the engine sets around each item (engine/items.py); the audit
 lines (logger strongroom.audit, DEBUG) carry the same fields. The request
 id is the client connection's address (``host:port``), which is also the ``address`` of that
-connection's records in the audit trail: one connection's log lines and audit records share it.
+connection's records in the audit trail: one connection's log lines and audit records share it,
+and the metrics' exemplars name it (admin/exemplars.py).
 
 What is formatted is the message the code wrote; no format here adds values of requests or
 responses, and the messages themselves name objects, never key material (logsafe.py).

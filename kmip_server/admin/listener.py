@@ -31,7 +31,7 @@ from ..transport.listener import MessageHandler
 from ..transport.tls import server_ssl_context
 from .dashboard.views import dashboard_routes
 from .health import ServerView, liveness, readiness, state_samples
-from .metrics import StateCollector, render
+from .metrics import StateCollector, render, wants_openmetrics
 
 __all__ = ["ADMIN_ROUTES", "AdminListener", "admin_ssl_context"]
 
@@ -80,7 +80,9 @@ def _metrics(connection: _HttpsConnection, request: _Request, body: bytes) -> _A
     if refused is not None:
         return refused
     view = _view(connection)
-    exposition, content_type = render(StateCollector(lambda: state_samples(view)))
+    accept = ", ".join(value for name, value in request.headers if name == "accept")
+    state = StateCollector(lambda: state_samples(view))
+    exposition, content_type = render(state, openmetrics=wants_openmetrics(accept))
     return _Answer(200, content_type, exposition)
 
 

@@ -7,7 +7,10 @@ its own there; a scrape, answered by any worker, reads all of them (MultiProcess
 What is a state rather than a count (workers accepting, open connections, objects by type
 and state, pending approvals, the trail's length) is read when scraped (:class:`StateCollector`).
 
-Names only, never values: labels are operation names and Result Reasons.
+Names only, never values: labels are operation names and Result Reasons. A scrape asking for
+OpenMetrics also gets, as exemplars, the request id of a recent request behind each latency
+bucket and each outcome count (exemplars.py): what ties the metrics to a connection's log lines
+and audit records.
 """
 
 from __future__ import annotations
@@ -18,12 +21,18 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
+from ..logformat import ITEM_CONTEXT
+from .exemplars import ExemplarTable, with_exemplars
+
 ENVIRONMENT = "PROMETHEUS_MULTIPROC_DIR"
 #: Where in the data directory the workers' metric files live (emptied at every start).
 METRICS_DIRECTORY = Path("run") / "metrics"
 # Item latencies: from a cached Get (sub-millisecond) to an RSA key pair on a slow token.
 _BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 _BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 1024)
+_ITEM_SECONDS = "strongroom_batch_item_seconds"
+_ITEMS = "strongroom_batch_items"
+OPENMETRICS = "application/openmetrics-text"
 
 
 def use_metrics_directory(data_dir: Path) -> Path:
@@ -41,6 +50,17 @@ def metrics_enabled() -> bool:
     return bool(os.environ.get(ENVIRONMENT))
 
 
+_exemplars: ExemplarTable | None = None
+
+
+def exemplar_table() -> ExemplarTable:
+    """This worker's exemplar table (made at first use, after the fork), in the metrics directory."""
+    global _exemplars
+    if _exemplars is None:
+        _exemplars = ExemplarTable(Path(os.environ[ENVIRONMENT]), _BUCKETS)
+    return _exemplars
+
+
 class EngineMetrics:
     """What the dispatcher reports (engine/items.py's Metrics): every batch item, by operation
     and outcome, its latency, and how many messages each call answered together."""
@@ -48,12 +68,9 @@ class EngineMetrics:
     def __init__(self) -> None:
         from prometheus_client import Counter, Histogram
 
-        self.items = Counter(
-            "strongroom_batch_items", "Batch items answered, by operation and outcome", ["operation", "outcome"]
-        )
-        self.seconds = Histogram(
-            "strongroom_batch_item_seconds", "Time to answer one batch item", ["operation"], buckets=_BUCKETS
-        )
+        self.items = Counter(_ITEMS, "Batch items answered, by operation and outcome", ["operation", "outcome"])
+        self.seconds = Histogram(_ITEM_SECONDS, "Time to answer one batch item", ["operation"], buckets=_BUCKETS)
+        self.exemplars = exemplar_table()
         self.messages = Counter("strongroom_requests", "KMIP request messages answered")
         self.batch_sizes = Histogram(
             "strongroom_group_commit_messages",
@@ -70,6 +87,9 @@ class EngineMetrics:
     def observe(self, operation: str, outcome: str, seconds: float) -> None:
         self.items.labels(operation, outcome).inc()
         self.seconds.labels(operation).observe(seconds)
+        item = ITEM_CONTEXT.get()  # observed while the item runs (engine/items.py)
+        if item is not None:
+            self.exemplars.note(item.request_id, operation, outcome, seconds)
 
     def transaction(self, kind: str, seconds: float) -> None:
         self.transactions.labels(kind).observe(seconds)
@@ -128,12 +148,36 @@ class StateCollector:
             yield family
 
 
-def render(state: StateCollector) -> tuple[bytes, str]:
-    """The exposition of every worker's metrics and the current state: (body, content type)."""
+class _WorkerCollector:
+    """Every worker's counts (MultiProcessCollector), with the exemplars when asked for."""
+
+    def __init__(self, exemplars: bool) -> None:
+        from prometheus_client.multiprocess import MultiProcessCollector
+
+        self.counts = MultiProcessCollector(None)  # type: ignore[no-untyped-call]
+        self.exemplars = exemplars
+
+    def collect(self) -> Iterable[Any]:
+        families: Iterable[Any] = self.counts.collect()  # type: ignore[no-untyped-call]
+        if not self.exemplars:
+            return families
+        return with_exemplars(families, exemplar_table().merged(), _ITEM_SECONDS, _ITEMS)
+
+
+def wants_openmetrics(accept: str) -> bool:
+    """Whether an Accept header field asks for OpenMetrics (as Prometheus's scrapes do)."""
+    return any(part.split(";", 1)[0].strip().lower() == OPENMETRICS for part in accept.split(","))
+
+
+def render(state: StateCollector, *, openmetrics: bool = False) -> tuple[bytes, str]:
+    """The exposition of every worker's metrics and the current state: (body, content type);
+    OpenMetrics with the exemplars when ``openmetrics``, else the classic text format."""
     from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
-    from prometheus_client.multiprocess import MultiProcessCollector
+    from prometheus_client.openmetrics import exposition
 
     registry = CollectorRegistry()
-    MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+    registry.register(_WorkerCollector(openmetrics))
     registry.register(state)
+    if openmetrics:
+        return exposition.generate_latest(registry), exposition.CONTENT_TYPE_LATEST  # type: ignore[no-untyped-call]
     return generate_latest(registry), CONTENT_TYPE_LATEST

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from prometheus_client.openmetrics import parser as openmetrics_parser
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import create_engine, make_url, text
 from sqlalchemy.pool import NullPool
@@ -155,6 +156,57 @@ def test_metrics_parse_and_move_when_operations_run(server: AdminServer) -> None
     assert after.get("strongroom_hsm_call_errors_total{call=wrap}", 0) == 0
     writes = "strongroom_database_transaction_seconds_count{kind=write}"
     assert after[writes] - before.get(writes, 0) >= 3
+
+
+def test_openmetrics_scrapes_carry_the_request_id_of_the_audit_record(server: AdminServer) -> None:
+    # The request id (the connection's address) ties metrics to the log lines and audit
+    # records: an OpenMetrics scrape shows it as the exemplar of the item's latency bucket and
+    # outcome count. Either worker may have answered the Create; either may answer the scrape.
+    with kmip_client(server) as client:
+        uid = client.create(CryptographicAlgorithm.AES, 128)
+    search = [*strongroom_command(), "audit", "search", "--data-dir", str(server.process.data_dir)]
+    found = subprocess.run([*search, "--object", uid, "--json"], capture_output=True, text=True, timeout=60)
+    address = json.loads(found.stdout.splitlines()[0])["address"]
+    assert address.startswith(LOOPBACK + ":")
+    deadline = time.monotonic() + 10
+    while True:
+        families = {family.name: family for family in openmetrics_families(server)}
+        counted = [
+            sample
+            for sample in families["strongroom_batch_items"].samples
+            if sample.labels == {"operation": "Create", "outcome": "Success"} and sample.name.endswith("_total")
+        ]
+        buckets = [
+            sample
+            for sample in families["strongroom_batch_item_seconds"].samples
+            if sample.labels.get("operation") == "Create" and sample.exemplar is not None
+        ]
+        newest = max(buckets, key=lambda sample: sample.exemplar.timestamp, default=None)
+        if counted[0].exemplar is not None and counted[0].exemplar.labels["request_id"] == address:
+            if newest is not None and newest.exemplar.labels["request_id"] == address:
+                break
+        assert time.monotonic() < deadline, f"no exemplar of {address}: {counted} {newest}"
+        time.sleep(0.2)
+    # The exemplar's value lies in its bucket.
+    assert 0 < newest.exemplar.value <= float(newest.labels["le"])
+    # A classic scrape has no exemplars (its format has no place for them).
+    status, content_type, body = server.get("/metrics", server.admin)
+    assert status == 200 and content_type.startswith("text/plain") and b"request_id" not in body
+
+
+def openmetrics_families(server: AdminServer) -> list[Any]:
+    context = client_ssl_context(server.admin.ca, server.admin.cert, server.admin.key)
+    conn = http.client.HTTPSConnection(LOOPBACK, server.admin_port, timeout=10, context=context)
+    try:
+        conn.request("GET", "/metrics", headers={"Accept": "application/openmetrics-text; version=1.0.0"})
+        response = conn.getresponse()
+        body = response.read().decode()
+        assert response.status == 200 and response.getheader("Content-Type", "").startswith(
+            "application/openmetrics-text"
+        )
+    finally:
+        conn.close()
+    return list(openmetrics_parser.text_string_to_metric_families(body))
 
 
 def test_failed_tls_handshakes_are_counted(server: AdminServer) -> None:
