@@ -1,7 +1,7 @@
 """The ``strongroom`` command (server side): ``init``, ``serve``, ``backup``, ``restore``,
 ``rotation status``, ``certs issue``, ``certs renew-server``, ``policy check|explain``,
 ``credentials set|remove``, ``audit verify|tail|search|export`` and
-``approvals list|show|approve|deny`` (init and certs are in
+``approvals list|show|approve|deny``, ``byok export`` (:mod:`.byok.cli`) (init and certs are in
 :mod:`.cli_init`, backup and restore themselves in :mod:`.backup`, rotation status in
 :mod:`.rotation.status`).
 
@@ -351,6 +351,7 @@ def build_parser() -> argparse.ArgumentParser:
     from .admin.status import add_status_command
     from .approvals.cli import add_approvals_commands
     from .audit.cli import add_audit_commands
+    from .byok.cli import add_byok_commands
     from .policy.cli import add_policy_commands
 
     add_policy_commands(commands)
@@ -358,6 +359,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_approvals_commands(commands)
     add_status_command(commands)
     add_dashboard_commands(commands)
+    add_byok_commands(commands)
     return parser
 
 

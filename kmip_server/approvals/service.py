@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import builtins
 import dataclasses
+import hmac
 from collections.abc import Collection, Sequence
 from typing import Any, Protocol, TypeAlias
 
@@ -209,6 +210,33 @@ class ApprovalService:
         if view.status == APPROVED:
             return Polled(view, self.custody.unwrap(row.sealed_payload, _aad(row.id)), row.operation)
         return Polled(view)
+
+    def find_held(
+        self,
+        session: Any,
+        *,
+        requester: str,
+        tenant: str,
+        version: tuple[int, int],
+        operation: int,
+        payload: bytes,
+        now: int,
+    ) -> ApprovalRequest | None:
+        """The requester's pending (or approved) request holding exactly ``payload`` for
+        ``operation``, if there is one: a command told to wait for approval asks for the same
+        thing again by Polling that request, not by making a second one (``strongroom byok``)."""
+        for row in store.listed(session.connection, states=(PENDING,), viewer=requester):
+            same = (row.requester, row.tenant, row.version, row.operation) == (
+                requester,
+                tenant,
+                (int(version[0]), int(version[1])),
+                int(operation),
+            )
+            if not same or _view(row, now).status not in (PENDING, APPROVED):
+                continue
+            if hmac.compare_digest(self.custody.unwrap(row.sealed_payload, _aad(row.id)), payload):
+                return _view(row, now)
+        return None
 
     def complete(self, session: Any, request_id: str, now: int, outcome: str) -> None:
         """Record that the approved request ran (``outcome``: its Result Status, or Reason)."""

@@ -21,10 +21,16 @@ How (the Wrapping Method):
   modes (CBC, ...) are not offered: unauthenticated, and an unwrap oracle at Register.
 * Encrypt, under an RSA Public Key (or a Private Key's public half): RSAES-OAEP, its hash and
   MGF1 hash as the parameters say (SHA-1 when they do not, RFC 8017 and 2.1 Table 59). Not
-  PKCS#1 v1.5, whose unwrap at Register would be a Bleichenbacher oracle. PKCS#11's
-  CKM_RSA_AES_KEY_WRAP (OAEP of a fresh AES key, KWP under it) has no name in KMIP 1.4 or 2.1
-  (no Padding Method, Block Cipher Mode or Wrapping Method for it), so it is not offered;
-  parameters naming AES for an RSA key are refused.
+  PKCS#1 v1.5, whose unwrap at Register would be a Bleichenbacher oracle.
+* RSA-AES key wrap, PKCS#11's CKM_RSA_AES_KEY_WRAP (what AWS KMS calls RSA_AES_KEY_WRAP_SHA_*,
+  Google Cloud KMS rsa-oaep-*-aes-256 and Azure's .byok files use): a fresh AES-256 key
+  encrypted by RSAES-OAEP as above, followed by the value wrapped under that AES key with AES
+  Key Wrap with Padding (RFC 5649). KMIP 1.4 and 2.1 have no name for it; a Block Cipher Mode
+  means nothing for an RSA key otherwise, so here an RSA key's parameters with the OAEP
+  Padding Method and Block Cipher Mode AES Key Wrap Padding ask for it (a Strongroom reading,
+  documented in the README; other modes with an RSA key are refused, as are parameters naming
+  AES as the algorithm). Register unwraps it the same way. The AES key exists only in memory
+  for the one call.
 * MAC/sign, under a Symmetric Key (HMAC or CMAC, chosen as MAC chooses) or a Private Key (a
   signature, as Sign makes it; a Public Key names its Private Key Link): the MAC or signature
   is the Key Wrapping Data's MAC/Signature. Alone, over the encoded Key Value, which then is
@@ -54,7 +60,10 @@ that encrypts; a MAC or signature alone leaves the key readable and is refused i
 from __future__ import annotations
 
 import dataclasses
+import os
 from typing import Any, TypeVar
+
+from cryptography.hazmat.primitives.asymmetric import rsa
 
 from kmip_client.protocol.errors import KmipError, ProtocolError
 from kmip_client.protocol.model import Attribute, Attributes, Struct
@@ -285,13 +294,58 @@ def _rsa_parameters(ctx: RequestContext, key: KeyInUse, params: CryptographicPar
         raise _bad(
             ctx,
             f"Cryptographic Algorithm {getattr(params.cryptographic_algorithm, 'name', '?')} with an RSA key: "
-            "RSA-AES key wrap (CKM_RSA_AES_KEY_WRAP) has no KMIP name and is not offered; RSA wraps by OAEP",
+            "RSA wraps by OAEP; for RSA-AES key wrap (CKM_RSA_AES_KEY_WRAP) give the OAEP Padding Method "
+            "with Block Cipher Mode AES Key Wrap Padding",
         )
     if key.algorithm is not None and key.algorithm != A.RSA:
         raise _unsupported(f"object {key.uid!r} is not an RSA key: only RSA public keys wrap keys here")
     if params.padding_method != PaddingMethod.OAEP:
         raise _unsupported("RSA key wrapping uses the OAEP Padding Method")
+    if params.block_cipher_mode not in (None, M.AESKEYWRAPPADDING):
+        raise _unsupported(
+            f"Block Cipher Mode {getattr(params.block_cipher_mode, 'name', params.block_cipher_mode)} with an RSA "
+            "key: only AES Key Wrap Padding applies (RSA-AES key wrap, CKM_RSA_AES_KEY_WRAP)"
+        )
     return params
+
+
+_RSA_AES_KEY_BYTES = 32  # AES-256: what CKM_RSA_AES_KEY_WRAP's users (AWS, Azure, Google Cloud) take
+
+
+def _rsa_wrap(ctx: RequestContext, key: KeyInUse, params: CryptographicParameters, data: bytes) -> bytes:
+    """``data`` wrapped under an RSA key: OAEP, or RSA-AES key wrap (see the module docstring)."""
+    params = _rsa_parameters(ctx, key, params)
+    if params.block_cipher_mode is None:
+        return rsa_encrypt(key, params, data)
+    transport = os.urandom(_RSA_AES_KEY_BYTES)
+    suite = ciphers.suite_for(A.AES, M.AESKEYWRAPPADDING)
+    wrapped = suite.encrypt(suite, ciphers.Job(key=transport, iv=None, data=data))[0]
+    return rsa_encrypt(key, params, transport) + wrapped
+
+
+def _rsa_unwrap(ctx: RequestContext, key: KeyInUse, params: CryptographicParameters, data: bytes) -> bytes:
+    """The inverse of :func:`_rsa_wrap` with the private key. Every failure is the same
+    Cryptographic Failure, whichever stage failed (no oracle on the OAEP block)."""
+    params = _rsa_parameters(ctx, key, params)
+    if params.block_cipher_mode is None:
+        return rsa_decrypt(key, params, data)
+    failed = KmipError("the wrapped Key Value does not unwrap under this key", R.CRYPTOGRAPHIC_FAILURE)
+    private = private_key(key)
+    if not isinstance(private, rsa.RSAPrivateKey):
+        raise KmipError(f"object {key.uid!r} is not an RSA key", R.INVALID_FIELD)
+    size = (private.key_size + 7) // 8
+    if len(data) <= size:
+        raise failed
+    try:
+        transport = rsa_decrypt(key, params, data[:size])
+        suite = ciphers.suite_for(A.AES, M.AESKEYWRAPPADDING)
+        return suite.decrypt(suite, ciphers.Job(key=transport, iv=None, data=data[size:]))
+    except ciphers.CipherError:
+        raise failed from None
+    except KmipError as exc:
+        if exc.reason == R.CRYPTOGRAPHIC_FAILURE:
+            raise failed from None
+        raise
 
 
 def _encrypt(ctx: RequestContext, info: EncryptionKeyInformation, data: bytes) -> tuple[bytes, bytes | None]:
@@ -302,7 +356,7 @@ def _encrypt(ctx: RequestContext, info: EncryptionKeyInformation, data: bytes) -
     params = _parameters(ctx, key, info.cryptographic_parameters, received=False)
     try:
         if key.object_type in _ASYMMETRIC:
-            return rsa_encrypt(key, _rsa_parameters(ctx, key, params), data), None
+            return _rsa_wrap(ctx, key, params, data), None
         suite = _aes_suite(ctx, key, params)
         if not suite.authenticated:
             return suite.encrypt(suite, ciphers.Job(key=key.raw(), iv=None, data=data))[0], None
@@ -326,7 +380,7 @@ def _decrypt(ctx: RequestContext, info: EncryptionKeyInformation, data: bytes, i
         if key.object_type in _ASYMMETRIC:
             if key.object_type != ObjectType.PRIVATE_KEY:
                 raise KmipError(f"object {key.uid!r} is a Public Key: it cannot unwrap", R.INVALID_FIELD)
-            return rsa_decrypt(key, _rsa_parameters(ctx, key, params), data), key.uid
+            return _rsa_unwrap(ctx, key, params, data), key.uid
         suite = _aes_suite(ctx, key, params)
         if not suite.authenticated:
             return suite.decrypt(suite, ciphers.Job(key=key.raw(), iv=None, data=data)), key.uid
