@@ -31,6 +31,8 @@ from typing import Any
 
 from . import crypto_settings, rotation_settings
 from .crypto_settings import CryptoSettings
+from .hyok import xks_settings
+from .hyok.xks_settings import XksSettings
 from .logformat import LOG_FORMATS
 from .rotation_settings import RotationSettings
 
@@ -146,6 +148,7 @@ class ServerConfig:
     crypto: CryptoSettings = CryptoSettings()
     rotation: RotationSettings = RotationSettings()
     admin: AdminSettings = AdminSettings()
+    xks: XksSettings | None = None  # [xks]: the AWS KMS External Key Store proxy API (kmip_server/hyok)
     log_level: str = "INFO"
     log_format: str = "text"  # or "json": one object per line (kmip_server/logformat.py)
     # Answer the test-harness operation Interop, which conformance test suites open and close
@@ -168,6 +171,7 @@ _SECTION_KEYS: dict[str, tuple[str, ...]] = {
     "crypto": crypto_settings.KEYS,
     "rotation": rotation_settings.KEYS,
     "admin": ("host", "port"),
+    "xks": xks_settings.KEYS,
 }
 _SECTIONS = tuple(_SECTION_KEYS)
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
@@ -520,6 +524,7 @@ def load_config(data_dir: Path) -> ServerConfig:
             host=sections["admin"].string("host", AdminSettings.host),
             port=sections["admin"].integer("port", AdminSettings.port, (0, 65535)),
         ),
+        xks=xks_settings.read(sections["xks"]),
         log_level=log_level.upper(),
         log_format=log_format,
         test_harness=test_harness,
@@ -788,4 +793,5 @@ def render_default_config(module: Path | None = None) -> str:
             "port = 0",
         ]
     )
+    out += xks_settings.render(_comment)
     return "\n".join(out) + "\n"

@@ -20,4 +20,8 @@ __all__ = ["service_routes"]
 def service_routes(config: ServerConfig, dispatcher: Any) -> dict[str, Route]:
     """The routes of every cloud key service ``config`` enables (none by default)."""
     routes: dict[str, Route] = {}
+    if config.xks is not None:
+        from .xks_route import xks_routes  # the AWS KMS External Key Store proxy API
+
+        routes.update(xks_routes(config, dispatcher))
     return routes
