@@ -45,7 +45,7 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from cryptography import x509
 from cryptography.x509.oid import NameOID
@@ -89,6 +89,15 @@ def _common_names(der: bytes) -> tuple[str, ...]:
     return tuple(str(attribute.value) for attribute in certificate.subject.get_attributes_for_oid(NameOID.COMMON_NAME))
 
 
+class _InForce(NamedTuple):
+    """The settings a request is served under: one object, so that a reload (SIGHUP, which
+    runs between two statements of the event loop's thread) never mixes two sections."""
+
+    settings: XksSettings
+    credentials: dict[str, XksCredential]  # by access key ID
+    secrets: dict[str, str]  # the same keys: what SigV4 verification takes
+
+
 class XksService:
     """The XKS API of one worker: its settings, credentials and the engine's handler."""
 
@@ -100,10 +109,9 @@ class XksService:
         self._use(settings)
 
     def _use(self, settings: XksSettings) -> None:
-        # One assignment each, so a request never sees half of a reload.
-        self.settings = settings
-        self.credentials: dict[str, XksCredential] = {c.access_key_id: c for c in settings.credentials}
-        self.secrets = {c.access_key_id: c.secret_access_key for c in settings.credentials}
+        credentials = {c.access_key_id: c for c in settings.credentials}
+        secrets = {c.access_key_id: c.secret_access_key for c in settings.credentials}
+        self.in_force = _InForce(settings, credentials, secrets)
 
     def reload(self, settings: XksSettings | None) -> None:
         """Serve ``settings``' credentials, Region and client certificate subject from now on."""
@@ -120,7 +128,7 @@ class XksService:
                 settings.insecure_http,
             )
         self._use(settings)
-        log.info("XKS credentials reloaded: %s", ", ".join(sorted(self.credentials)))
+        log.info("XKS credentials reloaded: %s", ", ".join(sorted(self.in_force.credentials)))
 
     # ---- one request
 
@@ -130,10 +138,11 @@ class XksService:
         key_id = ""
         credential: XksCredential | None = None
         metadata: protocol.RequestMetadata | None = None
+        in_force = self.in_force
         try:
             operation, key_id = self._operation(request.path)
-            self._check_certificate(connection)
-            credential = self._authenticate(request, body)
+            self._check_certificate(connection, in_force.settings.client_certificate_subject)
+            credential = self._authenticate(request, body, in_force)
             if request.media_type != _JSON:
                 raise XksError(ErrorName.VALIDATION, "the request body must be application/json")
             if operation is not Operation.HEALTH and not _KEY_ID.match(key_id):
@@ -170,8 +179,7 @@ class XksService:
                 return _KEY_OPERATIONS[parts[2]], parts[1]
         raise XksError(ErrorName.INVALID_URI_PATH, f"no XKS API operation at this path; the API is at {self.api[:-1]}")
 
-    def _check_certificate(self, connection: _HttpsConnection) -> None:
-        subject = self.settings.client_certificate_subject
+    def _check_certificate(self, connection: _HttpsConnection, subject: str | None) -> None:
         if subject is None:
             return
         identity = connection._identity
@@ -183,19 +191,19 @@ class XksService:
                 ErrorName.AUTHENTICATION_FAILED, "the TLS client certificate's subject is not the one configured"
             )
 
-    def _authenticate(self, request: _Request, body: bytes) -> XksCredential:
+    def _authenticate(self, request: _Request, body: bytes, in_force: _InForce) -> XksCredential:
         try:
             access_key_id = verify(
                 request.method,
                 request.target,
                 request.headers,
                 body,
-                secrets=self.secrets,
-                region=self.settings.region,
+                secrets=in_force.secrets,
+                region=in_force.settings.region,
             )
         except SignatureRefused as refused:
             raise XksError(ErrorName.AUTHENTICATION_FAILED, f"SigV4: {refused}") from None
-        return self.credentials[access_key_id]
+        return in_force.credentials[access_key_id]
 
     def _perform(
         self,
