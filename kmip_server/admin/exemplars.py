@@ -41,7 +41,11 @@ class ExemplarTable:
 
     def __init__(self, directory: Path, buckets: Sequence[float]) -> None:
         self.directory = directory
+        from prometheus_client.utils import floatToGoString
+
         self.bounds = tuple(buckets)
+        # The ``le`` labels as the exposition spells them, once: bucket() runs for every item.
+        self.labels = tuple(floatToGoString(bound) for bound in self.bounds)  # type: ignore[no-untyped-call]
         self.path = directory / f"{_PREFIX}{os.getpid()}.json"
         self.notes: dict[str, Note] = {}
         self._lock = threading.Lock()
@@ -50,10 +54,8 @@ class ExemplarTable:
 
     def bucket(self, seconds: float) -> str:
         """The ``le`` label of the histogram bucket ``seconds`` is counted in (its upper bound)."""
-        from prometheus_client.utils import floatToGoString
-
         index = bisect_left(self.bounds, seconds)
-        return floatToGoString(self.bounds[index]) if index < len(self.bounds) else "+Inf"  # type: ignore[no-untyped-call]
+        return self.labels[index] if index < len(self.labels) else "+Inf"
 
     def note(self, request_id: str | None, operation: str, outcome: str, seconds: float) -> None:
         if not request_id:
