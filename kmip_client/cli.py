@@ -3,7 +3,7 @@
 Subcommands register themselves in :func:`build_parser`; each returns an exit status. ``convert``
 lives here; the subcommands that talk to a server are in :mod:`kmip_client.cli_commands` and
 (the cryptographic ones) :mod:`kmip_client.cli_crypto`, (key pairs, re-key, certificates)
-:mod:`kmip_client.cli_keys`.
+:mod:`kmip_client.cli_keys`, (bulk import) :mod:`kmip_client.cli_import`.
 
 Output into a pipe that its reader closed (``kmip locate | head -1``) ends the command quietly
 with status 141, what a shell reports for a command killed by SIGPIPE (``seq 1e6 | head -1``),
@@ -21,6 +21,7 @@ from datetime import UTC, datetime
 
 from .cli_commands import add_client_commands, connection_options, misplaced_options, output_closed, parse_time
 from .cli_crypto import add_crypto_commands, write_all
+from .cli_import import add_import_command
 from .cli_keys import add_key_commands
 from .cli_replay import add_replay_command
 from .convert import FORMATS, Bindings, convert
@@ -45,6 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_client_commands(commands)
     add_key_commands(commands)
     add_crypto_commands(commands)
+    add_import_command(commands)
     add_replay_command(commands)
     return parser
 

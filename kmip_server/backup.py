@@ -50,6 +50,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path, PurePosixPath
 from typing import IO, Any
 
+from kmip_client.progress import ProgressPrinter
+
 from . import __version__
 from .config import CONFIG_FILE_NAME, ServerConfig, load_config
 from .custody.opening import TOKEN_LOCK
@@ -617,38 +619,6 @@ def restore_backup(archive: Path, data_dir: Path, progress: Progress | None = No
 # ---- the commands' output
 
 
-class ProgressPrinter:
-    """A long step's progress on ``stream`` (the database copy's pages, a restore's bytes): one
-    line rewritten in place on a terminal, otherwise a line at most every second (and the last)."""
-
-    def __init__(self, stream: IO[str], what: str = "database: {done}/{total} pages copied") -> None:
-        self.stream = stream
-        self.what = what
-        self.tty = stream.isatty()
-        self.last = 0.0
-        self.open_line = False
-
-    def __call__(self, copied: int, total: int) -> None:
-        now = time.monotonic()
-        done = copied >= total
-        if not done and now - self.last < (0.1 if self.tty else 1.0):
-            return
-        self.last = now
-        percent = 100 * copied // total if total else 100
-        text = f"strongroom: {self.what.format(done=copied, total=total)} ({percent}%)"
-        if self.tty:
-            self.stream.write("\r" + text + ("\n" if done else ""))
-            self.open_line = not done
-        else:
-            self.stream.write(text + "\n")
-        self.stream.flush()
-
-    def finish(self) -> None:
-        if self.open_line:
-            self.stream.write("\n")
-            self.open_line = False
-
-
 def _groups(names: list[str]) -> str:
     counts: dict[str, int] = {}
     for name in names:
@@ -659,7 +629,7 @@ def _groups(names: list[str]) -> str:
 
 def backup_command(data_dir: Path, out: Path, *, include_pins: bool, overwrite: bool, progress: bool) -> int:
     """``strongroom backup``: write the archive and say what is (and is not) in it."""
-    printer = ProgressPrinter(sys.stderr) if progress else None
+    printer = ProgressPrinter(sys.stderr, "database: {done}/{total} pages copied") if progress else None
     try:
         result = create_backup(data_dir, out, include_pins=include_pins, overwrite=overwrite, progress=printer)
     finally:

@@ -196,6 +196,11 @@ def build_parser() -> argparse.ArgumentParser:
         "127.0.0.1 and ::1 (repeatable; used only when the certificate is issued: an existing one is kept, "
         "and `certs renew-server` replaces it)",
     )
+    init.add_argument(
+        "--progress",
+        action="store_true",
+        help="report each step on stderr as it begins (the default when stderr is a terminal)",
+    )
     init.set_defaults(run=cmd_init)
 
     serve = commands.add_parser(

@@ -1,8 +1,9 @@
 """``strongroom init`` and ``strongroom certs``: making a data directory (CA, server and client
 certificates, the SoftHSM2 token with its master key, the database) and issuing certificates
 from its CA. ``init`` is safe to repeat: what exists is kept, never replaced; ``certs
-renew-server`` replaces the server certificate, keeping the old pair as ``.bak``. (Split out of
-:mod:`.cli`, which parses the command line and serves.)"""
+renew-server`` replaces the server certificate, keeping the old pair as ``.bak``. On a terminal
+(or with ``--progress``) ``init`` names each of its steps on stderr as it begins; its report on
+stdout is the same either way. (Split out of :mod:`.cli`, which parses the command line and serves.)"""
 
 from __future__ import annotations
 
@@ -15,6 +16,8 @@ import stat
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+
+from kmip_client.progress import ProgressPrinter, wanted
 
 from .config import (
     CONFIG_FILE_NAME,
@@ -100,6 +103,22 @@ class _Report:
 
     def names(self, *paths: Path) -> str:
         return ", ".join(_display(path, self.base) for path in paths)
+
+
+class _Steps:
+    """``init``'s steps on stderr as each begins, when progress is ``shown`` (a terminal, or
+    ``--progress``): the token and the CA take seconds, and a silent terminal looks stuck."""
+
+    TOTAL = 5  # configuration, CA and server certificate, client identity, token, database
+
+    def __init__(self, shown: bool) -> None:
+        self.printer = ProgressPrinter(sys.stderr, prefix=f"{PROG}: ") if shown else None
+        self.number = 0
+
+    def begin(self, text: str) -> None:
+        self.number += 1
+        if self.printer is not None:
+            self.printer.step(self.number, self.TOTAL, text)
 
 
 def _no_softhsm_message(module: Path | None = None) -> str:
@@ -295,8 +314,10 @@ def cmd_init(args: argparse.Namespace) -> int:
     if write_config and module is None:
         raise CliError(_no_softhsm_message())  # before anything is created
 
+    steps = _Steps(wanted(sys.stderr, args.progress))
     report = _Report(data_dir)
     created_dir = _private_dir(data_dir)
+    steps.begin(f"configuration ({CONFIG_FILE_NAME})...")
     if write_config:
         existed = config_path.exists()
         assert module is not None
@@ -310,14 +331,19 @@ def cmd_init(args: argparse.Namespace) -> int:
         raise CliError(_no_softhsm_message(config.custody.module))
 
     pki = data_dir / "pki"
+    steps.begin("PKI: the CA and the server certificate...")
     _private_dir(pki)
     ca = _ensure_ca(pki, report)
     _ensure_server_certificate(pki, ca, args.server_name, report)
+    steps.begin(f"PKI: the {ADMIN_NAME!r} client identity...")
     _ensure_client(data_dir / "clients", ca, report)
     if embedded:
+        steps.begin("the SoftHSM2 token and its master key...")
         _ensure_token(config, report)
     else:
+        steps.begin(f"the token: none to set up ([custody] names {config.custody.module})")
         report.add("skipped", f"token set-up: [custody] uses {config.custody.module} (no softhsm2_conf)")
+    steps.begin("the database schema...")
     _ensure_database(config, report)
 
     _print_init_summary(config, report, created_dir)
