@@ -31,7 +31,9 @@ from typing import Any
 
 from . import crypto_settings, rotation_settings
 from .crypto_settings import CryptoSettings
-from .hyok import xks_settings
+from .hyok import cse_settings, dke_settings, xks_settings
+from .hyok.cse_settings import CseSettings
+from .hyok.dke_settings import DkeSettings
 from .hyok.xks_settings import XksSettings
 from .logformat import LOG_FORMATS
 from .rotation_settings import RotationSettings
@@ -149,6 +151,8 @@ class ServerConfig:
     rotation: RotationSettings = RotationSettings()
     admin: AdminSettings = AdminSettings()
     xks: XksSettings | None = None  # [xks]: the AWS KMS External Key Store proxy API (kmip_server/hyok)
+    cse: CseSettings | None = None  # [cse]: the Google Workspace client-side encryption key service
+    dke: DkeSettings | None = None  # [dke]: Microsoft Purview Double Key Encryption
     log_level: str = "INFO"
     log_format: str = "text"  # or "json": one object per line (kmip_server/logformat.py)
     # Answer the test-harness operation Interop, which conformance test suites open and close
@@ -172,6 +176,8 @@ _SECTION_KEYS: dict[str, tuple[str, ...]] = {
     "rotation": rotation_settings.KEYS,
     "admin": ("host", "port"),
     "xks": xks_settings.KEYS,
+    "cse": cse_settings.KEYS,
+    "dke": dke_settings.KEYS,
 }
 _SECTIONS = tuple(_SECTION_KEYS)
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
@@ -525,6 +531,8 @@ def load_config(data_dir: Path) -> ServerConfig:
             port=sections["admin"].integer("port", AdminSettings.port, (0, 65535)),
         ),
         xks=xks_settings.read(sections["xks"]),
+        cse=cse_settings.read(sections["cse"]),
+        dke=dke_settings.read(sections["dke"]),
         log_level=log_level.upper(),
         log_format=log_format,
         test_harness=test_harness,
@@ -794,4 +802,6 @@ def render_default_config(module: Path | None = None) -> str:
         ]
     )
     out += xks_settings.render(_comment)
+    out += cse_settings.render(_comment)
+    out += dke_settings.render(_comment)
     return "\n".join(out) + "\n"

@@ -24,4 +24,12 @@ def service_routes(config: ServerConfig, dispatcher: Any) -> dict[str, Route]:
         from .xks_route import xks_routes  # the AWS KMS External Key Store proxy API
 
         routes.update(xks_routes(config, dispatcher))
+    if config.cse is not None:
+        from .cse_service import CseService  # the Google Workspace client-side encryption key service
+
+        routes.update(CseService(config.cse, dispatcher.handle).routes())
+    if config.dke is not None:
+        from .dke_service import DkeService  # Microsoft Purview Double Key Encryption
+
+        routes.update(DkeService(config.dke, dispatcher.handle).routes())
     return routes
