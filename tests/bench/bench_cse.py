@@ -25,14 +25,11 @@ import argparse
 import base64
 import contextlib
 import json
-import multiprocessing
-import multiprocessing.connection
 import os
 import socket
 import ssl
 import sys
 import tempfile
-import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -43,16 +40,15 @@ if str(_ROOT) not in sys.path:  # run as a script: make `tests` importable
     sys.path.insert(0, str(_ROOT))
 
 from bench_https import read_response  # noqa: E402
-from loadgen import process_tree_cpu_seconds  # noqa: E402
+from threaded_load import IO_TIMEOUT, Cell, Window, run_cell  # noqa: E402
 
-from kmip_client import Client  # noqa: E402
 from tests.integration.hyok_jwt import Signer  # noqa: E402
+from tests.integration.hyok_server import HyokDataDir, admin_client  # noqa: E402
 from tests.integration.test_cse_service import DRIVE, IDP, IDP_CLIENT, POLICY  # noqa: E402
-from tests.support.server_process import LOOPBACK, free_port, running_server, serve_policy, strongroom_init  # noqa: E402
+from tests.support.server_process import LOOPBACK  # noqa: E402
 
 BUDGET = 0.2  # Google asks key services for a p99 under 200 ms
 DOCUMENTS = 64  # token pairs minted per client process
-IO_TIMEOUT = 30.0
 
 
 @dataclass(frozen=True)
@@ -60,16 +56,10 @@ class Load:
     port: int
     ca: Path
     tokens: list[tuple[str, str, str, str]]  # resource, authentication, writer and reader authorization
-    connections: int
-    start: float
-    measure: float
-    stop: float
 
 
-def _section(data_dir: Path, kacls_url: str, google: Signer, idp: Signer) -> str:
-    (data_dir / "cse").mkdir()
-    (data_dir / "cse" / "google.json").write_text(json.dumps(google.jwks()))
-    (data_dir / "cse" / "idp.json").write_text(json.dumps(idp.jwks()))
+def _section(data_dir: HyokDataDir, kacls_url: str, google: Signer, idp: Signer) -> str:
+    idp_file, google_file = data_dir.write_jwks("cse/idp.json", idp), data_dir.write_jwks("cse/google.json", google)
     return f"""
 [cse]
 kacls_url = "{kacls_url}"
@@ -77,10 +67,10 @@ key = "cse-kek"
 authentication_audiences = ["{IDP_CLIENT}"]
 
 [cse.authentication_issuers]
-"{IDP}" = "cse/idp.json"
+"{IDP}" = "{idp_file}"
 
 [cse.authorization_issuers]
-"{DRIVE}" = "cse/google.json"
+"{DRIVE}" = "{google_file}"
 """
 
 
@@ -105,14 +95,14 @@ def _request(path: str, body: dict[str, str]) -> bytes:
     return head.encode("latin-1") + data
 
 
-def _connection(load: Load, latencies: list[float], errors: list[str]) -> None:
+def _connection(load: Load, window: Window, latencies: list[float], errors: list[str]) -> None:
     context = ssl.create_default_context(cafile=str(load.ca))
     raw = socket.create_connection((LOOPBACK, load.port), timeout=IO_TIMEOUT)
     raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     with context.wrap_socket(raw, server_hostname=LOOPBACK) as sock:
         pending = b""
         n = 0
-        while time.time() < load.stop:
+        while time.time() < window.stop:
             resource, authn, writer, reader = load.tokens[n % len(load.tokens)]
             n += 1
             dek = os.urandom(32)
@@ -130,93 +120,24 @@ def _connection(load: Load, latencies: list[float], errors: list[str]) -> None:
             done = time.time()
             if status != 200 or base64.b64decode(json.loads(body)["key"]) != dek:
                 errors.append(f"unwrap HTTP {status}")
-            elif started >= load.measure:
+            elif started >= window.measure:
                 latencies += [wrapped - started, done - wrapped]
 
 
-def client_main(load: Load, pipe: multiprocessing.connection.Connection) -> None:
-    latencies: list[float] = []
-    errors: list[str] = []
-    threads = [
-        threading.Thread(target=_connection, args=(load, latencies, errors), daemon=True)
-        for _ in range(load.connections)
-    ]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(load.stop - time.time() + IO_TIMEOUT)
-    pipe.send((latencies, errors))
-
-
-@dataclass(frozen=True)
-class Cell:
-    rate: float
-    p50_ms: float
-    p99_ms: float
-    max_ms: float
-    late: int
-    errors: int
-    cpu_us: float
-
-
-def run_cell(
-    port: int, ca: Path, tokens: list[list[tuple[str, str, str, str]]], args: argparse.Namespace, pid: int
-) -> Cell:
-    processes = min(args.processes, args.connections)
-    share = [args.connections // processes + (n < args.connections % processes) for n in range(processes)]
-    start = time.time() + 0.5
-    measure = start + args.warmup
-    stop = measure + args.duration
-    children = []
-    for index, count in enumerate(share):
-        ours, theirs = multiprocessing.Pipe(duplex=False)
-        process = multiprocessing.Process(
-            target=client_main, args=(Load(port, ca, tokens[index], count, start, measure, stop), theirs)
-        )
-        process.start()
-        children.append((process, ours))
-    time.sleep(max(0.0, measure - time.time()))
-    cpu_before = process_tree_cpu_seconds(pid)
-    time.sleep(max(0.0, stop - time.time()))
-    cpu = process_tree_cpu_seconds(pid) - cpu_before
-    latencies: list[float] = []
-    errors: list[str] = []
-    for process, pipe in children:
-        got, failed = pipe.recv()
-        latencies += got
-        errors += failed
-        process.join()
-    if not latencies:
-        return Cell(0, 0, 0, 0, 0, len(errors), 0)
-    latencies.sort()
-    pick = lambda q: latencies[min(len(latencies) - 1, int(len(latencies) * q))] * 1e3  # noqa: E731
-    late = sum(1 for latency in latencies if latency > BUDGET)
-    return Cell(
-        len(latencies) / args.duration,
-        pick(0.5),
-        pick(0.99),
-        latencies[-1] * 1e3,
-        late,
-        len(errors),
-        cpu / len(latencies) * 1e6,
-    )
-
-
 @contextlib.contextmanager
-def serving(workdir: Path, workers: int) -> Iterator[tuple[int, Path, list[list[tuple[str, str, str, str]]], int]]:
-    data_dir = workdir / "data"
-    admin = strongroom_init(data_dir)
-    serve_policy(data_dir, POLICY)
-    port = free_port()
+def serving(workdir: Path, workers: int) -> Iterator[tuple[list[Load], int]]:
+    """``strongroom serve`` with the CSE service on its admin port: each client process's
+    connection settings (its own tokens), and the server's pid."""
+    data_dir = HyokDataDir.create(workdir / "data", POLICY)
+    port = data_dir.admin_port
     kacls_url = f"https://{LOOPBACK}:{port}/cse"
     google, idp = Signer(DRIVE, "google-1"), Signer(IDP, "idp-1")
-    config = data_dir / "strongroom.toml"
-    config.write_text(config.read_text() + _section(data_dir, kacls_url, google, idp))
-    with running_server(data_dir, free_port(), workers=workers, extra_args=["--admin-port", str(port)]) as server:
-        with Client(f"{LOOPBACK}:{server.port}", ca=admin.ca, cert=admin.cert, key=admin.key) as kmip:
+    data_dir.add_section(_section(data_dir, kacls_url, google, idp))
+    with data_dir.serve(workers) as server:
+        with admin_client(server) as kmip:
             kmip.activate(kmip.create("AES", 256, name="cse-kek", attributes={"Object Group": "cse"}))
-        tokens = [_mint(google, idp, kacls_url, f"p{n}") for n in range(8)]
-        yield port, admin.ca, tokens, server.process.pid
+        loads = [Load(port, server.tls.ca, _mint(google, idp, kacls_url, f"p{n}")) for n in range(8)]
+        yield loads, server.process.pid
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -230,21 +151,30 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     best: Cell | None = None
     with tempfile.TemporaryDirectory(prefix="bench-cse-") as workdir:
-        with serving(Path(workdir), args.workers) as (port, ca, tokens, pid):
+        with serving(Path(workdir), args.workers) as (loads, pid):
             for _ in range(args.rounds):
-                cell = run_cell(port, ca, tokens, args, pid)
-                print(f"  {cell.rate:.0f} req/s, p99 {cell.p99_ms:.1f} ms", file=sys.stderr, flush=True)
+                cell = run_cell(
+                    _connection,
+                    loads,
+                    args.connections,
+                    processes=args.processes,
+                    warmup=args.warmup,
+                    duration=args.duration,
+                    server_pid=pid,
+                )
+                print(f"  {cell.rate:.0f} req/s, p99 {cell.percentile_ms(0.99):.1f} ms", file=sys.stderr, flush=True)
                 if best is None or cell.rate > best.rate:
                     best = cell
     assert best is not None
+    p50, p99, late, errors = best.percentile_ms(0.5), best.percentile_ms(0.99), best.over(BUDGET), len(best.errors)
     print(
         f"CSE wrap + unwrap, {args.connections} connections, {args.workers} worker(s), best of {args.rounds} x {args.duration:g} s"
     )
     print(f"{'req/s':>8} {'p50 ms':>7} {'p99 ms':>7} {'max ms':>7} {'>200 ms':>8} {'errors':>6} {'srv µs/req':>10}")
     print(
-        f"{best.rate:>8.0f} {best.p50_ms:>7.2f} {best.p99_ms:>7.2f} {best.max_ms:>7.1f} {best.late:>8} {best.errors:>6} {best.cpu_us:>10.0f}"
+        f"{best.rate:>8.0f} {p50:>7.2f} {p99:>7.2f} {best.max_ms:>7.1f} {late:>8} {errors:>6} {best.server_us_per_request:>10.0f}"
     )
-    return 1 if best.errors else 0
+    return 1 if errors else 0
 
 
 if __name__ == "__main__":

@@ -22,15 +22,12 @@ from __future__ import annotations
 import argparse
 import contextlib
 import dataclasses
-import multiprocessing
-import multiprocessing.connection
 import os
 import socket
 import ssl
 import statistics
 import sys
 import tempfile
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -39,23 +36,19 @@ _ROOT = Path(__file__).resolve().parents[2]
 if str(_ROOT) not in sys.path:  # run as a script: make `tests.support` importable
     sys.path.insert(0, str(_ROOT))
 
-from loadgen import Endpoint, create_request, get_request, process_tree_cpu_seconds, quick_success  # noqa: E402
+import threaded_load  # noqa: E402
+from loadgen import Endpoint, create_request, get_request, quick_success  # noqa: E402
+from threaded_load import IO_TIMEOUT, Window  # noqa: E402
 
 from kmip_client.protocol.model import ResponseMessage  # noqa: E402
 from kmip_client.protocol.model.messages import decode_message  # noqa: E402
 from tests.support.server_process import LOOPBACK, free_port, running_server, strongroom_init  # noqa: E402
-
-IO_TIMEOUT = 30.0
 
 
 @dataclasses.dataclass(frozen=True)
 class Load:
     endpoint: Endpoint
     request: bytes  # the whole HTTP request
-    connections: int
-    start: float  # wall-clock instants: warm-up until measure, then until stop
-    measure: float
-    stop: float
 
 
 def http_request(body: bytes) -> bytes:
@@ -89,73 +82,39 @@ def read_response(sock: ssl.SSLSocket, pending: bytes) -> tuple[int, bytes, byte
     return int(lines[0].split(b" ")[1]), rest[:length], rest[length:]
 
 
-def _connection(load: Load, latencies: list[float], errors: list[str]) -> None:
+def _connection(load: Load, window: Window, latencies: list[float], errors: list[str]) -> None:
     context = load.endpoint.context()
     raw = socket.create_connection((load.endpoint.host, load.endpoint.port), timeout=IO_TIMEOUT)
     raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     with context.wrap_socket(raw) as sock:
         pending = b""
-        while (now := time.time()) < load.stop:
+        while (now := time.time()) < window.stop:
             sock.sendall(load.request)
             status, body, pending = read_response(sock, pending)
             done = time.time()
             if status != 200 or not quick_success(body):
                 errors.append(f"HTTP {status}")
-            elif now >= load.measure:
+            elif now >= window.measure:
                 latencies.append(done - now)
-
-
-def client_main(load: Load, pipe: multiprocessing.connection.Connection) -> None:
-    latencies: list[float] = []
-    errors: list[str] = []
-    threads = [
-        threading.Thread(target=_connection, args=(load, latencies, errors), daemon=True)
-        for _ in range(load.connections)
-    ]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(load.stop - time.time() + IO_TIMEOUT)
-    pipe.send((latencies, errors))
 
 
 def run_cell(
     endpoint: Endpoint, request: bytes, connections: int, args: argparse.Namespace, server_pid: int
 ) -> tuple[float, float, float, int, float]:
     """Requests/s, p50 and p99 in ms, errors, and the server's CPU µs per request, of one cell."""
-    processes = min(args.processes, connections)
-    share = [connections // processes + (n < connections % processes) for n in range(processes)]
-    start = time.time() + 0.5  # time for the client processes to start
-    measure = start + args.warmup
-    stop = measure + args.duration
-    children = []
-    for count in share:
-        ours, theirs = multiprocessing.Pipe(duplex=False)
-        load = Load(endpoint, request, count, start, measure, stop)
-        process = multiprocessing.Process(target=client_main, args=(load, theirs))
-        process.start()
-        children.append((process, ours))
-    _sleep_until(measure)
-    cpu_before = process_tree_cpu_seconds(server_pid)
-    _sleep_until(stop)
-    cpu = process_tree_cpu_seconds(server_pid) - cpu_before
-    latencies: list[float] = []
-    errors: list[str] = []
-    for process, pipe in children:
-        got, failed = pipe.recv()
-        latencies.extend(got)
-        errors.extend(failed)
-        process.join()
-    if not latencies:
-        return 0.0, 0.0, 0.0, len(errors), 0.0
-    latencies.sort()
-    p99 = latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))]
-    rate = len(latencies) / args.duration
-    return rate, statistics.median(latencies) * 1e3, p99 * 1e3, len(errors), cpu / len(latencies) * 1e6
-
-
-def _sleep_until(instant: float) -> None:
-    time.sleep(max(0.0, instant - time.time()))
+    cell = threaded_load.run_cell(
+        _connection,
+        [Load(endpoint, request)],
+        connections,
+        processes=args.processes,
+        warmup=args.warmup,
+        duration=args.duration,
+        server_pid=server_pid,
+    )
+    if not cell.latencies:
+        return 0.0, 0.0, 0.0, len(cell.errors), 0.0
+    p50 = statistics.median(cell.latencies) * 1e3
+    return cell.rate, p50, cell.percentile_ms(0.99), len(cell.errors), cell.server_us_per_request
 
 
 @contextlib.contextmanager

@@ -24,13 +24,10 @@ from __future__ import annotations
 import argparse
 import contextlib
 import dataclasses
-import multiprocessing
-import multiprocessing.connection
 import os
 import ssl
 import sys
 import tempfile
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -39,7 +36,7 @@ _ROOT = Path(__file__).resolve().parents[2]
 if str(_ROOT) not in sys.path:  # run as a script: make `tests` importable
     sys.path.insert(0, str(_ROOT))
 
-from loadgen import process_tree_cpu_seconds  # noqa: E402
+from threaded_load import Cell, Window, run_cell  # noqa: E402
 
 from kmip_client import Client  # noqa: E402
 from kmip_client.protocol.spec.enums import CryptographicUsageMask  # noqa: E402
@@ -63,19 +60,15 @@ BUDGET = 0.25
 class Load:
     port: int
     ca: Path
-    connections: int
-    start: float  # wall-clock instants: warm-up until measure, then until stop
-    measure: float
-    stop: float
 
 
-def _connection(load: Load, latencies: list[float], errors: list[str]) -> None:
+def _connection(load: Load, window: Window, latencies: list[float], errors: list[str]) -> None:
     context = ssl.create_default_context(cafile=str(load.ca))
     context.check_hostname = False
     client = XksClient(LOOPBACK, load.port, context, PREFIX, ACCESS_KEY_ID, SECRET)
     aad = os.urandom(64)
     try:
-        while time.time() < load.stop:
+        while time.time() < window.stop:
             plaintext = os.urandom(32)
             body = {
                 "requestMetadata": request_metadata("GenerateDataKey"),
@@ -103,85 +96,15 @@ def _connection(load: Load, latencies: list[float], errors: list[str]) -> None:
             done = time.time()
             if opened.status != 200 or unb64(opened.json["plaintext"]) != plaintext:
                 errors.append(f"Decrypt: HTTP {opened.status} {opened.body[:200]!r}")
-            elif began >= load.measure and done <= load.stop:
+            elif began >= window.measure and done <= window.stop:
                 latencies += [middle - began, done - middle]
     finally:
         client.close()
 
 
-def client_main(load: Load, pipe: multiprocessing.connection.Connection) -> None:
-    latencies: list[float] = []
-    errors: list[str] = []
-    threads = [
-        threading.Thread(target=_connection, args=(load, latencies, errors), daemon=True)
-        for _ in range(load.connections)
-    ]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(load.stop - time.time() + 30)
-    pipe.send((latencies, errors))
-
-
-@dataclasses.dataclass(frozen=True)
-class Cell:
-    rate: float
-    p50_ms: float
-    p99_ms: float
-    max_ms: float
-    over_budget: int
-    errors: int
-    server_us: float
-
-
-def run_cell(port: int, ca: Path, args: argparse.Namespace, server_pid: int) -> tuple[Cell, list[str]]:
-    processes = min(args.processes, args.connections)
-    share = [args.connections // processes + (n < args.connections % processes) for n in range(processes)]
-    start = time.time() + 0.5
-    measure = start + args.warmup
-    stop = measure + args.duration
-    children = []
-    for count in share:
-        ours, theirs = multiprocessing.Pipe(duplex=False)
-        process = multiprocessing.Process(
-            target=client_main, args=(Load(port, ca, count, start, measure, stop), theirs)
-        )
-        process.start()
-        children.append((process, ours))
-    time.sleep(max(0.0, measure - time.time()))
-    cpu_before = process_tree_cpu_seconds(server_pid)
-    time.sleep(max(0.0, stop - time.time()))
-    cpu = process_tree_cpu_seconds(server_pid) - cpu_before
-    latencies: list[float] = []
-    errors: list[str] = []
-    for process, pipe in children:
-        got, failed = pipe.recv()
-        latencies.extend(got)
-        errors.extend(failed)
-        process.join()
-    if not latencies:
-        return Cell(0, 0, 0, 0, 0, len(errors), 0), errors
-    latencies.sort()
-
-    def percentile(fraction: float) -> float:
-        return latencies[min(len(latencies) - 1, int(len(latencies) * fraction))] * 1e3
-
-    over = sum(1 for latency in latencies if latency > BUDGET)
-    cell = Cell(
-        len(latencies) / args.duration,
-        percentile(0.5),
-        percentile(0.99),
-        latencies[-1] * 1e3,
-        over,
-        len(errors),
-        cpu / len(latencies) * 1e6,
-    )
-    return cell, errors
-
-
 @contextlib.contextmanager
-def serving(workdir: Path, workers: int) -> Iterator[tuple[int, Path, int]]:
-    """``strongroom serve`` with the XKS API on its admin port: that port, the CA, the pid."""
+def serving(workdir: Path, workers: int) -> Iterator[tuple[Load, int]]:
+    """``strongroom serve`` with the XKS API on its admin port: the connections' settings, the pid."""
     data_dir = workdir / "data"
     admin = strongroom_init(data_dir)
     serve_policy(data_dir, POLICY)
@@ -197,7 +120,7 @@ def serving(workdir: Path, workers: int) -> Iterator[tuple[int, Path, int]]:
         with Client(f"{LOOPBACK}:{server.port}", ca=admin.ca, cert=admin.cert, key=admin.key) as kmip:
             mask = CryptographicUsageMask.ENCRYPT | CryptographicUsageMask.DECRYPT
             kmip.activate(kmip.create("AES", 256, name=KEY_NAME, usage_mask=int(mask)))
-        yield admin_port, admin.ca, server.process.pid
+        yield Load(admin_port, admin.ca), server.process.pid
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -216,11 +139,23 @@ def main(argv: list[str] | None = None) -> int:
     best: Cell | None = None
     failures: list[str] = []
     with tempfile.TemporaryDirectory(prefix="bench-xks-") as workdir:
-        with serving(Path(workdir), args.workers) as (port, ca, pid):
+        with serving(Path(workdir), args.workers) as (load, pid):
             for _ in range(args.rounds):
-                cell, errors = run_cell(port, ca, args, pid)
-                failures += errors
-                print(f"  round: {cell.rate:.0f} req/s, p99 {cell.p99_ms:.1f} ms", file=sys.stderr, flush=True)
+                cell = run_cell(
+                    _connection,
+                    [load],
+                    args.connections,
+                    processes=args.processes,
+                    warmup=args.warmup,
+                    duration=args.duration,
+                    server_pid=pid,
+                )
+                failures += cell.errors
+                print(
+                    f"  round: {cell.rate:.0f} req/s, p99 {cell.percentile_ms(0.99):.1f} ms",
+                    file=sys.stderr,
+                    flush=True,
+                )
                 if best is None or cell.rate > best.rate:
                     best = cell
     assert best is not None
@@ -229,9 +164,10 @@ def main(argv: list[str] | None = None) -> int:
         f"best of {args.rounds} x {args.duration:g} s"
     )
     print(f"{'req/s':>8} {'p50 ms':>7} {'p99 ms':>7} {'max ms':>7} {'>250 ms':>7} {'errors':>6} {'srv µs/req':>10}")
+    p50, p99, over = best.percentile_ms(0.5), best.percentile_ms(0.99), best.over(BUDGET)
     print(
-        f"{best.rate:>8.0f} {best.p50_ms:>7.2f} {best.p99_ms:>7.2f} {best.max_ms:>7.1f} {best.over_budget:>7} "
-        f"{best.errors:>6} {best.server_us:>10.0f}"
+        f"{best.rate:>8.0f} {p50:>7.2f} {p99:>7.2f} {best.max_ms:>7.1f} {over:>7} "
+        f"{len(best.errors):>6} {best.server_us_per_request:>10.0f}"
     )
     for failure in failures[:5]:
         print("error:", failure, file=sys.stderr)

@@ -22,7 +22,6 @@ from typing import Any
 
 import pytest
 from prometheus_client.openmetrics import parser as openmetrics_parser
-from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import create_engine, make_url, text
 from sqlalchemy.pool import NullPool
 
@@ -33,6 +32,7 @@ from kmip_server.admin.health import ServerView, readiness
 from kmip_server.engine.dispatcher import Dispatcher
 from kmip_server.policy import DEFAULT_POLICY
 from kmip_server.storage.repository import Repository
+from tests.support.metrics import metric_samples
 from tests.support.server_process import (
     LOOPBACK,
     ServerProcess,
@@ -74,12 +74,7 @@ class AdminServer:
     def metrics(self) -> dict[str, float]:
         status, _, body = self.get("/metrics", self.admin)
         assert status == 200, body
-        samples: dict[str, float] = {}
-        for family in text_string_to_metric_families(body.decode()):
-            for sample in family.samples:
-                labels = ",".join(f"{k}={v}" for k, v in sorted(sample.labels.items()))
-                samples[f"{sample.name}{{{labels}}}"] = sample.value
-        return samples
+        return metric_samples(body.decode())
 
 
 @pytest.fixture(scope="module")

@@ -13,21 +13,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from kmip_server.config import ConfigError, load_config
 
 from .hyok_jwt import Signer, b64url
-
-BASE = """
-[tls]
-certificate = "pki/server.crt"
-private_key = "pki/server.key"
-client_ca = ["pki/ca.crt"]
-
-[custody]
-module = "/usr/lib/softhsm/libsofthsm2.so"
-token_label = "strongroom"
-pin_file = "hsm/user.pin"
-
-[storage]
-url = "sqlite:///strongroom.db"
-"""
+from .test_xks_settings import BASE  # the least strongroom.toml: [tls], [custody], [storage]
 
 CSE = """
 [cse]

@@ -27,10 +27,10 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import NameOID
-from prometheus_client.parser import text_string_to_metric_families
 
 from kmip_client import Client
 from kmip_client.protocol.spec.enums import State
+from tests.support.metrics import metric_samples
 from tests.support.server_process import (
     LOOPBACK,
     ServerProcess,
@@ -76,12 +76,7 @@ class Served:
             assert response.status == 200, body
         finally:
             conn.close()
-        samples = {}
-        for family in text_string_to_metric_families(body):
-            for sample in family.samples:
-                labels = ",".join(f"{k}={v}" for k, v in sorted(sample.labels.items()))
-                samples[f"{sample.name}{{{labels}}}"] = sample.value
-        return samples
+        return metric_samples(body)
 
 
 @pytest.fixture(scope="module")

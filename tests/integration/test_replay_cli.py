@@ -6,8 +6,6 @@ exit status, clean-up after each file, and a file that fails with the first diff
 
 from __future__ import annotations
 
-import os
-import pty
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -25,6 +23,7 @@ from tests.support.server_process import (
     running_server,
     strongroom_init,
 )
+from tests.support.terminal import run_on_terminal
 
 VECTORS = Path(__file__).resolve().parents[1] / "vectors" / "oasis"
 SKLC = VECTORS / "v1.4" / "mandatory" / "SKLC-M-1-14.xml"
@@ -70,25 +69,10 @@ def test_passing_files_print_pass_lines_a_summary_and_exit_0(served) -> None:
 def test_on_a_terminal_each_line_says_how_far_the_run_is(served) -> None:
     # The same run with its output on a pseudo-terminal: each result line is numbered.
     server, tls, _ = served
-    controller, terminal = pty.openpty()
     command = [str(Path(sys.executable).with_name("kmip")), "replay", "--server", f"127.0.0.1:{server.port}"]
-    try:
-        process = subprocess.Popen([*command, *identity(tls), str(SKLC), str(OMOS)], stdout=terminal, stderr=terminal)
-        os.close(terminal)
-        output = b""
-        while True:
-            try:
-                chunk = os.read(controller, 4096)
-            except OSError:  # EIO: the child closed the terminal
-                break
-            if not chunk:
-                break
-            output += chunk
-        assert process.wait(timeout=120) == 0, output
-    finally:
-        os.close(controller)
-    lines = output.decode().replace("\r\n", "\n").splitlines()
-    assert lines == [f"[1/2] PASS {SKLC}", f"[2/2] PASS {OMOS}", "2 passed, 0 failed"]
+    run = run_on_terminal([*command, *identity(tls), str(SKLC), str(OMOS)])
+    assert run.status == 0, run.terminal
+    assert run.terminal.splitlines() == [f"[1/2] PASS {SKLC}", f"[2/2] PASS {OMOS}", "2 passed, 0 failed"]
 
 
 def test_a_failing_file_names_its_first_difference_and_what_it_created_is_destroyed(served, tmp_path) -> None:
