@@ -16,6 +16,10 @@
 (``[policy] admin_identities`` or a role with ``administrator = true``); without a certificate
 the answer is 401, with another one 403. The probes are answered inline: each is a short
 database read and, for /readyz, one HMAC on the token.
+
+The cloud key services (kmip_server/hyok) are served beside these routes. With ``[xks]
+insecure_http`` the XKS API's routes, and none of the above, are also served as plain HTTP on
+127.0.0.1 (:func:`admin_listeners`, transport/plain_http.py), for local testing.
 """
 
 from __future__ import annotations
@@ -25,7 +29,8 @@ import socket
 import ssl
 from typing import Any
 
-from ..config import ListenerSettings, TlsSettings
+from ..config import ListenerSettings, ServerConfig, TlsSettings
+from ..hyok import service_routes, xks_only
 from ..transport.https_listener import HttpsListener, Route, _Answer, _HttpsConnection, _Request
 from ..transport.listener import MessageHandler
 from ..transport.tls import server_ssl_context
@@ -33,7 +38,7 @@ from .dashboard.views import dashboard_routes
 from .health import ServerView, liveness, readiness, state_samples
 from .metrics import StateCollector, render, wants_openmetrics
 
-__all__ = ["ADMIN_ROUTES", "AdminListener", "admin_ssl_context"]
+__all__ = ["ADMIN_ROUTES", "AdminListener", "admin_listeners", "admin_ssl_context"]
 
 _JSON = "application/json"
 
@@ -117,3 +122,32 @@ class AdminListener(HttpsListener):
         if services:
             # The cloud key services configured (kmip_server/hyok), beside the admin routes.
             self.routes = {**ADMIN_ROUTES, **services}
+
+
+def admin_listeners(
+    config: ServerConfig,
+    handler: MessageHandler,
+    view: ServerView,
+    sock: socket.socket,
+    plain_sock: socket.socket | None = None,
+) -> tuple[HttpsListener, ...]:
+    """A worker's admin listener on ``sock``, serving the cloud key services ``config``
+    enables; with ``plain_sock`` (``[xks] insecure_http``, bound on 127.0.0.1) also the XKS
+    API's routes, and only those, over plain HTTP there: the same routes, so one XksService
+    serves both and a SIGHUP reload applies to both."""
+    services = service_routes(config, view.dispatcher)
+    identity_mode = config.tls.identity_from
+    admin = AdminListener(
+        sock,
+        admin_ssl_context(config.tls),
+        config.listener,
+        handler,
+        view,
+        identity_mode=identity_mode,
+        services=services,
+    )
+    if plain_sock is None:
+        return (admin,)
+    from ..transport.plain_http import PlainHttpListener  # only where plain HTTP is asked for
+
+    return admin, PlainHttpListener(plain_sock, config.listener, handler, xks_only(services), view=view)

@@ -63,6 +63,7 @@ from .cse_migration import Migration
 from .cse_settings import CseSettings
 from .engine_client import EngineClients, MessageHandler, refusal_of
 from .json_api import b64decode, b64encode, json_answer, read_object
+from .reloading import Staged
 
 __all__ = ["CseService"]
 
@@ -120,6 +121,14 @@ class CseService:
         self.settings = settings
         self.clients = EngineClients(handler)
         self.migration = Migration(settings, self.clients)
+        #: [cse] as SIGHUP re-read it (new JWKS files when an identity provider rotates its keys).
+        self.staged = Staged("cse", settings, lambda read: read.kacls_url)
+
+    def _take_reloaded(self) -> None:
+        settings = self.staged.take()
+        if settings is not None:
+            self.settings = settings
+            self.migration = Migration(settings, self.clients)  # its TLS context may name a new CA file
 
     def routes(self) -> dict[str, Route]:
         base = self.settings.path
@@ -246,6 +255,7 @@ class CseService:
 
     def _route(self, name: str, operation: Operation) -> Callable[[_HttpsConnection, _Request, bytes], _Answer]:
         def answer(connection: _HttpsConnection, request: _Request, body: bytes) -> _Answer:
+            self._take_reloaded()
             cors = self._cors(request)
             if request.method == "OPTIONS":
                 return _Answer(204, "text/plain", b"", headers=cors)

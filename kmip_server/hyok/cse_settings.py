@@ -3,8 +3,9 @@ kmip_server/hyok/cse_service.py).
 
 Kept apart from :mod:`kmip_server.config`, which reads the file and calls :func:`read` with the
 ``[cse]`` table; without the section, or with ``enabled = false``, the service is off. The key
-set files are read here, once, so a missing or unusable one stops ``serve`` at start with the
-file and the setting named::
+set files are read here (at start, and again on SIGHUP: hyok/reloading.py), so a missing or
+unusable one stops ``serve`` at start (a reload refuses it, in the log) with the file and the
+setting named::
 
     [cse]
     kacls_url = "https://kms.example.com:9696/cse"   # what Google Admin is given; routes under its path

@@ -44,6 +44,7 @@ from .dke_settings import DkeSettings
 from .engine_client import EngineClients, MessageHandler, Refusal, refusal_of
 from .json_api import b64decode, b64encode, json_answer, read_object
 from .jwt_tokens import TokenError, verify
+from .reloading import Staged
 
 __all__ = ["DkeService"]
 
@@ -70,6 +71,8 @@ class DkeService:
         self.settings = settings
         self.clients = EngineClients(handler)
         self.prefix = settings.path + "/"
+        #: [dke] as SIGHUP re-read it (new JWKS files when Entra rotates its keys, new key versions).
+        self.staged = Staged("dke", settings, lambda read: read.url)
 
     def routes(self) -> dict[str, Route]:
         return {self.prefix: Route(("GET", "POST"), self._answer, prefix=True)}
@@ -187,6 +190,7 @@ class DkeService:
     # ---- HTTP
 
     def _answer(self, connection: _HttpsConnection, request: _Request, body: bytes) -> _Answer:
+        self.settings = self.staged.take() or self.settings
         address = connection._peer
         parts = [urllib.parse.unquote(part) for part in request.path[len(self.prefix) :].split("/")]
         try:

@@ -13,16 +13,24 @@ specification (github.com/aws/aws-kms-xksproxy-api-spec), each a POST with a JSO
  ``/health``                        GetHealthStatus: the readiness checks of /readyz
 =================================  =====================================================
 
-A GET of them is 405 (the specification's MUST), another path under the prefix
-InvalidUriPathException. Each request is checked in this order: its path, the client
-certificate when ``client_certificate_subject`` asks for mTLS (the connection's certificate,
-verified by the TLS layer against ``[tls] client_ca``, must have that subject CN), the SigV4
-signature of one of the configured credentials (xks_sigv4.py), the JSON body
-(xks_protocol.py); then the key operation runs through the engine as a KMIP request of the
-credential's ``identity`` (xks_keys.py), so the access policy decides it and the audit trail
-records it. GetHealthStatus is authenticated but, as the specification requires, not put to
-the policy; it reads the same checks as /readyz (one HMAC on the token and a database read)
-and is not an audit record.
+A GET of the key operations is 405 (the specification's MUST), another path under the prefix
+InvalidUriPathException. ``/health`` also answers a GET (and so a HEAD): the specification
+and AWS KMS use POST for GetHealthStatus, but the issue this API was built for writes
+``GET {prefix}/kms/xks/v1/health``, and ``curl --aws-sigv4`` checks are simplest that way. A
+GET must be SigV4-signed like a POST (over an empty body); it needs no ``requestMetadata``
+(it has no body) and gets the same answer. Each request is checked in this order: its path,
+the client certificate when ``client_certificate_subject`` asks for mTLS (the connection's
+certificate, verified by the TLS layer against ``[tls] client_ca``, must have that subject
+CN), the SigV4 signature of one of the configured credentials (xks_sigv4.py), the
+credential's request rate when it has ``max_requests_per_second`` (ThrottlingException over
+it, xks_throttle.py), the JSON body (xks_protocol.py); then the key operation runs through
+the engine as a KMIP request of the credential's ``identity`` (xks_keys.py), so the access
+policy decides it and the audit trail records it. GetHealthStatus is authenticated but, as
+the specification requires, not put to the policy; it reads the same checks as /readyz (one
+HMAC on the token and a database read) and is not an audit record.
+
+With ``insecure_http`` the same routes, served by the same :class:`XksService` (so a reload
+applies to both), are also served as plain HTTP on 127.0.0.1 (transport/plain_http.py).
 
 Every request is logged on one line at INFO: the operation, keyId, outcome and time, and the
 requestMetadata the specification says to log (kmsRequestId, to find the call in CloudTrail,
@@ -30,21 +38,21 @@ kmsOperation, the principal and key ARNs), never the body. An answer slower than
 250 ms budget is logged as a warning.
 
 Credentials rotate without a restart: SIGHUP (which reloads the access policy) also reads the
-``[xks]`` section again in every worker and serves its credentials, Region and client
-certificate subject from then on (a changed ``uri_prefix`` needs a restart).
+``[xks]`` section again in every worker and serves its credentials, Region, client
+certificate subject and request rates from then on (a changed ``uri_prefix``, ``insecure_http``
+or ``insecure_http_port`` needs a restart). A credential whose ``max_requests_per_second`` is
+unchanged keeps its token bucket across the reload.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import hmac
 import logging
 import re
-import signal
-import threading
 import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from cryptography import x509
@@ -56,11 +64,13 @@ from .. import __version__
 from ..engine.identity import ClientIdentity
 from ..transport.https_listener import Route, _Answer, _HttpsConnection, _Request
 from . import xks_protocol as protocol
+from .reloading import reload_on_sighup
 from .xks_keys import XksKeys
 from .xks_kmip import BUDGET_SECONDS
 from .xks_protocol import ErrorName, Operation, XksError
 from .xks_settings import XKS_API_PATH, XksCredential, XksSettings
 from .xks_sigv4 import SignatureRefused, verify
+from .xks_throttle import TokenBucket, buckets_for
 
 if TYPE_CHECKING:
     from ..config import ServerConfig
@@ -96,6 +106,7 @@ class _InForce(NamedTuple):
     settings: XksSettings
     credentials: dict[str, XksCredential]  # by access key ID
     secrets: dict[str, str]  # the same keys: what SigV4 verification takes
+    buckets: dict[str, TokenBucket]  # the same keys, those with max_requests_per_second
 
 
 class XksService:
@@ -106,28 +117,32 @@ class XksService:
         self.node = node
         self.prefix = settings.uri_prefix
         self.api = settings.uri_prefix + XKS_API_PATH + "/"
-        self._use(settings)
+        self._use(settings, {})
 
-    def _use(self, settings: XksSettings) -> None:
+    def _use(self, settings: XksSettings, buckets: dict[str, TokenBucket]) -> None:
         credentials = {c.access_key_id: c for c in settings.credentials}
         secrets = {c.access_key_id: c.secret_access_key for c in settings.credentials}
-        self.in_force = _InForce(settings, credentials, secrets)
+        self.in_force = _InForce(settings, credentials, secrets, buckets_for(settings.credentials, buckets))
 
     def reload(self, settings: XksSettings | None) -> None:
-        """Serve ``settings``' credentials, Region and client certificate subject from now on."""
+        """Serve ``settings``' credentials, Region, client certificate subject and request rates
+        from now on (what is bound at start stays as it was)."""
         if settings is None:
             log.error("the [xks] section is gone or disabled; keeping the XKS settings in force (restart to stop it)")
             return
-        if settings.uri_prefix != self.prefix:
-            log.warning("[xks] uri_prefix changed to %r: it takes effect at the next restart", settings.uri_prefix)
-            settings = XksSettings(
-                self.prefix,
-                settings.region,
-                settings.credentials,
-                settings.client_certificate_subject,
-                settings.insecure_http,
-            )
-        self._use(settings)
+        started = self.in_force.settings
+        for name in ("uri_prefix", "insecure_http", "insecure_http_port"):
+            if getattr(settings, name) != getattr(started, name):
+                log.warning(
+                    "[xks] %s changed to %r: it takes effect at the next restart", name, getattr(settings, name)
+                )
+        settings = dataclasses.replace(
+            settings,
+            uri_prefix=started.uri_prefix,
+            insecure_http=started.insecure_http,
+            insecure_http_port=started.insecure_http_port,
+        )
+        self._use(settings, self.in_force.buckets)
         log.info("XKS credentials reloaded: %s", ", ".join(sorted(self.in_force.credentials)))
 
     # ---- one request
@@ -143,15 +158,20 @@ class XksService:
             operation, key_id = self._operation(request.path)
             self._check_certificate(connection, in_force.settings.client_certificate_subject)
             credential = self._authenticate(request, body, in_force)
-            if request.media_type != _JSON:
-                raise XksError(ErrorName.VALIDATION, "the request body must be application/json")
-            if operation is not Operation.HEALTH and not _KEY_ID.match(key_id):
-                raise XksError(
-                    ErrorName.VALIDATION, "a keyId is 1 to 128 letters, digits, '.', '-' and '_' (the specification's)"
-                )
+            self._throttle(credential, in_force)
+            if request.method == "POST":
+                if request.media_type != _JSON:
+                    raise XksError(ErrorName.VALIDATION, "the request body must be application/json")
+                if operation is not Operation.HEALTH and not _KEY_ID.match(key_id):
+                    raise XksError(
+                        ErrorName.VALIDATION,
+                        "a keyId is 1 to 128 letters, digits, '.', '-' and '_' (the specification's)",
+                    )
+                data = protocol.read_body(body)
+                metadata = protocol.read_metadata(data, operation)
+            else:  # a GET or HEAD of /health (its own route): no body to read (see the module notes)
+                data, metadata = {}, protocol.RequestMetadata({})
             identity = ClientIdentity(credential.identity, address=connection._peer)
-            data = protocol.read_body(body)
-            metadata = protocol.read_metadata(data, operation)
             answer_data = self._perform(connection, operation, key_id, identity, data, metadata)
             answer = _answer(200, protocol.json_body(answer_data))
             outcome = "200"
@@ -204,6 +224,16 @@ class XksService:
         except SignatureRefused as refused:
             raise XksError(ErrorName.AUTHENTICATION_FAILED, f"SigV4: {refused}") from None
         return in_force.credentials[access_key_id]
+
+    @staticmethod
+    def _throttle(credential: XksCredential, in_force: _InForce) -> None:
+        bucket = in_force.buckets.get(credential.access_key_id)
+        if bucket is not None and not bucket.take():
+            raise XksError(
+                ErrorName.THROTTLING,
+                f"this credential is limited to {bucket.rate:g} requests a second by this proxy's worker "
+                f"(max_requests_per_second); try again in {bucket.wait():.2f} s",
+            )
 
     def _perform(
         self,
@@ -313,32 +343,16 @@ class XksService:
         )
 
 
-def _reload_on_sighup(service: XksService, data_dir: Path) -> None:
-    """Chain a reload of the ``[xks]`` section to the worker's SIGHUP handler (engine/app.py's
-    reloads the policy)."""
-    if threading.current_thread() is not threading.main_thread():
-        return  # signal handlers belong to the main thread (an in-process test's server)
-    previous = signal.getsignal(signal.SIGHUP)
-
-    def reload(signum: int, frame: Any) -> None:
-        from ..config import ConfigError, load_config
-
-        try:
-            service.reload(load_config(data_dir).xks)
-        except ConfigError as exc:
-            log.error("the XKS settings were not reloaded; the ones in force stay: %s", exc)
-        if callable(previous):
-            previous(signum, frame)
-
-    signal.signal(signal.SIGHUP, reload)
-
-
 def xks_routes(config: ServerConfig, dispatcher: Any) -> dict[str, Route]:
     """The route serving the XKS API, for the admin listener (kmip_server/hyok)."""
     settings = config.xks
     assert settings is not None
     service = XksService(settings, dispatcher.handle, getattr(dispatcher, "node", "strongroom"))
-    _reload_on_sighup(service, config.data_dir)
+    reload_on_sighup(config.data_dir, "xks", service.reload)
     # Every path under the prefix, so that a wrong one is answered in the API's own terms.
     key = settings.uri_prefix + "/" if settings.uri_prefix else "/kms/"
-    return {key: Route(("POST",), service.route, takes_body=True, prefix=True)}
+    return {
+        key: Route(("POST",), service.route, takes_body=True, prefix=True),
+        # An exact path goes before the prefix: GET too here, the key operations stay POST only.
+        service.api + Operation.HEALTH.value: Route(("POST", "GET"), service.route, takes_body=True),
+    }

@@ -7,11 +7,14 @@ Kept apart from :mod:`kmip_server.config`, which reads the file and calls :func:
     uri_prefix = "/keystores/prod"          # XksProxyUriPath is uri_prefix + "/kms/xks/v1"
     region = "eu-west-1"                    # the AWS Region whose KMS calls (the SigV4 scope)
     client_certificate_subject = "cks.kms.eu-west-1.amazonaws.com"   # optional mTLS
+    # insecure_http = true                  # local testing only: also plain HTTP on
+    # insecure_http_port = 9697             # 127.0.0.1:9697 (never another address)
 
     [[xks.credentials]]                     # one or more: two at once while rotating
     access_key_id = "BX2JQZ7KD5LSRNHW4YTF"
     secret_access_key_file = "xks/prod-1.secret"   # mode 0600, the secret on its first line
     identity = "aws-xks"                    # whom the access policy and the audit trail see
+    max_requests_per_second = 500           # optional, per worker: ThrottlingException over it
 
 The secret access keys are read here, once, from their files: a file that group or others may
 read is refused, and nothing read from one appears in a message (only its path and length).
@@ -31,8 +34,16 @@ from typing import Any
 
 __all__ = ["KEYS", "XKS_API_PATH", "XksCredential", "XksSettings", "read"]
 
-KEYS = ("enabled", "uri_prefix", "region", "client_certificate_subject", "insecure_http", "credentials")
-CREDENTIAL_KEYS = ("access_key_id", "secret_access_key_file", "identity")
+KEYS = (
+    "enabled",
+    "uri_prefix",
+    "region",
+    "client_certificate_subject",
+    "insecure_http",
+    "insecure_http_port",
+    "credentials",
+)
+CREDENTIAL_KEYS = ("access_key_id", "secret_access_key_file", "identity", "max_requests_per_second")
 #: What follows the configured prefix in every XKS API path (version 1 of the API).
 XKS_API_PATH = "/kms/xks/v1"
 DEFAULT_IDENTITY = "aws-xks"
@@ -45,6 +56,7 @@ _RESERVED_SEGMENTS = frozenset({"healthz", "readyz", "metrics", "dashboard"})
 _ACCESS_KEY_ID = re.compile(r"[A-Z2-7]{20,30}\Z")
 _SECRET = re.compile(r"[A-Za-z0-9+/=]{43,64}\Z")
 _REGION = re.compile(r"[a-z]{2}(-[a-z0-9]+)+\Z")
+_MAX_RATE = 1_000_000.0  # requests a second: a bound that keeps out inf, not a real limit
 
 
 @dataclasses.dataclass(frozen=True)
@@ -55,6 +67,9 @@ class XksCredential:
     secret_access_key: str = dataclasses.field(repr=False)  # never printed, logged or sent
     identity: str = DEFAULT_IDENTITY
     source: Path | None = None  # the file the secret came from, for messages
+    #: Requests a second this credential may make of one worker process (a token bucket,
+    #: xks_throttle.py); None: no limit.
+    max_requests_per_second: float | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -67,7 +82,9 @@ class XksSettings:
     #: With mTLS: the subject CN the client certificate of an XKS request must carry (AWS KMS
     #: presents cks.kms.<Region>.amazonaws.com); None: no client certificate is asked for.
     client_certificate_subject: str | None = None
+    #: Also plain HTTP on 127.0.0.1:insecure_http_port (local testing; transport/plain_http.py).
     insecure_http: bool = False
+    insecure_http_port: int | None = None  # set exactly when insecure_http is
 
     @property
     def api_path(self) -> str:
@@ -82,19 +99,38 @@ def read(table: Any) -> XksSettings | None:
         return None
     if not table.boolean("enabled", True):
         return None
-    if table.boolean("insecure_http", False):
-        raise table.error(
-            "insecure_http",
-            "plain HTTP is not available: the admin listener, which serves the XKS API, always runs TLS "
-            "with the server certificate (test with curl --cacert DATA_DIR/clients/ca.crt, or -k)",
-        )
     subject = table.nonempty("client_certificate_subject", None)
+    insecure_http, insecure_http_port = _insecure_http(table, subject)
     return XksSettings(
         uri_prefix=_uri_prefix(table),
         region=_region(table),
         credentials=_credentials(table),
         client_certificate_subject=subject,
+        insecure_http=insecure_http,
+        insecure_http_port=insecure_http_port,
     )
+
+
+def _insecure_http(table: Any, subject: str | None) -> tuple[bool, int | None]:
+    """Whether plain HTTP is asked for, and its port. Whether the port is free of the other
+    listeners' and the admin listener is on is checked where they are bound (transport/workers.py):
+    ``serve --admin-port`` may set the admin port after the file is read."""
+    insecure = table.boolean("insecure_http", False)
+    port = table.raw("insecure_http_port", None)
+    if not insecure:
+        if port is not None:
+            raise table.error("insecure_http_port", "is only for insecure_http = true (plain HTTP for local testing)")
+        return False, None
+    if subject is not None:
+        raise table.error(
+            "insecure_http", "cannot go with client_certificate_subject: a plain HTTP request carries no certificate"
+        )
+    if port is None:
+        raise table.error(
+            "insecure_http_port",
+            "missing: insecure_http = true serves the XKS API without TLS on 127.0.0.1 at this port",
+        )
+    return True, table.integer("insecure_http_port", None, (1, 65535))
 
 
 def _uri_prefix(table: Any) -> str:
@@ -144,7 +180,10 @@ def _credential(table: Any) -> XksCredential:
         )
     path: Path = table.path("secret_access_key_file")
     identity: str = table.nonempty("identity", DEFAULT_IDENTITY)
-    return XksCredential(access_key_id, _secret(table, path), identity.strip(), path)
+    rate = None
+    if table.raw("max_requests_per_second", None) is not None:
+        rate = table.number("max_requests_per_second", None, (None, _MAX_RATE), positive=True)
+    return XksCredential(access_key_id, _secret(table, path), identity.strip(), path, rate)
 
 
 def _secret(table: Any, path: Path) -> str:
@@ -185,10 +224,13 @@ def render(comment: Any) -> list[str]:
                 'uri_prefix = "/keystores/prod"        # AWS KMS XksProxyUriPath: uri_prefix + "/kms/xks/v1"',
                 'region = "us-east-1"                   # the Region of the AWS KMS that calls (SigV4 scope)',
                 '#client_certificate_subject = "cks.kms.us-east-1.amazonaws.com"   # require mTLS from KMS',
+                "#insecure_http = true                  # LOCAL TESTING ONLY: the XKS API also as plain HTTP,",
+                "#insecure_http_port = 9697             # on 127.0.0.1 (never another address) at this port",
                 "[[xks.credentials]]                    # one or more; two while rotating them (SIGHUP reloads)",
                 'access_key_id = "..."                  # 20-30 characters A-Z, 2-7',
                 'secret_access_key_file = "xks/prod.secret"   # mode 0600; `openssl rand -base64 32` makes one',
                 'identity = "aws-xks"                   # the identity the access policy and audit trail see',
+                "#max_requests_per_second = 500         # per worker process; over it: ThrottlingException (429)",
             ]
         ),
     ]

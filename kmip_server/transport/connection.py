@@ -86,7 +86,11 @@ class _Connection(asyncio.Protocol):
         self._transport: asyncio.Transport | None = None
         self._incoming = ssl.MemoryBIO()
         self._outgoing = ssl.MemoryBIO()
-        self._tls = listener.ssl_context.wrap_bio(self._incoming, self._outgoing, server_side=True)
+        context = listener.ssl_context
+        if context is not None:
+            self._tls = context.wrap_bio(self._incoming, self._outgoing, server_side=True)
+        # else a plaintext connection (plain_http.py): it never reaches the TLS methods, and
+        # leaving _tls unset makes any that it did fail loudly rather than run TLS half-way.
         self._handshaking = True
         self._framer = Framer(listener.settings.max_message_size)
         self._identity: ClientIdentity | None = None

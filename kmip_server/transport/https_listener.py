@@ -563,7 +563,7 @@ class HttpsListener(Listener):
     def __init__(
         self,
         sock: socket.socket,
-        ssl_context: ssl.SSLContext,
+        ssl_context: ssl.SSLContext | None,  # None: plain_http.py's subclass, which runs no TLS
         settings: ListenerSettings,
         handler: MessageHandler,
         *,

@@ -85,7 +85,7 @@ class Listener:
     def __init__(
         self,
         sock: socket.socket,
-        ssl_context: ssl.SSLContext,
+        ssl_context: ssl.SSLContext | None,
         settings: ListenerSettings,
         handler: MessageHandler,
         *,
@@ -96,6 +96,7 @@ class Listener:
     ) -> None:
         self.sock = sock
         self.balancer = balancer
+        # None only for plain_http.py's listener (the XKS API without TLS, for local testing).
         self.ssl_context = ssl_context
         self.settings = settings
         self.handler = handler

@@ -9,7 +9,9 @@ each child after the fork. The parent stays single-threaded, which is what makes
 
 With ``listener.https_port`` set, the parent binds a second socket the same way and every
 worker serves KMIP over HTTPS on it too (:class:`~.https_listener.HttpsListener`), in the same
-event loop, with the same handler, TLS context and shutdown.
+event loop, with the same handler, TLS context and shutdown; so for the admin listener
+(``admin.port``) and, with ``[xks] insecure_http``, the XKS API's plain HTTP port beside it
+(plain_http.py, on 127.0.0.1 only).
 
 The parent only supervises: it forwards SIGTERM/SIGINT and restarts a worker that dies. At
 first start, a worker that cannot start (a wrong token PIN, say) stops the server with exit
@@ -235,12 +237,14 @@ class _Supervisor:
         count: int,
         https_sock: socket.socket | None = None,
         admin_sock: socket.socket | None = None,
+        plain_sock: socket.socket | None = None,  # [xks] insecure_http's
     ) -> None:
         self.config = config
         self.context = context
         self.sock = sock
         self.https_sock = https_sock
         self.admin_sock = admin_sock
+        self.plain_sock = plain_sock
         self.handler_factory = handler_factory
         self.count = count
         self.workers: dict[int, _Worker] = {}
@@ -566,7 +570,7 @@ class _Supervisor:
                 HttpsListener(self.https_sock, self.context, settings, handler, identity_mode=identity_mode)
             )
         if self.admin_sock is not None:
-            listeners.append(self._admin_listener(handler, listener))
+            listeners.extend(self._admin_listeners(handler, listener))
             from ..admin.metrics import TransportMetrics
 
             events = TransportMetrics()
@@ -586,11 +590,10 @@ class _Supervisor:
             _close_handler(handler)
         return 0
 
-    def _admin_listener(self, handler: MessageHandler, kmip: Listener) -> Listener:
+    def _admin_listeners(self, handler: MessageHandler, kmip: Listener) -> list[Listener]:
         # Imported here: the admin package reads the engine, which plain transports lack.
         from ..admin.health import ServerView
-        from ..admin.listener import AdminListener, admin_ssl_context
-        from ..hyok import service_routes
+        from ..admin.listener import admin_listeners
 
         dispatcher = getattr(handler, "__self__", None)
         if dispatcher is None or not hasattr(dispatcher, "repository"):
@@ -598,15 +601,7 @@ class _Supervisor:
         table = self.connection_table if self.count > 1 else None
         view = ServerView(dispatcher, table, self.count, self.started, lambda: len(kmip.connections))
         assert self.admin_sock is not None
-        return AdminListener(
-            self.admin_sock,
-            admin_ssl_context(self.config.tls),
-            self.config.listener,
-            handler,
-            view,
-            identity_mode=self.config.tls.identity_from,
-            services=service_routes(self.config, dispatcher),
-        )
+        return list(admin_listeners(self.config, handler, view, self.admin_sock, self.plain_sock))
 
 
 def run_server(
@@ -656,35 +651,54 @@ def run_server(
     if admin.port and admin.port in (settings.port, settings.https_port):
         _report_fatal(f"admin.port ({admin.port}) must differ from the KMIP ports")
         return 1
+    plain_port = config.xks.insecure_http_port if config.xks is not None else None
+    if plain_port and not admin.port:
+        _report_fatal("xks.insecure_http needs the admin listener, which serves the XKS API: set admin.port")
+        return 1
+    if plain_port and plain_port in (settings.port, settings.https_port, admin.port):
+        _report_fatal(f"xks.insecure_http_port ({plain_port}) must differ from the KMIP ports and admin.port")
+        return 1
     try:
         sock = bind_listening_socket(settings)
     except OSError as exc:
         _report_fatal(f"cannot listen on {settings.host}:{settings.port}: {exc.strerror or exc}")
         return 1
-    https_sock = admin_sock = None
+    https_sock = admin_sock = plain_sock = None
     try:
-        if settings.https_port:
-            try:
-                https_sock = bind_listening_socket(settings, settings.https_port)
-            except OSError as exc:
-                where = f"{settings.host}:{settings.https_port}"
-                _report_fatal(f"cannot listen for KMIP over HTTPS on {where}: {exc.strerror or exc}")
-                return 1
+        try:
+            if settings.https_port:
+                https_sock = _bind(settings, settings.host, settings.https_port, "KMIP over HTTPS")
+            if admin.port:
+                admin_sock = _bind(settings, admin.host, admin.port, "the admin listener")
+            if plain_port:
+                # Loopback, always: plain HTTP is for trying the XKS API on this machine.
+                plain_sock = _bind(settings, "127.0.0.1", plain_port, "the XKS API over plain HTTP")
+        except _CannotListen as exc:
+            _report_fatal(str(exc))
+            return 1
         if admin.port:
-            try:
-                admin_sock = bind_listening_socket(dataclasses.replace(settings, host=admin.host), admin.port)
-            except OSError as exc:
-                _report_fatal(
-                    f"cannot listen for the admin listener on {admin.host}:{admin.port}: {exc.strerror or exc}"
-                )
-                return 1
             # Before the workers fork: prometheus_client chooses its multiprocess files on import.
             from ..admin.metrics import use_metrics_directory
 
             use_metrics_directory(config.data_dir)
-        return _Supervisor(config, context, sock, handler_factory, count, https_sock, admin_sock).run(ready, stopping)
+        if plain_sock is not None and config.xks is not None:
+            where = f"http://127.0.0.1:{plain_port}{config.xks.api_path}"
+            log.warning("the XKS API is also served WITHOUT TLS on %s (xks.insecure_http: local testing only)", where)
+        supervisor = _Supervisor(config, context, sock, handler_factory, count, https_sock, admin_sock, plain_sock)
+        return supervisor.run(ready, stopping)
     finally:
         sock.close()
-        for extra in (https_sock, admin_sock):
+        for extra in (https_sock, admin_sock, plain_sock):
             if extra is not None:
                 extra.close()
+
+
+class _CannotListen(Exception):
+    """A socket beside the KMIP port could not be bound (the message says which and why)."""
+
+
+def _bind(settings: ListenerSettings, host: str, port: int, what: str) -> socket.socket:
+    try:
+        return bind_listening_socket(dataclasses.replace(settings, host=host), port)
+    except OSError as exc:
+        raise _CannotListen(f"cannot listen for {what} on {host}:{port}: {exc.strerror or exc}") from None

@@ -21,6 +21,7 @@ import hashlib
 import hmac
 import json
 import os
+import signal
 import ssl
 import statistics
 import threading
@@ -28,7 +29,6 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -37,19 +37,11 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.serialization import load_der_public_key
 
-from kmip_client import Client
 from kmip_client.protocol.spec.enums import KeyFormatType, RevocationReasonCode, State
-from tests.support.server_process import (
-    LOOPBACK,
-    ServerProcess,
-    free_port,
-    run_cli,
-    running_server,
-    serve_policy,
-    strongroom_init,
-)
+from tests.support.server_process import LOOPBACK, ServerProcess, run_cli
 
 from .hyok_jwt import Reply, Signer, call, unsigned, verify_rs256
+from .hyok_server import HyokDataDir, active_rsa_pair, admin_client, sighup_until
 
 DRIVE = "gsuitecse-tokenissuer-drive@system.gserviceaccount.com"
 IDP = "https://idp.example.com"
@@ -212,17 +204,11 @@ def b64(data: bytes) -> str:
     return base64.b64encode(data).decode()
 
 
-def _write(path: Path, data: dict[str, Any]) -> str:
-    path.parent.mkdir(exist_ok=True)
-    path.write_text(json.dumps(data))
-    return str(path.relative_to(path.parent.parent))
-
-
-def _cse_section(data_dir: Path, kacls_url: str, google: Signer, idp: Signer, original: OriginalKacls) -> str:
+def _cse_section(data_dir: HyokDataDir, kacls_url: str, google: Signer, idp: Signer, original: OriginalKacls) -> str:
     files = {
-        "google": _write(data_dir / "cse" / "google.json", google.jwks()),
-        "idp": _write(data_dir / "cse" / "idp.json", idp.jwks()),
-        "old": _write(data_dir / "cse" / "old-kacls.json", original.signer.jwks()),
+        "google": data_dir.write_jwks("cse/google.json", google),
+        "idp": data_dir.write_jwks("cse/idp.json", idp),
+        "old": data_dir.write_jwks("cse/old-kacls.json", original.signer),
     }
     return f"""
 [cse]
@@ -255,41 +241,28 @@ claims = {{ department = "finance" }}
 
 
 def _make_keys(process: ServerProcess) -> dict[str, str]:
-    tls = process.tls
-    with Client(f"{LOOPBACK}:{process.port}", ca=tls.ca, cert=tls.cert, key=tls.key) as kmip:
+    with admin_client(process) as kmip:
         kek = kmip.create("AES", 256, name="cse-kek", attributes={"Object Group": "cse"})
         kmip.activate(kek)
-        pair = kmip.create_key_pair(
-            "RSA",
-            2048,
-            private_name="cse-signing",
-            public_name="cse-signing-public",
-            attributes={"Object Group": "cse-signing"},
-        )
-        kmip.activate(pair.private_key)
-        kmip.activate(pair.public_key)
-    return {"kek": kek, "signing": pair.private_key, "signing-public": pair.public_key}
+        signing, signing_public = active_rsa_pair(kmip, "cse-signing", "cse-signing")
+    return {"kek": kek, "signing": signing, "signing-public": signing_public}
 
 
 @pytest.fixture(scope="module")
 def cse(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cse]:
-    data_dir = tmp_path_factory.mktemp("cse") / "data"
-    strongroom_init(data_dir)
-    serve_policy(data_dir, POLICY)
+    data_dir = HyokDataDir.create(tmp_path_factory.mktemp("cse") / "data", POLICY)
     tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    tls.load_cert_chain(data_dir / "pki" / "server.crt", data_dir / "pki" / "server.key")
+    tls.load_cert_chain(data_dir.path / "pki" / "server.crt", data_dir.path / "pki" / "server.key")
     original = OriginalKacls(tls)
     threading.Thread(target=original.httpd.serve_forever, daemon=True).start()
-    port = free_port()
+    port = data_dir.admin_port
     kacls_url = f"https://{LOOPBACK}:{port}/cse"
     google, idp, stranger = Signer(DRIVE, "google-1"), Signer(IDP, "idp-1"), Signer("https://evil.example", "x")
-    config = data_dir / "strongroom.toml"
-    config.write_text(config.read_text() + _cse_section(data_dir, kacls_url, google, idp, original))
-    client_context = ssl.create_default_context(cafile=str(data_dir / "clients" / "ca.crt"))
+    data_dir.add_section(_cse_section(data_dir, kacls_url, google, idp, original))
     try:
-        with running_server(data_dir, free_port(), workers=2, extra_args=["--admin-port", str(port)]) as process:
+        with data_dir.serve() as process:
             keys = _make_keys(process)
-            served = Cse(process, port, client_context, kacls_url, google, idp, stranger, original, keys)
+            served = Cse(process, port, data_dir.client_context(), kacls_url, google, idp, stranger, original, keys)
             original.new_kacls_url = kacls_url
             original.new_kacls_jwks = served.get("certs").json()
             yield served
@@ -318,8 +291,7 @@ def test_status_names_a_kacls_and_its_operations(cse: Cse) -> None:
 def test_certs_publishes_the_signing_key_kept_in_the_engine(cse: Cse) -> None:
     (jwk,) = cse.get("certs").json()["keys"]
     assert (jwk["kty"], jwk["alg"], jwk["use"], jwk["kid"]) == ("RSA", "RS256", "sig", cse.keys["signing-public"])
-    tls = cse.process.tls
-    with Client(f"{LOOPBACK}:{cse.process.port}", ca=tls.ca, cert=tls.cert, key=tls.key) as kmip:
+    with admin_client(cse.process) as kmip:
         der = kmip.get(cse.keys["signing-public"], key_format=KeyFormatType.X_509).value
     public = load_der_public_key(der)
     assert isinstance(public, rsa.RSAPublicKey)
@@ -552,8 +524,7 @@ def test_wrap_and_unwrap_answer_within_googles_budget(cse: Cse) -> None:
 def test_a_rotated_key_wraps_new_deks_and_the_old_one_still_unwraps(cse: Cse) -> None:
     dek = os.urandom(32)
     before = cse.wrap(dek, "long-lived").json()["wrapped_key"]  # the workers now remember cse-kek
-    tls = cse.process.tls
-    with Client(f"{LOOPBACK}:{cse.process.port}", ca=tls.ca, cert=tls.cert, key=tls.key) as kmip:
+    with admin_client(cse.process) as kmip:
         new = kmip.rekey(cse.keys["kek"])  # the Name moves to the new key
         if kmip.get_attributes(new, ["State"])["State"][0] != State.ACTIVE:
             kmip.activate(new)
@@ -577,3 +548,30 @@ def test_nothing_secret_reaches_the_log(cse: Cse) -> None:
     assert "CSE wrap refused" in log  # the refusals are logged ...
     for secret in (b64(dek), dek.hex(), token, token.split(".")[2], blob):
         assert secret not in log  # ... and nothing they carried
+
+
+def test_sighup_reads_the_identity_providers_rotated_key_set(cse: Cse) -> None:
+    key_set = cse.process.data_dir / "cse" / "idp.json"
+    before = key_set.read_text()
+    rotated = Signer(IDP, "idp-2")  # the IdP's new signing key, under a new key id
+
+    def wraps(signer: Signer) -> bool:  # a new connection each time: either worker
+        body = {"authentication": signer.token({"aud": IDP_CLIENT, "email": "alice@example.com"})}
+        body |= {"authorization": cse.authz("writer", "rotation-doc"), "key": b64(os.urandom(32))}
+        return cse.post("wrap", body).status == 200
+
+    try:
+        assert wraps(cse.idp) and not wraps(rotated)
+        key_set.write_text(json.dumps(rotated.jwks()))
+        sighup_until(cse.process, lambda: wraps(rotated), "take the rotated key set")
+        for _ in range(4):
+            assert wraps(rotated) and not wraps(cse.idp)
+        key_set.write_text("not a key set")  # a reload that cannot be read keeps what is in force
+        os.kill(cse.process.process.pid, signal.SIGHUP)
+        time.sleep(0.5)
+        assert "the [cse] settings were not reloaded" in cse.process.stderr_path.read_text(errors="replace")
+        for _ in range(4):
+            assert wraps(rotated) and not wraps(cse.idp)
+    finally:
+        key_set.write_text(before)
+        sighup_until(cse.process, lambda: wraps(cse.idp), "take the original key set back")

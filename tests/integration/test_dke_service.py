@@ -27,18 +27,10 @@ import pytest
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
-from kmip_client import Client
-from tests.support.server_process import (
-    LOOPBACK,
-    ServerProcess,
-    free_port,
-    run_cli,
-    running_server,
-    serve_policy,
-    strongroom_init,
-)
+from tests.support.server_process import LOOPBACK, ServerProcess, run_cli
 
 from .hyok_jwt import Reply, Signer, call
+from .hyok_server import HyokDataDir, active_rsa_pair, admin_client, sighup_until
 
 ENTRA = "https://sts.windows.net/0b8a5c3e-7d1f-4e2a-9c6b-3f5d8e1a2b4c/"
 AUTHORIZE = "https://login.microsoftonline.com/0b8a5c3e-7d1f-4e2a-9c6b-3f5d8e1a2b4c/oauth2/authorize"
@@ -117,14 +109,11 @@ def _encrypt_to(key: dict[str, Any], data: bytes) -> str:
 
 @pytest.fixture(scope="module")
 def dke(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Dke]:
-    data_dir = tmp_path_factory.mktemp("dke") / "data"
-    strongroom_init(data_dir)
-    serve_policy(data_dir, POLICY)
-    port = free_port()
+    data_dir = HyokDataDir.create(tmp_path_factory.mktemp("dke") / "data", POLICY)
+    port = data_dir.admin_port
     url, audience = f"https://{LOOPBACK}:{port}/dke", f"https://{LOOPBACK}:{port}"
     entra = Signer(ENTRA, "entra-key-1")
-    (data_dir / "dke").mkdir()
-    (data_dir / "dke" / "entra.json").write_text(json.dumps(entra.jwks()))
+    entra_file = data_dir.write_jwks("dke/entra.json", entra)
     section = f"""
 [dke]
 url = "{url}"
@@ -134,27 +123,16 @@ realm = "strongroom-test"
 cache_days = 2
 
 [dke.issuers]
-"{ENTRA}" = "dke/entra.json"
+"{ENTRA}" = "{entra_file}"
 
 [dke.keys]
 finance = ["dke-finance"]
 """
-    config = data_dir / "strongroom.toml"
-    config.write_text(config.read_text() + section)
-    context = ssl.create_default_context(cafile=str(data_dir / "clients" / "ca.crt"))
-    with running_server(data_dir, free_port(), workers=2, extra_args=["--admin-port", str(port)]) as process:
-        tls = process.tls
-        with Client(f"{LOOPBACK}:{process.port}", ca=tls.ca, cert=tls.cert, key=tls.key) as kmip:
-            pair = kmip.create_key_pair(
-                "RSA",
-                2048,
-                private_name="dke-finance",
-                public_name="dke-finance-public",
-                attributes={"Object Group": "dke"},
-            )
-            kmip.activate(pair.private_key)
-            kmip.activate(pair.public_key)
-        yield Dke(process, port, context, url, audience, entra, {"private": pair.private_key})
+    data_dir.add_section(section)
+    with data_dir.serve() as process:
+        with admin_client(process) as kmip:
+            private, _ = active_rsa_pair(kmip, "dke-finance", "dke")
+        yield Dke(process, port, data_dir.client_context(), url, audience, entra, {"private": private})
 
 
 def test_the_public_key_as_the_dke_protocol_has_it(dke: Dke) -> None:
@@ -284,3 +262,25 @@ def test_nothing_secret_reaches_the_log(dke: Dke) -> None:
     assert "DKE request" in log
     for text in (base64.b64encode(secret).decode(), secret.hex(), token, token.split(".")[2]):
         assert text not in log
+
+
+def test_sighup_reads_entras_rotated_key_set(dke: Dke) -> None:
+    key_set = dke.process.data_dir / "dke" / "entra.json"
+    before = key_set.read_text()
+    rotated = Signer(ENTRA, "entra-key-2")
+    key = dke.public_key()["key"]
+
+    def decrypts(signer: Signer) -> bool:  # a new connection each time: either worker
+        token = signer.token({"aud": dke.audience, "email": "alice@example.com"})
+        body = {"alg": "RSA-OAEP-256", "value": _encrypt_to(key, b"data key")}
+        return dke.decrypt(key["kid"], body, token).status == 200
+
+    try:
+        assert decrypts(dke.entra) and not decrypts(rotated)
+        key_set.write_text(json.dumps(rotated.jwks()))
+        sighup_until(dke.process, lambda: decrypts(rotated), "take the rotated key set")
+        for _ in range(4):
+            assert decrypts(rotated) and not decrypts(dke.entra)
+    finally:
+        key_set.write_text(before)
+        sighup_until(dke.process, lambda: decrypts(dke.entra), "take the original key set back")

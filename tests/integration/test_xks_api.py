@@ -7,9 +7,9 @@ Keys are made over KMIP by the administrator; the access policy lets the XKS ide
 (``aws-xks``) locate, read and use the keys named ``xks-*`` and only decrypt with ``legacy-*``.
 Each documented answer is exercised: the four operations' successes, the key states and usage
 masks the specification names (an encrypt-only, a decrypt-only and a neither key), and every
-error it lists that a real condition here produces (ThrottlingException is never sent: the
-proxy has no request quotas; InternalException needs a failing engine or token, which no real
-condition in a test makes without breaking the server for good). The ciphertexts are opened
+error it lists that a real condition here produces (InternalException from GetHealthStatus
+over a database whose schema is not this server's; ThrottlingException, which needs a
+credential with a request rate, and plain HTTP are test_xks_plain_http.py's). The ciphertexts are opened
 with the key itself (fetched by the administrator) to show the AAD is bound as the
 specification says, and the CDIV is recomputed here from Appendix C.
 """
@@ -242,9 +242,47 @@ def test_health_needs_its_request_metadata(served: Served) -> None:
     assert served.xks.call("health", b"not json").error == "ValidationException"
 
 
-def test_a_get_is_405_as_the_specification_requires(served: Served) -> None:
-    for operation in ("health", "keys/xks-main/metadata", "keys/xks-main/encrypt", "keys/xks-main/decrypt"):
-        assert served.xks.call(operation, b"", method="GET").status == 405
+def test_a_get_of_a_key_operation_is_405_as_the_specification_requires(served: Served) -> None:
+    for operation in ("keys/xks-main/metadata", "keys/xks-main/encrypt", "keys/xks-main/decrypt", "keys/x/sign"):
+        reply = served.xks.call(operation, b"", method="GET")
+        assert (reply.status, dict(reply.headers).get("Allow")) == (405, "POST"), operation
+
+
+def test_health_also_answers_a_signed_get(served: Served) -> None:
+    # The issue's GET {prefix}/kms/xks/v1/health (AWS KMS itself POSTs): signed over an empty
+    # body, no requestMetadata, no Content-Type (as curl --aws-sigv4 sends it).
+    posted = served.xks.call("health", {"requestMetadata": {"kmsRequestId": "h-2", "kmsOperation": "KmsHealthCheck"}})
+    got = served.xks.call("health", b"", method="GET", content_type="")
+    assert (got.status, got.json) == (200, posted.json), got.body
+    assert got.json["ekmFleetDetails"][0]["healthStatus"] == "ACTIVE"
+    head = served.xks.call("health", b"", method="HEAD")
+    assert (head.status, head.body) == (200, b"")
+    for change in ({"authorization_field": ""}, {"secret": SECOND_SECRET}, {"signed_body": b"{}"}):
+        reply = served.xks.call("health", b"", method="GET", **change)
+        assert (reply.status, reply.error) == (401, "AuthenticationFailedException"), change
+    # Other methods are still refused before any of that.
+    reply = served.xks.call("health", b"", method="PUT")
+    assert (reply.status, dict(reply.headers).get("Allow")) == (405, "POST, GET")
+
+
+def test_health_is_internal_exception_when_the_database_is_not_this_servers(served: Served) -> None:
+    # The database's schema version changed under the server (a newer release's migration run
+    # against it, say): the key manager cannot serve, and GetHealthStatus says so.
+    body = {"requestMetadata": {"kmsRequestId": "h-3", "kmsOperation": "KmsHealthCheck"}}
+    database = sqlite3.connect(served.data_dir / "strongroom.db", timeout=10, isolation_level=None)
+    try:
+        database.execute("UPDATE schema_version SET version = version + 1000")
+        for method in ("POST", "GET"):
+            reply = served.xks.call("health", body if method == "POST" else b"", method=method)
+            assert (reply.status, reply.error) == (500, "InternalException"), reply.body
+            assert (
+                "the key manager cannot serve: database: RuntimeError: the schema is version"
+                in (reply.json["errorMessage"])
+            )
+    finally:
+        database.execute("UPDATE schema_version SET version = version - 1000")
+        database.close()
+    assert served.xks.call("health", body).status == 200
 
 
 # ---- GetKeyMetadata

@@ -72,6 +72,28 @@ identity = "aws-xks-prod"
     assert SECRET not in repr(settings)
 
 
+def test_plain_http_for_local_testing_and_request_rates(tmp_path: Path) -> None:
+    xks = f"""
+[xks]
+region = "us-east-1"
+insecure_http = true
+insecure_http_port = 9697
+{CREDENTIAL}max_requests_per_second = 2
+[[xks.credentials]]
+access_key_id = "BRT7YU6IO5PL4KJ3HG2F"
+secret_access_key_file = "xks.secret"
+max_requests_per_second = 0.5
+"""
+    settings = load_config(configure(tmp_path, xks)).xks
+    assert settings is not None
+    assert (settings.insecure_http, settings.insecure_http_port) == (True, 9697)
+    assert [c.max_requests_per_second for c in settings.credentials] == [2.0, 0.5]
+    plain = load_config(configure(tmp_path, f'[xks]\nregion = "us-east-1"\n{CREDENTIAL}')).xks
+    assert plain is not None
+    assert (plain.insecure_http, plain.insecure_http_port) == (False, None)
+    assert plain.credentials[0].max_requests_per_second is None  # no limit
+
+
 def test_no_section_or_disabled_is_off(tmp_path: Path) -> None:
     assert load_config(configure(tmp_path, "")).xks is None
     off = f'[xks]\nenabled = false\nregion = "us-east-1"\n{CREDENTIAL}'
@@ -87,7 +109,35 @@ def test_no_section_or_disabled_is_off(tmp_path: Path) -> None:
         (f"[xks]\n{CREDENTIAL}", "xks.region: missing"),
         (f'[xks]\nregion = "Mars"\n{CREDENTIAL}', "AWS Region"),
         ('[xks]\nregion = "us-east-1"\n', "needs one or more [[xks.credentials]]"),
-        (f'[xks]\nregion = "us-east-1"\ninsecure_http = true\n{CREDENTIAL}', "plain HTTP is not available"),
+        (f'[xks]\nregion = "us-east-1"\ninsecure_http = true\n{CREDENTIAL}', "xks.insecure_http_port: missing"),
+        (
+            f'[xks]\nregion = "us-east-1"\ninsecure_http_port = 9697\n{CREDENTIAL}',
+            "xks.insecure_http_port: is only for insecure_http = true",
+        ),
+        (
+            f'[xks]\nregion = "us-east-1"\ninsecure_http = false\ninsecure_http_port = 9697\n{CREDENTIAL}',
+            "xks.insecure_http_port: is only for insecure_http = true",
+        ),
+        (
+            f'[xks]\nregion = "us-east-1"\ninsecure_http = true\ninsecure_http_port = 9697\n'
+            f'client_certificate_subject = "cks.kms.us-east-1.amazonaws.com"\n{CREDENTIAL}',
+            "xks.insecure_http: cannot go with client_certificate_subject",
+        ),
+        (
+            f'[xks]\nregion = "us-east-1"\ninsecure_http = true\ninsecure_http_port = 70000\n{CREDENTIAL}',
+            "xks.insecure_http_port: must be from 1 to 65535",
+        ),
+        (
+            f'[xks]\nregion = "us-east-1"\ninsecure_http = "yes"\ninsecure_http_port = 9697\n{CREDENTIAL}',
+            "xks.insecure_http: must be true or false",
+        ),
+        (f'[xks]\nregion = "us-east-1"\n{CREDENTIAL}max_requests_per_second = 0\n', "must be greater than 0"),
+        (f'[xks]\nregion = "us-east-1"\n{CREDENTIAL}max_requests_per_second = -2.5\n', "must be greater than 0"),
+        (
+            f'[xks]\nregion = "us-east-1"\n{CREDENTIAL}max_requests_per_second = "10"\n',
+            "xks.credentials[0].max_requests_per_second: must be a number",
+        ),
+        (f'[xks]\nregion = "us-east-1"\n{CREDENTIAL}max_requests_per_second = inf\n', "must be at most"),
         (f'[xks]\nregion = "us-east-1"\nuri_prefx = "/a"\n{CREDENTIAL}', "did you mean 'uri_prefix'"),
         (
             '[xks]\nregion = "us-east-1"\n[[xks.credentials]]\naccess_key_id = "lowercase-is-not-an-id"\n'

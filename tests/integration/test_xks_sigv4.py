@@ -102,6 +102,7 @@ def request_metadata(operation: str = "Encrypt") -> dict[str, str]:
 class Reply:
     status: int
     body: bytes
+    headers: tuple[tuple[str, str], ...] = ()
 
     @property
     def json(self) -> Any:
@@ -117,16 +118,17 @@ class Reply:
 
 @dataclasses.dataclass
 class XksClient:
-    """The XKS API at ``https://host:port{prefix}/kms/xks/v1``, signed with one credential."""
+    """The XKS API at ``https://host:port{prefix}/kms/xks/v1``, signed with one credential
+    (``http://`` when ``context`` is None: ``[xks] insecure_http``)."""
 
     host: str
     port: int
-    context: ssl.SSLContext
+    context: ssl.SSLContext | None
     prefix: str
     access_key_id: str
     secret: str
     region: str = REGION
-    _connection: http.client.HTTPSConnection | None = None
+    _connection: http.client.HTTPConnection | None = None
 
     def close(self) -> None:
         if self._connection is not None:
@@ -154,7 +156,7 @@ class XksClient:
         authorization_field: str | None = None,
     ) -> Reply:
         """Send one request; ``signed_body`` signs other bytes than those sent, ``authorization_field``
-        replaces the Authorization field ("" for none)."""
+        replaces the Authorization field ("" for none), ``content_type`` "" sends no Content-Type."""
         data = body if isinstance(body, bytes) else json.dumps(body).encode()
         amz_date = amz_date_of(time.time() if when is None else when)
         headers = {"Host": f"{self.host}:{self.port}", "X-Amz-Date": amz_date, **(signed_extra or {})}
@@ -169,7 +171,7 @@ class XksClient:
             region=region or self.region,
             service=service,
         )
-        fields = {**headers, "Content-Type": content_type}
+        fields = {**headers, "Content-Type": content_type} if content_type else dict(headers)
         auth = authorization(
             access_key_id or self.access_key_id, amz_date, region or self.region, service, signed, signature
         )
@@ -177,11 +179,18 @@ class XksClient:
             fields["Authorization"] = authorization_field or auth
         for attempt in range(2):
             if self._connection is None:
-                self._connection = http.client.HTTPSConnection(self.host, self.port, timeout=30, context=self.context)
+                if self.context is None:
+                    self._connection = http.client.HTTPConnection(self.host, self.port, timeout=30)
+                else:
+                    self._connection = http.client.HTTPSConnection(
+                        self.host, self.port, timeout=30, context=self.context
+                    )
             try:
-                self._connection.request(method, path, body=data, headers=fields)
+                # A GET or HEAD without a body has no Content-Length either, as curl sends it.
+                sent = data if data or method not in ("GET", "HEAD") else None
+                self._connection.request(method, path, body=sent, headers=fields)
                 response = self._connection.getresponse()
-                reply = Reply(response.status, response.read())
+                reply = Reply(response.status, response.read(), tuple(response.getheaders()))
             except (ConnectionError, http.client.HTTPException):
                 self.close()  # the server closed a kept-alive connection: once more on a new one
                 if attempt:
