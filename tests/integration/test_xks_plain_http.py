@@ -246,7 +246,8 @@ def test_a_limited_credential_is_throttled_then_served_again(local: Local) -> No
         time.sleep(1.1)  # a full bucket, whatever ran before
         replies = [client.call("health", HEALTH) for _ in range(8)]
         statuses = [reply.status for reply in replies]
-        assert statuses[:2] == [200, 200] and statuses.count(429) >= 5, statuses
+        # Not all 6 after the burst: a slow machine refills a token every half second meanwhile.
+        assert statuses[:2] == [200, 200] and statuses.count(429) >= 3, statuses
         for reply in replies:
             if reply.status == 429:
                 assert reply.error == "ThrottlingException"
